@@ -1,0 +1,382 @@
+"""Input and output serializers of the accounts API, separate and uniquely named.
+
+Input serializers only parse and validate (they never `.save()`: views hand the validated
+data to a service). They reject unknown keys, and name fields that exist but cannot be
+changed after creation. Output serializers never include credentials: an object says
+only whether it has some (`has_credentials`). Money and rates are decimal strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rest_framework import serializers
+
+from accounts.models import ApiKey, Customer, Provider, Reseller, SubAccount, UpstreamAccount
+
+# --- shared ---------------------------------------------------------------------------------
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    """Every error: a stable snake_case `code`, a human `message`, details in `extra`.
+
+    Validation errors carry `extra.fields`: `{field: [messages]}` (nested for objects).
+    """
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    extra = serializers.DictField()
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Rejects keys it does not know (a typo must not be silently ignored)."""
+
+    #: Keys that exist on the resource but cannot be changed through this serializer.
+    immutable_fields: tuple[str, ...] = ()
+
+    def to_internal_value(self, data):
+        errors: dict[str, list[str]] = {}
+        if isinstance(data, Mapping):
+            for key in sorted(set(data) - set(self.fields)):
+                if key in self.immutable_fields:
+                    errors[key] = ["This field cannot be changed."]
+                else:
+                    errors[key] = ["Unknown field."]
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not errors:
+                raise
+            detail = exc.detail
+            if not isinstance(detail, dict):
+                detail = {"non_field_errors": detail}
+            raise serializers.ValidationError({**detail, **errors}) from exc
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class StrictModelInputSerializer(StrictInputSerializer, serializers.ModelSerializer):
+    """Field definitions taken from the model; validation only, never `.save()`."""
+
+
+#: Credential keys per (kind, provider): (required, optional). Anything else is refused.
+_CREDENTIAL_KEYS: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {
+    ("upstream", Provider.IPFOXY): (frozenset({"api_id", "api_token"}), frozenset()),
+    ("upstream", Provider.BYTESFLOWS): (frozenset(), frozenset()),
+    ("sub_account", Provider.IPFOXY): (frozenset(), frozenset()),
+    ("sub_account", Provider.BYTESFLOWS): (frozenset({"token"}), frozenset()),
+}
+
+
+def validate_credentials(kind: str, provider: str, value: Mapping[str, str]) -> dict[str, str]:
+    """Check a credentials object's keys for a provider. Messages never echo the values."""
+    required, optional = _CREDENTIAL_KEYS[(kind, provider)]
+    errors = {}
+    for key in sorted(set(value) - required - optional):
+        errors[key] = [f"Not a {provider} credential."]
+    for key in sorted(required):
+        if not str(value.get(key, "")).strip():
+            errors[key] = ["This field is required."]
+    if errors:
+        raise serializers.ValidationError({"credentials": errors})
+    return dict(value)
+
+
+def _credentials_field(help_text: str) -> serializers.DictField:
+    return serializers.DictField(
+        child=serializers.CharField(max_length=2000, trim_whitespace=False),
+        write_only=True,
+        required=False,
+        help_text=help_text,
+    )
+
+
+# --- upstream accounts ----------------------------------------------------------------------
+
+_UPSTREAM_CREDENTIALS_HELP = (
+    'Write-only. IPFoxy: {"api_id": ..., "api_token": ...}. BytesFlows: {} (the tokens sit '
+    "on the sub-accounts). Replaces the stored credentials when given."
+)
+
+
+class UpstreamAccountCreateInputSerializer(StrictModelInputSerializer):
+    credentials = _credentials_field(_UPSTREAM_CREDENTIALS_HELP)
+
+    class Meta:
+        model = UpstreamAccount
+        fields = [
+            "name",
+            "provider",
+            "base_url",
+            "credentials",
+            "cost_per_gb",
+            "mb_bytes",
+            "requests_per_minute",
+            "is_active",
+        ]
+
+    def validate(self, attrs):
+        attrs["credentials"] = validate_credentials(
+            "upstream", attrs["provider"], attrs.get("credentials", {})
+        )
+        return attrs
+
+
+class UpstreamAccountUpdateInputSerializer(StrictModelInputSerializer):
+    immutable_fields = ("provider",)
+    credentials = _credentials_field(_UPSTREAM_CREDENTIALS_HELP)
+
+    class Meta:
+        model = UpstreamAccount
+        fields = [
+            "name",
+            "base_url",
+            "credentials",
+            "cost_per_gb",
+            "mb_bytes",
+            "requests_per_minute",
+            "is_active",
+        ]
+
+    def validate(self, attrs):
+        if "credentials" in attrs:
+            provider = self.context["upstream_account"].provider
+            attrs["credentials"] = validate_credentials("upstream", provider, attrs["credentials"])
+        return attrs
+
+
+class UpstreamAccountOutputSerializer(serializers.ModelSerializer):
+    # A plain string: empty means the provider's default URL (a blank-or-URI `oneOf` would be
+    # ambiguous for "", which is both).
+    base_url = serializers.CharField(read_only=True, help_text="Empty: the provider's.")
+    has_credentials = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UpstreamAccount
+        fields = [
+            "id",
+            "name",
+            "provider",
+            "base_url",
+            "has_credentials",
+            "cost_per_gb",
+            "mb_bytes",
+            "requests_per_minute",
+            "is_active",
+            "created_at",
+        ]
+
+    def get_has_credentials(self, obj: UpstreamAccount) -> bool:
+        return bool(obj.credentials)
+
+
+# --- customers ------------------------------------------------------------------------------
+
+_CUSTOMER_FIELDS = [
+    "name",
+    "email",
+    "cc_emails",
+    "address_line1",
+    "address_line2",
+    "city",
+    "postal_code",
+    "country",
+    "tax_id",
+    "tax_rate",
+    "currency",
+    "status",
+]
+
+
+class CustomerCreateInputSerializer(StrictModelInputSerializer):
+    class Meta:
+        model = Customer
+        fields = _CUSTOMER_FIELDS
+        extra_kwargs = {"currency": {"help_text": "ISO 4217; empty or absent: the reseller's."}}
+
+
+class CustomerUpdateInputSerializer(CustomerCreateInputSerializer):
+    class Meta(CustomerCreateInputSerializer.Meta):
+        pass
+
+
+class CustomerOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = ["id", *_CUSTOMER_FIELDS, "created_at"]
+
+
+# --- API keys -------------------------------------------------------------------------------
+
+
+class ApiKeyCreateInputSerializer(StrictInputSerializer):
+    name = serializers.CharField(max_length=100)
+
+
+class ApiKeyOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scope",
+            "customer",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+
+
+class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
+    key = serializers.SerializerMethodField(
+        help_text="The full key. Shown only in this response: it is not stored."
+    )
+
+    class Meta(ApiKeyOutputSerializer.Meta):
+        fields = [*ApiKeyOutputSerializer.Meta.fields, "key"]
+
+    def get_key(self, obj: ApiKey) -> str:
+        return self.context["raw_key"]
+
+
+# --- sub-accounts ---------------------------------------------------------------------------
+
+_SUB_ACCOUNT_CREDENTIALS_HELP = (
+    'Write-only. BytesFlows: {"token": ...} (the account\'s own token). IPFoxy: {}.'
+)
+
+
+class SubAccountCreateInputSerializer(StrictModelInputSerializer):
+    """`customer` and `upstream_account` are looked up among the caller's own rows only: a
+    foreign id reads exactly like a missing one ("does not exist")."""
+
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.none())
+    upstream_account = serializers.PrimaryKeyRelatedField(queryset=UpstreamAccount.objects.none())
+    credentials = _credentials_field(_SUB_ACCOUNT_CREDENTIALS_HELP)
+
+    class Meta:
+        model = SubAccount
+        fields = [
+            "customer",
+            "upstream_account",
+            "upstream_id",
+            "label",
+            "credentials",
+            "status",
+            "active_from",
+            "active_to",
+        ]
+        validators = []  # uniqueness is checked by the service, within the caller's data
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tenant = self.context.get("tenant")
+        if tenant is not None:
+            self.fields["customer"].queryset = Customer.objects.for_reseller(tenant.reseller)
+            self.fields["upstream_account"].queryset = UpstreamAccount.objects.for_reseller(
+                tenant.reseller
+            )
+
+    def validate(self, attrs):
+        attrs["credentials"] = validate_credentials(
+            "sub_account", attrs["upstream_account"].provider, attrs.get("credentials", {})
+        )
+        return attrs
+
+
+class SubAccountUpdateInputSerializer(StrictModelInputSerializer):
+    immutable_fields = ("customer", "upstream_account", "upstream_id")
+    credentials = _credentials_field(_SUB_ACCOUNT_CREDENTIALS_HELP)
+
+    class Meta:
+        model = SubAccount
+        fields = ["label", "credentials", "status", "active_from", "active_to"]
+
+    def validate(self, attrs):
+        if "credentials" in attrs:
+            provider = self.context["sub_account"].upstream_account.provider
+            attrs["credentials"] = validate_credentials(
+                "sub_account", provider, attrs["credentials"]
+            )
+        return attrs
+
+
+class SubAccountOutputSerializer(serializers.ModelSerializer):
+    provider = serializers.CharField(source="upstream_account.provider", read_only=True)
+    has_credentials = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SubAccount
+        fields = [
+            "id",
+            "customer",
+            "upstream_account",
+            "provider",
+            "upstream_id",
+            "label",
+            "has_credentials",
+            "status",
+            "active_from",
+            "active_to",
+            "created_at",
+        ]
+
+    def get_has_credentials(self, obj: SubAccount) -> bool:
+        return bool(obj.credentials)
+
+
+# --- customer scope -------------------------------------------------------------------------
+
+
+class CustomerSubAccountOutputSerializer(serializers.ModelSerializer):
+    """A customer's view of its sub-account: no upstream account, no credentials."""
+
+    provider = serializers.CharField(source="upstream_account.provider", read_only=True)
+
+    class Meta:
+        model = SubAccount
+        fields = [
+            "id",
+            "provider",
+            "upstream_id",
+            "label",
+            "status",
+            "active_from",
+            "active_to",
+            "created_at",
+        ]
+
+
+class MeResellerOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Reseller
+        fields = ["name", "currency", "timezone", "sender_email"]
+
+
+class MeOutputSerializer(serializers.ModelSerializer):
+    currency = serializers.SerializerMethodField()
+    reseller = MeResellerOutputSerializer(read_only=True)
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "name",
+            "email",
+            "cc_emails",
+            "address_line1",
+            "address_line2",
+            "city",
+            "postal_code",
+            "country",
+            "tax_id",
+            "tax_rate",
+            "currency",
+            "status",
+            "reseller",
+        ]
+
+    def get_currency(self, obj: Customer) -> str:
+        return obj.currency or obj.reseller.currency

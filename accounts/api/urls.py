@@ -1,0 +1,46 @@
+"""Accounts routes of `/api/v1/`: reseller scope under `reseller/`, customer scope on top.
+
+config/urls.py includes this under `api/v1/`; other apps' API routes (billing, usage) are
+included next to it, and a JSON 404 catches everything else under `api/v1/`.
+"""
+
+from django.urls import include, path
+
+from accounts.api import views
+
+reseller_patterns = [
+    path(
+        "upstream-accounts/",
+        views.UpstreamAccountListCreateView.as_view(),
+        name="upstream-account-list",
+    ),
+    path(
+        "upstream-accounts/<int:pk>/",
+        views.UpstreamAccountDetailView.as_view(),
+        name="upstream-account-detail",
+    ),
+    path("customers/", views.CustomerListCreateView.as_view(), name="customer-list"),
+    path("customers/<int:pk>/", views.CustomerDetailView.as_view(), name="customer-detail"),
+    path(
+        "customers/<int:customer_pk>/api-keys/",
+        views.CustomerApiKeyListCreateView.as_view(),
+        name="customer-api-key-list",
+    ),
+    path(
+        "customers/<int:customer_pk>/api-keys/<int:key_pk>/",
+        views.CustomerApiKeyDetailView.as_view(),
+        name="customer-api-key-detail",
+    ),
+    path("sub-accounts/", views.SubAccountListCreateView.as_view(), name="sub-account-list"),
+    path("sub-accounts/<int:pk>/", views.SubAccountDetailView.as_view(), name="sub-account-detail"),
+]
+
+customer_patterns = [
+    path("me/", views.MeView.as_view(), name="me"),
+    path("sub-accounts/", views.MySubAccountListView.as_view(), name="my-sub-account-list"),
+]
+
+urlpatterns = [
+    path("reseller/", include((reseller_patterns, "reseller"))),
+    path("", include((customer_patterns, "customer"))),
+]

@@ -1,0 +1,280 @@
+"""Accounts endpoints: reseller scope (`/api/v1/reseller/...`) and customer scope.
+
+Each view parses with an input serializer, calls one service or scoped queryset, and
+renders with an output serializer. Updates are `PATCH` (partial). Every lookup goes through
+the tenancy base, so another reseller's id answers 404 exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.api.base import CustomerScopedView, ResellerScopedView
+from accounts.api.serializers import (
+    ApiKeyCreatedOutputSerializer,
+    ApiKeyCreateInputSerializer,
+    ApiKeyOutputSerializer,
+    CustomerCreateInputSerializer,
+    CustomerOutputSerializer,
+    CustomerSubAccountOutputSerializer,
+    CustomerUpdateInputSerializer,
+    MeOutputSerializer,
+    SubAccountCreateInputSerializer,
+    SubAccountOutputSerializer,
+    SubAccountUpdateInputSerializer,
+    UpstreamAccountCreateInputSerializer,
+    UpstreamAccountOutputSerializer,
+    UpstreamAccountUpdateInputSerializer,
+)
+from accounts.api_keys import api_key_create, api_key_revoke
+from accounts.models import ApiKey, Customer, SubAccount, UpstreamAccount
+from config.errors import error_body
+
+# --- reseller scope: upstream accounts ------------------------------------------------------
+
+
+@extend_schema(tags=["reseller: upstream accounts"])
+class UpstreamAccountListCreateView(mixins.ListModelMixin, ResellerScopedView):
+    model = UpstreamAccount
+    serializer_class = UpstreamAccountOutputSerializer
+
+    @extend_schema(operation_id="reseller_upstream_accounts_list")
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(
+        operation_id="reseller_upstream_accounts_create",
+        request=UpstreamAccountCreateInputSerializer,
+        responses={201: UpstreamAccountOutputSerializer},
+    )
+    def post(self, request):
+        data = self.parse(UpstreamAccountCreateInputSerializer)
+        account = services.upstream_account_create(reseller=self.reseller, **data)
+        return Response(UpstreamAccountOutputSerializer(account).data, status=201)
+
+
+@extend_schema(tags=["reseller: upstream accounts"])
+class UpstreamAccountDetailView(ResellerScopedView):
+    model = UpstreamAccount
+    serializer_class = UpstreamAccountOutputSerializer
+
+    @extend_schema(operation_id="reseller_upstream_accounts_retrieve")
+    def get(self, request, pk: int):
+        return Response(UpstreamAccountOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        operation_id="reseller_upstream_accounts_update",
+        request=UpstreamAccountUpdateInputSerializer,
+        responses={200: UpstreamAccountOutputSerializer},
+    )
+    def patch(self, request, pk: int):
+        account = self.get_object()
+        data = self.parse(
+            UpstreamAccountUpdateInputSerializer, partial=True, upstream_account=account
+        )
+        account = services.upstream_account_update(upstream_account=account, **data)
+        return Response(UpstreamAccountOutputSerializer(account).data)
+
+
+# --- reseller scope: customers --------------------------------------------------------------
+
+
+@extend_schema(tags=["reseller: customers"])
+class CustomerListCreateView(mixins.ListModelMixin, ResellerScopedView):
+    model = Customer
+    serializer_class = CustomerOutputSerializer
+
+    @extend_schema(operation_id="reseller_customers_list")
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(
+        operation_id="reseller_customers_create",
+        request=CustomerCreateInputSerializer,
+        responses={201: CustomerOutputSerializer},
+    )
+    def post(self, request):
+        data = self.parse(CustomerCreateInputSerializer)
+        customer = services.customer_create(reseller=self.reseller, **data)
+        return Response(CustomerOutputSerializer(customer).data, status=201)
+
+
+@extend_schema(tags=["reseller: customers"])
+class CustomerDetailView(ResellerScopedView):
+    model = Customer
+    serializer_class = CustomerOutputSerializer
+
+    @extend_schema(operation_id="reseller_customers_retrieve")
+    def get(self, request, pk: int):
+        return Response(CustomerOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        operation_id="reseller_customers_update",
+        request=CustomerUpdateInputSerializer,
+        responses={200: CustomerOutputSerializer},
+    )
+    def patch(self, request, pk: int):
+        customer = self.get_object()
+        data = self.parse(CustomerUpdateInputSerializer, partial=True)
+        customer = services.customer_update(customer=customer, **data)
+        return Response(CustomerOutputSerializer(customer).data)
+
+
+# --- reseller scope: a customer's API keys --------------------------------------------------
+
+
+class _CustomerApiKeysBase(ResellerScopedView):
+    """Keys of one customer of the caller; the customer is resolved (or 404) first."""
+
+    model = ApiKey
+    serializer_class = ApiKeyOutputSerializer
+
+    def get_customer(self) -> Customer:
+        if not hasattr(self, "_customer"):
+            customers = Customer.objects.for_reseller(self.reseller)
+            self._customer = get_object_or_404(customers, pk=self.kwargs["customer_pk"])
+        return self._customer
+
+    def scope_queryset(self, queryset):
+        return queryset.filter(customer=self.get_customer())
+
+
+@extend_schema(tags=["reseller: customer API keys"])
+class CustomerApiKeyListCreateView(mixins.ListModelMixin, _CustomerApiKeysBase):
+    @extend_schema(operation_id="reseller_customer_api_keys_list")
+    def get(self, request, customer_pk: int):
+        return self.list(request)
+
+    @extend_schema(
+        operation_id="reseller_customer_api_keys_create",
+        request=ApiKeyCreateInputSerializer,
+        responses={201: ApiKeyCreatedOutputSerializer},
+        description="Creates a customer-scope key. The response's `key` is the only time the "
+        "full key is shown; store it now.",
+    )
+    def post(self, request, customer_pk: int):
+        customer = self.get_customer()
+        data = self.parse(ApiKeyCreateInputSerializer)
+        api_key, raw_key = api_key_create(reseller=self.reseller, customer=customer, **data)
+        body = ApiKeyCreatedOutputSerializer(api_key, context={"raw_key": raw_key}).data
+        return Response(body, status=201)
+
+
+@extend_schema(tags=["reseller: customer API keys"])
+class CustomerApiKeyDetailView(_CustomerApiKeysBase):
+    lookup_url_kwarg = "key_pk"
+
+    @extend_schema(operation_id="reseller_customer_api_keys_retrieve")
+    def get(self, request, customer_pk: int, key_pk: int):
+        return Response(ApiKeyOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        operation_id="reseller_customer_api_keys_revoke",
+        responses={204: None},
+        description="Revokes the key at once and for good (it stays listed with "
+        "`revoked_at`). Revoking a revoked key is a no-op.",
+    )
+    def delete(self, request, customer_pk: int, key_pk: int):
+        api_key_revoke(api_key=self.get_object(), now=timezone.now())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- reseller scope: sub-accounts -----------------------------------------------------------
+
+
+@extend_schema(tags=["reseller: sub-accounts"])
+class SubAccountListCreateView(mixins.ListModelMixin, ResellerScopedView):
+    model = SubAccount
+    serializer_class = SubAccountOutputSerializer
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("upstream_account")
+
+    @extend_schema(operation_id="reseller_sub_accounts_list")
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(
+        operation_id="reseller_sub_accounts_create",
+        request=SubAccountCreateInputSerializer,
+        responses={201: SubAccountOutputSerializer},
+    )
+    def post(self, request):
+        data = self.parse(SubAccountCreateInputSerializer)
+        sub_account = services.sub_account_create(**data)
+        return Response(SubAccountOutputSerializer(sub_account).data, status=201)
+
+
+@extend_schema(tags=["reseller: sub-accounts"])
+class SubAccountDetailView(ResellerScopedView):
+    model = SubAccount
+    serializer_class = SubAccountOutputSerializer
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("upstream_account")
+
+    @extend_schema(operation_id="reseller_sub_accounts_retrieve")
+    def get(self, request, pk: int):
+        return Response(SubAccountOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        operation_id="reseller_sub_accounts_update",
+        request=SubAccountUpdateInputSerializer,
+        responses={200: SubAccountOutputSerializer},
+    )
+    def patch(self, request, pk: int):
+        sub_account = self.get_object()
+        data = self.parse(SubAccountUpdateInputSerializer, partial=True, sub_account=sub_account)
+        sub_account = services.sub_account_update(sub_account=sub_account, **data)
+        return Response(SubAccountOutputSerializer(sub_account).data)
+
+
+# --- customer scope -------------------------------------------------------------------------
+
+
+@extend_schema(tags=["customer"])
+class MeView(CustomerScopedView):
+    model = Customer
+    customer_path = None
+    serializer_class = MeOutputSerializer
+
+    @extend_schema(operation_id="me_retrieve")
+    def get(self, request):
+        customer = self.get_queryset().select_related("reseller").get()
+        return Response(MeOutputSerializer(customer).data)
+
+
+@extend_schema(tags=["customer"])
+class MySubAccountListView(mixins.ListModelMixin, CustomerScopedView):
+    model = SubAccount
+    serializer_class = CustomerSubAccountOutputSerializer
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("upstream_account")
+
+    @extend_schema(operation_id="sub_accounts_list")
+    def get(self, request):
+        return self.list(request)
+
+
+# --- fallbacks ------------------------------------------------------------------------------
+
+
+class ApiNotFoundView(APIView):
+    """Any other path under `/api/v1/`: the same JSON 404 as a missing object."""
+
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = []
+    schema = None
+
+    def _not_found(self, request, *args, **kwargs):
+        return Response(error_body("not_found", "Not found."), status=404)
+
+    get = post = put = patch = delete = _not_found

@@ -1,0 +1,118 @@
+"""API keys: create (the full key is returned once), revoke, authenticate.
+
+A key reads `fb_<prefix>_<secret>`: `prefix` is 8 lowercase letters and digits, stored in
+clear and unique, used to find the row; `secret` is `secrets.token_urlsafe(32)` (256 random
+bits). Only the SHA-256 of the whole key is stored and compared in constant time. Because
+the secret may itself contain `_`, a key is split by position, not by `split("_")`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import ApiKey, Customer, Reseller
+from config.errors import ApplicationError
+
+KEY_PREFIX = "fb_"
+PREFIX_LENGTH = 8
+_PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+#: `last_used_at` is written at most this often per key, so busy keys do not write per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+#: A stored hash nobody's key matches: compared against when the prefix is unknown, so a miss
+#: costs the same as a wrong secret.
+_DUMMY_HASH = hashlib.sha256(b"flowbill-no-such-key").hexdigest()
+
+
+def _hash_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def _new_prefix() -> str:
+    return "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(PREFIX_LENGTH))
+
+
+def api_key_parse_prefix(raw_key: str) -> str | None:
+    """The public prefix of a well-formed key, or None for anything malformed."""
+    if not raw_key.startswith(KEY_PREFIX) or len(raw_key) > 200:
+        return None
+    body = raw_key[len(KEY_PREFIX) :]
+    prefix, sep = body[:PREFIX_LENGTH], body[PREFIX_LENGTH : PREFIX_LENGTH + 1]
+    secret = body[PREFIX_LENGTH + 1 :]
+    if sep != "_" or len(secret) < 20 or any(c not in _PREFIX_ALPHABET for c in prefix):
+        return None
+    return prefix
+
+
+@transaction.atomic
+def api_key_create(
+    *, reseller: Reseller, name: str, customer: Customer | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the full key, which is never stored or shown again.
+
+    A customer key must name a customer of `reseller` (the API resolves the customer through
+    the caller's reseller first, so a foreign customer never gets this far).
+    """
+    name = name.strip()
+    if not name:
+        raise ApplicationError("api_key_name_required", "An API key needs a name.")
+    if customer is not None and customer.reseller_id != reseller.pk:
+        raise ApplicationError(
+            "api_key_customer_of_other_reseller", "The customer belongs to another reseller."
+        )
+    scope = ApiKey.Scope.CUSTOMER if customer is not None else ApiKey.Scope.RESELLER
+    for _attempt in range(5):
+        prefix = _new_prefix()
+        raw_key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+        try:
+            with transaction.atomic():
+                api_key = ApiKey.objects.create(
+                    reseller=reseller,
+                    customer=customer,
+                    scope=scope,
+                    name=name,
+                    prefix=prefix,
+                    secret_hash=_hash_key(raw_key),
+                )
+        except IntegrityError:  # prefix collision (1 in 36^8 per existing key): draw again
+            continue
+        return api_key, raw_key
+    raise ApplicationError("api_key_prefix_exhausted", "Could not allocate a key prefix.")
+
+
+def api_key_revoke(*, api_key: ApiKey, now: datetime | None = None) -> ApiKey:
+    """Revoke a key for good. Revoking twice keeps the first revocation time."""
+    if api_key.revoked_at is None:
+        api_key.revoked_at = now or timezone.now()
+        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+            revoked_at=api_key.revoked_at
+        )
+    return api_key
+
+
+def api_key_authenticate(*, raw_key: str, now: datetime) -> ApiKey | None:
+    """The active key matching `raw_key`, or None (unknown, malformed, wrong or revoked).
+
+    The secret is compared in constant time, and an unknown prefix still costs one compare.
+    `last_used_at` moves forward at most once per `LAST_USED_RESOLUTION`.
+    """
+    prefix = api_key_parse_prefix(raw_key)
+    candidate = None
+    if prefix is not None:
+        candidate = (
+            ApiKey.objects.select_related("reseller", "customer").filter(prefix=prefix).first()
+        )
+    stored_hash = candidate.secret_hash if candidate is not None else _DUMMY_HASH
+    matches = hmac.compare_digest(stored_hash, _hash_key(raw_key))
+    if candidate is None or not matches or candidate.revoked_at is not None:
+        return None
+    if candidate.last_used_at is None or now - candidate.last_used_at >= LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=candidate.pk).update(last_used_at=now)
+        candidate.last_used_at = now
+    return candidate

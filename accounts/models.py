@@ -1,0 +1,310 @@
+"""Who is who: resellers, their staff, customers, upstream accounts and sub-accounts."""
+
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+from accounts.crypto import EncryptedJSONField
+from accounts.tenancy import TenantQuerySet
+from accounts.validators import validate_currency, validate_email_list, validate_timezone
+
+IPFOXY_DEFAULT_BASE_URL = "https://apis.ipfoxy.com"
+BYTESFLOWS_DEFAULT_BASE_URL = "https://api.bytesflows.com"
+MIB = 1_048_576
+
+
+class Reseller(models.Model):
+    tenant_path = "pk"
+
+    name = models.CharField("legal name", max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    address = models.TextField(blank=True)
+    tax_id = models.CharField("tax id", max_length=64, blank=True)
+    currency = models.CharField(
+        max_length=3, default="USD", validators=[validate_currency], help_text="ISO 4217 code"
+    )
+    timezone = models.CharField(
+        "billing timezone",
+        max_length=64,
+        default="UTC",
+        validators=[validate_timezone],
+        help_text="IANA name, e.g. Asia/Shanghai. Days and months are cut in this zone.",
+    )
+    invoice_prefix = models.CharField(
+        max_length=12,
+        default="INV",
+        validators=[RegexValidator(r"^[A-Z0-9]{1,12}$", "Use 1-12 capital letters or digits.")],
+    )
+    payment_terms_days = models.PositiveSmallIntegerField(default=14)
+    grace_period_days = models.PositiveSmallIntegerField(
+        "invoice grace period (days)",
+        default=2,
+        help_text="Drafts stay open this long after the period ends, for late usage.",
+    )
+    sender_email = models.EmailField(blank=True)
+    payment_instructions = models.TextField(blank=True)
+    logo = models.ImageField(upload_to="logos/", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class User(AbstractUser):
+    """A login. Reseller staff carry the reseller they work for; superusers carry none."""
+
+    reseller = models.ForeignKey(
+        Reseller,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="staff",
+        help_text="Staff of this reseller see and change only its data.",
+    )
+
+
+class Customer(models.Model):
+    tenant_path = "reseller"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="customers")
+    name = models.CharField(max_length=200)
+    email = models.EmailField("billing email")
+    cc_emails = models.CharField(
+        "further billing emails",
+        max_length=500,
+        blank=True,
+        validators=[validate_email_list],
+        help_text="Comma-separated; invoices go to these too.",
+    )
+    address_line1 = models.CharField(max_length=200, blank=True)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 alpha-2")
+    tax_id = models.CharField("tax id", max_length=64, blank=True)
+    tax_rate = models.DecimalField(
+        "tax rate (%)",
+        max_digits=7,
+        decimal_places=4,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    currency = models.CharField(
+        max_length=3,
+        blank=True,
+        validators=[validate_currency],
+        help_text="ISO 4217; empty takes the reseller's currency.",
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        indexes = [models.Index(fields=["reseller", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not self.currency and self.reseller_id:
+            self.currency = self.reseller.currency
+
+    @property
+    def billing_emails(self) -> list[str]:
+        extra = [e.strip() for e in self.cc_emails.split(",") if e.strip()]
+        return [self.email, *extra]
+
+
+class Provider(models.TextChoices):
+    IPFOXY = "ipfoxy", "IPFoxy"
+    BYTESFLOWS = "bytesflows", "BytesFlows"
+
+
+class UpstreamAccount(models.Model):
+    """The reseller's connection to one upstream provider."""
+
+    tenant_path = "reseller"
+
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.PROTECT, related_name="upstream_accounts"
+    )
+    provider = models.CharField(max_length=20, choices=Provider.choices)
+    name = models.CharField(max_length=100)
+    base_url = models.URLField(max_length=300, blank=True, help_text="Empty: the provider's.")
+    credentials = EncryptedJSONField(
+        blank=True,
+        default=dict,
+        help_text="IPFoxy: api_id and api_token. BytesFlows tokens sit on the sub-accounts.",
+    )
+    cost_per_gb = models.DecimalField(
+        "upstream cost per GB",
+        max_digits=20,
+        decimal_places=6,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    mb_bytes = models.PositiveBigIntegerField(
+        "bytes in one upstream MB",
+        default=MIB,
+        help_text="For providers that report MB: 1,048,576 (default) or 1,000,000.",
+    )
+    requests_per_minute = models.PositiveIntegerField(
+        default=50,
+        help_text="Request budget shared by all workers (IPFoxy allows 60 per minute).",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reseller", "name"], name="upstream_account_unique_name"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(mb_bytes__gt=0), name="upstream_account_mb_bytes_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_provider_display()})"
+
+    @property
+    def effective_base_url(self) -> str:
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        if self.provider == Provider.IPFOXY:
+            return IPFOXY_DEFAULT_BASE_URL
+        return BYTESFLOWS_DEFAULT_BASE_URL
+
+
+class SubAccount(models.Model):
+    """One upstream sub-account, sold to one customer."""
+
+    tenant_path = "customer__reseller"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        CLOSED = "closed", "Closed"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="sub_accounts")
+    upstream_account = models.ForeignKey(
+        UpstreamAccount, on_delete=models.PROTECT, related_name="sub_accounts"
+    )
+    upstream_id = models.CharField(
+        "upstream identifier",
+        max_length=128,
+        help_text="IPFoxy: the sub-account's `account`. BytesFlows: the account's name or id.",
+    )
+    credentials = EncryptedJSONField(
+        blank=True, default=dict, help_text="BytesFlows: the account's own token."
+    )
+    label = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    active_from = models.DateField(null=True, blank=True)
+    active_to = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["customer__name", "upstream_id", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["upstream_account", "upstream_id"], name="sub_account_unique_upstream_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label or self.upstream_id
+
+    def clean(self) -> None:
+        errors = {}
+        if (
+            self.customer_id
+            and self.upstream_account_id
+            and self.customer.reseller_id != self.upstream_account.reseller_id
+        ):
+            errors["upstream_account"] = (
+                "This upstream account belongs to another reseller than the customer."
+            )
+        if self.active_from and self.active_to and self.active_to < self.active_from:
+            errors["active_to"] = "Active to must not be before active from."
+        if errors:
+            raise ValidationError(errors)
+
+
+class ApiKey(models.Model):
+    """A key for the REST API, hashed at rest; the full key is shown once, at creation.
+
+    Every key belongs to a reseller (so `ApiKey.objects.for_reseller(r)` finds all of them);
+    a customer key also names one of that reseller's customers and sees only its data. The
+    `scope` column makes the kind explicit and a check constraint keeps it consistent with
+    `customer`. Lookup is by the public `prefix`; only the SHA-256 of the key is stored
+    (keys carry 256 random bits, so a slow hash would add nothing).
+    """
+
+    tenant_path = "reseller"
+
+    class Scope(models.TextChoices):
+        RESELLER = "reseller", "Reseller"
+        CUSTOMER = "customer", "Customer"
+
+    reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="api_keys")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="api_keys"
+    )
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField("SHA-256 of the key", max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(scope="reseller", customer__isnull=True)
+                    | models.Q(scope="customer", customer__isnull=False)
+                ),
+                name="api_key_scope_matches_customer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    def __repr__(self) -> str:
+        return f"<ApiKey {self.pk} prefix={self.prefix} scope={self.scope}>"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

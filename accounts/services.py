@@ -1,0 +1,162 @@
+"""Writes of the accounts domain. Each validates the whole object (model `full_clean`)."""
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
+
+
+def _save_validated(obj):
+    obj.full_clean()
+    obj.save()
+    return obj
+
+
+def reseller_create(
+    *, name: str, slug: str, currency: str = "USD", timezone: str = "UTC", **fields: Any
+) -> Reseller:
+    return _save_validated(
+        Reseller(name=name, slug=slug, currency=currency, timezone=timezone, **fields)
+    )
+
+
+def customer_create(*, reseller: Reseller, name: str, email: str, **fields: Any) -> Customer:
+    """Create a customer; an empty currency takes the reseller's."""
+    return _save_validated(Customer(reseller=reseller, name=name, email=email, **fields))
+
+
+def upstream_account_create(
+    *,
+    reseller: Reseller,
+    provider: str,
+    name: str,
+    credentials: Mapping[str, str] | None = None,
+    base_url: str = "",
+    cost_per_gb: Decimal = Decimal("0"),
+    **fields: Any,
+) -> UpstreamAccount:
+    return _save_validated(
+        UpstreamAccount(
+            reseller=reseller,
+            provider=provider,
+            name=name,
+            credentials=dict(credentials or {}),
+            base_url=base_url,
+            cost_per_gb=cost_per_gb,
+            **fields,
+        )
+    )
+
+
+def sub_account_create(
+    *,
+    customer: Customer,
+    upstream_account: UpstreamAccount,
+    upstream_id: str,
+    credentials: Mapping[str, str] | None = None,
+    **fields: Any,
+) -> SubAccount:
+    """Attach an upstream sub-account to a customer of the same reseller."""
+    return _save_validated(
+        SubAccount(
+            customer=customer,
+            upstream_account=upstream_account,
+            upstream_id=upstream_id,
+            credentials=dict(credentials or {}),
+            **fields,
+        )
+    )
+
+
+#: Every model field holding encrypted secrets, as (model, field name).
+ENCRYPTED_FIELDS = ((UpstreamAccount, "credentials"), (SubAccount, "credentials"))
+
+
+def secrets_rotate(*, batch_size: int = 500, progress=None) -> int:
+    """Re-encrypt every stored secret under the first key of FLOWBILL_ENCRYPTION_KEYS.
+
+    Each value is read with whichever configured key can decrypt it and written back
+    encrypted with the first key; batches run in their own transactions with the rows
+    locked. Safe to re-run. Returns the number of values rewritten.
+    """
+    rotated = 0
+    for model, field in ENCRYPTED_FIELDS:
+        ids = list(model.objects.order_by("pk").values_list("pk", flat=True))
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start : start + batch_size]
+            with transaction.atomic():
+                for obj in model.objects.select_for_update().filter(pk__in=chunk).only(field):
+                    model.objects.filter(pk=obj.pk).update(**{field: getattr(obj, field)})
+                    rotated += 1
+            if progress:
+                progress(len(chunk))
+    return rotated
+
+
+#: Fields the update services accept; identity fields (tenant, provider, upstream id) are
+#: fixed at creation because usage and invoices already refer to them.
+CUSTOMER_UPDATABLE_FIELDS = frozenset(
+    {
+        "name",
+        "email",
+        "cc_emails",
+        "address_line1",
+        "address_line2",
+        "city",
+        "postal_code",
+        "country",
+        "tax_id",
+        "tax_rate",
+        "currency",
+        "status",
+    }
+)
+UPSTREAM_ACCOUNT_UPDATABLE_FIELDS = frozenset(
+    {
+        "name",
+        "base_url",
+        "credentials",
+        "cost_per_gb",
+        "mb_bytes",
+        "requests_per_minute",
+        "is_active",
+    }
+)
+SUB_ACCOUNT_UPDATABLE_FIELDS = frozenset(
+    {"label", "credentials", "status", "active_from", "active_to"}
+)
+
+
+def _update_validated(obj, allowed: frozenset[str], fields: Mapping[str, Any]):
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(obj, name, dict(value) if name == "credentials" else value)
+    obj.full_clean()
+    if fields:
+        obj.save(update_fields=[*fields])
+    return obj
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, **fields: Any) -> Customer:
+    """Change a customer's details; an emptied currency falls back to the reseller's."""
+    if "currency" in fields and not fields["currency"]:
+        fields["currency"] = customer.reseller.currency
+    return _update_validated(customer, CUSTOMER_UPDATABLE_FIELDS, fields)
+
+
+@transaction.atomic
+def upstream_account_update(*, upstream_account: UpstreamAccount, **fields: Any) -> UpstreamAccount:
+    """Change an upstream connection; `credentials`, when given, replace the stored ones."""
+    return _update_validated(upstream_account, UPSTREAM_ACCOUNT_UPDATABLE_FIELDS, fields)
+
+
+@transaction.atomic
+def sub_account_update(*, sub_account: SubAccount, **fields: Any) -> SubAccount:
+    """Change a sub-account's label, status, dates or token (never its customer or identity)."""
+    return _update_validated(sub_account, SUB_ACCOUNT_UPDATABLE_FIELDS, fields)

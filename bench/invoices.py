@@ -1,0 +1,280 @@
+"""Benchmark: create, finalize and render N invoices (PDF included); prints invoices/second.
+
+    .venv/bin/python bench/invoices.py                 # 1,000 customers x 10 sub-accounts
+    .venv/bin/python bench/invoices.py --customers 10000
+
+Runs on a throwaway database: a temporary SQLite file by default, or, when DATABASE_URL
+points at PostgreSQL, a temporary database created next to it and dropped afterwards. PDFs go
+to a temporary MEDIA_ROOT. Never touches var/flowbill.sqlite3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+GIB = 1_073_741_824
+
+
+def _setup_environment(tmp: Path) -> str | None:
+    """Point Django at a temporary database and media root; returns a PG db to drop."""
+    os.environ["FLOWBILL_VAR_DIR"] = str(tmp)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
+    os.environ.setdefault("DJANGO_DEBUG", "1")
+    os.environ["CELERY_BROKER_URL"] = ""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        name = f"flowbill_bench_{os.getpid()}"
+        base, _, _ = url.rpartition("/")
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        os.environ["DATABASE_URL"] = f"{base}/{name}"
+        return name
+    os.environ.pop("DATABASE_URL", None)  # the SQLite file under the temporary var dir
+    return None
+
+
+def _drop_pg(name: str, url: str) -> None:
+    import psycopg
+
+    base, _, _ = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _seed(customers: int, sub_accounts: int, days: int, period_start: dt.date) -> None:
+    from accounts.models import Customer, Provider, Reseller, SubAccount, UpstreamAccount
+    from billing.models import Subscription
+    from billing.services import plan_create
+    from usage.models import UsageDay
+
+    reseller = Reseller.objects.create(
+        name="Bench Reseller Ltd",
+        slug="bench",
+        address="1 Bench Street\nShanghai",
+        timezone="Asia/Shanghai",
+        invoice_prefix="BENCH",
+        sender_email="billing@bench.example",
+        payment_instructions="Bank transfer, reference: invoice number.",
+    )
+    plan = plan_create(
+        reseller=reseller,
+        code="std",
+        name="Standard",
+        pricing_model="graduated",
+        base_fee=Decimal("20"),
+        minimum_charge=Decimal("50"),
+        tiers=[(Decimal("10"), Decimal("0")), (Decimal("500"), Decimal("3")), (None, Decimal("2"))],
+    )
+    upstream = UpstreamAccount.objects.create(
+        reseller=reseller, provider=Provider.IPFOXY, name="IPFoxy"
+    )
+    batch = 500
+    for offset in range(0, customers, batch):
+        rows = Customer.objects.bulk_create(
+            Customer(
+                reseller=reseller,
+                name=f"Customer {n:05d} 客户",
+                email=f"c{n}@bench.example",
+                currency="USD",
+                tax_rate=Decimal("6"),
+                address_line1=f"{n} Road",
+                city="Berlin",
+                country="DE",
+            )
+            for n in range(offset, min(offset + batch, customers))
+        )
+        Subscription.objects.bulk_create(
+            Subscription(customer=c, plan=plan, starts_on=dt.date(2020, 1, 1)) for c in rows
+        )
+        subs = SubAccount.objects.bulk_create(
+            SubAccount(
+                customer=c,
+                upstream_account=upstream,
+                upstream_id=f"S{c.pk:06d}-{i:02d}",
+                label=f"sub {c.pk}-{i}",
+            )
+            for c in rows
+            for i in range(sub_accounts)
+        )
+        UsageDay.objects.bulk_create(
+            (
+                UsageDay(
+                    sub_account=sa,
+                    day=period_start + dt.timedelta(days=d),
+                    bytes=(sa.pk % 7 + 1) * GIB // 3 + d,
+                )
+                for sa in subs
+                for d in range(days)
+            ),
+            batch_size=5000,
+        )
+
+
+def _async_commit(sender, connection, **kwargs) -> None:
+    """Commits that do not wait for fsync: SQLite in WAL mode with synchronous=NORMAL,
+    PostgreSQL with synchronous_commit=off. Both stay consistent after a crash (the last
+    few commits may be lost, never half-applied); `--durable` measures with a full fsync."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        elif connection.vendor == "postgresql":
+            cursor.execute("SET synchronous_commit TO off")
+
+
+def _work(
+    customer_ids: list[int],
+    period_start: dt.date,
+    now: dt.datetime,
+    profile: str | None,
+    two_step: bool,
+) -> tuple[float, float]:
+    """One worker: invoice its share of the customers (number, freeze, PDF): in one step
+    (`invoice_issue`, closing a month at once) or as the hourly cycle does, a draft first
+    and its finalization later (`--two-step`, rated twice)."""
+    from django.db import connections
+
+    from accounts.models import Customer
+    from billing.invoicing import invoice_create_draft, invoice_finalize, invoice_issue
+
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    t0 = time.perf_counter()
+    customers = Customer.objects.filter(pk__in=customer_ids).select_related("reseller")
+    if not two_step:
+        for customer in customers:
+            invoice_issue(customer=customer, period_start=period_start, now=now, send_email=False)
+        t1 = t2 = time.perf_counter()
+    else:
+        drafts = [
+            invoice_create_draft(customer=customer, period_start=period_start, now=now)[0]
+            for customer in customers
+        ]
+        t1 = time.perf_counter()
+        for invoice in drafts:
+            invoice_finalize(invoice=invoice, now=now, send_email=False)
+        t2 = time.perf_counter()
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    connections.close_all()
+    return t1 - t0, t2 - t1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--sub-accounts", type=int, default=10)
+    parser.add_argument("--days", type=int, default=30, help="usage days per sub-account")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--two-step",
+        action="store_true",
+        help="draft every invoice, then finalize it (the hourly cycle's path: rated twice)",
+    )
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the timed part (1 worker)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="processes, like Celery workers (default: 2 on PostgreSQL, 1 on SQLite, whose "
+        "single writer makes a second process wait on its lock)",
+    )
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="wait for fsync on every commit (SQLite rollback journal, PG synchronous_commit)",
+    )
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="flowbill-bench-"))
+    original_url = os.environ.get("DATABASE_URL", "")
+    pg_name = _setup_environment(tmp)
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connections
+        from django.db.backends.signals import connection_created
+
+        if not args.durable:
+            connection_created.connect(_async_commit)
+        call_command("migrate", verbosity=0)
+        from accounts.models import Customer, Reseller
+        from billing.models import Invoice
+
+        period_start = dt.date(2026, 10, 1)
+        now = dt.datetime(2026, 11, 3, 12, tzinfo=dt.UTC)
+        t0 = time.perf_counter()
+        _seed(args.customers, args.sub_accounts, args.days, period_start)
+        if django.db.connection.vendor == "postgresql":
+            with django.db.connection.cursor() as cursor:
+                cursor.execute("ANALYZE")  # fresh statistics, as autovacuum keeps them live
+        seeded = time.perf_counter() - t0
+        print(
+            f"seeded {args.customers:,} customers x {args.sub_accounts} sub-accounts x "
+            f"{args.days} usage days in {seeded:.1f}s "
+            f"({django.db.connection.vendor}, {'durable' if args.durable else 'async'} commits)"
+        )
+        reseller = Reseller.objects.get(slug="bench")
+
+        ids = list(Customer.objects.filter(reseller=reseller).values_list("pk", flat=True))
+        connections.close_all()
+        workers = args.workers or (2 if django.db.connection.vendor == "postgresql" else 1)
+        shares = [ids[i::workers] for i in range(workers)]
+        t1 = time.perf_counter()
+        if workers == 1:
+            drafts_s, final_s = _work(shares[0], period_start, now, args.profile, args.two_step)
+        else:
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(workers) as pool:
+                timings = pool.starmap(
+                    _work, [(share, period_start, now, None, args.two_step) for share in shares]
+                )
+            drafts_s = max(t[0] for t in timings)
+            final_s = max(t[1] for t in timings)
+        t3 = time.perf_counter()
+        n = len(ids)
+        issued = Invoice.objects.exclude(pdf="").filter(status="finalized").count()
+        assert issued == n, f"{issued} of {n} invoices finalized with a PDF"
+        total = t3 - t1
+        if args.two_step:
+            print(f"drafts:   {n:,} in {drafts_s:.1f}s (slowest of {workers} worker(s))")
+            print(f"finalize: {n:,} in {final_s:.1f}s (PDF included, slowest worker)")
+        else:
+            print(
+                f"issue:    {n:,} in {drafts_s:.1f}s (rated once, PDF included, "
+                f"{workers} worker(s))"
+            )
+        print(f"TOTAL:    {n:,} invoices in {total:.1f}s = {n / total:.1f} invoices/s")
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if pg_name and not args.keep:
+            _drop_pg(pg_name, original_url)
+        if args.keep:
+            print(f"kept {tmp}" + (f" and database {pg_name}" if pg_name else ""))
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

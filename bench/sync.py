@@ -1,0 +1,275 @@
+"""Benchmark: sync 10,000 IPFoxy sub-accounts (72 hourly buckets each) from the simulator.
+
+    .venv/bin/python bench/sync.py [--sub-accounts 10000] [--workers 24] [--layout per-thread]
+
+The simulator runs in a SEPARATE process (`python -m usage.simulator`) with 50 ms latency per
+response and its rate limit off. The database is a temporary SQLite file (WAL), or, when
+DATABASE_URL points at PostgreSQL, a temporary database created next to it and dropped after;
+var/flowbill.sqlite3 is never touched. Prints sub-accounts/s, rows/s, requests per
+sub-account and the total seconds of the sync phase (setup excluded).
+
+Client layouts (`--layout`):
+- `per-thread`: one httpx.Client per worker thread (what production uses,
+  `usage.services.connectors.thread_http_client`);
+- `shared`: one httpx.Client with a 50-connection pool shared by every thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+NOW = dt.datetime(2026, 3, 10, 12, 30, tzinfo=dt.UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_simulator(port: int, latency_ms: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "usage.simulator",
+            "--port",
+            str(port),
+            "--latency-ms",
+            str(latency_ms),
+            "--no-rate-limit",
+            "--now",
+            NOW.isoformat(),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("simulator did not start")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), for the report."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def temp_postgres(url: str) -> tuple[str, str, str]:
+    """Create a temporary database next to `url`; return (new url, admin url, name)."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = f"flowbill_bench_{uuid.uuid4().hex[:8]}"
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}")), admin, name
+
+
+def drop_postgres(admin: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sub-accounts", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=24, help="threads per process")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--layout", choices=["per-thread", "shared"], default="per-thread")
+    args = parser.parse_args()
+
+    tmp = tempfile.TemporaryDirectory(prefix="flowbill-bench-")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
+    os.environ["DJANGO_DEBUG"] = "1"
+    os.environ["FLOWBILL_VAR_DIR"] = tmp.name
+    os.environ.pop("CELERY_BROKER_URL", None)
+    os.environ.pop("REDIS_URL", None)
+    pg = None
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        new_url, admin, name = temp_postgres(os.environ["DATABASE_URL"])
+        os.environ["DATABASE_URL"] = new_url
+        pg = (admin, name)
+    else:
+        os.environ.pop("DATABASE_URL", None)
+
+    port = free_port()
+    sim = start_simulator(port, args.latency_ms)
+    try:
+        run(args, f"http://127.0.0.1:{port}")
+        print(f"simulator CPU       {process_cpu_seconds(sim.pid):.1f} s (whole run)")
+    finally:
+        sim.terminate()
+        sim.wait(10)
+        if pg:
+            from django.db import connections
+
+            connections.close_all()
+            drop_postgres(*pg)
+        tmp.cleanup()
+
+
+def run(args, sim_url: str) -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, connections
+    from django.db.backends.signals import connection_created
+
+    from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
+    from usage.models import UsageHour
+    from usage.services import SyncSummary
+
+    def fast_commits(sender, connection, **kwargs):
+        """A throwaway database: commits need not wait for the disk (WAL/NORMAL on SQLite,
+        synchronous_commit off on PostgreSQL); the work per commit is unchanged."""
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            elif connection.vendor == "postgresql":
+                cursor.execute("SET synchronous_commit TO off")
+
+    connection_created.connect(fast_commits)
+    t0 = time.monotonic()
+    call_command("migrate", verbosity=0)
+    reseller = Reseller.objects.create(name="Bench Ltd", slug="bench", timezone="Asia/Shanghai")
+    customer = Customer.objects.create(reseller=reseller, name="Bench", email="b@example.com")
+    upstream = UpstreamAccount.objects.create(
+        reseller=reseller,
+        provider="ipfoxy",
+        name="IPFoxy bench",
+        base_url=sim_url,
+        credentials={"api_id": "demo-api-id", "api_token": "demo-api-token"},
+    )
+    SubAccount.objects.bulk_create(
+        [
+            SubAccount(customer=customer, upstream_account=upstream, upstream_id=f"BENCH{i:06d}")
+            for i in range(args.sub_accounts)
+        ],
+        batch_size=2000,
+    )
+    subs = list(SubAccount.objects.select_related("upstream_account__reseller").order_by("pk"))
+    setup = time.monotonic() - t0
+
+    end = NOW.replace(minute=0, second=0, microsecond=0)
+    start = end - dt.timedelta(hours=72)
+    ids = [sub.pk for sub in subs]
+    slices = [ids[i :: args.processes] for i in range(args.processes)]
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    t1 = time.monotonic()
+    procs = [
+        ctx.Process(target=sync_slice, args=(chunk, start, end, args, results)) for chunk in slices
+    ]
+    for proc in procs:
+        proc.start()
+    totals = [results.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    elapsed = time.monotonic() - t1
+    cpu_children = os.times().children_user + os.times().children_system
+    summary = SyncSummary()
+    for part in totals:
+        for name in ("ok", "failed", "rows_written", "requests"):
+            setattr(summary, name, getattr(summary, name) + part[name])
+        summary.failures.extend(part["failures"])
+    hours = UsageHour.objects.count()
+    n = len(subs)
+    print(f"database            {connection.vendor}")
+    print(
+        f"layout              {args.layout} httpx client, {args.processes} processes x "
+        f"{args.workers} threads"
+    )
+    print(f"setup               {setup:.1f} s (migrate + {n} sub-accounts)")
+    print(f"sub-accounts        {n} ({summary.ok} ok, {summary.failed} failed)")
+    print(f"hour rows stored    {hours}")
+    print(f"rows written        {summary.rows_written} (hours + days)")
+    print(f"total seconds       {elapsed:.1f}")
+    print(f"sub-accounts/s      {n / elapsed:.0f}")
+    print(f"rows/s              {summary.rows_written / elapsed:.0f}")
+    print(f"requests/sub-acct   {summary.requests / n:.3f}")
+    per_sub = cpu_children / n * 1000
+    print(f"sync workers CPU    {cpu_children:.1f} s ({per_sub:.2f} ms/sub-account)")
+    if summary.failures:
+        print("first failure:", summary.failures[0])
+
+
+def sync_slice(ids, start, end, args, results) -> None:
+    """One worker process: its share of the sub-accounts, `args.workers` threads."""
+    import httpx
+    from django.db import connections
+
+    from accounts.models import SubAccount
+    from usage.providers.ratelimit import UnlimitedBudget
+    from usage.services import usage_sync_sub_accounts
+    from usage.services.connectors import connector_for_upstream_account
+
+    connections.close_all()
+    budget = UnlimitedBudget()  # the simulator's rate limit is off for this benchmark
+    shared = httpx.Client(limits=httpx.Limits(max_connections=50, max_keepalive_connections=50))
+
+    def factory(upstream_account):
+        client = shared if args.layout == "shared" else None  # None: this thread's own client
+        return connector_for_upstream_account(
+            upstream_account=upstream_account, client=client, budget=budget
+        )
+
+    subs = list(
+        SubAccount.objects.select_related("upstream_account__reseller")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    )
+    summary = usage_sync_sub_accounts(
+        sub_accounts=subs,
+        start=start,
+        end=end,
+        now=NOW,
+        workers=args.workers,
+        connector_factory=factory,
+    )
+    shared.close()
+    connections.close_all()
+    results.put(
+        {
+            "ok": summary.ok,
+            "failed": summary.failed,
+            "rows_written": summary.rows_written,
+            "requests": summary.requests,
+            "failures": summary.failures[:3],
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

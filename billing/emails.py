@@ -1,0 +1,71 @@
+"""The invoice email: built here from the document and the rendered PDF, sent elsewhere.
+
+Building is pure (no sending, no database) so the send task can claim the invoice, build the
+message, send it and record the send, and tests can inspect the message without an outbox.
+Customer-provided strings reach the HTML body only through Django's autoescaping; the text body
+is plain text and is not escaped. The HTML uses inline styles only: no external images or CSS,
+which mail clients block and which would leak when the customer opens the email.
+"""
+
+from __future__ import annotations
+
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+from billing.document import InvoiceDocument
+from billing.pdf import formatting as fmt
+
+PDF_MIMETYPE = "application/pdf"
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace: a newline in a header would be rejected (header injection)."""
+    return " ".join(text.split())
+
+
+def invoice_email_subject(doc: InvoiceDocument) -> str:
+    """ "Invoice INV-2026-00001 from Acme Proxies — USD 123.45" (a draft says "Draft invoice")."""
+    what = f"Invoice {doc.number}" if doc.number else "Draft invoice"
+    seller = _one_line(doc.seller.name)
+    return f"{what} from {seller} \u2014 {fmt.money(doc.total, doc.currency)}"
+
+
+def invoice_attachment_name(doc: InvoiceDocument) -> str:
+    return f"{doc.number or 'draft-' + doc.period_start.strftime('%Y-%m')}.pdf"
+
+
+def build_invoice_email(
+    *,
+    doc: InvoiceDocument,
+    pdf: bytes,
+    to: list[str],
+    from_email: str,
+    reply_to: list[str] | None = None,
+) -> EmailMultiAlternatives:
+    """Build (never send) the invoice email: text body, HTML alternative, the PDF attached."""
+    cur = doc.currency
+    context = {
+        "doc": doc,
+        "number": fmt.invoice_label(doc),
+        "seller": doc.seller,
+        "buyer": doc.buyer,
+        "period": fmt.period_label(doc),
+        "issued_on": fmt.date_label(doc.issued_on),
+        "due_on": fmt.date_label(doc.due_on),
+        "subtotal": fmt.money(doc.subtotal, cur),
+        "tax_label": f"Tax ({fmt.percent(doc.tax_rate)})",
+        "tax": fmt.money(doc.tax, cur),
+        "total": fmt.money(doc.total, cur),
+        "payment_lines": [line for line in doc.payment_instructions.splitlines() if line.strip()],
+        "attachment_name": invoice_attachment_name(doc),
+    }
+    message = EmailMultiAlternatives(
+        subject=invoice_email_subject(doc),
+        body=render_to_string("billing/invoice_email.txt", context),
+        from_email=from_email,
+        to=list(to),
+        reply_to=list(reply_to) if reply_to else None,
+    )
+    message.attach_alternative(render_to_string("billing/invoice_email.html", context), "text/html")
+    message.attach(invoice_attachment_name(doc), pdf, PDF_MIMETYPE)
+    return message

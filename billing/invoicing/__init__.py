@@ -1,0 +1,74 @@
+"""The invoice cycle: periods, drafts, finalization, numbering, adjustments and delivery.
+
+Split by sub-domain; import the public services from here.
+"""
+
+from billing.invoicing.compute import InvoiceComputation, invoice_compute
+from billing.invoicing.cycle import (
+    CycleResult,
+    FinalizeResult,
+    GenerateResult,
+    invoice_create_draft,
+    invoice_cycle_run,
+    invoice_finalize,
+    invoice_issue,
+    invoice_preview,
+    invoice_refresh_draft,
+    invoices_due,
+    invoices_finalize_due,
+    invoices_generate_for_period,
+)
+from billing.invoicing.delivery import (
+    invoice_email_resend,
+    invoice_email_send,
+    invoice_pdf_render,
+    invoice_pdf_store,
+    invoice_pdfs_render_missing,
+)
+from billing.invoicing.numbering import invoice_number_format, invoice_number_next
+from billing.invoicing.periods import (
+    Period,
+    period_bounds,
+    period_containing,
+    period_due_at,
+    period_has_ended,
+    period_last_closed,
+    period_parse,
+)
+from billing.invoicing.rendering import invoice_document, invoice_snapshot
+from billing.invoicing.transitions import invoice_mark_paid, invoice_void
+
+__all__ = [
+    "CycleResult",
+    "FinalizeResult",
+    "GenerateResult",
+    "InvoiceComputation",
+    "Period",
+    "invoice_compute",
+    "invoice_create_draft",
+    "invoice_cycle_run",
+    "invoice_document",
+    "invoice_email_resend",
+    "invoice_email_send",
+    "invoice_finalize",
+    "invoice_issue",
+    "invoice_mark_paid",
+    "invoice_number_format",
+    "invoice_number_next",
+    "invoice_pdf_render",
+    "invoice_pdf_store",
+    "invoice_pdfs_render_missing",
+    "invoice_preview",
+    "invoice_refresh_draft",
+    "invoice_snapshot",
+    "invoice_void",
+    "invoices_due",
+    "invoices_finalize_due",
+    "invoices_generate_for_period",
+    "period_bounds",
+    "period_containing",
+    "period_due_at",
+    "period_has_ended",
+    "period_last_closed",
+    "period_parse",
+]

@@ -1,0 +1,215 @@
+"""What an invoice says, computed from current usage: lines, usage rows and totals.
+
+Nothing here writes. `invoice_compute` is used by draft creation and refresh, by
+finalization (which re-rates once more inside its transaction) and by previews, so all
+three always agree. Per subscription active in the period: the bytes of the customer's
+sub-accounts in its scope over its active days, rated with `rate_subscription` (base fee and
+minimum prorated by active days / period days). Adjustments for earlier, already issued
+periods are appended (see `billing.invoicing.adjustments`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from accounts.models import Customer, SubAccount
+from billing.invoicing.periods import Period
+from billing.models import InvoiceLine, Subscription
+from billing.rating import Totals, invoice_totals, rate_subscription, unit_note
+from billing.selectors import subscriptions_in_period, usage_bytes_for_customer
+from billing.services import plan_terms, terms_to_json
+from config.errors import ApplicationError
+
+QUANTITY_PLACES = Decimal("1e-12")
+
+
+@dataclass
+class LineDraft:
+    kind: str
+    description: str
+    amount: Decimal
+    group: str = ""
+    subscription_id: int | None = None
+    quantity: Decimal | None = None
+    unit: str = ""
+    unit_price: Decimal | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    adjusts_invoice_id: int | None = None
+    sub_account_id: int | None = None
+
+    def to_model(self, *, invoice_id: int, position: int) -> InvoiceLine:
+        quantity = (
+            None
+            if self.quantity is None
+            else self.quantity.quantize(QUANTITY_PLACES, rounding=ROUND_HALF_UP)
+        )
+        return InvoiceLine(
+            invoice_id=invoice_id,
+            position=position,
+            subscription_id=self.subscription_id,
+            kind=self.kind,
+            group=self.group[:200],
+            description=self.description[:300],
+            sub_account_id=self.sub_account_id,
+            quantity=quantity,
+            unit=self.unit,
+            unit_price=self.unit_price,
+            amount=self.amount,
+            details=self.details,
+            adjusts_invoice_id=self.adjusts_invoice_id,
+        )
+
+
+@dataclass
+class UsageDraft:
+    subscription_id: int | None
+    sub_account_id: int
+    sub_account_label: str
+    upstream_name: str
+    bytes: int
+
+
+@dataclass
+class InvoiceComputation:
+    currency: str
+    tax_rate: Decimal
+    lines: list[LineDraft]
+    usage: list[UsageDraft]
+    totals: Totals
+    subscriptions: dict[str, dict[str, Any]]  # frozen terms per subscription id (snapshot)
+    unit_notes: list[str]
+
+
+def subscription_group(subscription: Subscription) -> str:
+    return f"{subscription.plan.name} - {subscription.scope_label}"
+
+
+def in_scope(subscription: Subscription, sub_account: SubAccount) -> bool:
+    return (
+        subscription.upstream_account_id is None
+        or sub_account.upstream_account_id == subscription.upstream_account_id
+    )
+
+
+class UsageWindows:
+    """Per-sub-account bytes of one customer, fetched once per distinct day window."""
+
+    def __init__(self, customer: Customer):
+        self.customer = customer
+        self._cache: dict[tuple, dict[int, int]] = {}
+
+    def get(self, start, end) -> dict[int, int]:
+        key = (start, end)
+        if key not in self._cache:
+            self._cache[key] = usage_bytes_for_customer(
+                customer=self.customer, start_day=start, end_day=end
+            )
+        return self._cache[key]
+
+
+def invoice_compute(
+    *, customer: Customer, period: Period, exclude_invoice_id: int | None = None
+) -> InvoiceComputation:
+    """Rate the customer's period from current usage, plus adjustments of earlier periods."""
+    from billing.invoicing.adjustments import adjustment_lines
+
+    reseller = customer.reseller
+    currency = customer.currency or reseller.currency
+    sub_accounts = list(
+        SubAccount.objects.filter(customer_id=customer.pk)
+        .select_related("upstream_account")
+        # Never load (and decrypt) credentials just to bill.
+        .only("pk", "label", "upstream_id", "upstream_account__name", "upstream_account_id")
+        .order_by("pk")
+    )
+    windows = UsageWindows(customer)
+    lines: list[LineDraft] = []
+    usage: list[UsageDraft] = []
+    frozen: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    covered: set[int] = set()
+    for subscription in subscriptions_in_period(
+        customer=customer, start_day=period.start, end_day=period.end
+    ):
+        window = subscription.active_window(period.start, period.end)
+        if window is None:
+            continue
+        plan = subscription.plan
+        if plan.currency != currency:
+            raise ApplicationError(
+                "currency_mismatch",
+                f"Plan {plan.code} is priced in {plan.currency}; the customer pays {currency}.",
+            )
+        terms = plan_terms(plan=plan)
+        active_days = (window[1] - window[0]).days
+        per_sub_account = windows.get(*window)
+        scoped = [sa for sa in sub_accounts if in_scope(subscription, sa)]
+        total_bytes = sum(per_sub_account.get(sa.pk, 0) for sa in scoped)
+        group = subscription_group(subscription)
+        for rated in rate_subscription(
+            terms=terms, usage_bytes=total_bytes, active_days=active_days, period_days=period.days
+        ):
+            lines.append(
+                LineDraft(
+                    kind=rated.kind,
+                    description=rated.description,
+                    amount=rated.amount,
+                    group=group,
+                    subscription_id=subscription.pk,
+                    quantity=rated.quantity,
+                    unit=rated.unit,
+                    unit_price=rated.unit_price,
+                    details=rated.details,
+                )
+            )
+        for sa in scoped:
+            nbytes = per_sub_account.get(sa.pk, 0)
+            if nbytes:
+                covered.add(sa.pk)
+                usage.append(_usage_row(subscription.pk, sa, nbytes))
+        frozen[str(subscription.pk)] = {
+            "group": group,
+            "terms": terms_to_json(terms),
+            "active_start": window[0].isoformat(),
+            "active_end": window[1].isoformat(),
+            "active_days": active_days,
+            "period_days": period.days,
+            "usage_bytes": total_bytes,
+        }
+        note = unit_note(terms.unit_bytes)
+        if note not in notes:
+            notes.append(note)
+    # Usage no subscription covers is shown (unbilled) so nothing disappears silently.
+    whole = windows.get(period.start, period.end)
+    for sa in sub_accounts:
+        if sa.pk not in covered and whole.get(sa.pk, 0):
+            usage.append(_usage_row(None, sa, whole[sa.pk]))
+    lines.extend(
+        adjustment_lines(
+            customer=customer, before=period.start, exclude_invoice_id=exclude_invoice_id
+        )
+    )
+    totals = invoice_totals(
+        amounts=[line.amount for line in lines], tax_rate=customer.tax_rate, currency=currency
+    )
+    return InvoiceComputation(
+        currency=currency,
+        tax_rate=customer.tax_rate,
+        lines=lines,
+        usage=usage,
+        totals=totals,
+        subscriptions=frozen,
+        unit_notes=notes or [unit_note(1_073_741_824)],
+    )
+
+
+def _usage_row(subscription_id: int | None, sa: SubAccount, nbytes: int) -> UsageDraft:
+    return UsageDraft(
+        subscription_id=subscription_id,
+        sub_account_id=sa.pk,
+        sub_account_label=str(sa)[:200],
+        upstream_name=sa.upstream_account.name[:100],
+        bytes=nbytes,
+    )

@@ -1,0 +1,27 @@
+"""`manage.py finalize_due_invoices [--reseller SLUG]`: issue drafts past their grace period."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from accounts.models import Reseller
+from billing.invoicing import invoices_finalize_due
+
+
+class Command(BaseCommand):
+    help = "Finalize every draft whose period ended more than the grace period ago."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--reseller", help="Only this reseller (slug)")
+
+    def handle(self, *args, reseller: str | None, **options):
+        the_reseller = None
+        if reseller:
+            the_reseller = Reseller.objects.filter(slug=reseller).first()
+            if the_reseller is None:
+                raise CommandError(f"No reseller with slug {reseller!r}.")
+        result = invoices_finalize_due(now=timezone.now(), reseller=the_reseller)
+        for invoice_id, code in result.failed.items():
+            self.stderr.write(f"invoice {invoice_id}: {code}")
+        self.stdout.write(
+            self.style.SUCCESS(f"{len(result.finalized)} finalized, {len(result.failed)} failed.")
+        )

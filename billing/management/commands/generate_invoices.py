@@ -1,0 +1,136 @@
+"""`manage.py generate_invoices --period 2026-10 [--customer ID] [--reseller SLUG] [--finalize]`.
+
+An ended period: drafts are created (or refreshed) per customer, and issued with
+`--finalize`. The current, unfinished period: a preview is printed and nothing is saved.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from tqdm import tqdm
+
+from accounts.models import Customer, Reseller
+from billing.invoicing import (
+    invoice_issue,
+    invoice_preview,
+    invoices_generate_for_period,
+    period_containing,
+    period_has_ended,
+    period_parse,
+)
+from billing.money import format_money
+from billing.selectors import customers_to_invoice
+from config.errors import ApplicationError
+
+
+class Command(BaseCommand):
+    help = "Create (and optionally finalize) the invoices of one month; preview an open month."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--period", required=True, help="The month, YYYY-MM (e.g. 2026-10)")
+        parser.add_argument("--customer", type=int, help="Only this customer id")
+        parser.add_argument("--reseller", help="Only this reseller (slug)")
+        parser.add_argument("--finalize", action="store_true", help="Issue the drafts too")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, period: str, customer: int | None, reseller: str | None, **opts):
+        try:
+            month = period_parse(period)
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
+        now = timezone.now()
+        the_customer = None
+        if customer is not None:
+            the_customer = Customer.objects.select_related("reseller").filter(pk=customer).first()
+            if the_customer is None:
+                raise CommandError(f"No customer with id {customer}.")
+            resellers = [the_customer.reseller]
+        elif reseller:
+            resellers = list(Reseller.objects.filter(slug=reseller))
+            if not resellers:
+                raise CommandError(f"No reseller with slug {reseller!r}.")
+        else:
+            resellers = list(Reseller.objects.order_by("pk"))
+        for each in resellers:
+            tz = each.tzinfo
+            if month > period_containing(tz=tz, now=now):
+                raise CommandError(f"{month.label} has not started yet in {each.timezone}.")
+            if not period_has_ended(period=month, tz=tz, now=now):
+                if opts["finalize"]:
+                    raise CommandError(
+                        f"{month.label} is still open in {each.timezone}: it can be previewed, "
+                        "not finalized."
+                    )
+                self._preview(each, month, the_customer)
+            else:
+                self._generate(each, month, the_customer, now, opts)
+
+    def _bar(self, total: int, desc: str, opts) -> tqdm:
+        return tqdm(total=total, desc=desc, unit="inv", disable=opts["no_progress"], leave=False)
+
+    def _preview(self, reseller, month, customer) -> None:
+        self.stdout.write(
+            self.style.WARNING(
+                f"{reseller.name}: {month.label} is not over yet; PREVIEW only, nothing saved."
+            )
+        )
+        customers = (
+            [customer]
+            if customer
+            else customers_to_invoice(reseller=reseller, start_day=month.start, end_day=month.end)
+        )
+        for each in customers:
+            preview = invoice_preview(customer=each, period_start=month.start)
+            self.stdout.write(
+                f"  {each.pk:>6}  {each.name[:40]:<40}  {len(preview.lines):>3} lines  "
+                f"{format_money(preview.totals.total, preview.currency)}"
+            )
+
+    def _generate(self, reseller, month, customer, now, opts) -> None:
+        customers = (
+            [customer]
+            if customer
+            else list(
+                customers_to_invoice(reseller=reseller, start_day=month.start, end_day=month.end)
+            )
+        )
+        if not opts["finalize"]:
+            with self._bar(len(customers), f"{reseller.slug} drafts", opts) as bar:
+                result = invoices_generate_for_period(
+                    reseller=reseller,
+                    period_start=month.start,
+                    customer=customer,
+                    now=now,
+                    on_progress=lambda _invoice: bar.update(1),
+                )
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"{reseller.name} {month.label}: {len(result.created)} created, "
+                    f"{len(result.refreshed)} drafts refreshed, {len(result.unchanged)} "
+                    "already issued."
+                )
+            )
+            return
+        issued, already, failed = 0, 0, 0
+        with self._bar(len(customers), f"{reseller.slug} issue", opts) as bar:
+            for each in customers:
+                try:
+                    _invoice, done = invoice_issue(
+                        customer=each,
+                        period_start=month.start,
+                        now=now,
+                        actor="generate_invoices",
+                    )
+                except ApplicationError as exc:
+                    failed += 1
+                    self.stderr.write(f"  customer {each.pk}: {exc.code}: {exc.message}")
+                else:
+                    issued, already = issued + done, already + (not done)
+                bar.update(1)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{reseller.name} {month.label}: {issued} finalized, {already} already issued, "
+                f"{failed} failed."
+            )
+        )

@@ -1,0 +1,588 @@
+"""Plans, subscriptions and invoices.
+
+Money: prices are `Decimal(20, 6)`; amounts are stored with 4 decimal places (enough for
+every ISO 4217 exponent) and quantised to the currency's minor unit by `billing.rating`.
+Finalized invoices are immutable here, in the model layer: `save()`, `delete()` and the
+querysets' `update()`/`delete()`/`bulk_create()` refuse to change what was issued. Status
+changes go through `billing.invoicing` services, which check `INVOICE_TRANSITIONS` and
+write an `InvoiceEvent` each.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
+from accounts.tenancy import TenantQuerySet
+from accounts.validators import validate_currency
+from config.errors import ApplicationError
+
+GIB = 1_073_741_824
+GB = 1_000_000_000
+ZERO = Decimal(0)
+
+
+def _price_field(**kwargs: Any) -> models.DecimalField:
+    return models.DecimalField(max_digits=20, decimal_places=6, **kwargs)
+
+
+def _amount_field(**kwargs: Any) -> models.DecimalField:
+    return models.DecimalField(max_digits=20, decimal_places=4, **kwargs)
+
+
+class Plan(models.Model):
+    """What a reseller sells: a monthly base fee plus a usage price by one pricing model."""
+
+    tenant_path = "reseller"
+
+    class PricingModel(models.TextChoices):
+        GRADUATED = "graduated", "Graduated tiers"
+        VOLUME = "volume", "Volume tiers"
+        PACKAGE = "package", "Packages"
+
+    class Unit(models.IntegerChoices):
+        GIB = GIB, "1 GB = 1,073,741,824 bytes (1024 MB)"
+        GB = GB, "1 GB = 1,000,000,000 bytes"
+
+    reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="plans")
+    code = models.SlugField(max_length=40)
+    name = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3, validators=[validate_currency])
+    base_fee = _price_field(default=ZERO, validators=[MinValueValidator(ZERO)])
+    pricing_model = models.CharField(
+        max_length=12, choices=PricingModel.choices, default=PricingModel.GRADUATED
+    )
+    minimum_charge = _price_field(
+        default=ZERO,
+        validators=[MinValueValidator(ZERO)],
+        help_text="Monthly minimum of base fee + usage; prorated for partial months.",
+    )
+    unit_bytes = models.PositiveBigIntegerField(
+        "bytes per billed GB", choices=Unit.choices, default=Unit.GIB
+    )
+    package_size = _price_field(null=True, blank=True, help_text="Package model: GB per package.")
+    package_price = _price_field(null=True, blank=True, validators=[MinValueValidator(ZERO)])
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["reseller", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["reseller", "code"], name="plan_unique_code"),
+            models.CheckConstraint(
+                condition=~models.Q(pricing_model="package")
+                | (models.Q(package_size__gt=0) & models.Q(package_price__gte=0)),
+                name="plan_package_fields",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.pricing_model == self.PricingModel.PACKAGE:
+            if not self.package_size or self.package_size <= 0:
+                errors["package_size"] = "A package plan needs a package size above 0."
+            if self.package_price is None:
+                errors["package_price"] = "A package plan needs a package price."
+        if errors:
+            raise ValidationError(errors)
+
+
+class PlanTier(models.Model):
+    """One tier of a graduated or volume plan; `up_to` GB is inclusive, null = no limit."""
+
+    tenant_path = "plan__reseller"
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="tiers")
+    position = models.PositiveSmallIntegerField()
+    up_to = _price_field(null=True, blank=True, help_text="GB; empty = no upper limit")
+    unit_price = _price_field(validators=[MinValueValidator(ZERO)])
+    flat_fee = _price_field(default=ZERO, validators=[MinValueValidator(ZERO)])
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["plan", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "position"], name="plan_tier_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan.code} tier {self.position}: up to {self.up_to or '∞'} GB"
+
+
+class Subscription(models.Model):
+    """A customer on a plan for `[starts_on, ends_on)`, for all or one upstream account.
+
+    `ends_on` is exclusive (the first day no longer covered), like every period here.
+    Subscriptions of one customer never overlap when their scopes can meet: the same
+    upstream account, or either one covering all upstream accounts (so no byte is billed
+    by two plans).
+    """
+
+    tenant_path = "customer__reseller"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    upstream_account = models.ForeignKey(
+        UpstreamAccount,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="subscriptions",
+        help_text="Only this upstream account's sub-accounts; empty = all of them.",
+    )
+    starts_on = models.DateField(help_text="First day covered (reseller's timezone)")
+    ends_on = models.DateField(
+        null=True, blank=True, help_text="First day no longer covered; empty = open-ended"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["customer", "starts_on", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__isnull=True)
+                | models.Q(ends_on__gt=models.F("starts_on")),
+                name="subscription_ends_after_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "starts_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer} on {self.plan.code} from {self.starts_on}"
+
+    @property
+    def scope_label(self) -> str:
+        return self.upstream_account.name if self.upstream_account_id else "all upstreams"
+
+    def active_window(self, start: dt.date, end: dt.date) -> tuple[dt.date, dt.date] | None:
+        """The part of `[start, end)` this subscription covers, or None."""
+        lo = max(start, self.starts_on)
+        hi = min(end, self.ends_on) if self.ends_on else end
+        return (lo, hi) if lo < hi else None
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if not (self.customer_id and self.plan_id):
+            return
+        customer = self.customer
+        if self.plan.reseller_id != customer.reseller_id:
+            errors["plan"] = "This plan belongs to another reseller."
+        elif self.plan.currency != (customer.currency or customer.reseller.currency):
+            errors["plan"] = (
+                f"The plan is priced in {self.plan.currency}; the customer is billed in "
+                f"{customer.currency or customer.reseller.currency}."
+            )
+        if self.upstream_account_id and self.upstream_account.reseller_id != customer.reseller_id:
+            errors["upstream_account"] = "This upstream account belongs to another reseller."
+        if self.ends_on and self.starts_on and self.ends_on <= self.starts_on:
+            errors["ends_on"] = "The end must be after the start."
+        if not errors and self.starts_on:
+            clash = self.overlapping().first()
+            if clash is not None:
+                errors["starts_on"] = (
+                    f"Overlaps subscription #{clash.pk} ({clash.plan.code}, from "
+                    f"{clash.starts_on}) with the same or a wider scope."
+                )
+        if errors:
+            raise ValidationError(errors)
+
+    def overlapping(self) -> models.QuerySet[Subscription]:
+        """Other subscriptions of the customer whose days and scope meet this one's."""
+        qs = Subscription.objects.filter(customer_id=self.customer_id).exclude(pk=self.pk)
+        if self.ends_on:
+            qs = qs.filter(starts_on__lt=self.ends_on)
+        qs = qs.filter(models.Q(ends_on__isnull=True) | models.Q(ends_on__gt=self.starts_on))
+        if self.upstream_account_id:
+            qs = qs.filter(
+                models.Q(upstream_account__isnull=True)
+                | models.Q(upstream_account_id=self.upstream_account_id)
+            )
+        return qs.select_related("plan")
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    FINALIZED = "finalized", "Finalized"
+    PAID = "paid", "Paid"
+    VOID = "void", "Void"
+
+
+# The only status changes there are. Paid and void are terminal; void keeps its number.
+INVOICE_TRANSITIONS: dict[str, frozenset[str]] = {
+    InvoiceStatus.DRAFT: frozenset({InvoiceStatus.FINALIZED}),
+    InvoiceStatus.FINALIZED: frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID}),
+    InvoiceStatus.PAID: frozenset(),
+    InvoiceStatus.VOID: frozenset(),
+}
+
+# Fields that may still change once an invoice left draft (everything else is frozen).
+INVOICE_MUTABLE_AFTER_ISSUE = frozenset(
+    {"status", "paid_at", "voided_at", "pdf", "pdf_rendered_at", "updated_at"}
+)
+
+
+def _immutable(message: str) -> ApplicationError:
+    return ApplicationError("invoice_immutable", message)
+
+
+class InvoiceQuerySet(TenantQuerySet):
+    """Bulk writes cannot get around immutability either."""
+
+    def update(self, **kwargs: Any) -> int:
+        if set(kwargs) - INVOICE_MUTABLE_AFTER_ISSUE and (
+            self.exclude(status=InvoiceStatus.DRAFT).exists()
+        ):
+            raise _immutable("Issued invoices cannot be changed.")
+        if "status" in kwargs:
+            raise _immutable("Invoice status changes only through the invoicing services.")
+        return super().update(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if self.exclude(status=InvoiceStatus.DRAFT).exists():
+            raise _immutable("Issued invoices cannot be deleted; void them instead.")
+        return super().delete()
+
+
+class Invoice(models.Model):
+    """One customer's bill for one calendar month `[period_start, period_end)` (reseller tz)."""
+
+    tenant_path = "reseller"
+    Status = InvoiceStatus
+
+    reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="invoices")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    period_start = models.DateField(help_text="First day of the period (reseller's timezone)")
+    period_end = models.DateField(help_text="First day after the period (exclusive)")
+    currency = models.CharField(max_length=3, validators=[validate_currency])
+    status = models.CharField(
+        max_length=12, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
+    )
+    number = models.CharField(max_length=40, null=True, blank=True)
+    sequence_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    sequence_number = models.PositiveIntegerField(null=True, blank=True)
+    issued_on = models.DateField(null=True, blank=True)
+    due_on = models.DateField(null=True, blank=True)
+    subtotal = _amount_field(default=ZERO)
+    tax_rate = models.DecimalField("tax rate (%)", max_digits=7, decimal_places=4, default=ZERO)
+    tax = _amount_field(default=ZERO)
+    total = _amount_field(default=ZERO)
+    snapshot = models.JSONField(
+        default=dict, blank=True, help_text="Seller and buyer details frozen at finalization"
+    )
+    layout_version = models.PositiveSmallIntegerField(default=1)
+    pdf = models.FileField(upload_to="invoices/", blank=True, max_length=300)
+    pdf_rendered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvoiceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-period_start", "customer__name", "pk"]
+        constraints = [
+            # Creation is exactly-once per customer and period (get_or_create relies on it).
+            models.UniqueConstraint(
+                fields=["customer", "period_start"], name="invoice_unique_customer_period"
+            ),
+            models.UniqueConstraint(fields=["reseller", "number"], name="invoice_unique_number"),
+            models.UniqueConstraint(
+                fields=["reseller", "sequence_year", "sequence_number"],
+                name="invoice_unique_sequence",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_end__gt=models.F("period_start")),
+                name="invoice_period_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="draft") | models.Q(number__isnull=False),
+                name="invoice_issued_has_number",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["reseller", "status", "period_start"]),
+            models.Index(fields=["customer", "status", "period_start"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft #{self.pk} ({self.customer_id}, {self.period_start:%Y-%m})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        stored = self._stored(full=False)
+        if stored is not None and stored["status"] != InvoiceStatus.DRAFT:
+            stored = self._stored(full=True)
+            update_fields = kwargs.get("update_fields")
+            fields = [
+                f
+                for f in self._meta.concrete_fields
+                if update_fields is None or f.name in update_fields or f.attname in update_fields
+            ]
+            for field in fields:
+                if field.name in INVOICE_MUTABLE_AFTER_ISSUE:
+                    continue
+                if field.get_prep_value(getattr(self, field.attname)) != field.get_prep_value(
+                    stored[field.attname]
+                ):
+                    raise _immutable(
+                        f"Invoice {stored['number']} is {stored['status']}: "
+                        f"{field.name} cannot change."
+                    )
+        if (
+            stored is not None
+            and stored["status"] != self.status
+            and self.status not in INVOICE_TRANSITIONS[stored["status"]]
+        ):
+            raise ApplicationError(
+                "invalid_transition",
+                f"An invoice cannot go from {stored['status']} to {self.status}.",
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        stored = self._stored(full=False)
+        if stored is not None and stored["status"] != InvoiceStatus.DRAFT:
+            raise _immutable("Issued invoices cannot be deleted; void them instead.")
+        return super().delete(*args, **kwargs)
+
+    def _stored(self, *, full: bool) -> dict[str, Any] | None:
+        """The row as stored: only its status for drafts, every field once issued."""
+        if self.pk is None:
+            return None
+        fields = [f.attname for f in self._meta.concrete_fields] if full else ["status"]
+        return Invoice.objects.filter(pk=self.pk).order_by().values(*fields).first()
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == InvoiceStatus.DRAFT
+
+
+class _DraftChildQuerySet(TenantQuerySet):
+    """Rows that belong to an invoice change only while the invoice is a draft."""
+
+    def _refuse_if_issued(self) -> None:
+        if self.exclude(invoice__status=InvoiceStatus.DRAFT).exists():
+            raise _immutable("Lines and usage of issued invoices cannot be changed.")
+
+    def update(self, **kwargs: Any) -> int:
+        self._refuse_if_issued()
+        return super().update(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        self._refuse_if_issued()
+        return super().delete()
+
+    def bulk_create(self, objs, *args: Any, **kwargs: Any):
+        objs = list(objs)
+        ids = {o.invoice_id for o in objs}
+        if ids and Invoice.objects.filter(pk__in=ids).exclude(status=InvoiceStatus.DRAFT).exists():
+            raise _immutable("Issued invoices cannot get new lines or usage.")
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class _DraftChild(models.Model):
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._refuse_if_issued()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        self._refuse_if_issued()
+        return super().delete(*args, **kwargs)
+
+    def _refuse_if_issued(self) -> None:
+        status = (
+            Invoice.objects.filter(pk=self.invoice_id).order_by().values_list("status", flat=True)
+        )
+        if status and status[0] != InvoiceStatus.DRAFT:
+            raise _immutable("Lines and usage of issued invoices cannot be changed.")
+
+
+class InvoiceLine(_DraftChild):
+    """One priced line. Adjustments point at the issued invoice whose period they correct."""
+
+    tenant_path = "invoice__reseller"
+
+    class Kind(models.TextChoices):
+        BASE_FEE = "base_fee", "Base fee"
+        USAGE = "usage", "Usage"
+        MINIMUM = "minimum", "Minimum charge top-up"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField()
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="lines"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    group = models.CharField(max_length=200, blank=True, help_text="Subscription heading")
+    description = models.CharField(max_length=300)
+    sub_account = models.ForeignKey(
+        SubAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="invoice_lines"
+    )
+    quantity = models.DecimalField(max_digits=32, decimal_places=12, null=True, blank=True)
+    unit = models.CharField(max_length=20, blank=True)
+    unit_price = _price_field(null=True, blank=True)
+    amount = _amount_field()
+    details = models.JSONField(default=dict, blank=True)
+    adjusts_invoice = models.ForeignKey(
+        Invoice,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="adjusted_by_lines",
+        help_text="Adjustment lines: the issued invoice whose period this corrects.",
+    )
+
+    objects = _DraftChildQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["invoice", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "position"], name="invoice_line_unique_position"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="adjustment") | models.Q(adjusts_invoice__isnull=False),
+                name="invoice_line_adjustment_has_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.amount}"
+
+
+class InvoiceUsage(_DraftChild):
+    """Bytes billed per sub-account and subscription (frozen with the invoice)."""
+
+    tenant_path = "invoice__reseller"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="usage")
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    sub_account = models.ForeignKey(SubAccount, on_delete=models.PROTECT, related_name="+")
+    sub_account_label = models.CharField(max_length=200)
+    upstream_name = models.CharField(max_length=100)
+    bytes = models.BigIntegerField()
+
+    objects = _DraftChildQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["invoice", "sub_account_label", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "subscription", "sub_account"],
+                name="invoice_usage_unique_sub_account",
+            ),
+            models.UniqueConstraint(
+                fields=["invoice", "sub_account"],
+                condition=models.Q(subscription__isnull=True),
+                name="invoice_usage_unique_unbilled_sub_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sub_account_label}: {self.bytes} B"
+
+
+class InvoiceEvent(models.Model):
+    """One status change (or notable action) of an invoice: who, when, from and to."""
+
+    tenant_path = "invoice__reseller"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12)
+    actor = models.CharField(max_length=150, blank=True, help_text="User name, or 'system'")
+    note = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["invoice", "at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} -> {self.to_status} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class InvoiceSequence(models.Model):
+    """The last number issued per reseller and year; locked to assign the next one."""
+
+    tenant_path = "reseller"
+
+    reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="+")
+    year = models.PositiveSmallIntegerField()
+    last_number = models.PositiveIntegerField(default=0)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reseller", "year"], name="invoice_sequence_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reseller_id}/{self.year}: {self.last_number}"
+
+
+class InvoiceEmail(models.Model):
+    """One delivery of an invoice by email; claimed under a row lock so it is sent once.
+
+    `sequence` 1 is the delivery queued at finalization; staff resends add 2, 3, ...
+    A delivery stuck in `sending` (the worker died mid-send) is never retried
+    automatically: whether the mail left is unknown, and a resend is a deliberate act.
+    """
+
+    tenant_path = "invoice__reseller"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="emails")
+    sequence = models.PositiveSmallIntegerField(default=1)
+    is_resend = models.BooleanField(default=False)
+    requested_by = models.CharField(max_length=150, blank=True)
+    recipients = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    queued_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=300, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["invoice", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "sequence"], name="invoice_email_unique_sequence"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice} email #{self.sequence} ({self.status})"

@@ -1,0 +1,105 @@
+"""Fonts for invoice PDFs, and the split of a string into runs, each in a font that has it.
+
+Customers write their names in Chinese, Japanese, Korean, Cyrillic or accented Latin, and the
+standard Helvetica covers none but the last. So:
+
+- Latin, Greek, Cyrillic, Armenian and Georgian use DejaVu Sans, embedded (subset) from
+  `billing/fonts/`: DejaVu Sans 2.37 (Debian's fonts-dejavu-core) cut down to those scripts
+  and stripped of hinting, which keeps the files ~155 KB and each embedded subset small and
+  quick to build (see `billing/fonts/README.md`).
+- CJK runs use reportlab's built-in CID fonts (Adobe's standard Asian fonts: STSong-Light,
+  HeiseiKakuGo-W5, HYGothic-Medium). They need no font file and cost nearly nothing to render;
+  they are referenced, not embedded, and every mainstream viewer supplies them. An embedded
+  CJK font would add megabytes to the repo and milliseconds to every invoice.
+
+A string is split into runs (`runs`), drawn one after the other on the same baseline. The CJK
+font is chosen per string: any kana means Japanese, any Hangul means Korean, otherwise Chinese
+(Adobe-GB1 covers every BMP ideograph, so Han-only Japanese names still render).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from pathlib import Path
+
+from reportlab.lib.fonts import addMapping
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
+
+FONT_DIR = Path(__file__).resolve().parent.parent / "fonts"
+SANS = "FlowbillSans"
+SANS_BOLD = "FlowbillSans-Bold"
+CJK_FONTS = {"zh": "STSong-Light", "ja": "HeiseiKakuGo-W5", "ko": "HYGothic-Medium"}
+
+_CJK_RE = re.compile(
+    "["
+    "\u1100-\u11ff"  # Hangul Jamo
+    "\u2e80-\u2fdf"  # CJK radicals
+    "\u3000-\u303f"  # CJK symbols and punctuation
+    "\u3040-\u30ff"  # Hiragana, Katakana
+    "\u3130-\u318f"  # Hangul compatibility Jamo
+    "\u31f0-\u31ff"  # Katakana phonetic extensions
+    "\u3200-\u33ff"  # enclosed CJK, CJK compatibility
+    "\u3400-\u4dbf"  # CJK extension A
+    "\u4e00-\u9fff"  # CJK unified ideographs
+    "\uac00-\ud7af"  # Hangul syllables
+    "\uf900-\ufaff"  # CJK compatibility ideographs
+    "\ufe30-\ufe4f"  # CJK compatibility forms
+    "\uff00-\uffef"  # half- and full-width forms
+    "]+"
+)
+_KANA_RE = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+_HANGUL_RE = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
+
+
+@functools.cache
+def register_fonts() -> None:
+    """Register the fonts once per process (parsing the TTFs is the slow part)."""
+    pdfmetrics.registerFont(TTFont(SANS, str(FONT_DIR / "DejaVuSans.ttf")))
+    pdfmetrics.registerFont(TTFont(SANS_BOLD, str(FONT_DIR / "DejaVuSans-Bold.ttf")))
+    for bold in (0, 1):
+        for italic in (0, 1):
+            addMapping(SANS, bold, italic, SANS_BOLD if bold else SANS)
+    for name in CJK_FONTS.values():
+        pdfmetrics.registerFont(UnicodeCIDFont(name))
+        # No bold CID faces: <b> around a CJK run keeps the regular face instead of failing.
+        for bold in (0, 1):
+            for italic in (0, 1):
+                addMapping(name, bold, italic, name)
+
+
+def has_cjk(text: str) -> bool:
+    return _CJK_RE.search(text) is not None
+
+
+def cjk_font_for(text: str) -> str:
+    if _KANA_RE.search(text):
+        return CJK_FONTS["ja"]
+    if _HANGUL_RE.search(text):
+        return CJK_FONTS["ko"]
+    return CJK_FONTS["zh"]
+
+
+def runs(text: str, base_font: str) -> list[tuple[str, str]]:
+    """Split text into (font, chunk) runs: CJK chunks in their CID font, the rest in base_font.
+
+    Text is NFC-normalised first: names typed on some systems arrive decomposed ("e" + U+0301),
+    and reportlab does not position combining marks, so "é" must be one precomposed glyph.
+    """
+    text = unicodedata.normalize("NFC", text).replace("\t", " ")
+    if not has_cjk(text):
+        return [(base_font, text)] if text else []
+    face = cjk_font_for(text)
+    out: list[tuple[str, str]] = []
+    pos = 0
+    for match in _CJK_RE.finditer(text):
+        if match.start() > pos:
+            out.append((base_font, text[pos : match.start()]))
+        out.append((face, match.group()))
+        pos = match.end()
+    if pos < len(text):
+        out.append((base_font, text[pos:]))
+    return out

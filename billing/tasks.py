@@ -1,0 +1,54 @@
+"""Celery tasks of the billing app: ids and ISO strings in, one service call, done."""
+
+from __future__ import annotations
+
+import datetime as dt
+from smtplib import SMTPException
+
+from celery import shared_task
+from django.utils import timezone
+
+from accounts.models import Reseller
+from billing.invoicing import invoice_cycle_run, invoice_email_send, invoice_finalize
+from billing.models import Invoice, InvoiceEmail
+
+
+def _now(now_iso: str | None) -> dt.datetime:
+    return dt.datetime.fromisoformat(now_iso) if now_iso else timezone.now()
+
+
+@shared_task(acks_late=True)
+def invoice_cycle_task(now_iso: str | None = None) -> int:
+    """Hourly: one `invoice_cycle_reseller_task` per reseller."""
+    now = _now(now_iso).isoformat()
+    reseller_ids = list(Reseller.objects.order_by("pk").values_list("pk", flat=True))
+    for reseller_id in reseller_ids:
+        invoice_cycle_reseller_task.delay(reseller_id, now)
+    return len(reseller_ids)
+
+
+@shared_task(acks_late=True)
+def invoice_cycle_reseller_task(reseller_id: int, now_iso: str | None = None) -> None:
+    reseller = Reseller.objects.get(pk=reseller_id)
+    invoice_cycle_run(reseller=reseller, now=_now(now_iso))
+
+
+@shared_task(acks_late=True)
+def invoice_finalize_task(invoice_id: int, now_iso: str | None = None) -> None:
+    invoice = Invoice.objects.select_related("reseller", "customer").get(pk=invoice_id)
+    if invoice.status == Invoice.Status.DRAFT:
+        invoice_finalize(invoice=invoice, now=_now(now_iso))
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    retry_jitter=True,
+    max_retries=8,
+)
+def invoice_email_send_task(delivery_id: int) -> str:
+    """Send one delivery; the claim inside the service makes retries and duplicates safe."""
+    delivery = InvoiceEmail.objects.get(pk=delivery_id)
+    return invoice_email_send(delivery=delivery, now=timezone.now()).status

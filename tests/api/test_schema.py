@@ -1,0 +1,86 @@
+"""OpenAPI: the schema generates without warnings; the docs page uses no CDN."""
+
+import re
+from io import StringIO
+
+import pytest
+import yaml
+from django.core.management import call_command
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    out = StringIO()
+    # --fail-on-warn turns every drf-spectacular warning or error into a failure.
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    return yaml.safe_load(out.getvalue())
+
+
+def test_schema_generates_clean_with_the_api_key_scheme(schema):
+    assert schema["components"]["securitySchemes"]["ApiKeyAuth"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": schema["components"]["securitySchemes"]["ApiKeyAuth"]["description"],
+    }
+    assert {"ApiKeyAuth": []} in schema["paths"]["/api/v1/me/"]["get"]["security"]
+
+
+def test_schema_lists_the_accounts_endpoints(schema):
+    assert {
+        "/api/v1/me/",
+        "/api/v1/sub-accounts/",
+        "/api/v1/reseller/upstream-accounts/",
+        "/api/v1/reseller/upstream-accounts/{id}/",
+        "/api/v1/reseller/customers/",
+        "/api/v1/reseller/customers/{id}/",
+        "/api/v1/reseller/customers/{customer_pk}/api-keys/",
+        "/api/v1/reseller/customers/{customer_pk}/api-keys/{key_pk}/",
+        "/api/v1/reseller/sub-accounts/",
+        "/api/v1/reseller/sub-accounts/{id}/",
+    } <= set(schema["paths"])
+
+
+def test_credentials_are_write_only_in_the_schema(schema):
+    components = schema["components"]["schemas"]
+    assert "credentials" in components["UpstreamAccountCreateInputRequest"]["properties"]
+    assert "credentials" in components["SubAccountCreateInputRequest"]["properties"]
+    for name, component in components.items():
+        if not name.endswith("Request"):
+            assert "credentials" not in component.get("properties", {}), name
+
+
+def test_errors_are_documented_in_the_one_shape(schema):
+    get_detail = schema["paths"]["/api/v1/reseller/customers/{id}/"]["get"]["responses"]
+    for code in ("401", "403", "404", "429"):
+        ref = get_detail[code]["content"]["application/json"]["schema"]["$ref"]
+        assert ref == "#/components/schemas/ApiError"
+
+
+@pytest.mark.django_db
+def test_swagger_ui_loads_only_local_assets(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert not re.search(r"https?://", html), re.findall(r"https?://[^\"' ]+", html)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(a.startswith("/static/drf_spectacular_sidecar/") for a in assets), assets
+
+
+@pytest.mark.django_db
+def test_schema_endpoint_is_served_without_a_key(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    assert "/api/v1/me/" in response.json()["paths"]
+
+
+def test_input_bodies_forbid_unknown_properties_like_the_api(schema):
+    components = schema["components"]["schemas"]
+    inputs = [name for name in components if name.endswith("InputRequest")]
+    assert len(inputs) >= 7
+    assert all(components[name]["additionalProperties"] is False for name in inputs)
+
+
+def test_throttled_responses_document_retry_after(schema):
+    response = schema["paths"]["/api/v1/me/"]["get"]["responses"]["429"]
+    assert response["headers"]["Retry-After"]["schema"] == {"type": "integer"}

@@ -1,0 +1,167 @@
+"""Locking and constraints under real concurrency (PostgreSQL, threads)."""
+
+import contextlib
+import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from billing.invoicing import invoice_finalize, invoices_generate_for_period
+from billing.models import Invoice
+from tests import factories
+from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
+
+OCT = dt.date(2026, 10, 1)
+NOW = dt.datetime(2026, 11, 5, tzinfo=dt.UTC)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _in_thread(barrier, fn):
+    def run():
+        try:
+            barrier.wait()
+            return fn()
+        finally:
+            connection.close()
+
+    return run
+
+
+def _customers(reseller, n):
+    plan = PlanFactory(reseller=reseller)
+    upstream = factories.UpstreamAccountFactory(reseller=reseller)
+    out = []
+    for _ in range(n):
+        customer = factories.CustomerFactory(reseller=reseller)
+        SubscriptionFactory(customer=customer, plan=plan)
+        sa = factories.SubAccountFactory(customer=customer, upstream_account=upstream)
+        add_usage(sa, OCT, 31, 4)
+        out.append(customer)
+    return out
+
+
+def test_two_concurrent_runs_create_one_invoice_per_customer_and_period():
+    reseller = factories.ResellerFactory()
+    customers = _customers(reseller, 6)
+    barrier = threading.Barrier(2)
+    job = _in_thread(
+        barrier,
+        lambda: invoices_generate_for_period(reseller=reseller, period_start=OCT, now=NOW),
+    )
+    with ThreadPoolExecutor(2) as pool:
+        results = [f.result() for f in [pool.submit(job), pool.submit(job)]]
+    assert Invoice.objects.count() == len(customers)
+    assert sorted(results[0].created + results[1].created) == sorted(
+        Invoice.objects.values_list("pk", flat=True)
+    )
+
+
+def test_concurrent_finalizations_get_consecutive_numbers_without_gaps():
+    reseller = factories.ResellerFactory(invoice_prefix="ACME")
+    _customers(reseller, 8)
+    invoices_generate_for_period(reseller=reseller, period_start=OCT, now=NOW)
+    ids = list(Invoice.objects.values_list("pk", flat=True))
+    barrier = threading.Barrier(len(ids))
+
+    def finalize(pk):
+        return _in_thread(
+            barrier,
+            lambda: (
+                invoice_finalize(
+                    invoice=Invoice.objects.get(pk=pk), now=NOW, send_email=False
+                ).number
+            ),
+        )
+
+    with ThreadPoolExecutor(len(ids)) as pool:
+        numbers = [f.result() for f in [pool.submit(finalize(pk)) for pk in ids]]
+    assert sorted(numbers) == [f"ACME-2026-{n:05d}" for n in range(1, len(ids) + 1)]
+
+
+def test_two_concurrent_finalizations_of_one_invoice_issue_it_once():
+    reseller = factories.ResellerFactory(invoice_prefix="ONE")
+    _customers(reseller, 1)
+    invoices_generate_for_period(reseller=reseller, period_start=OCT, now=NOW)
+    pk = Invoice.objects.get().pk
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def attempt():
+        try:
+            invoice_finalize(invoice=Invoice.objects.get(pk=pk), now=NOW, send_email=False)
+            outcomes.append("ok")
+        except Exception as exc:
+            outcomes.append(getattr(exc, "code", repr(exc)))
+
+    job = _in_thread(barrier, attempt)
+    with ThreadPoolExecutor(2) as pool:
+        for f in [pool.submit(job), pool.submit(job)]:
+            f.result()
+    assert sorted(outcomes) == ["invoice_not_draft", "ok"]
+    assert Invoice.objects.get().number == "ONE-2026-00001"
+
+
+def test_concurrent_finalizations_of_one_customer_bill_a_late_adjustment_once(monkeypatch):
+    """Both finalizations are held just before numbering (after rating) until the other one
+    arrives or 2 s pass: without the per-customer lock both would rate the adjustment."""
+    from billing.invoicing import cycle, invoice_create_draft
+    from usage.models import UsageDay
+
+    reseller = factories.ResellerFactory()
+    (customer,) = _customers(reseller, 1)  # October: 31 x 4 = 124 GiB
+    october, _ = invoice_create_draft(customer=customer, period_start=OCT, now=NOW)
+    invoice_finalize(invoice=october, now=NOW, send_email=False)
+    UsageDay.objects.filter(day=dt.date(2026, 10, 31)).update(bytes=14 * 1_073_741_824)  # +10
+    later = dt.datetime(2027, 1, 5, tzinfo=dt.UTC)
+    drafts = [
+        invoice_create_draft(customer=customer, period_start=start, now=later)[0].pk
+        for start in (dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+    ]
+    rendezvous = threading.Barrier(2)
+    real_next = cycle.invoice_number_next
+
+    def held_next(**kwargs):
+        with contextlib.suppress(threading.BrokenBarrierError):
+            rendezvous.wait(timeout=2)
+        return real_next(**kwargs)
+
+    monkeypatch.setattr(cycle, "invoice_number_next", held_next)
+    start = threading.Barrier(2)
+
+    def finalize(pk):
+        return _in_thread(
+            start,
+            lambda: invoice_finalize(
+                invoice=Invoice.objects.get(pk=pk), now=later, send_email=False
+            ),
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        for f in [pool.submit(finalize(pk)) for pk in drafts]:
+            f.result()
+    amounts = [
+        line.amount
+        for pk in drafts
+        for line in Invoice.objects.get(pk=pk).lines.filter(kind="adjustment")
+    ]
+    assert amounts == [Decimal("25.00")]  # 10 GiB x 2.50, on exactly one invoice
+
+
+def test_two_concurrent_issues_of_one_month_make_one_numbered_invoice():
+    from billing.invoicing import invoice_issue
+
+    reseller = factories.ResellerFactory(invoice_prefix="ISS")
+    (customer,) = _customers(reseller, 1)
+    barrier = threading.Barrier(2)
+    job = _in_thread(
+        barrier,
+        lambda: invoice_issue(customer=customer, period_start=OCT, now=NOW, send_email=False),
+    )
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(f.result()[1] for f in [pool.submit(job), pool.submit(job)])
+    assert outcomes == [False, True]
+    assert list(Invoice.objects.values_list("number", flat=True)) == ["ISS-2026-00001"]

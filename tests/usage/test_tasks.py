@@ -1,0 +1,71 @@
+"""Tasks stay thin: ids and ISO strings in, one service call, retry only transient errors."""
+
+import pytest
+
+from accounts.models import Provider
+from tests import factories
+from tests.usage.fakes import utc
+from usage import tasks
+from usage.models import SyncRun
+from usage.schedule import BEAT_SCHEDULE
+
+
+@pytest.mark.django_db
+def test_sync_all_spreads_each_upstream_accounts_sub_accounts_over_the_hour(monkeypatch, reseller):
+    upstream = factories.UpstreamAccountFactory(reseller=reseller)
+    customer = factories.CustomerFactory(reseller=reseller)
+    subs = [
+        factories.SubAccountFactory(customer=customer, upstream_account=upstream) for _ in range(4)
+    ]
+    factories.SubAccountFactory(customer=customer, upstream_account=upstream, status="suspended")
+    bf = factories.UpstreamAccountFactory(reseller=reseller, provider=Provider.BYTESFLOWS)
+    factories.SubAccountFactory(customer=customer, upstream_account=bf)
+    queued = []
+    monkeypatch.setattr(
+        tasks.usage_sync_sub_account_task,
+        "apply_async",
+        lambda args, countdown: queued.append((args, countdown)),
+    )
+    assert tasks.usage_sync_all_task("2026-03-10T12:05:00+00:00") == 4
+    assert [args[0] for args, _ in queued] == [s.pk for s in subs]
+    assert [countdown for _, countdown in queued] == [0, 900, 1800, 2700]
+    args = queued[0][0]
+    assert (args[1], args[2]) == ("2026-03-07T12:00:00+00:00", "2026-03-10T13:00:00+00:00")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("upstream_unavailable", tasks.RetryableSyncError),
+        ("upstream_rate_limited", tasks.RetryableSyncError),
+        ("upstream_auth_failed", tasks.SyncFailedError),
+        ("upstream_bad_parameter", tasks.SyncFailedError),
+        ("upstream_bad_response", tasks.SyncFailedError),
+    ],
+)
+def test_only_transient_failures_are_retried(sub_account, code, expected):
+    run = SyncRun.objects.create(
+        upstream_account=sub_account.upstream_account,
+        sub_account=sub_account,
+        status="failed",
+        error_code=code,
+        started_at=utc(2026, 3, 1),
+    )
+    with pytest.raises(expected):
+        tasks._check(run)
+    assert tasks.usage_sync_sub_account_task.autoretry_for == (tasks.RetryableSyncError,)
+    assert tasks.usage_sync_sub_account_task.acks_late
+
+
+def test_beat_schedule_runs_the_three_hourly_jobs():
+    assert {entry["task"] for entry in BEAT_SCHEDULE.values()} == {
+        "usage.tasks.usage_sync_all_task",
+        "usage.tasks.usage_snapshot_bytesflows_all_task",
+        "usage.tasks.usage_discover_sub_accounts_all_task",
+    }
+
+
+def test_naive_iso_strings_are_refused():
+    with pytest.raises(ValueError, match="naive"):
+        tasks._parse("2026-03-10T12:00:00")

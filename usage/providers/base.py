@@ -1,0 +1,198 @@
+"""The provider-agnostic contract between usage sync and the upstream connectors.
+
+Connectors (`ipfoxy.py`, `bytesflows.py`) speak httpx and return the frozen dataclasses
+below; they import neither Django models nor settings. Sync (`usage/services.py`) builds a
+connector from an `UpstreamAccount` with `providers.build_connector(...)` and stores what it
+returns.
+
+Two metering styles exist:
+- history providers (IPFoxy) report usage per hour: `fetch_hourly_usage` returns buckets;
+- ledger providers (BytesFlows) report only counters: `fetch_ledger` returns a snapshot,
+  and sync derives hourly usage from the difference between successive snapshots.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+# --------------------------------------------------------------------------- errors
+
+
+class UpstreamError(Exception):
+    """Base of every connector error. `context` describes the request, never credentials.
+
+    `code` is a stable snake_case identifier stored on the SyncRun (`upstream_auth_failed`).
+    """
+
+    code = "upstream_error"
+    retryable = False
+    retry_after: float | None = None  # seconds the upstream asked us to wait (Retry-After)
+
+    def __init__(self, message: str, *, context: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.context = dict(context or {})
+
+    def __str__(self) -> str:
+        ctx = ", ".join(f"{k}={v}" for k, v in sorted(self.context.items()))
+        return f"{self.message} ({ctx})" if ctx else self.message
+
+
+class AuthError(UpstreamError):
+    """Credentials refused (IPFoxy 60401, BytesFlows 401/expired token). Never retried."""
+
+    code = "upstream_auth_failed"
+
+
+class ParameterError(UpstreamError):
+    """The upstream refused a parameter (IPFoxy 60400). Never retried."""
+
+    code = "upstream_bad_parameter"
+
+
+class RateLimitedError(UpstreamError):
+    """HTTP 429 or IPFoxy 50000. Retried after `retry_after` seconds."""
+
+    code = "upstream_rate_limited"
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        wait_for_next_minute: bool = False,
+        **kwargs: Any,
+    ):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+        # IPFoxy's 50000 counts per calendar minute: without Retry-After, the transport
+        # waits for the next minute boundary instead of a short backoff.
+        self.wait_for_next_minute = wait_for_next_minute
+
+
+class BudgetExhaustedError(RateLimitedError):
+    """Our own request budget had no token within the allowed wait: nothing was sent."""
+
+    code = "request_budget_exhausted"
+
+
+class TransientError(UpstreamError):
+    """Connection errors, timeouts, 5xx, IPFoxy 60500. Retried with backoff."""
+
+    code = "upstream_unavailable"
+    retryable = True
+
+
+class BadResponseError(UpstreamError):
+    """The answer cannot be trusted: not JSON, HTML, missing or non-numeric fields,
+    negative traffic, rows of another account, a count that disagrees."""
+
+    code = "upstream_bad_response"
+
+
+class UnknownCodeError(UpstreamError):
+    """A well-formed answer with a business code we do not know."""
+
+    code = "upstream_unknown_code"
+
+
+class InsufficientBalanceError(UpstreamError):
+    """IPFoxy 60300: the reseller's upstream balance is exhausted."""
+
+    code = "upstream_insufficient_balance"
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class HourlyUsage:
+    """Bytes used in the UTC hour starting at `hour_start` (aware, UTC, on the hour)."""
+
+    hour_start: dt.datetime
+    bytes: int
+    raw_value: str  # as the upstream sent it, e.g. "1453.16"
+    raw_unit: str  # e.g. "MB"
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Hourly usage of one upstream sub-account over `[window_start, window_end)`."""
+
+    upstream_id: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    hours: tuple[HourlyUsage, ...]
+    pages: int = 0
+    requests: int = 0
+    notes: tuple[str, ...] = ()  # e.g. "window clamped to the 90-day lookback"
+
+
+@dataclass(frozen=True)
+class DiscoveredSubAccount:
+    """One row of IPFoxy's sub-account list (cumulative counters in bytes)."""
+
+    upstream_id: str
+    enabled: bool
+    is_main: bool
+    used_bytes: int
+    remaining_bytes: int
+    created_at: dt.datetime | None
+    expires_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class GrantRecord:
+    """One BytesFlows traffic grant (a purchase or reward) and how much of it is used."""
+
+    record_id: str
+    order_id: str
+    source_type: str
+    traffic: int
+    traffic_used: int
+    active: bool
+    created_at: dt.datetime | None
+    expires_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class LedgerSnapshot:
+    """BytesFlows account counters at `taken_at` (bytes)."""
+
+    taken_at: dt.datetime
+    total_traffic: int
+    available_traffic: int
+    balance: Decimal
+    currency: str
+    records: tuple[GrantRecord, ...] = field(default_factory=tuple)
+    pages: int = 0
+    requests: int = 0
+
+
+# --------------------------------------------------------------------------- connectors
+
+
+@runtime_checkable
+class HistoryConnector(Protocol):
+    """A provider that reports usage per hour for a window (IPFoxy)."""
+
+    provider: str
+
+    def fetch_hourly_usage(
+        self, *, upstream_id: str, start: dt.datetime, end: dt.datetime, now: dt.datetime
+    ) -> UsageReport: ...
+
+    def list_sub_accounts(self) -> list[DiscoveredSubAccount]: ...
+
+
+@runtime_checkable
+class LedgerConnector(Protocol):
+    """A provider that reports only counters per account (BytesFlows)."""
+
+    provider: str
+
+    def fetch_ledger(self, *, credentials: dict[str, str], now: dt.datetime) -> LedgerSnapshot: ...

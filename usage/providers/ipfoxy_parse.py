@@ -1,0 +1,135 @@
+"""IPFoxy answers, validated: pure functions over decoded JSON, testable without HTTP.
+
+Every doubt raises BadResponseError naming the field; business codes map to typed errors.
+Conversions: `flow` is MB text, bytes = Decimal(flow) * mb_bytes rounded half up to the
+nearest byte; sub-account `use_flow`/`surplus_flow` are KB text, 1 KB = mb_bytes / 1024
+bytes, rounded the same way. Labels are wall times in the echoed `timezone` (any ±HH:MM).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from usage.providers import parsing as p
+from usage.providers.base import (
+    AuthError,
+    DiscoveredSubAccount,
+    HourlyUsage,
+    InsufficientBalanceError,
+    ParameterError,
+    RateLimitedError,
+    TransientError,
+    UnknownCodeError,
+    UpstreamError,
+)
+
+# Sub-account dates without a timezone of their own are IPFoxy's local time.
+IPFOXY_LOCAL = dt.timezone(dt.timedelta(hours=8))
+
+IPFOXY_ERRORS: dict[int, type[UpstreamError]] = {
+    60400: ParameterError,
+    60401: AuthError,
+    60300: InsufficientBalanceError,
+    60500: TransientError,
+    50000: RateLimitedError,
+}
+
+
+def check_body(payload: Any, context: dict[str, Any]) -> Any:
+    """Return `data` of a `"code": 0` body; raise the typed error of any other code."""
+    body = p.mapping(payload, "body", context)
+    code = p.business_code(body.get("code"), context)
+    if code == 0:
+        return body.get("data")
+    msg = body.get("msg")
+    ctx = {**context, "upstream_code": code, "upstream_msg": str(msg)[:200] if msg else ""}
+    cls = IPFOXY_ERRORS.get(code, UnknownCodeError)
+    if cls is RateLimitedError:
+        raise RateLimitedError("IPFoxy rate limit (50000)", wait_for_next_minute=True, context=ctx)
+    label = {AuthError: "IPFoxy authentication failed"}.get(cls, f"IPFoxy error code {code}")
+    raise cls(label, context=ctx)
+
+
+@dataclass(frozen=True)
+class FlowPage:
+    count: int
+    rows: tuple[HourlyUsage, ...]
+
+
+def parse_flow_page(
+    data: Any, *, account: str, mb_bytes: int, context: dict[str, Any] | None = None
+) -> FlowPage:
+    """Validate one page of `get-account-use-flow-list` (`data` of the body)."""
+    ctx = dict(context or {})
+    data = p.mapping(data, "data", ctx)
+    total = p.count(data.get("count"), "count", ctx)
+    rows = p.sequence(data.get("list"), "list", ctx)
+    if not rows:
+        return FlowPage(count=total, rows=())
+    tz = p.utc_offset(data.get("timezone"), "timezone", ctx)
+    unit = data.get("unit", "MB")
+    if not isinstance(unit, str) or unit.strip().upper() != "MB":
+        raise p.bad(f"unexpected `unit` {str(unit)[:20]!r} (expected MB)", ctx)
+    out = []
+    for i, row in enumerate(rows):
+        row_ctx = {**ctx, "row": i}
+        row = p.mapping(row, "list[]", row_ctx)
+        if row.get("account") != account:
+            raise p.bad("row belongs to another account", row_ctx)
+        hour = p.local_time(row.get("date"), "date", tz, row_ctx)
+        if hour.minute or hour.second or hour.microsecond:
+            raise p.bad("bucket does not start on a UTC hour", row_ctx)
+        value, raw = p.amount(row.get("flow"), "flow", row_ctx)
+        out.append(HourlyUsage(hour, p.to_bytes(value, numerator=mb_bytes), raw, "MB"))
+    return FlowPage(count=total, rows=tuple(out))
+
+
+def merge_buckets(
+    into: dict[dt.datetime, HourlyUsage], rows: tuple[HourlyUsage, ...], ctx: dict
+) -> int:
+    """Add rows by hour: identical duplicates are dropped, conflicting ones are refused.
+    Returns how many hours were new."""
+    added = 0
+    for row in rows:
+        seen = into.get(row.hour_start)
+        if seen is None:
+            into[row.hour_start] = row
+            added += 1
+        elif seen.bytes != row.bytes:
+            raise p.bad(f"conflicting duplicate bucket {row.hour_start.isoformat()}", ctx)
+    return added
+
+
+def parse_sub_account_page(
+    data: Any, *, mb_bytes: int, context: dict[str, Any] | None = None
+) -> tuple[int, list[DiscoveredSubAccount]]:
+    """Validate one page of `get-sub-account-list`: (total, rows). Flows are KB strings,
+    1 KB = mb_bytes / 1024 bytes, rounded half up. Dates may be unix seconds or
+    "YYYY-MM-DD HH:MM:SS" in the echoed `timezone` (default +08:00, IPFoxy's local time)."""
+    ctx = dict(context or {})
+    data = p.mapping(data, "data", ctx)
+    total = p.count(data.get("total"), "total", ctx)
+    rows = p.sequence(data.get("list"), "list", ctx)
+    tz = IPFOXY_LOCAL
+    if data.get("timezone") is not None:
+        tz = p.utc_offset(data.get("timezone"), "timezone", ctx)
+    out = []
+    for i, row in enumerate(rows):
+        row_ctx = {**ctx, "row": i}
+        row = p.mapping(row, "list[]", row_ctx)
+        used, _ = p.amount(row.get("use_flow"), "use_flow", row_ctx)
+        left, _ = p.amount(row.get("surplus_flow"), "surplus_flow", row_ctx)
+        out.append(
+            DiscoveredSubAccount(
+                upstream_id=p.text(row.get("account"), "account", row_ctx),
+                enabled=p.count(row.get("status"), "status", row_ctx) == 1,
+                is_main=p.count(row.get("is_main", 0), "is_main", row_ctx) == 1,
+                used_bytes=p.to_bytes(used, numerator=mb_bytes, denominator=1024),
+                remaining_bytes=p.to_bytes(left, numerator=mb_bytes, denominator=1024),
+                created_at=p.optional_time(row.get("created_time"), "created_time", tz, row_ctx),
+                expires_at=p.optional_time(row.get("ex_time"), "ex_time", tz, row_ctx),
+            )
+        )
+    return total, out

@@ -1,0 +1,171 @@
+"""Request budgets: how many upstream requests may start per minute, per upstream account.
+
+IPFoxy allows 60 requests per minute per reseller account, shared by every endpoint and
+sub-account, and answers code 50000 beyond that. Every worker therefore takes a token from
+one budget keyed by the upstream account before each attempt (`transport.py` does it).
+
+Both implementations are a sliding-window log rather than a refilling bucket: a request is
+admitted only while fewer than `per_minute` requests started in the last `window` seconds.
+That makes the promise exact: in ANY 60-second window, all callers sharing a key together
+start at most `per_minute` requests (a refilling bucket of capacity C and rate r/60 admits up
+to C + r in some windows). The log holds at most `per_minute` timestamps per key.
+
+- `InProcessBudget`: thread-safe, for a single process (tests, the CLI without a broker).
+- `RedisBudget`: one atomic Lua script on Redis's own clock (`TIME`), so N workers on N hosts
+  with skewed clocks share one log; keys expire one window after their last request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from usage.providers.base import BudgetExhaustedError
+
+DEFAULT_WINDOW_SECONDS = 60.0
+
+
+@runtime_checkable
+class RequestBudget(Protocol):
+    """Blocks until a request may start under `key`, or raises `BudgetExhaustedError`."""
+
+    def acquire(self, key: str, *, per_minute: int, timeout: float) -> None: ...
+
+
+def _check_limit(per_minute: int) -> None:
+    if isinstance(per_minute, bool) or not isinstance(per_minute, int) or per_minute < 1:
+        raise ValueError("per_minute must be a positive integer")
+
+
+def _exhausted(key: str, per_minute: int, timeout: float, wait: float) -> BudgetExhaustedError:
+    return BudgetExhaustedError(
+        "request budget exhausted: no slot within the allowed wait",
+        retry_after=wait,
+        context={"budget_key": key, "per_minute": per_minute, "timeout": timeout},
+    )
+
+
+class InProcessBudget:
+    """Sliding-window log per key, guarded by one lock; `clock` and `sleep` are injectable."""
+
+    def __init__(
+        self,
+        *,
+        window: float = DEFAULT_WINDOW_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        on_grant: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self._on_grant = on_grant  # (key, clock time of the grant): metrics and tests
+        self.window = window
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._logs: dict[str, deque[float]] = {}
+
+    def _try(self, key: str, per_minute: int) -> float:
+        """Take a slot and return 0, or return the seconds until one frees up."""
+        with self._lock:
+            now = self._clock()
+            log = self._logs.setdefault(key, deque())
+            while log and log[0] <= now - self.window:
+                log.popleft()
+            if len(log) < per_minute:
+                log.append(now)
+                if self._on_grant is not None:
+                    self._on_grant(key, now)
+                return 0.0
+            # The (len - per_minute)-th oldest entry must leave the window first.
+            return max(log[len(log) - per_minute] + self.window - now, 1e-6)
+
+    def acquire(self, key: str, *, per_minute: int, timeout: float) -> None:
+        _check_limit(per_minute)
+        deadline = self._clock() + timeout
+        while True:
+            wait = self._try(key, per_minute)
+            if wait == 0.0:
+                return
+            remaining = deadline - self._clock()
+            if wait > remaining:
+                raise _exhausted(key, per_minute, timeout, wait)
+            self._sleep(wait)
+
+
+# KEYS[1] = log key; ARGV = limit, window in microseconds, unique member.
+# Times come from Redis (`TIME`) so worker clocks do not matter. Returns 0 when a slot was
+# taken, else the microseconds until the oldest counted request leaves the window; and
+# Redis's time of the decision (microseconds), reported to `on_grant`.
+_LUA_SLIDING_LOG = """
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local n = redis.call('ZCARD', key)
+if n < limit then
+  redis.call('ZADD', key, now, ARGV[3])
+  redis.call('PEXPIRE', key, math.floor(window / 1000) + 1000)
+  return {0, now}
+end
+local oldest = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+local wait = tonumber(oldest[2]) + window - now
+if wait < 1 then wait = 1 end
+return {wait, now}
+"""
+
+
+class RedisBudget:
+    """Sliding-window log in a Redis sorted set, shared by every process using the client's
+    Redis. `redis_client` is a `redis.Redis`; keys are `prefix + key` and expire on their own.
+    """
+
+    def __init__(
+        self,
+        redis_client: Any,
+        *,
+        window: float = DEFAULT_WINDOW_SECONDS,
+        prefix: str = "flowbill:budget:",
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        on_grant: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self._on_grant = on_grant  # (key, Redis unix time of the grant): metrics and tests
+        self._redis = redis_client
+        self._script = redis_client.register_script(_LUA_SLIDING_LOG)
+        self.window = window
+        self.prefix = prefix
+        self._clock = clock
+        self._sleep = sleep
+
+    def _try(self, key: str, per_minute: int) -> float:
+        wait_us, now_us = self._script(
+            keys=[self.prefix + key],
+            args=[per_minute, int(self.window * 1_000_000), uuid.uuid4().hex],
+        )
+        if int(wait_us) == 0 and self._on_grant is not None:
+            self._on_grant(key, int(now_us) / 1_000_000)
+        return int(wait_us) / 1_000_000
+
+    def acquire(self, key: str, *, per_minute: int, timeout: float) -> None:
+        _check_limit(per_minute)
+        deadline = self._clock() + timeout
+        while True:
+            wait = self._try(key, per_minute)
+            if wait == 0.0:
+                return
+            remaining = deadline - self._clock()
+            if wait > remaining:
+                raise _exhausted(key, per_minute, timeout, wait)
+            self._sleep(wait)
+
+
+class UnlimitedBudget:
+    """No limit at all: for benchmarks against a simulator whose rate limit is off."""
+
+    def acquire(self, key: str, *, per_minute: int, timeout: float) -> None:
+        return None

@@ -1,0 +1,262 @@
+"""One way to send an upstream request: budget, timeouts, retries, typed errors, no secrets.
+
+Every attempt first takes a token from the shared `RequestBudget`, then sends with explicit
+httpx timeouts. Connection errors, timeouts, HTTP 5xx, HTTP 429 and the provider's own
+rate-limit and service-error codes are retried with exponential backoff and full jitter
+(AWS: sleep = uniform(0, min(cap, base * 2**attempt))); a Retry-After header (seconds or
+HTTP-date) wins over the backoff, and IPFoxy's 50000 without one waits for the next minute
+boundary. Authentication and parameter errors are never retried.
+
+Headers handed to `get_json` are treated as secrets: they are never logged, never put in an
+error, and their values are scrubbed from any upstream text we do quote.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from usage.providers.base import (
+    AuthError,
+    BadResponseError,
+    BudgetExhaustedError,
+    RateLimitedError,
+    TransientError,
+    UpstreamError,
+)
+from usage.providers.ratelimit import RequestBudget
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=10.0)
+MAX_BODY_BYTES = 20 * 1024 * 1024
+
+# `check(payload, context)` turns a decoded JSON body into its `data`, or raises.
+BodyCheck = Callable[[Any, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard one logical request tries. `max_attempts` counts the first attempt."""
+
+    max_attempts: int = 4
+    base_delay: float = 0.5  # seconds; doubles per retry, full jitter
+    max_delay: float = 30.0  # cap of one backoff sleep
+    max_retry_after: float = 120.0  # we never sleep longer than this on a server's say-so
+    budget_timeout: float = 120.0  # how long to wait for a request-budget token
+
+
+def parse_retry_after(value: str | None, *, now: dt.datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(min(int(value[:9]), 10**8))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
+def seconds_to_next_minute(now: dt.datetime) -> float:
+    """Seconds from `now` until the next whole minute (never 0: at :00 exactly, 60)."""
+    into = now.second + now.microsecond / 1_000_000
+    return 60.0 - into
+
+
+def decode_json(body: bytes, context: dict[str, Any]) -> Any:
+    """Decode a JSON body with every fraction as Decimal (no float ever appears)."""
+    if len(body) > MAX_BODY_BYTES:
+        raise BadResponseError("response body too large", context=context)
+    try:
+        text = body.decode("utf-8")
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        looks_html = body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html", b"<"))
+        what = "HTML" if looks_html else "non-JSON"
+        raise BadResponseError(f"upstream sent {what} instead of JSON", context=context) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"JSON constant {name} is not allowed")
+
+
+class Transport:
+    """Sends GETs for one provider under one budget key and counts the attempts it made."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str,
+        client: httpx.Client,
+        budget: RequestBudget,
+        budget_key: str,
+        per_minute: int,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
+        auth_message: str = "upstream refused the credentials",
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], dt.datetime] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.client = client
+        self.budget = budget
+        self.budget_key = budget_key
+        self.per_minute = per_minute
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout or DEFAULT_TIMEOUT
+        self.auth_message = auth_message
+        self.sleep = sleep
+        self.wall_clock = wall_clock or (lambda: dt.datetime.now(dt.UTC))
+        self.rng = rng or random.Random()  # jitter, not cryptography
+        self.requests = 0  # attempts actually sent, across calls
+
+    # ------------------------------------------------------------------ public
+
+    def get_json(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any],
+        headers: Mapping[str, str],
+        check: BodyCheck,
+        context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """GET `path` and return `check(body)`; retries what is retryable, raises typed errors.
+
+        `params` must be safe to show (they go into error context and logs); `headers` are
+        secret. `context` adds safe facts (account, page, window) to every error.
+        """
+        secrets = [v for v in headers.values() if v]
+        base_ctx = {"provider": self.provider, "path": path, **dict(context or {})}
+        base_ctx.update({k: v for k, v in params.items() if k not in base_ctx})
+        attempt = 0
+        while True:
+            attempt += 1
+            ctx = {**base_ctx, "attempt": attempt}
+            try:
+                return self._attempt(path, params, headers, check, ctx, secrets)
+            except UpstreamError as exc:
+                scrub_secrets(exc, secrets)
+                final = isinstance(exc, BudgetExhaustedError)  # it already waited its fill
+                if final or not exc.retryable or attempt >= self.retry.max_attempts:
+                    logger.warning(
+                        "upstream request failed: %s", exc, extra={"error_code": exc.code}
+                    )
+                    raise
+                delay = self._delay(exc, attempt)
+                logger.info("upstream retry in %.2fs after: %s", delay, exc)
+                self.sleep(delay)
+
+    # ------------------------------------------------------------------ internals
+
+    def _attempt(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        headers: Mapping[str, str],
+        check: BodyCheck,
+        ctx: dict[str, Any],
+        secrets: list[str],
+    ) -> Any:
+        self.budget.acquire(
+            self.budget_key, per_minute=self.per_minute, timeout=self.retry.budget_timeout
+        )
+        self.requests += 1
+        try:
+            response = self.client.get(
+                self.base_url + path,
+                params=dict(params),
+                headers=dict(headers),
+                timeout=self.timeout,
+            )
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"timeout ({type(exc).__name__})", context=ctx) from None
+        except httpx.TransportError as exc:
+            raise TransientError(
+                f"connection error ({type(exc).__name__}: {_redact(str(exc), secrets)})",
+                context=ctx,
+            ) from None
+        status = response.status_code
+        ctx["http_status"] = status
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self.wall_clock())
+        if status in (401, 403):
+            raise AuthError(self.auth_message, context=ctx)
+        if status == 429:
+            raise RateLimitedError(
+                "HTTP 429 too many requests", retry_after=retry_after, context=ctx
+            )
+        if status >= 500:
+            exc = TransientError(f"HTTP {status} from upstream", context=ctx)
+            exc.retry_after = retry_after
+            raise exc
+        if not 200 <= status < 300:
+            raise BadResponseError(f"unexpected HTTP status {status}", context=ctx)
+        payload = decode_json(response.content, ctx)
+        try:
+            return check(payload, ctx)
+        except UpstreamError as exc:  # a Retry-After header also counts for body codes
+            if exc.retry_after is None:
+                exc.retry_after = retry_after
+            raise
+
+    def _delay(self, exc: UpstreamError, attempt: int) -> float:
+        cap = self.retry.max_retry_after
+        if exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), cap)
+        if isinstance(exc, RateLimitedError) and exc.wait_for_next_minute:
+            return min(seconds_to_next_minute(self.wall_clock()), cap)
+        ceiling = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
+        return self.rng.uniform(0.0, ceiling)
+
+
+@contextmanager
+def secrets_scrubbed(secrets: Iterable[str]) -> Iterator[None]:
+    """Scrub credentials from any UpstreamError leaving the block (parsers quote upstream
+    values in their messages, and a hostile upstream could echo a token there)."""
+    try:
+        yield
+    except UpstreamError as exc:
+        scrub_secrets(exc, list(secrets))
+        raise
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+        # A bearer value is also scrubbed without its scheme.
+        if " " in secret:
+            text = text.replace(secret.split(" ", 1)[1], "***")
+    return text
+
+
+def scrub_secrets(exc: UpstreamError, secrets: Iterable[str]) -> None:
+    """Remove any echoed credential from an error's message and context, in place."""
+    secrets = [s for s in secrets if s]
+    if not secrets:
+        return
+    exc.message = _redact(exc.message, secrets)
+    exc.args = (exc.message,)
+    for k, v in list(exc.context.items()):
+        if isinstance(v, str):
+            exc.context[k] = _redact(v, secrets)

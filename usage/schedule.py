@@ -1,0 +1,24 @@
+"""Celery beat entries of the usage app (plain data; merged in settings).
+
+- the trailing 72 hours of every active IPFoxy sub-account, once an hour, spread over the
+  hour by the fan-out task itself (countdowns);
+- BytesFlows ledger snapshots hourly (on the hour, so intervals line up with buckets);
+- the IPFoxy sub-account list hourly.
+"""
+
+from celery.schedules import crontab
+
+BEAT_SCHEDULE: dict = {
+    "usage-sync-all": {
+        "task": "usage.tasks.usage_sync_all_task",
+        "schedule": crontab(minute=5),
+    },
+    "usage-snapshot-bytesflows": {
+        "task": "usage.tasks.usage_snapshot_bytesflows_all_task",
+        "schedule": crontab(minute=0),
+    },
+    "usage-discover-sub-accounts": {
+        "task": "usage.tasks.usage_discover_sub_accounts_all_task",
+        "schedule": crontab(minute=30),
+    },
+}

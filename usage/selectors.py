@@ -1,0 +1,176 @@
+"""Reads of stored usage. Every selector takes the reseller and scopes through it.
+
+Periods are half-open: `[start_day, end_day)` in the reseller's calendar, whose days are the
+`UsageDay` rows written by sync (each the sum of the UTC hours starting inside that day).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Sum
+from django.db.models.functions import TruncMonth
+
+from accounts.models import Reseller
+from usage.models import (
+    LedgerSnapshot,
+    SyncRun,
+    UpstreamSubAccount,
+    UsageDay,
+    UsageHour,
+)
+
+
+def usage_bytes_by_sub_account(
+    *, reseller: Reseller, start_day: dt.date, end_day: dt.date
+) -> dict[int, int]:
+    """Bytes per sub-account id over the reseller-local days `[start_day, end_day)`.
+
+    Sub-accounts without usage in the period are absent (read a missing key as 0).
+    """
+    rows = (
+        UsageDay.objects.for_reseller(reseller)
+        .filter(day__gte=start_day, day__lt=end_day)
+        .values("sub_account_id")
+        .annotate(total=Sum("bytes"))
+    )
+    return {row["sub_account_id"]: int(row["total"] or 0) for row in rows}
+
+
+def usage_daily_series(
+    *,
+    reseller: Reseller,
+    start_day: dt.date,
+    end_day: dt.date,
+    sub_account_ids: list[int] | None = None,
+) -> dict[int, list[tuple[dt.date, int]]]:
+    """Per sub-account, `(day, bytes)` for every stored day in `[start_day, end_day)`, in order.
+
+    Days without a stored row are not invented here; a chart fills gaps with zeros.
+    """
+    qs = UsageDay.objects.for_reseller(reseller).filter(day__gte=start_day, day__lt=end_day)
+    if sub_account_ids is not None:
+        qs = qs.filter(sub_account_id__in=sub_account_ids)
+    series: dict[int, list[tuple[dt.date, int]]] = {}
+    for sub_id, day, nbytes in qs.order_by("sub_account_id", "day").values_list(
+        "sub_account_id", "day", "bytes"
+    ):
+        series.setdefault(sub_id, []).append((day, int(nbytes)))
+    return series
+
+
+def usage_monthly_totals(
+    *, reseller: Reseller, start_day: dt.date, end_day: dt.date
+) -> dict[int, list[tuple[dt.date, int]]]:
+    """Per sub-account, `(first day of month, bytes)` over `[start_day, end_day)`.
+
+    Months are the reseller's calendar months, because the days already are.
+    """
+    rows = (
+        UsageDay.objects.for_reseller(reseller)
+        .filter(day__gte=start_day, day__lt=end_day)
+        .annotate(month=TruncMonth("day"))
+        .values("sub_account_id", "month")
+        .annotate(total=Sum("bytes"))
+        .order_by("sub_account_id", "month")
+    )
+    result: dict[int, list[tuple[dt.date, int]]] = {}
+    for row in rows:
+        month = row["month"]
+        if isinstance(month, dt.datetime):  # some backends return a datetime
+            month = month.date()
+        result.setdefault(row["sub_account_id"], []).append((month, int(row["total"] or 0)))
+    return result
+
+
+def usage_hourly_series(
+    *, reseller: Reseller, sub_account_id: int, start: dt.datetime, end: dt.datetime
+) -> list[tuple[dt.datetime, int]]:
+    """`(UTC hour start, bytes)` of one sub-account over `[start, end)` (aware datetimes)."""
+    return [
+        (hour, int(nbytes))
+        for hour, nbytes in UsageHour.objects.for_reseller(reseller)
+        .filter(sub_account_id=sub_account_id, hour_start__gte=start, hour_start__lt=end)
+        .order_by("hour_start")
+        .values_list("hour_start", "bytes")
+    ]
+
+
+def ledger_latest_snapshot(*, reseller: Reseller, sub_account_id: int) -> LedgerSnapshot | None:
+    """The newest BytesFlows snapshot of a sub-account: total/available traffic and balance
+    for remaining-traffic display and low-traffic alerts."""
+    return (
+        LedgerSnapshot.objects.for_reseller(reseller)
+        .filter(sub_account_id=sub_account_id)
+        .order_by("-taken_at")
+        .first()
+    )
+
+
+def upstream_sub_accounts_unassigned(
+    *, reseller: Reseller, upstream_account_id: int | None = None
+) -> list[UpstreamSubAccount]:
+    """Upstream sub-accounts discovered but not yet sold to a customer (not the main one)."""
+    qs = UpstreamSubAccount.objects.for_reseller(reseller).filter(
+        sub_account__isnull=True, is_main=False
+    )
+    if upstream_account_id is not None:
+        qs = qs.filter(upstream_account_id=upstream_account_id)
+    return list(qs.order_by("upstream_account_id", "upstream_id"))
+
+
+@dataclass(frozen=True)
+class CounterCrossCheck:
+    """Stored hourly buckets vs the upstream's cumulative counter over the same span."""
+
+    sub_account_id: int
+    upstream_id: str
+    since: dt.datetime
+    until: dt.datetime
+    counter_growth_bytes: int
+    buckets_bytes: int
+
+    @property
+    def difference_bytes(self) -> int:
+        return self.buckets_bytes - self.counter_growth_bytes
+
+
+def usage_counter_cross_check(
+    *, reseller: Reseller, upstream_account_id: int | None = None
+) -> list[CounterCrossCheck]:
+    """For each attached IPFoxy sub-account: growth of `use_flow` between the first and the
+    latest discovery vs the sum of stored hours in between (whole hours from the first
+    discovery's hour to the latest one's; counters are KB and move mid-hour, so expect a
+    small difference, not zero)."""
+    qs = UpstreamSubAccount.objects.for_reseller(reseller).filter(sub_account__isnull=False)
+    if upstream_account_id is not None:
+        qs = qs.filter(upstream_account_id=upstream_account_id)
+    results = []
+    for row in qs.order_by("upstream_account_id", "upstream_id"):
+        since = row.baseline_at.replace(minute=0, second=0, microsecond=0)
+        until = row.seen_at.replace(minute=0, second=0, microsecond=0)
+        total = UsageHour.objects.filter(
+            sub_account_id=row.sub_account_id, hour_start__gte=since, hour_start__lt=until
+        ).aggregate(total=Sum("bytes"))["total"]
+        results.append(
+            CounterCrossCheck(
+                sub_account_id=row.sub_account_id,
+                upstream_id=row.upstream_id,
+                since=since,
+                until=until,
+                counter_growth_bytes=row.used_bytes - row.baseline_used_bytes,
+                buckets_bytes=int(total or 0),
+            )
+        )
+    return results
+
+
+def sync_runs_recent(
+    *, reseller: Reseller, sub_account_id: int | None = None, limit: int = 50
+) -> list[SyncRun]:
+    """The latest sync runs of a reseller (optionally one sub-account), newest first."""
+    qs = SyncRun.objects.for_reseller(reseller)
+    if sub_account_id is not None:
+        qs = qs.filter(sub_account_id=sub_account_id)
+    return list(qs.order_by("-started_at", "-pk")[:limit])

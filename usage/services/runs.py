@@ -1,0 +1,213 @@
+"""SyncRun bookkeeping shared by every sync service, and the messages staff read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+
+from accounts.models import Provider, SubAccount
+from config.errors import ApplicationError
+from usage.locks import sub_account_sync_lock
+from usage.models import SyncRun
+from usage.providers.base import AuthError, UpstreamError
+
+MAX_ERROR_CHARS = 2000
+_sqlite_writer = threading.RLock()
+
+
+@dataclass
+class RunOutcome:
+    """What a sync did; written to its SyncRun when it ends."""
+
+    status: str = SyncRun.Status.SUCCEEDED
+    pages: int = 0
+    requests: int = 0
+    rows_written: int = 0
+    error_code: str = ""
+    error: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def run_start(
+    *,
+    upstream_account_id: int,
+    sub_account_id: int | None,
+    kind: str,
+    now: dt.datetime,
+    window_start: dt.datetime | None = None,
+    window_end: dt.datetime | None = None,
+) -> tuple[SyncRun, float]:
+    """Create the running SyncRun (committed at once, so staff see syncs in progress)."""
+    run = SyncRun.objects.create(
+        upstream_account_id=upstream_account_id,
+        sub_account_id=sub_account_id,
+        kind=kind,
+        window_start=window_start,
+        window_end=window_end,
+        status=SyncRun.Status.RUNNING,
+        started_at=now,
+    )
+    return run, time.monotonic()
+
+
+def run_finish(run: SyncRun, outcome: RunOutcome, *, started: float) -> SyncRun:
+    """Record the outcome; the end time is the start `now` plus the measured duration."""
+    elapsed = time.monotonic() - started
+    run.status = outcome.status
+    run.pages = outcome.pages
+    run.requests = outcome.requests
+    run.rows_written = outcome.rows_written
+    run.duration_ms = int(elapsed * 1000)
+    run.finished_at = run.started_at + dt.timedelta(seconds=elapsed)
+    run.error_code = outcome.error_code[:40]
+    message = outcome.error
+    if outcome.notes:
+        message = "; ".join([*([message] if message else []), *outcome.notes])
+    run.error = message[:MAX_ERROR_CHARS]
+    run.save(
+        update_fields=[
+            "status",
+            "pages",
+            "requests",
+            "rows_written",
+            "duration_ms",
+            "finished_at",
+            "error_code",
+            "error",
+        ]
+    )
+    return run
+
+
+def fail(outcome: RunOutcome, exc: UpstreamError, *, provider: str) -> None:
+    """Mark the outcome failed with the typed error's code and a message staff can act on.
+
+    Connector errors carry request context but never credentials, so `str(exc)` is safe.
+    """
+    outcome.status = SyncRun.Status.FAILED
+    outcome.error_code = exc.code
+    if isinstance(exc, AuthError) and provider == Provider.BYTESFLOWS:
+        outcome.error = (
+            "token expired: BytesFlows refused this account's token; store a new token on "
+            f"the sub-account ({exc})"
+        )
+    elif isinstance(exc, AuthError):
+        outcome.error = (
+            f"authentication failed: check the upstream account's API id and token ({exc})"
+        )
+    else:
+        outcome.error = str(exc)
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """One sync's write transaction. On SQLite (one writer at a time anyway) the threads of
+    a process take turns on a lock first, instead of colliding on the database lock and
+    sleeping in SQLite's busy handler."""
+    if connection.vendor == "sqlite":
+        with _sqlite_writer, transaction.atomic():
+            yield
+    else:
+        with transaction.atomic():
+            yield
+
+
+def run_save(
+    *,
+    sub_account: SubAccount,
+    kind: str,
+    now: dt.datetime,
+    window_start: dt.datetime | None,
+    window_end: dt.datetime | None,
+    outcome: RunOutcome,
+    started: float,
+) -> SyncRun:
+    """Insert the finished SyncRun (inside the sync's write transaction when it succeeded,
+    so the run and the rows it wrote commit together)."""
+    elapsed = time.monotonic() - started
+    message = outcome.error
+    if outcome.notes:
+        message = "; ".join([*([message] if message else []), *outcome.notes])
+    return SyncRun.objects.create(
+        upstream_account_id=sub_account.upstream_account_id,
+        sub_account_id=sub_account.pk,
+        kind=kind,
+        window_start=window_start,
+        window_end=window_end,
+        status=outcome.status,
+        pages=outcome.pages,
+        requests=outcome.requests,
+        rows_written=outcome.rows_written,
+        started_at=now,
+        finished_at=now + dt.timedelta(seconds=elapsed),
+        duration_ms=int(elapsed * 1000),
+        error_code=outcome.error_code[:40],
+        error=message[:MAX_ERROR_CHARS],
+    )
+
+
+def run_locked_sync(
+    *,
+    sub_account: SubAccount,
+    kind: str,
+    now: dt.datetime,
+    window_start: dt.datetime | None,
+    window_end: dt.datetime | None,
+    wait_seconds: float,
+    fetch: Callable[[RunOutcome], Any],
+    write: Callable[[Any, RunOutcome], None],
+) -> SyncRun:
+    """Under the sub-account's sync lock: `fetch` from the upstream (no database writes),
+    then `write` and the SyncRun in one transaction.
+
+    Typed upstream errors and application errors end the run as failed: the write
+    transaction rolls back (or never starts), so stored usage is untouched, and the failed
+    SyncRun is saved on its own. Anything else is a bug: recorded as failed with the
+    exception type, then re-raised.
+    """
+    upstream = sub_account.upstream_account
+    started = time.monotonic()
+    outcome = RunOutcome()
+    record = {
+        "sub_account": sub_account,
+        "kind": kind,
+        "now": now,
+        "window_start": window_start,
+        "window_end": window_end,
+    }
+    try:
+        lock = sub_account_sync_lock(sub_account_id=sub_account.pk, wait_seconds=wait_seconds)
+        with lock as held:
+            if not held:
+                outcome.status = SyncRun.Status.SKIPPED
+                outcome.error_code = "sync_already_running"
+                outcome.error = "another sync of this sub-account was running; skipped"
+            else:
+                try:
+                    payload = fetch(outcome)
+                    with write_transaction():
+                        write(payload, outcome)
+                        return run_save(**record, outcome=outcome, started=started)
+                except UpstreamError as exc:
+                    fail(outcome, exc, provider=upstream.provider)
+                except ApplicationError as exc:
+                    outcome.status = SyncRun.Status.FAILED
+                    outcome.error_code = exc.code
+                    outcome.error = exc.message
+                outcome.rows_written = 0
+                return run_save(**record, outcome=outcome, started=started)
+    except Exception as exc:
+        outcome.status = SyncRun.Status.FAILED
+        outcome.rows_written = 0
+        outcome.error_code = "internal_error"
+        outcome.error = f"unexpected {type(exc).__name__}; see the worker log"
+        run_save(**record, outcome=outcome, started=started)
+        raise
+    return run_save(**record, outcome=outcome, started=started)

@@ -1,0 +1,151 @@
+"""Celery tasks of the usage app: thin wrappers that load by id and call one service.
+
+Arguments are ids and ISO strings. Every task is idempotent (`acks_late`): a sync replaces
+buckets, a snapshot is stored once per time. Transient upstream failures (5xx, timeouts,
+rate limiting) retry with exponential backoff and jitter; authentication and parameter
+errors fail loudly at once (`SyncFailedError`), since retrying cannot fix them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+from django.utils import timezone
+
+from accounts.models import Provider, SubAccount, UpstreamAccount
+from usage.models import SyncRun
+from usage.services import (
+    usage_discover_sub_accounts,
+    usage_snapshot_bytesflows,
+    usage_sync_sub_account,
+)
+
+TRAILING_HOURS = 72
+SPREAD_SECONDS = 3600
+RETRYABLE_CODES = {"upstream_unavailable", "upstream_rate_limited", "request_budget_exhausted"}
+
+
+class RetryableSyncError(Exception):
+    """A sync failed for a reason that may pass (the task retries with backoff)."""
+
+
+class SyncFailedError(Exception):
+    """A sync failed for a reason a retry cannot fix (auth, parameters, bad data)."""
+
+
+_RETRY = {
+    "autoretry_for": (RetryableSyncError,),
+    "retry_backoff": 30,
+    "retry_backoff_max": 900,
+    "retry_jitter": True,
+    "max_retries": 5,
+    "acks_late": True,
+}
+
+
+def _parse(value: str | None) -> dt.datetime:
+    if not value:
+        return timezone.now()
+    parsed = dt.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: pass an ISO string with an offset")
+    return parsed
+
+
+def _check(run: SyncRun) -> int:
+    if run.status == SyncRun.Status.FAILED:
+        message = f"SyncRun {run.pk} failed: {run.error_code}"
+        if run.error_code in RETRYABLE_CODES:
+            raise RetryableSyncError(message)
+        raise SyncFailedError(message)
+    return run.pk
+
+
+def _sub_account(sub_account_id: int) -> SubAccount:
+    return SubAccount.objects.select_related("upstream_account__reseller").get(pk=sub_account_id)
+
+
+@shared_task(**_RETRY)
+def usage_sync_sub_account_task(
+    sub_account_id: int, start: str, end: str, now: str | None = None
+) -> int:
+    """Sync one sub-account's window `[start, end)` (ISO strings); returns the SyncRun id."""
+    run = usage_sync_sub_account(
+        sub_account=_sub_account(sub_account_id),
+        start=_parse(start),
+        end=_parse(end),
+        now=_parse(now),
+    )
+    return _check(run)
+
+
+@shared_task(acks_late=True)
+def usage_sync_all_task(now: str | None = None) -> int:
+    """Fan out: re-sync the trailing 72 hours of every active IPFoxy sub-account.
+
+    Each upstream account's sub-accounts are spread evenly over the hour (countdown) so its
+    request budget is used evenly instead of in a burst; one request each covers 72 hourly
+    buckets. Returns how many tasks were queued.
+    """
+    moment = _parse(now)
+    end = moment.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    start = end - dt.timedelta(hours=TRAILING_HOURS + 1)
+    queued = 0
+    upstreams = UpstreamAccount.objects.filter(is_active=True, provider=Provider.IPFOXY)
+    for upstream in upstreams.order_by("pk"):
+        ids = list(
+            SubAccount.objects.filter(upstream_account=upstream, status=SubAccount.Status.ACTIVE)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        step = SPREAD_SECONDS / max(len(ids), 1)
+        for index, sub_account_id in enumerate(ids):
+            usage_sync_sub_account_task.apply_async(
+                args=[sub_account_id, start.isoformat(), end.isoformat()],
+                countdown=int(index * step),
+            )
+            queued += 1
+    return queued
+
+
+@shared_task(**_RETRY)
+def usage_snapshot_bytesflows_task(sub_account_id: int, now: str | None = None) -> int:
+    """Take one BytesFlows ledger snapshot of a sub-account; returns the SyncRun id."""
+    run = usage_snapshot_bytesflows(sub_account=_sub_account(sub_account_id), now=_parse(now))
+    return _check(run)
+
+
+@shared_task(acks_late=True)
+def usage_snapshot_bytesflows_all_task() -> int:
+    """Hourly fan-out: one snapshot task per active BytesFlows sub-account."""
+    ids = SubAccount.objects.filter(
+        upstream_account__provider=Provider.BYTESFLOWS,
+        upstream_account__is_active=True,
+        status=SubAccount.Status.ACTIVE,
+    ).values_list("pk", flat=True)
+    count = 0
+    for sub_account_id in ids.order_by("pk"):
+        usage_snapshot_bytesflows_task.delay(sub_account_id)
+        count += 1
+    return count
+
+
+@shared_task(**_RETRY)
+def usage_discover_sub_accounts_task(upstream_account_id: int, now: str | None = None) -> int:
+    """Refresh one IPFoxy upstream account's sub-account list; returns the SyncRun id."""
+    upstream = UpstreamAccount.objects.select_related("reseller").get(pk=upstream_account_id)
+    return _check(usage_discover_sub_accounts(upstream_account=upstream, now=_parse(now)))
+
+
+@shared_task(acks_late=True)
+def usage_discover_sub_accounts_all_task() -> int:
+    """Hourly fan-out: discovery for every active IPFoxy upstream account."""
+    ids = UpstreamAccount.objects.filter(is_active=True, provider=Provider.IPFOXY).values_list(
+        "pk", flat=True
+    )
+    count = 0
+    for upstream_account_id in ids.order_by("pk"):
+        usage_discover_sub_accounts_task.delay(upstream_account_id)
+        count += 1
+    return count
