@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("usage.api.urls")),
+    path("api/v1/", include("billing.api.urls")),
     # Last under api/v1/: any other path is the API's JSON 404, not Django's HTML page.
     re_path(r"^api/v1/", ApiNotFoundView.as_view()),
 ]

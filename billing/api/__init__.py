@@ -1,0 +1,1 @@
+"""The billing app's REST API (reseller and customer scope)."""

@@ -1,0 +1,1 @@
+"""The usage app's REST API (reseller and customer scope)."""
