@@ -166,6 +166,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {**usage_schedule.BEAT_SCHEDULE, **billing_schedule.BEAT_SCHEDULE}
 
+# Celery tasks queued with `customer_id=` after a sync changed that customer's usage
+# (usage/services/followups.py): usage knows them by name only, as it sits below billing.
+FLOWBILL_AFTER_SYNC_TASKS: list[str] = []
+
 # Redis for cross-worker locks and the upstream request budget; in-process when unset.
 REDIS_URL = os.environ.get("REDIS_URL") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""

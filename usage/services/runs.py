@@ -17,6 +17,7 @@ from config.errors import ApplicationError
 from usage.locks import sub_account_sync_lock
 from usage.models import SyncRun
 from usage.providers.base import AuthError, UpstreamError
+from usage.services.followups import usage_followups_enqueue
 
 MAX_ERROR_CHARS = 2000
 _sqlite_writer = threading.RLock()
@@ -194,6 +195,8 @@ def run_locked_sync(
                     payload = fetch(outcome)
                     with write_transaction():
                         write(payload, outcome)
+                        if outcome.rows_written:
+                            usage_followups_enqueue(customer_id=sub_account.customer_id)
                         return run_save(**record, outcome=outcome, started=started)
                 except UpstreamError as exc:
                     fail(outcome, exc, provider=upstream.provider)

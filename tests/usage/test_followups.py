@@ -1,0 +1,33 @@
+"""A sync that changed usage queues the configured after-sync tasks with the customer id."""
+
+import pytest
+from celery import shared_task
+from django.core.exceptions import ImproperlyConfigured
+
+from usage.services.followups import usage_followups_enqueue
+
+calls: list[int] = []
+
+
+@shared_task(name="tests.usage.record_followup")
+def record_followup(*, customer_id: int) -> None:
+    calls.append(customer_id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_named_task_runs_after_commit_with_the_customer_id(settings):
+    from django.db import transaction
+
+    settings.FLOWBILL_AFTER_SYNC_TASKS = ["tests.usage.record_followup"]
+    calls.clear()
+    with transaction.atomic():
+        usage_followups_enqueue(customer_id=42)
+        assert calls == []  # not before the sync's rows are committed
+    assert calls == [42]
+
+
+@pytest.mark.django_db
+def test_unknown_task_name_fails_loudly(settings):
+    settings.FLOWBILL_AFTER_SYNC_TASKS = ["billing.tasks.no_such_task"]
+    with pytest.raises(ImproperlyConfigured, match="no_such_task"):
+        usage_followups_enqueue(customer_id=1)

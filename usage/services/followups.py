@@ -1,0 +1,33 @@
+"""Work that follows a sync which changed a customer's usage, queued by task name.
+
+Usage sits below billing (accounts <- usage <- billing), so it cannot import the tasks that
+react to new usage (refreshing draft invoices in their grace period, usage alerts). The
+settings list them by Celery task name instead (`FLOWBILL_AFTER_SYNC_TASKS`); each is
+queued once the sync's transaction commits, with the customer's id.
+"""
+
+from __future__ import annotations
+
+from celery import current_app
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+
+def after_sync_task_names() -> list[str]:
+    return list(getattr(settings, "FLOWBILL_AFTER_SYNC_TASKS", []))
+
+
+def usage_followups_enqueue(*, customer_id: int) -> None:
+    """Queue every after-sync task for `customer_id` when the current transaction commits.
+
+    An unknown task name is a configuration error and fails loudly, not silently skipped.
+    """
+    for name in after_sync_task_names():
+        try:
+            task = current_app.tasks[name]
+        except KeyError:
+            raise ImproperlyConfigured(
+                f"FLOWBILL_AFTER_SYNC_TASKS names {name!r}, which is not a registered task"
+            ) from None
+        transaction.on_commit(lambda task=task: task.delay(customer_id=customer_id))
