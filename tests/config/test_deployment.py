@@ -124,3 +124,17 @@ def test_tasks_run_in_process_exactly_when_no_broker_is_configured(broker, eager
     )
 
     assert result.stdout.strip() == eager, result.stderr
+
+
+def test_embedded_defaults_create_the_sqlite_folder_on_a_fresh_clone(tmp_path):
+    var_dir = tmp_path / "fresh" / "var"  # does not exist yet, as in a fresh clone
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "FLOWBILL_VAR_DIR": str(var_dir),
+        "DATABASE_URL": "",
+    }
+
+    result = _manage("migrate", "--noinput", env_overrides=env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (var_dir / "flowbill.sqlite3").stat().st_size > 0
