@@ -248,3 +248,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
+if CELERY_TASK_ALWAYS_EAGER:
+    # In-process tasks: a line per task (and kombu's note about the absent broker) is noise.
+    LOGGING["loggers"].update(
+        {"celery.app.trace": {"level": "WARNING"}, "kombu.connection": {"level": "ERROR"}}
+    )
