@@ -99,7 +99,7 @@ def demo_close_last_month(*, reseller: Reseller, now: dt.datetime, stdout) -> No
             f"{format_money(invoice.total, invoice.currency):>14}  {where}"
         )
     mail_dir = getattr(settings, "EMAIL_FILE_PATH", None)
-    if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend") and mail_dir:
+    if settings.EMAIL_BACKEND == "config.mail.EmlFileBackend" and mail_dir:
         stdout.write(
             f"Invoice PDFs are under {settings.MEDIA_ROOT}/invoices/, emails under {mail_dir}/"
         )
