@@ -7,14 +7,16 @@ standard Helvetica covers none but the last. So:
   `billing/fonts/`: DejaVu Sans 2.37 (Debian's fonts-dejavu-core) cut down to those scripts
   and stripped of hinting, which keeps the files ~155 KB and each embedded subset small and
   quick to build (see `billing/fonts/README.md`).
-- CJK runs use reportlab's built-in CID fonts (Adobe's standard Asian fonts: STSong-Light,
-  HeiseiKakuGo-W5, HYGothic-Medium). They need no font file and cost nearly nothing to render;
-  they are referenced, not embedded, and every mainstream viewer supplies them. An embedded
-  CJK font would add megabytes to the repo and milliseconds to every invoice.
+- Chinese and Japanese runs use Droid Sans Fallback (Debian's fonts-droid-fallback,
+  Apache-2.0), embedded as a subset of the glyphs used. Reportlab's built-in CID fonts cost
+  nothing but are only referenced: viewers without Adobe's Asian font packs (poppler,
+  many mobile and Linux readers) drew them as empty boxes. Parsing the 4 MB file costs
+  ~0.2 s once per process; the subset adds a few KB to an invoice that prints CJK and
+  nothing to one that does not.
+- Korean (which Droid Sans Fallback lacks) still uses the referenced CID font HYGothic-Medium.
 
 A string is split into runs (`runs`), drawn one after the other on the same baseline. The CJK
-font is chosen per string: any kana means Japanese, any Hangul means Korean, otherwise Chinese
-(Adobe-GB1 covers every BMP ideograph, so Han-only Japanese names still render).
+font is chosen per string: any Hangul means Korean, otherwise the embedded font.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from reportlab.pdfbase.ttfonts import TTFont
 FONT_DIR = Path(__file__).resolve().parent.parent / "fonts"
 SANS = "FlowbillSans"
 SANS_BOLD = "FlowbillSans-Bold"
-CJK_FONTS = {"zh": "STSong-Light", "ja": "HeiseiKakuGo-W5", "ko": "HYGothic-Medium"}
+CJK = "FlowbillCJK"
+CJK_FONTS = {"zh": CJK, "ja": CJK, "ko": "HYGothic-Medium"}
 
 _CJK_RE = re.compile(
     "["
@@ -63,9 +66,10 @@ def register_fonts() -> None:
     for bold in (0, 1):
         for italic in (0, 1):
             addMapping(SANS, bold, italic, SANS_BOLD if bold else SANS)
-    for name in CJK_FONTS.values():
-        pdfmetrics.registerFont(UnicodeCIDFont(name))
-        # No bold CID faces: <b> around a CJK run keeps the regular face instead of failing.
+    pdfmetrics.registerFont(TTFont(CJK, str(FONT_DIR / "DroidSansFallbackFull.ttf")))
+    pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONTS["ko"]))
+    for name in sorted(set(CJK_FONTS.values())):
+        # No bold CJK faces: <b> around a CJK run keeps the regular face instead of failing.
         for bold in (0, 1):
             for italic in (0, 1):
                 addMapping(name, bold, italic, name)

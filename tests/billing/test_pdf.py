@@ -206,8 +206,9 @@ def test_non_latin_names_are_not_set_in_helvetica():
     cyrillic = _fonts_used_for(pdf, CYRILLIC)
     accented = _fonts_used_for(pdf, ACCENTED)
 
-    assert chinese == {"/STSong-Light"}
-    assert japanese == {"/HeiseiKakuGo-W5"}
+    # Embedded (a subset named "XXXXXX+DroidSansFallback"), so every viewer draws them.
+    assert len(chinese) == 1 and next(iter(chinese)).endswith("+DroidSansFallback")
+    assert japanese == chinese
     assert cyrillic and all("DejaVuSans" in font for font in cyrillic)
     assert accented and all("DejaVuSans" in font for font in accented)
     assert not any("Helvetica" in font for font in _fonts_used_for(pdf))
