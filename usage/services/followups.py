@@ -8,10 +8,11 @@ queued once the sync's transaction commits, with the customer's id.
 
 from __future__ import annotations
 
-from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+
+from config.celery import app as celery_app
 
 
 def after_sync_task_names() -> list[str]:
@@ -25,7 +26,7 @@ def usage_followups_enqueue(*, customer_id: int) -> None:
     """
     for name in after_sync_task_names():
         try:
-            task = current_app.tasks[name]
+            task = celery_app.tasks[name]
         except KeyError:
             raise ImproperlyConfigured(
                 f"FLOWBILL_AFTER_SYNC_TASKS names {name!r}, which is not a registered task"
