@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncMonth
 
 from accounts.models import Reseller
@@ -97,6 +97,131 @@ def usage_hourly_series(
     ]
 
 
+# --- series for the API: one aggregate query each, zero-filled ----------------------------
+
+GRANULARITIES = ("day", "month", "hour")
+
+
+@dataclass(frozen=True)
+class UsagePoint:
+    """Bytes used in one period: a reseller-local day, a month (its first day), or a UTC
+    hour (its start, as an aware datetime in the reseller's timezone)."""
+
+    period: dt.date | dt.datetime
+    bytes: int
+
+
+def _scoped(queryset: QuerySet, *, customer_id: int | None, sub_account_id: int | None) -> QuerySet:
+    if customer_id is not None:
+        queryset = queryset.filter(sub_account__customer_id=customer_id)
+    if sub_account_id is not None:
+        queryset = queryset.filter(sub_account_id=sub_account_id)
+    return queryset
+
+
+def _month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def usage_series(
+    *,
+    reseller: Reseller,
+    granularity: str,
+    first_day: dt.date,
+    last_day: dt.date,
+    customer_id: int | None = None,
+    sub_account_id: int | None = None,
+) -> list[UsagePoint]:
+    """Total bytes per period over the reseller-local days `first_day..last_day` (inclusive),
+    summed over the reseller's sub-accounts (or one customer's, or one sub-account).
+
+    Every period of the range is present, in order, with 0 where nothing was stored:
+    - `day`: one point per day, from `UsageDay`;
+    - `month`: one point per calendar month touched by the range (dated the 1st), summing
+      only the range's days (a range starting mid-month gives a partial first month);
+    - `hour`: one point per UTC hour starting inside the range's local days (23 or 25 on DST
+      days), from `UsageHour`, dated in the reseller's timezone. Hours sum to their days.
+    One aggregate query, whatever the length of the range.
+    """
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"unknown granularity {granularity!r}")
+    if last_day < first_day:
+        return []
+    end_day = last_day + dt.timedelta(days=1)
+    if granularity == "hour":
+        return _hourly(
+            reseller=reseller,
+            first_day=first_day,
+            end_day=end_day,
+            customer_id=customer_id,
+            sub_account_id=sub_account_id,
+        )
+    days = _scoped(
+        UsageDay.objects.for_reseller(reseller).filter(day__gte=first_day, day__lt=end_day),
+        customer_id=customer_id,
+        sub_account_id=sub_account_id,
+    )
+    if granularity == "day":
+        totals = {
+            day: int(total or 0)
+            for day, total in days.values("day")
+            .annotate(total=Sum("bytes"))
+            .values_list("day", "total")
+        }
+        count = (end_day - first_day).days
+        periods = [first_day + dt.timedelta(days=n) for n in range(count)]
+        return [UsagePoint(period=day, bytes=totals.get(day, 0)) for day in periods]
+    totals = {}
+    rows = days.annotate(month=TruncMonth("day")).values("month").annotate(total=Sum("bytes"))
+    for month, total in rows.values_list("month", "total"):
+        if isinstance(month, dt.datetime):  # some backends return a datetime
+            month = month.date()
+        totals[month] = int(total or 0)
+    points, month = [], _month_start(first_day)
+    while month <= last_day:
+        points.append(UsagePoint(period=month, bytes=totals.get(month, 0)))
+        month = _next_month(month)
+    return points
+
+
+def _hourly(
+    *,
+    reseller: Reseller,
+    first_day: dt.date,
+    end_day: dt.date,
+    customer_id: int | None,
+    sub_account_id: int | None,
+) -> list[UsagePoint]:
+    tz = reseller.tzinfo
+    hour = dt.timedelta(hours=1)
+    # The UTC hours that start inside the local days: from the first whole UTC hour at or
+    # after local midnight (zones with a :30 offset start mid-hour) to the next midnight.
+    start = dt.datetime.combine(first_day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    floored = start.replace(minute=0, second=0, microsecond=0)
+    start = floored if floored == start else floored + hour
+    end = dt.datetime.combine(end_day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    hours = _scoped(
+        UsageHour.objects.for_reseller(reseller).filter(hour_start__gte=start, hour_start__lt=end),
+        customer_id=customer_id,
+        sub_account_id=sub_account_id,
+    )
+    totals = {
+        moment.astimezone(dt.UTC): int(total or 0)
+        for moment, total in hours.values("hour_start")
+        .annotate(total=Sum("bytes"))
+        .values_list("hour_start", "total")
+    }
+    points, moment = [], start
+    while moment < end:
+        points.append(UsagePoint(period=moment.astimezone(tz), bytes=totals.get(moment, 0)))
+        moment += hour
+    return points
+
+
 def ledger_latest_snapshot(*, reseller: Reseller, sub_account_id: int) -> LedgerSnapshot | None:
     """The newest BytesFlows snapshot of a sub-account: total/available traffic and balance
     for remaining-traffic display and low-traffic alerts."""
@@ -164,6 +289,23 @@ def usage_counter_cross_check(
             )
         )
     return results
+
+
+def sync_runs_started_since(
+    *, reseller: Reseller, upstream_account_ids: list[int], since: dt.datetime
+) -> list[int]:
+    """Ids of the usage and snapshot runs of these upstream accounts started at or after
+    `since`, oldest first (the runs an API sync request produced, when tasks run in-process)."""
+    return list(
+        SyncRun.objects.for_reseller(reseller)
+        .filter(
+            upstream_account_id__in=upstream_account_ids,
+            started_at__gte=since,
+            kind__in=[SyncRun.Kind.USAGE, SyncRun.Kind.SNAPSHOT],
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def sync_runs_recent(

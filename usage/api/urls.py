@@ -5,9 +5,16 @@ config/urls.py includes this under `api/v1/` next to accounts.api.urls.
 
 from django.urls import include, path
 
-reseller_patterns: list = []
+from usage.api import views
 
-customer_patterns: list = []
+reseller_patterns: list = [
+    path("usage/", views.ResellerUsageView.as_view(), name="usage"),
+    path("sync/", views.ResellerSyncView.as_view(), name="sync"),
+]
+
+customer_patterns: list = [
+    path("usage/", views.MyUsageView.as_view(), name="usage"),
+]
 
 urlpatterns = [
     path("reseller/", include((reseller_patterns, "usage-reseller"))),

@@ -1,0 +1,199 @@
+"""Input and output serializers of the usage API, separate and uniquely named.
+
+The usage query is parsed from the query string by `UsageQuerySerializer` (reseller scope:
+`ResellerUsageQuerySerializer`, which adds `customer`); the view refuses parameters it does
+not know. Traffic is integer bytes plus a decimal string in the response's unit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP
+
+from rest_framework import serializers
+
+from accounts.api.serializers import StrictInputSerializer
+from accounts.models import UpstreamAccount
+
+GIB = 1_073_741_824
+GB = 1_000_000_000
+#: `unit` query parameter -> bytes in one unit of the `gb` figures.
+UNITS = {"gib": GIB, "gb": GB}
+#: Longest range per granularity, in days (`to - from + 1`); month: calendar months.
+MAX_DAYS = {"day": 400, "hour": 31}
+MAX_MONTHS = 120
+#: Dates outside this span are refused (they would overflow the period arithmetic).
+MIN_DATE, MAX_DATE = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
+MAX_ID = 2**63 - 1
+
+# --- query ----------------------------------------------------------------------------------
+
+
+def _date_field(help_text: str) -> serializers.DateField:
+    return serializers.DateField(
+        input_formats=["%Y-%m-%d"],
+        help_text=help_text,
+    )
+
+
+class UsageQuerySerializer(serializers.Serializer):
+    """`?from=YYYY-MM-DD&to=YYYY-MM-DD&granularity=day|month|hour[&sub_account=ID][&unit=]`.
+
+    `from` is a Python keyword: the field is declared as `from_` and published as `from`.
+    """
+
+    from_ = _date_field("First day, in the reseller's timezone (YYYY-MM-DD).")
+    to = _date_field(
+        "Last day, inclusive, in the reseller's timezone (YYYY-MM-DD). At most 400 days "
+        "after `from` for `day`, 31 for `hour`, 120 calendar months for `month`."
+    )
+    granularity = serializers.ChoiceField(
+        choices=["day", "month", "hour"],
+        default="day",
+        help_text="`day` (default): reseller-local days; `month`: calendar months, dated "
+        "the 1st, summing the range's days in them; `hour`: UTC hours starting inside the "
+        "range's days, dated in the reseller's timezone.",
+    )
+    sub_account = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        help_text="Only this sub-account (404 if it is not one of yours).",
+    )
+    unit = serializers.ChoiceField(
+        choices=list(UNITS),
+        default="gib",
+        help_text="Unit of the `gb` figures: `gib` (default, 1,073,741,824 bytes) or `gb` "
+        "(1,000,000,000 bytes). `unit_bytes` in the response says which.",
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        renamed = {"from": fields.pop("from_")}
+        renamed.update(fields)
+        return renamed
+
+    def validate(self, attrs):
+        first, last = attrs["from"], attrs["to"]
+        errors = {}
+        for name in ("from", "to"):
+            if not MIN_DATE <= attrs[name] <= MAX_DATE:
+                errors[name] = [f"Must be between {MIN_DATE} and {MAX_DATE}."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        if last < first:
+            raise serializers.ValidationError({"to": ["Must not be before `from`."]})
+        granularity = attrs["granularity"]
+        if granularity == "month":
+            months = (last.year - first.year) * 12 + last.month - first.month + 1
+            if months > MAX_MONTHS:
+                raise serializers.ValidationError(
+                    {"to": [f"At most {MAX_MONTHS} months with granularity=month."]}
+                )
+        elif (last - first).days + 1 > MAX_DAYS[granularity]:
+            raise serializers.ValidationError(
+                {"to": [f"At most {MAX_DAYS[granularity]} days with granularity={granularity}."]}
+            )
+        return attrs
+
+
+class ResellerUsageQuerySerializer(UsageQuerySerializer):
+    customer = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        help_text="Only this customer's sub-accounts (404 if it is not one of yours).",
+    )
+    sub_account = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        help_text="Only this sub-account (404 if it is not one of yours; 400 if it is not "
+        "`customer`'s).",
+    )
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def _gb_field(help_text: str) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=None, decimal_places=3, rounding=ROUND_HALF_UP, help_text=help_text
+    )
+
+
+class UsagePointOutputSerializer(serializers.Serializer):
+    period = serializers.CharField(
+        help_text="`day`: the day, YYYY-MM-DD; `month`: its first day, YYYY-MM-DD; `hour`: "
+        "the hour's start, ISO 8601 with the reseller's UTC offset "
+        "(2026-10-01T08:00:00+08:00)."
+    )
+    bytes = serializers.IntegerField(help_text="Bytes used in the period.")
+    gb = _gb_field("`bytes / unit_bytes`, 3 decimals, rounded half up.")
+
+
+class UsageSeriesOutputSerializer(serializers.Serializer):
+    timezone = serializers.CharField(help_text="The reseller's timezone (days and months).")
+    unit_bytes = serializers.IntegerField(help_text="Bytes in one unit of the `gb` figures.")
+    granularity = serializers.ChoiceField(choices=["day", "month", "hour"])
+    total_bytes = serializers.IntegerField(help_text="Sum of `results[].bytes`.")
+    total_gb = _gb_field("`total_bytes / unit_bytes`, 3 decimals, rounded half up.")
+    results = UsagePointOutputSerializer(
+        many=True,
+        help_text="Every period of the range in order, zero-filled (not paginated: the "
+        "range is bounded).",
+    )
+
+
+# --- sync -----------------------------------------------------------------------------------
+
+
+class SyncRequestInputSerializer(StrictInputSerializer):
+    upstream_account = serializers.PrimaryKeyRelatedField(
+        queryset=UpstreamAccount.objects.none(),
+        required=False,
+        help_text="Sync only this upstream account; absent: every active one.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tenant = self.context.get("tenant")
+        if tenant is not None:
+            self.fields["upstream_account"].queryset = UpstreamAccount.objects.for_reseller(
+                tenant.reseller
+            )
+
+    def validate_upstream_account(self, value: UpstreamAccount) -> UpstreamAccount:
+        if not value.is_active:
+            raise serializers.ValidationError("This upstream account is inactive.")
+        return value
+
+
+class QueuedSyncOutputSerializer(serializers.Serializer):
+    task_id = serializers.CharField(help_text="The Celery task id.")
+    # A plain string, not an enum: `kind` enums of other components (invoice lines) would
+    # collide in the schema's enum naming.
+    kind = serializers.CharField(
+        help_text="`usage`: IPFoxy hourly history over the window; `snapshot`: a "
+        "BytesFlows ledger snapshot."
+    )
+    upstream_account = serializers.IntegerField(source="upstream_account_id")
+    sub_account = serializers.IntegerField(source="sub_account_id")
+
+
+class SyncRequestOutputSerializer(serializers.Serializer):
+    upstream_accounts = serializers.ListField(
+        child=serializers.IntegerField(),
+        source="upstream_account_ids",
+        help_text="The upstream accounts synced.",
+    )
+    window_start = serializers.DateTimeField(help_text="Start of the IPFoxy re-sync window.")
+    window_end = serializers.DateTimeField(help_text="End (exclusive): the next whole hour.")
+    queued = serializers.IntegerField(help_text="How many tasks were queued.")
+    tasks = QueuedSyncOutputSerializer(many=True, help_text="One per active sub-account.")
+    sync_runs = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Ids of the sync runs already recorded for this request: all of them "
+        "when tasks run in-process (no broker configured); with a broker, the runs are "
+        "recorded as workers pick the tasks up, so this is usually empty.",
+    )

@@ -1,0 +1,202 @@
+"""Usage endpoints: the usage series (customer and reseller scope) and sync on request.
+
+The series is not paginated: its length is bounded by the range limits (at most 401 days,
+745 hours or 120 months), and a chart wants it whole. Query parameters are parsed strictly:
+an unknown or repeated parameter is a 400 naming it. A `sub_account` or `customer` that is
+not the caller's answers 404, exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from accounts.api.base import CustomerScopedView, ResellerScopedView
+from accounts.api.serializers import ApiErrorSerializer
+from accounts.models import Customer, SubAccount, UpstreamAccount
+from usage.api.serializers import (
+    UNITS,
+    ResellerUsageQuerySerializer,
+    SyncRequestInputSerializer,
+    SyncRequestOutputSerializer,
+    UsageQuerySerializer,
+    UsageSeriesOutputSerializer,
+)
+from usage.selectors import UsagePoint, sync_runs_started_since, usage_series
+from usage.services.requests import usage_sync_request
+
+#: Consumed by DRF's content negotiation (`?format=json` in a browser), so always allowed.
+_ALWAYS_ALLOWED = {"format"}
+_GB = Decimal("0.001")
+
+_USAGE_ERRORS = {
+    400: OpenApiResponse(
+        ApiErrorSerializer,
+        description="Invalid query: `extra.fields` names each parameter (unknown or repeated "
+        "parameters, bad dates, `to` before `from`, a range over the limit).",
+    ),
+    404: OpenApiResponse(
+        ApiErrorSerializer,
+        description="`sub_account` (or `customer`) is not one of the caller's.",
+    ),
+}
+
+_USAGE_DESCRIPTION = (
+    "Traffic per period over `from..to` (both inclusive, reseller-local days), zero-filled: "
+    "every period of the range appears in order. Days and months are calendar days in the "
+    "reseller's timezone (`timezone`); hours are UTC hours, dated in that timezone. `gb` is "
+    "`bytes / unit_bytes` (1 GiB unless `unit=gb`), 3 decimals. Unknown query parameters "
+    "are refused. Not paginated."
+)
+
+
+def _gb(nbytes: int, unit_bytes: int) -> Decimal:
+    return Decimal(nbytes) / Decimal(unit_bytes)
+
+
+def _period(point: UsagePoint) -> str:
+    return point.period.isoformat()
+
+
+class _UsageSeriesMixin:
+    query_serializer: type[UsageQuerySerializer]
+
+    def parse_query(self) -> dict:
+        params = self.request.query_params
+        allowed = set(self.query_serializer().fields) | _ALWAYS_ALLOWED
+        errors = {}
+        for name in sorted(params):
+            if name not in allowed:
+                errors[name] = ["Unknown query parameter."]
+            elif len(params.getlist(name)) > 1:
+                errors[name] = ["Give this parameter once."]
+        if errors:
+            raise ValidationError(errors)
+        serializer = self.query_serializer(data={k: params[k] for k in params})
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def series_response(self, *, query: dict, customer_id: int | None) -> Response:
+        reseller = self.reseller
+        unit_bytes = UNITS[query["unit"]]
+        points = usage_series(
+            reseller=reseller,
+            granularity=query["granularity"],
+            first_day=query["from"],
+            last_day=query["to"],
+            customer_id=customer_id,
+            sub_account_id=query.get("sub_account"),
+        )
+        total = sum(point.bytes for point in points)
+        body = {
+            "timezone": reseller.timezone,
+            "unit_bytes": unit_bytes,
+            "granularity": query["granularity"],
+            "total_bytes": total,
+            "total_gb": _gb(total, unit_bytes),
+            "results": [
+                {
+                    "period": _period(point),
+                    "bytes": point.bytes,
+                    "gb": _gb(point.bytes, unit_bytes),
+                }
+                for point in points
+            ],
+        }
+        return Response(UsageSeriesOutputSerializer(body).data)
+
+
+@extend_schema(tags=["customer"])
+class MyUsageView(_UsageSeriesMixin, CustomerScopedView):
+    """The key's customer's usage."""
+
+    model = SubAccount
+    serializer_class = UsageSeriesOutputSerializer
+    pagination_class = None
+    query_serializer = UsageQuerySerializer
+
+    @extend_schema(
+        operation_id="usage_retrieve",
+        parameters=[UsageQuerySerializer],
+        responses={200: UsageSeriesOutputSerializer, **_USAGE_ERRORS},
+        description=_USAGE_DESCRIPTION,
+    )
+    def get(self, request):
+        query = self.parse_query()
+        if "sub_account" in query:  # the customer's own, or 404
+            get_object_or_404(self.get_queryset(), pk=query["sub_account"])
+        return self.series_response(query=query, customer_id=self.customer.pk)
+
+
+@extend_schema(tags=["reseller: usage"])
+class ResellerUsageView(_UsageSeriesMixin, ResellerScopedView):
+    """Usage of all the reseller's customers, one customer or one sub-account."""
+
+    model = SubAccount
+    serializer_class = UsageSeriesOutputSerializer
+    pagination_class = None
+    query_serializer = ResellerUsageQuerySerializer
+
+    @extend_schema(
+        operation_id="reseller_usage_retrieve",
+        parameters=[ResellerUsageQuerySerializer],
+        responses={200: UsageSeriesOutputSerializer, **_USAGE_ERRORS},
+        description=_USAGE_DESCRIPTION
+        + " Without `customer` or `sub_account`, the sum over all the reseller's customers.",
+    )
+    def get(self, request):
+        query = self.parse_query()
+        customer_id = query.get("customer")
+        if customer_id is not None:
+            get_object_or_404(Customer.objects.for_reseller(self.reseller), pk=customer_id)
+        if "sub_account" in query:
+            sub_account = get_object_or_404(self.get_queryset(), pk=query["sub_account"])
+            if customer_id is not None and sub_account.customer_id != customer_id:
+                raise ValidationError({"sub_account": ["Not a sub-account of `customer`."]})
+        return self.series_response(query=query, customer_id=customer_id)
+
+
+@extend_schema(tags=["reseller: usage"])
+class ResellerSyncView(ResellerScopedView):
+    """Sync on request."""
+
+    model = UpstreamAccount
+    serializer_class = SyncRequestOutputSerializer
+    pagination_class = None
+
+    @extend_schema(
+        operation_id="reseller_sync_create",
+        request=SyncRequestInputSerializer,
+        responses={202: SyncRequestOutputSerializer},
+        description="Queues a usage sync of every active sub-account of one upstream account "
+        "(`upstream_account`) or of all active upstream accounts (`{}`): IPFoxy "
+        "sub-accounts re-sync the trailing 72 hours, BytesFlows ones take a ledger "
+        "snapshot. Answers 202 with the task ids, and the ids of the sync runs recorded so "
+        "far (all of them when no task broker is configured and tasks run in-process).",
+    )
+    def post(self, request):
+        data = self.parse(SyncRequestInputSerializer)
+        result = usage_sync_request(
+            reseller=self.reseller,
+            upstream_account=data.get("upstream_account"),
+            now=timezone.now(),
+        )
+        runs = sync_runs_started_since(
+            reseller=self.reseller,
+            upstream_account_ids=result.upstream_account_ids,
+            since=result.accepted_at,
+        )
+        body = {
+            "upstream_account_ids": result.upstream_account_ids,
+            "window_start": result.window_start,
+            "window_end": result.window_end,
+            "queued": len(result.queued),
+            "tasks": result.queued,
+            "sync_runs": runs,
+        }
+        return Response(SyncRequestOutputSerializer(body).data, status=202)
