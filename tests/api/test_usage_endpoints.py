@@ -431,3 +431,51 @@ def test_sync_runs_in_process_without_a_broker_and_returns_the_runs(db):
         (sub.pk, "succeeded", "") for sub in subs
     ]
     assert UsageHour.objects.filter(sub_account__in=subs).count() >= 2 * 72
+
+
+# --- isolation matrix -----------------------------------------------------------------------
+
+
+def test_every_key_sees_only_its_own_usage_and_foreign_ids_answer_like_missing_ones(world):
+    """Two resellers x two customers (tests/api/conftest.py): each sub-account used a
+    distinct amount on 2026-10-01; every key asks for every sub-account and customer."""
+    from tests.api.test_isolation import assert_clean
+
+    amounts = {}
+    for t_index, tenant in enumerate(world.tenants):
+        for s_index, sub in enumerate(tenant.sub_accounts):
+            amounts[sub.pk] = (t_index * 10 + s_index + 1) * GIB
+            store_hours(sub, {utc(2026, 10, 1, 6): amounts[sub.pk]})
+    all_subs = [sub for tenant in world.tenants for sub in tenant.sub_accounts]
+    query = "from=2026-10-01&to=2026-10-01"
+    for label, raw_key, tenant, customer in world.api_keys():
+        api = key_client(raw_key)
+        path = "/api/v1/usage/" if customer else f"{R}/usage/"
+        own = [s for s in tenant.sub_accounts if customer is None or s.customer_id == customer.pk]
+        whole = api.get(f"{path}?{query}")
+        assert series(whole) == [
+            ("2026-10-01", sum(amounts[s.pk] for s in own), whole.json()["results"][0]["gb"])
+        ], label
+        missing = api.get(f"{path}?{query}&sub_account={MISSING_ID}")
+        assert missing.status_code == 404
+        for sub in all_subs:
+            response = api.get(f"{path}?{query}&sub_account={sub.pk}")
+            if sub in own:
+                assert series(response)[0][1] == amounts[sub.pk], label
+            else:
+                assert response.status_code == 404, (label, sub.pk)
+                assert response.content == missing.content
+            assert_clean(response, tenant, world)
+        if customer is None:
+            for other in world.tenants:
+                for c in other.customers:
+                    response = api.get(f"{path}?{query}&customer={c.pk}")
+                    if other is tenant:
+                        expected = sum(amounts[s.pk] for s in own if s.customer_id == c.pk)
+                        assert series(response)[0][1] == expected
+                    else:
+                        assert response.content == missing.content, label
+                if other is not tenant:  # (own accounts would sync: not here)
+                    sync = api.post(f"{R}/sync/", {"upstream_account": other.upstream.pk})
+                    assert sync.status_code == 400, label
+                    assert_clean(sync, tenant, world)
