@@ -5,9 +5,43 @@ config/urls.py includes this under `api/v1/` next to accounts.api.urls.
 
 from django.urls import include, path
 
-reseller_patterns: list = []
+from billing.api import views
 
-customer_patterns: list = []
+reseller_patterns = [
+    path("plans/", views.PlanListCreateView.as_view(), name="plan-list"),
+    path("plans/<int:pk>/", views.PlanDetailView.as_view(), name="plan-detail"),
+    path(
+        "subscriptions/",
+        views.SubscriptionListCreateView.as_view(),
+        name="subscription-list",
+    ),
+    path(
+        "subscriptions/<int:pk>/",
+        views.SubscriptionDetailView.as_view(),
+        name="subscription-detail",
+    ),
+    path("invoices/", views.ResellerInvoiceListView.as_view(), name="invoice-list"),
+    path("invoices/<int:pk>/", views.ResellerInvoiceDetailView.as_view(), name="invoice-detail"),
+    path("invoices/<int:pk>/pdf/", views.ResellerInvoicePdfView.as_view(), name="invoice-pdf"),
+    path(
+        "invoices/<int:pk>/finalize/",
+        views.ResellerInvoiceFinalizeView.as_view(),
+        name="invoice-finalize",
+    ),
+    path("invoices/<int:pk>/void/", views.ResellerInvoiceVoidView.as_view(), name="invoice-void"),
+    path(
+        "invoices/<int:pk>/mark-paid/",
+        views.ResellerInvoiceMarkPaidView.as_view(),
+        name="invoice-mark-paid",
+    ),
+]
+
+customer_patterns = [
+    path("invoices/", views.InvoiceListView.as_view(), name="invoice-list"),
+    path("invoices/<int:pk>/", views.InvoiceDetailView.as_view(), name="invoice-detail"),
+    path("invoices/<int:pk>/pdf/", views.InvoicePdfView.as_view(), name="invoice-pdf"),
+    path("usage/current/", views.CurrentUsageView.as_view(), name="usage-current"),
+]
 
 urlpatterns = [
     path("reseller/", include((reseller_patterns, "billing-reseller"))),

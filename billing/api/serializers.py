@@ -1,0 +1,483 @@
+"""Input and output serializers of the billing API, separate and uniquely named.
+
+Input serializers only parse (views hand the data to `billing.services` and
+`billing.invoicing`); they refuse unknown keys and name the fields fixed after creation.
+Money is a decimal string: prices keep their six stored places (`"2.500000"`), invoice
+amounts the currency's minor unit (`"147.50"`, JPY `"1475"`). Traffic is an integer of
+bytes, with GB as a decimal string where a unit applies.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.api.serializers import StrictInputSerializer
+from accounts.models import Customer, UpstreamAccount
+from billing.models import Invoice, InvoiceLine, InvoiceStatus, Plan, PlanTier, Subscription
+from billing.money import quantize_money
+
+_PRICE = {"max_digits": 20, "decimal_places": 6, "min_value": Decimal(0)}
+
+
+def money_text(amount: Decimal, currency: str) -> str:
+    """An amount as a decimal string in the currency's minor unit: 147.5000 USD -> "147.50"."""
+    return format(quantize_money(amount, currency), "f")
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": r"^-?\d+(\.\d+)?$",
+        "example": "147.50",
+        "description": "Amount in the invoice currency's minor unit (USD 2 decimals).",
+    }
+)
+class MoneyField(serializers.Field):
+    """A read-only amount rendered in its currency's minor unit; `currency_from` is the
+    attribute path to the currency (`invoice.currency` for a line)."""
+
+    def __init__(self, *, currency_from: str = "currency", **kwargs):
+        self.currency_from = currency_from
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        value = super().get_attribute(instance)
+        currency = instance
+        for part in self.currency_from.split("."):
+            currency = getattr(currency, part)
+        return value, currency
+
+    def to_representation(self, value) -> str:
+        amount, currency = value
+        return money_text(amount, currency)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "enum": list(InvoiceStatus.values),
+        "description": "`draft` (reseller only), `finalized`, `paid` or `void`.",
+    },
+    component_name="InvoiceStatusEnum",
+)
+class InvoiceStatusField(serializers.ChoiceField):
+    """An invoice status, as its own schema component (other models have a `status` too)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=InvoiceStatus.choices, **kwargs)
+
+
+@extend_schema_field(
+    {"type": "string", "enum": list(InvoiceLine.Kind.values)},
+    component_name="InvoiceLineKindEnum",
+)
+class InvoiceLineKindField(serializers.ChoiceField):
+    """`base_fee`, `usage`, `minimum` or `adjustment` (a late-usage correction)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=InvoiceLine.Kind.choices, **kwargs)
+
+
+# --- plans ----------------------------------------------------------------------------------
+
+
+class PlanTierInputSerializer(StrictInputSerializer):
+    up_to = serializers.DecimalField(
+        **_PRICE,
+        allow_null=True,
+        required=False,
+        help_text="Upper bound of the tier in GB (inclusive); null (or absent) on the last, "
+        "unlimited tier.",
+    )
+    unit_price = serializers.DecimalField(**_PRICE, help_text="Price per GB in this tier.")
+    flat_fee = serializers.DecimalField(
+        **_PRICE, required=False, help_text="Charged once when usage reaches the tier."
+    )
+
+
+class PlanCreateInputSerializer(StrictInputSerializer):
+    code = serializers.SlugField(max_length=40, help_text="Unique per reseller, e.g. `pro-2026`.")
+    name = serializers.CharField(max_length=200)
+    currency = serializers.CharField(
+        max_length=3,
+        required=False,
+        help_text="ISO 4217; absent: the reseller's. Customers are billed only by plans in "
+        "their own currency.",
+    )
+    base_fee = serializers.DecimalField(
+        **_PRICE, required=False, help_text="Monthly; prorated by active days."
+    )
+    pricing_model = serializers.ChoiceField(choices=Plan.PricingModel.choices)
+    tiers = PlanTierInputSerializer(
+        many=True,
+        required=False,
+        help_text="Graduated and volume plans: ascending tiers, the last one unlimited. "
+        "Not for package plans.",
+    )
+    package_size = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=6,
+        min_value=Decimal("0.000001"),
+        required=False,
+        help_text="Package plans: GB per package.",
+    )
+    package_price = serializers.DecimalField(
+        **_PRICE, required=False, help_text="Package plans: price per started package."
+    )
+    minimum_charge = serializers.DecimalField(
+        **_PRICE, required=False, help_text="Monthly minimum of base fee + usage; prorated."
+    )
+    unit_bytes = serializers.ChoiceField(
+        choices=Plan.Unit.choices,
+        required=False,
+        help_text="Bytes per billed GB: 1073741824 (default) or 1000000000.",
+    )
+
+    def validate(self, attrs):
+        """Fields of the other pricing models are refused rather than silently ignored."""
+        errors = {}
+        if attrs["pricing_model"] == Plan.PricingModel.PACKAGE:
+            if attrs.get("tiers"):
+                errors["tiers"] = ["Package plans have no tiers."]
+        else:
+            for name in ("package_size", "package_price"):
+                if attrs.get(name) is not None:
+                    errors[name] = ["Only package plans have this."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        attrs["tiers"] = [
+            (tier.get("up_to"), tier["unit_price"], tier.get("flat_fee", Decimal(0)))
+            for tier in attrs.get("tiers", [])
+        ]
+        return attrs
+
+
+class PlanUpdateInputSerializer(StrictInputSerializer):
+    """Only the name changes: invoices and drafts rate from the plan's live prices, so new
+    prices are a new plan (end the subscriptions and subscribe to it)."""
+
+    immutable_fields = (
+        "code",
+        "currency",
+        "base_fee",
+        "pricing_model",
+        "tiers",
+        "package_size",
+        "package_price",
+        "minimum_charge",
+        "unit_bytes",
+    )
+    name = serializers.CharField(max_length=200)
+
+
+class PlanTierOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PlanTier
+        fields = ["up_to", "unit_price", "flat_fee"]
+
+
+class PlanOutputSerializer(serializers.ModelSerializer):
+    tiers = PlanTierOutputSerializer(many=True, read_only=True)
+    unit_bytes = serializers.IntegerField(read_only=True, help_text="Bytes per billed GB.")
+
+    class Meta:
+        model = Plan
+        fields = [
+            "id",
+            "code",
+            "name",
+            "currency",
+            "base_fee",
+            "pricing_model",
+            "tiers",
+            "package_size",
+            "package_price",
+            "minimum_charge",
+            "unit_bytes",
+            "is_active",
+            "created_at",
+        ]
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+class SubscriptionCreateInputSerializer(StrictInputSerializer):
+    """`customer`, `plan` and `upstream_account` are looked up among the caller's own rows:
+    a foreign id reads exactly like a missing one ("does not exist")."""
+
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.none())
+    plan = serializers.PrimaryKeyRelatedField(queryset=Plan.objects.none())
+    starts_on = serializers.DateField(help_text="First day covered (reseller's timezone).")
+    ends_on = serializers.DateField(
+        required=False,
+        allow_null=True,
+        help_text="First day no longer covered (exclusive); null or absent: open-ended.",
+    )
+    upstream_account = serializers.PrimaryKeyRelatedField(
+        queryset=UpstreamAccount.objects.none(),
+        required=False,
+        allow_null=True,
+        help_text="Bill only this upstream account's sub-accounts; null or absent: all.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tenant = self.context.get("tenant")
+        if tenant is not None:
+            reseller = tenant.reseller
+            self.fields["customer"].queryset = Customer.objects.for_reseller(reseller)
+            self.fields["plan"].queryset = Plan.objects.for_reseller(reseller)
+            self.fields["upstream_account"].queryset = UpstreamAccount.objects.for_reseller(
+                reseller
+            )
+
+
+class SubscriptionUpdateInputSerializer(StrictInputSerializer):
+    """A subscription only ends: to change plan, end it and subscribe again from that day."""
+
+    immutable_fields = ("customer", "plan", "starts_on", "upstream_account")
+    ends_on = serializers.DateField(
+        help_text="First day no longer covered (exclusive), after `starts_on`."
+    )
+
+
+class SubscriptionOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Subscription
+        fields = [
+            "id",
+            "customer",
+            "plan",
+            "starts_on",
+            "ends_on",
+            "upstream_account",
+            "created_at",
+        ]
+        extra_kwargs = {
+            "ends_on": {"help_text": "First day no longer covered (exclusive); null: open."},
+            "upstream_account": {"help_text": "Only this upstream account; null: all of them."},
+        }
+
+
+# --- invoices -------------------------------------------------------------------------------
+
+
+class InvoiceLineOutputSerializer(serializers.ModelSerializer):
+    kind = InvoiceLineKindField(read_only=True)
+    amount = MoneyField(currency_from="invoice.currency")
+    quantity = serializers.DecimalField(
+        max_digits=32,
+        decimal_places=12,
+        read_only=True,
+        allow_null=True,
+        help_text="In `unit` (GB, package, month...); null where it does not apply.",
+    )
+
+    class Meta:
+        model = InvoiceLine
+        fields = [
+            "kind",
+            "group",
+            "description",
+            "sub_account",
+            "quantity",
+            "unit",
+            "unit_price",
+            "amount",
+        ]
+        extra_kwargs = {
+            "group": {"help_text": "The subscription the line belongs to (plan - scope)."},
+        }
+
+
+class InvoiceOutputSerializer(serializers.ModelSerializer):
+    """An invoice as customers see it. `period_end` is exclusive (the first day after)."""
+
+    status = InvoiceStatusField(read_only=True)
+    subtotal = MoneyField()
+    tax = MoneyField()
+    total = MoneyField()
+    lines = InvoiceLineOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "number",
+            "status",
+            "period_start",
+            "period_end",
+            "currency",
+            "subtotal",
+            "tax_rate",
+            "tax",
+            "total",
+            "issued_on",
+            "due_on",
+            "finalized_at",
+            "paid_at",
+            "voided_at",
+            "lines",
+        ]
+        extra_kwargs = {
+            "number": {"help_text": "Null while a draft."},
+            "period_end": {"help_text": "First day after the period (exclusive)."},
+            "tax_rate": {"help_text": "Percent."},
+        }
+
+
+class ResellerInvoiceOutputSerializer(InvoiceOutputSerializer):
+    class Meta(InvoiceOutputSerializer.Meta):
+        fields = ["id", "customer", *InvoiceOutputSerializer.Meta.fields[1:]]
+
+
+class InvoiceListQuerySerializer(StrictInputSerializer):
+    """Filters of the reseller invoice list (plus `limit`/`offset`); others are refused."""
+
+    period = serializers.RegexField(
+        r"^\d{4}-(0[1-9]|1[0-2])$",
+        required=False,
+        help_text="The month, YYYY-MM: invoices of the period starting that month.",
+        error_messages={"invalid": "Give the period as YYYY-MM."},
+    )
+    status = InvoiceStatusField(required=False)
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.none(), required=False)
+    limit = serializers.IntegerField(required=False, min_value=0)
+    offset = serializers.IntegerField(required=False, min_value=0)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tenant = self.context.get("tenant")
+        if tenant is not None:
+            self.fields["customer"].queryset = Customer.objects.for_reseller(tenant.reseller)
+
+
+class InvoicePaginationQuerySerializer(StrictInputSerializer):
+    limit = serializers.IntegerField(required=False, min_value=0)
+    offset = serializers.IntegerField(required=False, min_value=0)
+
+
+class InvoiceFinalizeInputSerializer(StrictInputSerializer):
+    send_email = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="Email the invoice to the customer (default true).",
+    )
+
+
+class InvoiceVoidInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(
+        max_length=500, required=False, default="", allow_blank=True, help_text="Logged."
+    )
+
+
+class InvoiceMarkPaidInputSerializer(StrictInputSerializer):
+    note = serializers.CharField(
+        max_length=500,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="Logged, e.g. a payment reference.",
+    )
+
+
+# --- current usage --------------------------------------------------------------------------
+
+
+class _CurrencyFromContextMoney(serializers.Field):
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value) -> str:
+        return money_text(value, self.context["currency"])
+
+
+CurrentMoneyField = extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": r"^-?\d+(\.\d+)?$",
+        "example": "12.34",
+    }
+)(_CurrencyFromContextMoney)
+
+
+class CurrentUsageLineOutputSerializer(serializers.Serializer):
+    kind = InvoiceLineKindField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    quantity = serializers.DecimalField(
+        max_digits=32, decimal_places=12, read_only=True, allow_null=True
+    )
+    unit = serializers.CharField(read_only=True)
+    unit_price = serializers.DecimalField(
+        max_digits=20, decimal_places=6, read_only=True, allow_null=True
+    )
+    amount = CurrentMoneyField()
+
+
+class CurrentUsageSubscriptionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="subscription_id", read_only=True)
+    plan_code = serializers.CharField(read_only=True)
+    plan_name = serializers.CharField(read_only=True)
+    active_start = serializers.DateField(
+        read_only=True, help_text="First day of the period this subscription covers."
+    )
+    active_end = serializers.DateField(
+        read_only=True, help_text="First day after its covered days (exclusive)."
+    )
+    unit_bytes = serializers.IntegerField(read_only=True, help_text="Bytes per billed GB.")
+    bytes = serializers.IntegerField(source="usage_bytes", read_only=True)
+    gb = serializers.SerializerMethodField(help_text="`bytes` in the plan's GB, 3 decimals.")
+    estimated_charge = CurrentMoneyField(
+        help_text="Base fee, usage and minimum of this subscription for the period."
+    )
+    lines = CurrentUsageLineOutputSerializer(many=True, read_only=True)
+
+    def get_gb(self, obj) -> str:
+        return format(obj.usage_gb.quantize(Decimal("0.001")), "f")
+
+
+class CurrentUsageSubAccountOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="sub_account_id", read_only=True)
+    label = serializers.CharField(read_only=True)
+    upstream_id = serializers.CharField(read_only=True)
+    bytes = serializers.IntegerField(
+        source="usage_bytes", read_only=True, help_text="Period to date."
+    )
+    remaining_bytes = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="Traffic left upstream (BytesFlows); null where the provider does not say.",
+    )
+    total_bytes = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Traffic granted upstream (BytesFlows)."
+    )
+    remaining_as_of = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When the upstream last reported it."
+    )
+
+
+class CurrentUsageOutputSerializer(serializers.Serializer):
+    timezone = serializers.CharField(read_only=True, help_text="The reseller's billing timezone.")
+    period_start = serializers.DateField(read_only=True)
+    period_end = serializers.DateField(read_only=True, help_text="Exclusive.")
+    as_of = serializers.DateTimeField(read_only=True)
+    currency = serializers.CharField(read_only=True)
+    subscriptions = CurrentUsageSubscriptionOutputSerializer(many=True, read_only=True)
+    sub_accounts = CurrentUsageSubAccountOutputSerializer(many=True, read_only=True)
+    unbilled_bytes = serializers.IntegerField(
+        read_only=True, help_text="Usage on days no subscription covers (not charged)."
+    )
+    adjustments = CurrentMoneyField(
+        help_text="Late-usage corrections of earlier invoices the next invoice would carry."
+    )
+    estimated_subtotal = CurrentMoneyField(source="subtotal")
+    estimated_tax = CurrentMoneyField(source="tax")
+    estimated_total = CurrentMoneyField(source="total")

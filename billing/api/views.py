@@ -1,0 +1,460 @@
+"""Billing endpoints: plans, subscriptions and invoices (reseller scope); invoices and the
+current period's usage (customer scope).
+
+Views parse with an input serializer, call one service or selector, and render with an
+output serializer. Billing verbs are explicit POST views (`finalize/`, `void/`,
+`mark-paid/`) calling the invoicing services, which check the transition table and log an
+event. A service refusing a state change (`invoice_not_draft`, `invalid_transition`,
+`period_not_ended`) answers 409; a service refusing input (`invalid_plan`,
+`subscription_overlap`, `invalid_subscription`) answers 400 naming the fields in
+`extra.fields`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from accounts.api.base import CustomerScopedView, ResellerScopedView
+from accounts.api.serializers import ApiErrorSerializer
+from billing.api.serializers import (
+    CurrentUsageOutputSerializer,
+    InvoiceFinalizeInputSerializer,
+    InvoiceListQuerySerializer,
+    InvoiceMarkPaidInputSerializer,
+    InvoiceOutputSerializer,
+    InvoicePaginationQuerySerializer,
+    InvoiceVoidInputSerializer,
+    PlanCreateInputSerializer,
+    PlanOutputSerializer,
+    PlanUpdateInputSerializer,
+    ResellerInvoiceOutputSerializer,
+    SubscriptionCreateInputSerializer,
+    SubscriptionOutputSerializer,
+    SubscriptionUpdateInputSerializer,
+)
+from billing.invoicing import invoice_finalize, invoice_mark_paid, invoice_void, period_parse
+from billing.models import Invoice, Plan, PlanTier, Subscription
+from billing.selectors import (
+    CUSTOMER_VISIBLE_STATUSES,
+    invoice_pdf_content,
+    invoices_with_lines,
+    usage_current_for_customer,
+)
+from billing.services import plan_create, subscription_create, subscription_end
+from config.errors import ApplicationError
+
+#: Service codes that mean "not in this state": the request was fine, the invoice is not.
+_CONFLICT_CODES = frozenset({"invoice_not_draft", "invalid_transition", "period_not_ended"})
+
+
+class ConflictError(ApplicationError):
+    http_status = 409
+
+
+def _as_conflict(exc: ApplicationError) -> ApplicationError:
+    if exc.code in _CONFLICT_CODES:
+        return ConflictError(exc.code, exc.message, extra=exc.extra)
+    return exc
+
+
+def _with_fields(exc: ApplicationError, *, default_field: str = "non_field_errors"):
+    """A service's refusal of input, with the fields named like validation errors do:
+    `extra.fields = {field: [messages]}` (model `__all__` becomes `non_field_errors`)."""
+    extra: dict[str, Any] = dict(exc.extra)
+    messages = {
+        key: value for key, value in extra.items() if isinstance(value, list) and key != "fields"
+    }
+    if messages:
+        if "__all__" in messages:
+            messages["non_field_errors"] = messages.pop("__all__")
+        fields = messages
+    else:
+        fields = {default_field: [exc.message]}
+    return ApplicationError(exc.code, exc.message, extra={"fields": fields})
+
+
+def _conflict_responses(*codes: str) -> dict:
+    return {
+        409: OpenApiResponse(
+            ApiErrorSerializer,
+            description="The invoice's status does not allow this: " + ", ".join(codes) + ".",
+        )
+    }
+
+
+class _ErrorsAsJson(BaseContentNegotiation):
+    """The PDF endpoints answer errors as JSON whatever `Accept` says."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class _InvoicePdfMixin:
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _ErrorsAsJson
+
+    def pdf_response(self, invoice: Invoice) -> HttpResponse:
+        response = HttpResponse(
+            invoice_pdf_content(invoice=invoice), content_type="application/pdf"
+        )
+        name = invoice.number or f"draft-{invoice.pk}"
+        response["Content-Disposition"] = f'inline; filename="{name}.pdf"'
+        return response
+
+
+_QUERY_ERROR = {
+    400: OpenApiResponse(
+        ApiErrorSerializer,
+        description="A query parameter is invalid or unknown: `extra.fields` names it.",
+    )
+}
+
+_PDF_RESPONSE = {
+    (200, "application/pdf"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="The invoice as PDF."
+    ),
+}
+
+
+def _actor(view: ResellerScopedView) -> str:
+    """Who the invoice events name: the API key (by its public prefix) or the staff user."""
+    api_key = view.tenant.api_key
+    if api_key is not None:
+        return f"api-key {api_key.prefix}"
+    return view.request.user.get_username()
+
+
+def _parse_query(view, serializer_class) -> dict:
+    serializer = serializer_class(
+        data=view.request.query_params,
+        context={"request": view.request, "view": view, "tenant": view.tenant},
+    )
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+# --- reseller scope: plans ------------------------------------------------------------------
+
+
+class _PlansBase(ResellerScopedView):
+    model = Plan
+    serializer_class = PlanOutputSerializer
+
+    def scope_queryset(self, queryset):
+        return queryset.prefetch_related(
+            Prefetch("tiers", queryset=PlanTier.objects.order_by("position"))
+        )
+
+
+@extend_schema(tags=["reseller: plans"])
+class PlanListCreateView(mixins.ListModelMixin, _PlansBase):
+    @extend_schema(operation_id="reseller_plans_list")
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(
+        operation_id="reseller_plans_create",
+        request=PlanCreateInputSerializer,
+        responses={201: PlanOutputSerializer},
+        description="Creates a plan; one that could not rate an invoice (tiers not ascending, "
+        "no unlimited last tier, a package without size or price) is refused with "
+        "`invalid_plan`.",
+    )
+    def post(self, request):
+        data = self.parse(PlanCreateInputSerializer)
+        try:
+            plan = plan_create(reseller=self.reseller, **data)
+        except ApplicationError as exc:
+            raise _with_fields(exc, default_field="tiers") from exc
+        return Response(PlanOutputSerializer(self.get_queryset().get(pk=plan.pk)).data, status=201)
+
+
+def _plan_rename(*, plan: Plan, name: str) -> Plan:
+    # TODO(billing.services): a `plan_update` service should own this write; until then the
+    # API changes only the name, which no invoice rates from.
+    plan.name = name
+    plan.full_clean(validate_unique=False, validate_constraints=False)
+    plan.save(update_fields=["name"])
+    return plan
+
+
+@extend_schema(tags=["reseller: plans"])
+class PlanDetailView(_PlansBase):
+    @extend_schema(operation_id="reseller_plans_retrieve")
+    def get(self, request, pk: int):
+        return Response(PlanOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        operation_id="reseller_plans_update",
+        request=PlanUpdateInputSerializer,
+        responses={200: PlanOutputSerializer},
+        description="Renames a plan. Prices are fixed once created (drafts and previews rate "
+        "from the live plan): for new prices create a plan, end the subscriptions and "
+        "subscribe again.",
+    )
+    def patch(self, request, pk: int):
+        plan = self.get_object()
+        data = self.parse(PlanUpdateInputSerializer, partial=True)
+        if "name" in data:
+            plan = _plan_rename(plan=plan, name=data["name"])
+        return Response(PlanOutputSerializer(plan).data)
+
+
+# --- reseller scope: subscriptions ----------------------------------------------------------
+
+
+@extend_schema(tags=["reseller: subscriptions"])
+class SubscriptionListCreateView(mixins.ListModelMixin, ResellerScopedView):
+    model = Subscription
+    serializer_class = SubscriptionOutputSerializer
+
+    @extend_schema(operation_id="reseller_subscriptions_list")
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(
+        operation_id="reseller_subscriptions_create",
+        request=SubscriptionCreateInputSerializer,
+        responses={201: SubscriptionOutputSerializer},
+        description="Subscribes a customer. Refused with 400: `subscription_overlap` when it "
+        "meets another subscription of the customer on the same or a wider scope, "
+        "`invalid_subscription` when the plan's currency is not the customer's or the end is "
+        "not after the start.",
+    )
+    def post(self, request):
+        data = self.parse(SubscriptionCreateInputSerializer)
+        try:
+            subscription = subscription_create(**data)
+        except ApplicationError as exc:
+            raise _with_fields(exc) from exc
+        return Response(SubscriptionOutputSerializer(subscription).data, status=201)
+
+
+@extend_schema(tags=["reseller: subscriptions"])
+class SubscriptionDetailView(ResellerScopedView):
+    model = Subscription
+    serializer_class = SubscriptionOutputSerializer
+
+    @extend_schema(operation_id="reseller_subscriptions_retrieve")
+    def get(self, request, pk: int):
+        return Response(SubscriptionOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        operation_id="reseller_subscriptions_update",
+        request=SubscriptionUpdateInputSerializer,
+        responses={200: SubscriptionOutputSerializer},
+        description="Ends a subscription on `ends_on` (exclusive). Customer, plan, start and "
+        "scope are fixed: to change plan, end it and subscribe again from that day.",
+    )
+    def patch(self, request, pk: int):
+        subscription = self.get_object()
+        data = self.parse(SubscriptionUpdateInputSerializer, partial=True)
+        if "ends_on" in data:
+            try:
+                subscription = subscription_end(subscription=subscription, **data)
+            except ApplicationError as exc:
+                raise _with_fields(exc) from exc
+        return Response(SubscriptionOutputSerializer(subscription).data)
+
+
+# --- reseller scope: invoices ---------------------------------------------------------------
+
+
+class _ResellerInvoicesBase(ResellerScopedView):
+    model = Invoice
+    serializer_class = ResellerInvoiceOutputSerializer
+
+    def scope_queryset(self, queryset):
+        return invoices_with_lines(queryset)
+
+    def respond(self, invoice: Invoice) -> Response:
+        """The invoice as stored now, lines included (after a service changed it)."""
+        return Response(
+            ResellerInvoiceOutputSerializer(self.get_queryset().get(pk=invoice.pk)).data
+        )
+
+
+@extend_schema(tags=["reseller: invoices"])
+class ResellerInvoiceListView(mixins.ListModelMixin, _ResellerInvoicesBase):
+    def scope_queryset(self, queryset):
+        query = _parse_query(self, InvoiceListQuerySerializer)
+        if "period" in query:
+            queryset = queryset.filter(period_start=period_parse(query["period"]).start)
+        if "status" in query:
+            queryset = queryset.filter(status=query["status"])
+        if "customer" in query:
+            queryset = queryset.filter(customer_id=query["customer"].pk)
+        return super().scope_queryset(queryset)
+
+    @extend_schema(
+        operation_id="reseller_invoices_list",
+        parameters=[InvoiceListQuerySerializer],
+        responses={200: ResellerInvoiceOutputSerializer(many=True), **_QUERY_ERROR},
+        description="Every invoice of the reseller, drafts included, ordered by id. Unknown "
+        "query parameters are refused (400).",
+    )
+    def get(self, request):
+        return self.list(request)
+
+
+@extend_schema(tags=["reseller: invoices"])
+class ResellerInvoiceDetailView(_ResellerInvoicesBase):
+    @extend_schema(operation_id="reseller_invoices_retrieve")
+    def get(self, request, pk: int):
+        return Response(ResellerInvoiceOutputSerializer(self.get_object()).data)
+
+
+@extend_schema(tags=["reseller: invoices"])
+class ResellerInvoicePdfView(_InvoicePdfMixin, _ResellerInvoicesBase):
+    def scope_queryset(self, queryset):
+        return queryset.select_related("reseller")
+
+    @extend_schema(
+        operation_id="reseller_invoices_pdf",
+        responses=_PDF_RESPONSE,
+        description="The PDF; a draft renders with a DRAFT watermark and no number.",
+    )
+    def get(self, request, pk: int):
+        return self.pdf_response(self.get_object())
+
+
+@extend_schema(tags=["reseller: invoices"])
+class ResellerInvoiceFinalizeView(_ResellerInvoicesBase):
+    @extend_schema(
+        operation_id="reseller_invoices_finalize",
+        request=InvoiceFinalizeInputSerializer,
+        responses={
+            200: ResellerInvoiceOutputSerializer,
+            **_conflict_responses("`invoice_not_draft`", "`period_not_ended`"),
+        },
+        description="Issues a draft: re-rated from current usage, numbered, frozen, its PDF "
+        "stored and (unless `send_email` is false) emailed to the customer.",
+    )
+    def post(self, request, pk: int):
+        invoice = self.get_object()
+        data = self.parse(InvoiceFinalizeInputSerializer)
+        try:
+            invoice = invoice_finalize(
+                invoice=invoice, now=timezone.now(), actor=_actor(self), **data
+            )
+        except ApplicationError as exc:
+            raise _as_conflict(exc) from exc
+        return self.respond(invoice)
+
+
+@extend_schema(tags=["reseller: invoices"])
+class ResellerInvoiceVoidView(_ResellerInvoicesBase):
+    @extend_schema(
+        operation_id="reseller_invoices_void",
+        request=InvoiceVoidInputSerializer,
+        responses={
+            200: ResellerInvoiceOutputSerializer,
+            **_conflict_responses("`invalid_transition` (only a finalized invoice can be voided)"),
+        },
+        description="Voids a finalized invoice; it keeps its number.",
+    )
+    def post(self, request, pk: int):
+        invoice = self.get_object()
+        data = self.parse(InvoiceVoidInputSerializer)
+        try:
+            invoice = invoice_void(invoice=invoice, now=timezone.now(), actor=_actor(self), **data)
+        except ApplicationError as exc:
+            raise _as_conflict(exc) from exc
+        return self.respond(invoice)
+
+
+@extend_schema(tags=["reseller: invoices"])
+class ResellerInvoiceMarkPaidView(_ResellerInvoicesBase):
+    @extend_schema(
+        operation_id="reseller_invoices_mark_paid",
+        request=InvoiceMarkPaidInputSerializer,
+        responses={
+            200: ResellerInvoiceOutputSerializer,
+            **_conflict_responses("`invalid_transition` (only a finalized invoice can be paid)"),
+        },
+        description="Records the payment of a finalized invoice.",
+    )
+    def post(self, request, pk: int):
+        invoice = self.get_object()
+        data = self.parse(InvoiceMarkPaidInputSerializer)
+        try:
+            invoice = invoice_mark_paid(
+                invoice=invoice, now=timezone.now(), actor=_actor(self), **data
+            )
+        except ApplicationError as exc:
+            raise _as_conflict(exc) from exc
+        return self.respond(invoice)
+
+
+# --- customer scope -------------------------------------------------------------------------
+
+
+class _CustomerInvoicesBase(CustomerScopedView):
+    """Issued invoices of the key's customer; a draft answers 404 like a missing invoice."""
+
+    model = Invoice
+    serializer_class = InvoiceOutputSerializer
+
+    def scope_queryset(self, queryset):
+        return invoices_with_lines(queryset.filter(status__in=CUSTOMER_VISIBLE_STATUSES))
+
+
+@extend_schema(tags=["customer"])
+class InvoiceListView(mixins.ListModelMixin, _CustomerInvoicesBase):
+    @extend_schema(
+        operation_id="invoices_list",
+        parameters=[InvoicePaginationQuerySerializer],
+        responses={200: InvoiceOutputSerializer(many=True), **_QUERY_ERROR},
+        description="The customer's finalized, paid and void invoices, ordered by id.",
+    )
+    def get(self, request):
+        _parse_query(self, InvoicePaginationQuerySerializer)
+        return self.list(request)
+
+
+@extend_schema(tags=["customer"])
+class InvoiceDetailView(_CustomerInvoicesBase):
+    @extend_schema(operation_id="invoices_retrieve")
+    def get(self, request, pk: int):
+        return Response(InvoiceOutputSerializer(self.get_object()).data)
+
+
+@extend_schema(tags=["customer"])
+class InvoicePdfView(_InvoicePdfMixin, _CustomerInvoicesBase):
+    def scope_queryset(self, queryset):
+        return queryset.filter(status__in=CUSTOMER_VISIBLE_STATUSES).select_related("reseller")
+
+    @extend_schema(operation_id="invoices_pdf", responses=_PDF_RESPONSE)
+    def get(self, request, pk: int):
+        return self.pdf_response(self.get_object())
+
+
+@extend_schema(tags=["customer"])
+class CurrentUsageView(CustomerScopedView):
+    model = Invoice  # unused: the selector reads the customer's own rows
+    serializer_class = CurrentUsageOutputSerializer
+
+    @extend_schema(
+        operation_id="usage_current_retrieve",
+        description="The open month (reseller's timezone): usage so far per subscription and "
+        "sub-account, the charge the invoice engine rates from it (base fees and minimums "
+        "of the whole month, usage to date), and the traffic left upstream where the "
+        "provider reports it (BytesFlows).",
+    )
+    def get(self, request):
+        current = usage_current_for_customer(customer=self.customer, now=timezone.now())
+        context = {"currency": current.currency}
+        return Response(CurrentUsageOutputSerializer(current, context=context).data)
