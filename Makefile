@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 RUN := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install demo test lint format migrate run worker beat simulator bench clean
+.PHONY: install demo test lint format migrate run worker beat simulator clean
 
 install: $(VENV)/.synced
 
@@ -47,6 +47,9 @@ worker: install
 
 beat: install
 	$(VENV)/bin/celery -A config beat --loglevel=INFO
+
+simulator: install
+	$(RUN) manage.py upstream_simulator --host 127.0.0.1 --port 8765
 
 clean:
 	rm -rf var/flowbill.sqlite3 var/media var/mail
