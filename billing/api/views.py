@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db.models import Prefetch
 from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -26,6 +27,7 @@ from rest_framework.response import Response
 
 from accounts.api.base import CustomerScopedView, ResellerScopedView
 from accounts.api.serializers import ApiErrorSerializer
+from accounts.models import Customer
 from billing.api.serializers import (
     CurrentUsageOutputSerializer,
     InvoiceFinalizeInputSerializer,
@@ -296,13 +298,20 @@ class ResellerInvoiceListView(mixins.ListModelMixin, _ResellerInvoicesBase):
         if "status" in query:
             queryset = queryset.filter(status=query["status"])
         if "customer" in query:
-            queryset = queryset.filter(customer_id=query["customer"].pk)
+            customers = Customer.objects.for_reseller(self.reseller)
+            queryset = queryset.filter(customer=get_object_or_404(customers, pk=query["customer"]))
         return super().scope_queryset(queryset)
 
     @extend_schema(
         operation_id="reseller_invoices_list",
         parameters=[InvoiceListQuerySerializer],
-        responses={200: ResellerInvoiceOutputSerializer(many=True), **_QUERY_ERROR},
+        responses={
+            200: ResellerInvoiceOutputSerializer(many=True),
+            **_QUERY_ERROR,
+            404: OpenApiResponse(
+                ApiErrorSerializer, description="`customer` is not one of the caller's."
+            ),
+        },
         description="Every invoice of the reseller, drafts included, ordered by id. Unknown "
         "query parameters are refused (400).",
     )

@@ -1,6 +1,8 @@
 """API test fixtures: clients with keys, and a two-reseller world for isolation tests."""
 
+import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
@@ -8,7 +10,11 @@ from rest_framework.test import APIClient
 
 from accounts.api_keys import api_key_create
 from accounts.models import Customer, Provider, Reseller, SubAccount, UpstreamAccount
+from billing.invoicing import invoice_create_draft, invoice_issue
+from billing.models import Invoice, Plan, Subscription
 from tests import factories
+from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
+from usage.models import LedgerSnapshot
 
 
 @pytest.fixture(autouse=True)
@@ -47,6 +53,15 @@ class Tenant:
     customer_keys: list[str]
     #: Strings that only this tenant's responses may contain.
     markers: list[str] = field(default_factory=list)
+    plan: Plan | None = None
+    subscriptions: list[Subscription] = field(default_factory=list)
+    #: Per customer: its finalized September invoice, and its October draft.
+    issued: list[Invoice] = field(default_factory=list)
+    drafts: list[Invoice] = field(default_factory=list)
+
+    @property
+    def invoices(self) -> list[Invoice]:
+        return [*self.issued, *self.drafts]
 
 
 @dataclass
@@ -66,14 +81,27 @@ class World:
                 )
 
 
+GIB = 1_073_741_824
+
 #: Secrets stored in the world's credentials; no response may ever contain one.
 WORLD_SECRETS = ("ipfoxy-token-SECRET", "bytesflows-token-SECRET")
 
 
+SEPTEMBER = dt.date(2026, 9, 1)
+OCTOBER = dt.date(2026, 10, 1)
+AFTER_OCTOBER = dt.datetime(2026, 11, 3, 12, tzinfo=dt.UTC)
+
+
 @pytest.fixture
-def world(db) -> World:
+def world(db, settings, tmp_path) -> World:
     """Two resellers, two customers each, each customer with one IPFoxy and one BytesFlows
-    sub-account and its own key; every name carries its tenant's marker."""
+    sub-account and its own key; every name carries its tenant's marker.
+
+    Billing: each reseller has a plan its customers subscribe to; each customer used
+    (c + 1) GiB a day in September (IPFoxy) and has a finalized September invoice and an
+    October draft; its BytesFlows sub-account has a ledger snapshot (remaining traffic).
+    """
+    settings.MEDIA_ROOT = tmp_path  # invoice PDFs
     tenants = []
     for t in ("ALPHA", "BRAVO"):
         reseller = factories.ResellerFactory(name=f"{t} Proxies Ltd", slug=t.lower())
@@ -111,6 +139,30 @@ def world(db) -> World:
             keys.append(
                 api_key_create(reseller=reseller, customer=customer, name=f"{t}-key-{c}")[1]
             )
+        plan = PlanFactory(reseller=reseller, code=f"{t.lower()}-pro", name=f"{t}-plan")
+        subscriptions, issued, drafts = [], [], []
+        for c, customer in enumerate(customers):
+            subscriptions.append(SubscriptionFactory(customer=customer, plan=plan))
+            ipfoxy_sub, bytesflows_sub = subs[2 * c], subs[2 * c + 1]
+            add_usage(ipfoxy_sub, SEPTEMBER, 30, c + 1)
+            LedgerSnapshot.objects.create(
+                sub_account=bytesflows_sub,
+                taken_at=AFTER_OCTOBER,
+                total_traffic=10 * GIB,
+                available_traffic=(c + 1) * GIB,
+                balance=Decimal("0"),
+            )
+            issued.append(
+                invoice_issue(
+                    customer=customer,
+                    period_start=SEPTEMBER,
+                    now=AFTER_OCTOBER,
+                    send_email=False,
+                )[0]
+            )
+            drafts.append(
+                invoice_create_draft(customer=customer, period_start=OCTOBER, now=AFTER_OCTOBER)[0]
+            )
         tenants.append(
             Tenant(
                 reseller=reseller,
@@ -121,6 +173,10 @@ def world(db) -> World:
                 reseller_key=api_key_create(reseller=reseller, name=f"{t}-reseller-key")[1],
                 customer_keys=keys,
                 markers=[t],
+                plan=plan,
+                subscriptions=subscriptions,
+                issued=issued,
+                drafts=drafts,
             )
         )
     return World(tenants=tenants)

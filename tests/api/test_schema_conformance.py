@@ -4,6 +4,7 @@ import pytest
 
 from tests.api.conftest import key_client
 from tests.api.schema_check import assert_matches_schema
+from tests.api.test_billing_endpoints import GRADUATED
 from tests.api.test_isolation import all_reseller_requests
 
 
@@ -21,7 +22,20 @@ def test_every_response_to_every_key_matches_the_schema(world):
         ("post", "/api/v1/reseller/customers/", {"name": "", "email": "x", "extra": 1}),
         ("patch", f"/api/v1/reseller/sub-accounts/{world.tenants[0].sub_accounts[0].pk}/",
          {"customer": 1}),
+        ("get", "/api/v1/invoices/", None),
+        ("get", "/api/v1/invoices/?limit=x", None),
+        ("get", "/api/v1/usage/current/", None),
+        ("get", "/api/v1/reseller/invoices/?period=2026-13&status=x", None),
+        ("post", "/api/v1/reseller/plans/", GRADUATED),
+        ("post", "/api/v1/reseller/plans/", {**GRADUATED, "code": "pro-2", "tiers": []}),
+        ("post", "/api/v1/reseller/plans/", {"code": "pk", "name": "P", "pricing_model": "package",
+                                             "package_size": "10", "package_price": "5"}),
     ]  # fmt: skip
+    for invoice in (i for tenant in world.tenants for i in tenant.invoices):
+        requests += [
+            ("get", f"/api/v1/invoices/{invoice.pk}/", None),
+            ("get", f"/api/v1/invoices/{invoice.pk}/pdf/", None),
+        ]
     seen = set()
     # Customer keys first: the reseller keys' DELETEs revoke them.
     keys = sorted(world.api_keys(), key=lambda entry: entry[3] is None)
@@ -37,4 +51,4 @@ def test_every_response_to_every_key_matches_the_schema(world):
     ):
         assert_matches_schema(response)
         seen.add(response.status_code)
-    assert {200, 201, 204, 400, 401, 403, 404} <= seen
+    assert {200, 201, 204, 400, 401, 403, 404, 409} <= seen
