@@ -6,10 +6,13 @@ from them by the same storage service sync uses.
 """
 
 import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from hypothesis import given
+from hypothesis import strategies as st
 
 from accounts.api_keys import api_key_create
 from accounts.models import Provider
@@ -17,6 +20,7 @@ from tests import factories
 from tests.api.conftest import key_client
 from tests.api.schema_check import assert_matches_schema
 from usage import tasks
+from usage.api.views import usage_gb
 from usage.models import SyncRun, UsageDay, UsageHour
 from usage.services.storage import days_recompute
 
@@ -479,3 +483,29 @@ def test_every_key_sees_only_its_own_usage_and_foreign_ids_answer_like_missing_o
                     sync = api.post(f"{R}/sync/", {"upstream_account": other.upstream.pk})
                     assert sync.status_code == 400, label
                     assert_clean(sync, tenant, world)
+
+
+# --- formatting -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("nbytes", "unit", "expected"),
+    [
+        (0, GIB, "0.000"),
+        (500_000, 1_000_000_000, "0.001"),  # exactly half a thousandth: rounds up
+        (499_999, 1_000_000_000, "0.000"),
+        (1_500_000_000, 1_000_000_000, "1.500"),
+        (GIB * 1234 + GIB // 2, GIB, "1234.500"),
+        (2**63 - 1, GIB, "8589934592.000"),
+    ],
+)
+def test_gb_is_three_decimals_rounded_half_up(nbytes, unit, expected):
+    assert usage_gb(nbytes, unit) == expected
+
+
+@given(nbytes=st.integers(min_value=0, max_value=2**63 - 1), unit=st.sampled_from([GIB, 10**9]))
+def test_gb_matches_decimal_half_up(nbytes, unit):
+    with localcontext() as ctx:
+        ctx.prec = 60  # exact: 19 integer digits and more decimals than the rounding needs
+        exact = (Decimal(nbytes) / Decimal(unit)).quantize(Decimal("0.001"), ROUND_HALF_UP)
+    assert usage_gb(nbytes, unit) == str(exact)
