@@ -1,9 +1,17 @@
-"""Usage as stored: integer bytes per UTC hour and per reseller-local day, and sync runs."""
+"""Usage as stored: integer bytes per UTC hour and per reseller-local day, sync runs, and
+usage alert rules with the alerts they fired."""
 
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from accounts.models import SubAccount, UpstreamAccount
+from accounts.models import Customer, SubAccount, UpstreamAccount
 from accounts.tenancy import TenantQuerySet
+
+GIB = 1_073_741_824
+GB = 1_000_000_000
 
 
 class UsageHour(models.Model):
@@ -258,3 +266,146 @@ class UsageAnomaly(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.sub_account_id}"
+
+
+class UsageAlertRule(models.Model):
+    """A customer's usage threshold: a share of a monthly traffic quota, or remaining
+    BytesFlows traffic below some GB. Fires at most once per period (`UsageAlert`)."""
+
+    tenant_path = "customer__reseller"
+
+    class Kind(models.TextChoices):
+        QUOTA_SHARE = "quota_share", "Share of a monthly traffic quota"
+        REMAINING_BELOW = "remaining_below", "BytesFlows remaining traffic below"
+
+    class Unit(models.IntegerChoices):
+        GIB = GIB, "1 GB = 1,073,741,824 bytes (1024 MB)"
+        GB = GB, "1 GB = 1,000,000,000 bytes"
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="usage_alert_rules"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.QUOTA_SHARE)
+    quota_gb = models.DecimalField(
+        "monthly quota (GB)",
+        max_digits=20,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.000001"))],
+        help_text="Quota rules: the customer's traffic quota per month.",
+    )
+    percent = models.PositiveSmallIntegerField(
+        "alert at (% of quota)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Quota rules: e.g. 80 or 100.",
+    )
+    remaining_gb = models.DecimalField(
+        "alert below (GB remaining)",
+        max_digits=20,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Remaining-traffic rules: BytesFlows available traffic below this.",
+    )
+    unit_bytes = models.PositiveBigIntegerField(
+        "bytes per GB", choices=Unit.choices, default=Unit.GIB
+    )
+    sub_account = models.ForeignKey(
+        SubAccount,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Only this sub-account; empty: all of the customer's (BytesFlows ones for "
+        "remaining-traffic rules).",
+    )
+    notify_customer = models.BooleanField(
+        "email the customer", default=True, help_text="Off: the alert shows on the dashboard only."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["customer", "kind", "percent", "remaining_gb", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(kind="quota_share")
+                | (models.Q(quota_gb__gt=0) & models.Q(percent__gt=0)),
+                name="usage_alert_rule_quota_fields",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="remaining_below") | models.Q(remaining_gb__gte=0),
+                name="usage_alert_rule_remaining_fields",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.QUOTA_SHARE:
+            quota = "?" if self.quota_gb is None else f"{self.quota_gb.normalize():f}"
+            return f"{self.percent}% of {quota} GB per month"
+        remaining = "?" if self.remaining_gb is None else f"{self.remaining_gb.normalize():f}"
+        return f"under {remaining} GB remaining"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.kind == self.Kind.QUOTA_SHARE:
+            if not self.quota_gb:
+                errors["quota_gb"] = "A quota rule needs the monthly quota."
+            if not self.percent:
+                errors["percent"] = "A quota rule needs the share that triggers it."
+        elif self.remaining_gb is None:
+            errors["remaining_gb"] = "A remaining-traffic rule needs the GB threshold."
+        if (
+            self.sub_account_id
+            and self.customer_id
+            and self.sub_account.customer_id != self.customer_id
+        ):
+            errors["sub_account"] = "This sub-account belongs to another customer."
+        if errors:
+            raise ValidationError(errors)
+
+
+class UsageAlert(models.Model):
+    """A rule that fired in one period. Unique per (rule, period): re-syncs and concurrent
+    checks can never fire (or email) the same threshold twice in a period."""
+
+    tenant_path = "rule__customer__reseller"
+
+    class EmailStatus(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        OFF = "off", "Not emailed"
+
+    rule = models.ForeignKey(UsageAlertRule, on_delete=models.CASCADE, related_name="alerts")
+    period_start = models.DateField(help_text="First day of the month (reseller's timezone)")
+    fired_at = models.DateTimeField()
+    measured_bytes = models.BigIntegerField(help_text="Used (quota) or remaining traffic")
+    threshold_bytes = models.BigIntegerField()
+    message = models.CharField(max_length=300)
+    email_status = models.CharField(
+        max_length=10, choices=EmailStatus.choices, default=EmailStatus.PENDING
+    )
+    email_attempts = models.PositiveSmallIntegerField(default=0)
+    email_error = models.CharField(max_length=500, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-fired_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "period_start"], name="usage_alert_once_per_rule_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} ({self.period_start:%Y-%m})"

@@ -9,11 +9,13 @@ errors fail loudly at once (`SyncFailedError`), since retrying cannot fix them.
 from __future__ import annotations
 
 import datetime as dt
+from smtplib import SMTPException
 
 from celery import shared_task
 from django.utils import timezone
 
-from accounts.models import Provider, SubAccount, UpstreamAccount
+from accounts.models import Customer, Provider, SubAccount, UpstreamAccount
+from usage.alerts import usage_alert_email_send, usage_alerts_check
 from usage.models import SyncRun
 from usage.services import (
     usage_discover_sub_accounts,
@@ -147,5 +149,54 @@ def usage_discover_sub_accounts_all_task() -> int:
     count = 0
     for upstream_account_id in ids.order_by("pk"):
         usage_discover_sub_accounts_task.delay(upstream_account_id)
+        count += 1
+    return count
+
+
+@shared_task(acks_late=True)
+def usage_alerts_check_task(*, customer_id: int, now: str | None = None) -> int:
+    """After a sync changed the customer's usage: fire the usage alerts it crossed (each at
+    most once per period). Returns how many fired. Named in FLOWBILL_AFTER_SYNC_TASKS."""
+    customer = Customer.objects.select_related("reseller").filter(pk=customer_id).first()
+    if customer is None:
+        return 0
+    return len(usage_alerts_check(customer=customer, now=_parse(now)))
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    retry_jitter=True,
+    max_retries=8,
+)
+def usage_alert_email_send_task(alert_id: int) -> str:
+    """Email one fired alert; the claim inside the service makes retries safe."""
+    return usage_alert_email_send(alert_id=alert_id, now=timezone.now()).email_status
+
+
+@shared_task(acks_late=True)
+def usage_sync_upstream_account_task(upstream_account_id: int, now: str | None = None) -> int:
+    """Staff's "sync now" for one upstream account: queue the discovery (IPFoxy) and one
+    sync per active sub-account (the trailing 72 hours, or a BytesFlows snapshot) at once.
+    Returns how many sub-account tasks were queued."""
+    moment = _parse(now)
+    upstream = UpstreamAccount.objects.get(pk=upstream_account_id)
+    end = moment.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    start = end - dt.timedelta(hours=TRAILING_HOURS + 1)
+    if upstream.provider == Provider.IPFOXY:
+        usage_discover_sub_accounts_task.delay(upstream.pk, moment.isoformat())
+    ids = SubAccount.objects.filter(
+        upstream_account=upstream, status=SubAccount.Status.ACTIVE
+    ).values_list("pk", flat=True)
+    count = 0
+    for sub_account_id in ids.order_by("pk"):
+        if upstream.provider == Provider.BYTESFLOWS:
+            usage_snapshot_bytesflows_task.delay(sub_account_id, moment.isoformat())
+        else:
+            usage_sync_sub_account_task.delay(
+                sub_account_id, start.isoformat(), end.isoformat(), moment.isoformat()
+            )
         count += 1
     return count

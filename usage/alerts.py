@@ -1,0 +1,236 @@
+"""Usage alerts: per-customer thresholds, checked after every sync that changed usage.
+
+A rule fires at most once per period (the reseller's calendar month holding `now`): the
+`UsageAlert` row is unique per (rule, period), created in a savepoint, so re-syncs,
+repeated checks and two workers checking at once end with one row and one email. The email
+is claimed under a row lock before sending (pending/failed -> sending -> sent), like invoice
+emails: a task delivered twice sends once.
+
+- Quota share: fires when the customer's traffic this month (`UsageDay`, all its
+  sub-accounts or the rule's one) reaches `percent`% of `quota_gb`.
+- Remaining below: fires when the available traffic of the latest BytesFlows ledger
+  snapshot (the rule's sub-account, or the sum over the customer's active BytesFlows
+  sub-accounts that have a snapshot) is below `remaining_gb`.
+GB are the rule's `unit_bytes` (2^30 by default).
+
+The check runs from `usage.tasks.usage_alerts_check_task`, named in
+`settings.FLOWBILL_AFTER_SYNC_TASKS` (see `usage.services.followups`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from decimal import Decimal, localcontext
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.template.loader import render_to_string
+
+from accounts.models import Customer, Provider, Reseller, SubAccount
+from usage.models import LedgerSnapshot, UsageAlert, UsageAlertRule, UsageDay
+
+logger = logging.getLogger(__name__)
+
+
+def alert_period(*, reseller: Reseller, now: dt.datetime) -> tuple[dt.date, dt.date]:
+    """The reseller-local month holding `now`, as days `[start, end)`."""
+    start = now.astimezone(reseller.tzinfo).date().replace(day=1)
+    end = (start + dt.timedelta(days=32)).replace(day=1)
+    return start, end
+
+
+def usage_alert_rule_threshold_bytes(*, rule: UsageAlertRule) -> int:
+    """The rule's threshold in whole bytes (rounded up: `used >= threshold`, or
+    `remaining < threshold`, mean the same as against the exact figure)."""
+    with localcontext(prec=60):
+        if rule.kind == UsageAlertRule.Kind.QUOTA_SHARE:
+            exact = rule.quota_gb * rule.unit_bytes * rule.percent / 100
+        else:
+            exact = rule.remaining_gb * rule.unit_bytes
+    return math.ceil(exact)
+
+
+def _gb(nbytes: int, unit_bytes: int) -> str:
+    with localcontext(prec=60):
+        return f"{Decimal(nbytes) / unit_bytes:,.2f} GB"
+
+
+def _sub_accounts(rule: UsageAlertRule, customer: Customer):
+    if rule.sub_account_id:
+        return SubAccount.objects.filter(pk=rule.sub_account_id, customer_id=customer.pk)
+    return SubAccount.objects.filter(customer_id=customer.pk)
+
+
+def usage_alert_measure(
+    *, rule: UsageAlertRule, customer: Customer, start: dt.date, end: dt.date
+) -> int | None:
+    """Traffic used in `[start, end)` (quota rules) or remaining now (remaining rules);
+    None when nothing is known yet (no snapshot)."""
+    subs = _sub_accounts(rule, customer)
+    if rule.kind == UsageAlertRule.Kind.QUOTA_SHARE:
+        total = UsageDay.objects.filter(
+            sub_account__in=subs, day__gte=start, day__lt=end
+        ).aggregate(total=Sum("bytes"))["total"]
+        return int(total or 0)
+    if not rule.sub_account_id:
+        subs = subs.filter(
+            upstream_account__provider=Provider.BYTESFLOWS, status=SubAccount.Status.ACTIVE
+        )
+    remaining = None
+    for sub_id in subs.values_list("pk", flat=True):
+        latest = (
+            LedgerSnapshot.objects.filter(sub_account_id=sub_id)
+            .order_by("-taken_at")
+            .values_list("available_traffic", flat=True)
+            .first()
+        )
+        if latest is not None:
+            remaining = (remaining or 0) + latest
+    return remaining
+
+
+def _message(rule: UsageAlertRule, measured: int, start: dt.date) -> str:
+    scope = f" on {rule.sub_account}" if rule.sub_account_id else ""
+    if rule.kind == UsageAlertRule.Kind.QUOTA_SHARE:
+        quota = f"{rule.quota_gb.normalize():f} GB"
+        return (
+            f"{_gb(measured, rule.unit_bytes)} used{scope} in {start:%B %Y}: "
+            f"{rule.percent}% of the {quota} monthly quota reached."
+        )
+    return (
+        f"{_gb(measured, rule.unit_bytes)} BytesFlows traffic left{scope}, below "
+        f"{rule.remaining_gb.normalize():f} GB."
+    )
+
+
+def usage_alerts_check(*, customer: Customer, now: dt.datetime) -> list[UsageAlert]:
+    """Fire every active rule of `customer` whose threshold is crossed and that has not
+    fired in the current period; returns the alerts fired by this call. Emails are queued
+    when the caller's transaction commits."""
+    start, end = alert_period(reseller=customer.reseller, now=now)
+    fired_before = set(
+        UsageAlert.objects.filter(rule__customer_id=customer.pk, period_start=start).values_list(
+            "rule_id", flat=True
+        )
+    )
+    fired = []
+    rules = UsageAlertRule.objects.filter(customer_id=customer.pk, is_active=True).select_related(
+        "sub_account"
+    )
+    for rule in rules.order_by("pk"):
+        if rule.pk in fired_before:
+            continue
+        measured = usage_alert_measure(rule=rule, customer=customer, start=start, end=end)
+        if measured is None:
+            continue
+        threshold = usage_alert_rule_threshold_bytes(rule=rule)
+        crossed = (
+            measured >= threshold
+            if rule.kind == UsageAlertRule.Kind.QUOTA_SHARE
+            else measured < threshold
+        )
+        if not crossed:
+            continue
+        try:
+            with transaction.atomic():
+                alert = UsageAlert.objects.create(
+                    rule=rule,
+                    period_start=start,
+                    fired_at=now,
+                    measured_bytes=measured,
+                    threshold_bytes=threshold,
+                    message=_message(rule, measured, start)[:300],
+                    email_status=(
+                        UsageAlert.EmailStatus.PENDING
+                        if rule.notify_customer
+                        else UsageAlert.EmailStatus.OFF
+                    ),
+                )
+        except IntegrityError:
+            continue  # another check fired it a moment ago: once per period
+        if rule.notify_customer:
+            _dispatch(alert)
+        fired.append(alert)
+    return fired
+
+
+def _dispatch(alert: UsageAlert) -> None:
+    from usage.tasks import usage_alert_email_send_task
+
+    usage_alert_email_send_task.delay_on_commit(alert.pk)
+
+
+def _claim(alert_id: int) -> UsageAlert | None:
+    with transaction.atomic():
+        alert = (
+            UsageAlert.objects.select_for_update(of=("self",))
+            .select_related("rule__customer__reseller", "rule__sub_account")
+            .get(pk=alert_id)
+        )
+        if alert.email_status not in (
+            UsageAlert.EmailStatus.PENDING,
+            UsageAlert.EmailStatus.FAILED,
+        ):
+            return None
+        alert.email_status = UsageAlert.EmailStatus.SENDING
+        alert.email_attempts += 1
+        alert.save(update_fields=["email_status", "email_attempts"])
+        return alert
+
+
+def usage_alert_email_build(*, alert: UsageAlert) -> EmailMultiAlternatives:
+    customer = alert.rule.customer
+    reseller = customer.reseller
+    context = {
+        "alert": alert,
+        "rule": alert.rule,
+        "customer": customer,
+        "reseller": reseller,
+        "period": f"{alert.period_start:%B %Y}",
+        "measured": _gb(alert.measured_bytes, alert.rule.unit_bytes),
+    }
+    subject = " ".join(f"Traffic alert from {reseller.name}: {alert.rule}".split())
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("usage/usage_alert_email.txt", context),
+        from_email=reseller.sender_email or settings.DEFAULT_FROM_EMAIL,
+        to=customer.billing_emails,
+        reply_to=[reseller.sender_email] if reseller.sender_email else None,
+    )
+    message.attach_alternative(
+        render_to_string("usage/usage_alert_email.html", context), "text/html"
+    )
+    return message
+
+
+def usage_alert_email_send(*, alert_id: int, now: dt.datetime) -> UsageAlert:
+    """Email one fired alert at most once; a failure is recorded and re-raised (retry)."""
+    alert = _claim(alert_id)
+    if alert is None:
+        return UsageAlert.objects.get(pk=alert_id)
+    try:
+        usage_alert_email_build(alert=alert).send(fail_silently=False)
+    except Exception as exc:
+        alert.email_status = UsageAlert.EmailStatus.FAILED
+        alert.email_error = f"{type(exc).__name__}: {exc}"[:500]
+        alert.save(update_fields=["email_status", "email_error"])
+        raise
+    alert.email_status = UsageAlert.EmailStatus.SENT
+    alert.emailed_at = now
+    alert.email_error = ""
+    alert.save(update_fields=["email_status", "emailed_at", "email_error"])
+    return alert
+
+
+def usage_alerts_list(*, reseller: Reseller, period_start: dt.date) -> list[UsageAlert]:
+    """The reseller's alerts fired in a period, newest first (the dashboard's notes)."""
+    return list(
+        UsageAlert.objects.for_reseller(reseller)
+        .filter(period_start=period_start)
+        .select_related("rule__customer", "rule__sub_account")
+        .order_by("-fired_at", "-pk")
+    )
