@@ -51,7 +51,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS") or (
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin.apps.FlowbillAdminConfig",  # django.contrib.admin with the Flowbill site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
