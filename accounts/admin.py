@@ -4,16 +4,96 @@
 staff it narrows the change list, change pages (another reseller's object is a 404), search,
 autocomplete and foreign-key choices to the staff user's reseller, and fills in the
 `reseller` of new rows. Superusers see everything.
+
+Change pages also get two extension points, so the apps above accounts can add to them
+without accounts importing them (imports flow accounts <- usage <- billing):
+- object actions (`object_actions` + a `do_<name>` method): one-click buttons posting to
+  `<id>/do/<name>/` (CSRF-protected POST only). The object is fetched through the scoped
+  queryset, so another reseller's id is a 404; the action calls one service, and an
+  `ApplicationError` (a state that does not allow it) becomes an error message;
+- panels (`get_change_panels`): read-only blocks above the form, e.g. usage charts.
+usage/admin.py and billing/admin.py subclass these admin classes and re-register them with
+`admin_extend`, so the Customer page ends up as accounts' form + usage's chart and alert
+rules + billing's invoice actions.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
-from django.http import Http404
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.safestring import SafeString
 
-from accounts.models import Customer, Provider, Reseller, SubAccount, UpstreamAccount, User
+from accounts.api_keys import api_key_create
+from accounts.models import (
+    ApiKey,
+    Customer,
+    Provider,
+    Reseller,
+    SubAccount,
+    UpstreamAccount,
+    User,
+)
 from accounts.tenancy import is_platform_admin, reseller_for_user
+from config.errors import ApplicationError
+
+
+@dataclass(frozen=True)
+class ActionInput:
+    """A small input posted with an object action (a key name, a month, a reason)."""
+
+    name: str
+    label: str
+    placeholder: str = ""
+    input_type: str = "text"
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class ObjectAction:
+    """A button on a change page; `do_<name>(request, obj)` on the admin performs it."""
+
+    name: str
+    label: str
+    style: str = ""  # "", "primary" or "danger"
+    inputs: tuple[ActionInput, ...] = ()
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class BoundObjectAction:
+    action: ObjectAction
+    url: str
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A read-only block shown above a change form (chart, status, figures)."""
+
+    title: str
+    html: SafeString
+    note: str = ""
+
+
+def admin_extend(model, admin_class, site=None) -> None:
+    """Replace `model`'s registered admin by `admin_class`, which must extend it."""
+    site = site or admin.site
+    current = site._registry.get(model)
+    if current is not None and not issubclass(admin_class, type(current)):
+        raise ImproperlyConfigured(
+            f"{admin_class.__name__} must extend {type(current).__name__} to replace it"
+        )
+    if current is not None:
+        site.unregister(model)
+    site.register(model, admin_class)
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -21,6 +101,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     #: Fields hidden from reseller staff (they belong to their own reseller implicitly).
     tenant_field = "reseller"
+    #: One-click actions of the change page (see the module docstring).
+    object_actions: tuple[ObjectAction, ...] = ()
+    change_form_template = "admin/flowbill/change_form.html"
 
     @staticmethod
     def staff_reseller(request):
@@ -54,12 +137,77 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     def _get_visible_or_404(self, request, object_id):
         """Another reseller's object (or a made-up id) is a plain 404, never a hint."""
-        if object_id is not None and self.get_object(request, unquote(object_id)) is None:
+        if object_id is None:
+            return None
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
             raise Http404("No such object.")
+        return obj
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        self._get_visible_or_404(request, object_id)
-        return super().change_view(request, object_id, form_url, extra_context)
+        obj = self._get_visible_or_404(request, object_id)
+        extra = dict(extra_context or {})
+        if obj is not None:
+            extra["flowbill_actions"] = [
+                self._bind_action(action, obj)
+                for action in self.object_actions
+                if self.object_action_visible(request, obj, action.name)
+            ]
+            extra["flowbill_panels"] = self.get_change_panels(request, obj)
+        return super().change_view(request, object_id, form_url, extra)
+
+    # -- object actions and panels ----------------------------------------------------------
+
+    def get_change_panels(self, request, obj) -> list[Panel]:
+        """Read-only blocks above the change form; subclasses add theirs to super()'s."""
+        return []
+
+    def object_action_visible(self, request, obj, name: str) -> bool:
+        """Whether to show the button now (the action itself still checks the state)."""
+        return True
+
+    def _bind_action(self, action: ObjectAction, obj) -> BoundObjectAction:
+        url = reverse(
+            f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_action",
+            args=[obj.pk, action.name],
+        )
+        return BoundObjectAction(action=action, url=url)
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_action"
+        return [
+            path(
+                "<path:object_id>/do/<slug:action>/",
+                self.admin_site.admin_view(self.object_action_view),
+                name=name,
+            ),
+            *super().get_urls(),
+        ]
+
+    def object_action_view(self, request, object_id, action):
+        """POST only (CSRF-checked by `admin_view`): run `do_<action>` on a visible object."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self._get_visible_or_404(request, object_id)
+        if action not in {a.name for a in self.object_actions}:
+            raise Http404("No such action.")
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        try:
+            response = getattr(self, f"do_{action}")(request, obj)
+        except ApplicationError as exc:
+            self.message_user(request, f"Refused: {exc.message}", messages.ERROR)
+            response = None
+        return response or HttpResponseRedirect(self.change_url(obj))
+
+    def change_url(self, obj) -> str:
+        return reverse(
+            f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_change",
+            args=[obj.pk],
+        )
+
+    def actor(self, request) -> str:
+        return request.user.get_username()
 
     def delete_view(self, request, object_id, extra_context=None):
         self._get_visible_or_404(request, object_id)
@@ -100,10 +248,76 @@ class ResellerAdmin(TenantScopedAdmin):
         return is_platform_admin(request.user)
 
 
+class TenantScopedInline(admin.TabularInline):
+    """An inline of a tenant-owned model: reseller staff may use it without per-model
+    permissions, and its foreign-key choices are scoped to their reseller."""
+
+    def _is_tenant_staff(self, request) -> bool:
+        return bool(request.user.is_active and request.user.is_staff and request.user.reseller_id)
+
+    def has_view_permission(self, request, obj=None):
+        return self._is_tenant_staff(request) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self._is_tenant_staff(request) or super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._is_tenant_staff(request) or super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._is_tenant_staff(request) or super().has_delete_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        reseller = TenantScopedAdmin.staff_reseller(request)
+        if reseller is not None and hasattr(db_field.related_model, "tenant_path"):
+            kwargs["queryset"] = db_field.related_model.objects.for_reseller(reseller)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
 class CustomerAdmin(TenantScopedAdmin):
     list_display = ["name", "email", "currency", "tax_rate", "status", "reseller"]
     list_filter = ["status", "reseller"]
     search_fields = ["name", "email", "tax_id"]
+    object_actions = (
+        ObjectAction(
+            "create_api_key",
+            "Create API key",
+            inputs=(ActionInput("name", "Key name", placeholder="Key name, e.g. dashboard"),),
+            help="A customer key reads only this customer's usage and invoices.",
+        ),
+    )
+
+    def do_create_api_key(self, request, customer):
+        """Create a customer API key and show it once, on this response only (never stored in
+        messages or the session, never cached)."""
+        name = request.POST.get("name", "").strip() or f"{customer.name} key"
+        api_key, raw_key = api_key_create(
+            reseller=customer.reseller, name=name[:100], customer=customer
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API key created",
+            "opts": self.opts,
+            "original": customer,
+            "api_key": api_key,
+            "raw_key": raw_key,
+            "back_url": self.change_url(customer),
+        }
+        response = TemplateResponse(request, "admin/flowbill/api_key_created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def get_change_panels(self, request, obj):
+        panels = super().get_change_panels(request, obj)
+        keys = list(ApiKey.objects.filter(customer=obj).order_by("-created_at")[:10])
+        if keys:
+            panels.append(
+                Panel(
+                    title="API keys",
+                    html=render_to_string("admin/flowbill/api_keys_panel.html", {"keys": keys}),
+                )
+            )
+        return panels
 
 
 class SecretFieldsForm(forms.ModelForm):

@@ -1,19 +1,31 @@
 """Billing admin: plans, subscriptions, invoices. Scoped per reseller by `TenantScopedAdmin`.
 
 Invoices are read-only here: drafts come from the cycle, and status changes are admin actions
-that call the invoicing services (which check the transition table and log events).
+that call the invoicing services (which check the transition table and log events): bulk
+actions on the list, and one-click buttons on the invoice page (finalize, refresh, mark paid,
+void, resend the email, download the PDF). The customer page (extended again here, see
+`accounts.admin`) gets "Create or refresh draft invoice" for an ended month. A state that does
+not allow an action (finalizing a void invoice, emailing a draft) is refused by the service
+and reported as an error message.
 """
 
 from django.contrib import admin, messages
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts.admin import TenantScopedAdmin
+from accounts.admin import ActionInput, ObjectAction, TenantScopedAdmin, admin_extend
+from accounts.models import Customer
 from billing.invoicing import (
     invoice_email_resend,
     invoice_finalize,
     invoice_mark_paid,
+    invoice_pdf_store,
     invoice_refresh_draft,
     invoice_void,
+    invoices_generate_for_period,
+    period_last_closed,
+    period_parse,
 )
 from billing.models import (
     Invoice,
@@ -27,6 +39,7 @@ from billing.models import (
     Subscription,
 )
 from config.errors import ApplicationError
+from usage.admin import CustomerUsageAdmin
 
 
 class PlanTierInline(admin.TabularInline):
@@ -134,6 +147,77 @@ class InvoiceAdmin(TenantScopedAdmin):
     date_hierarchy = "period_start"
     inlines = [InvoiceLineInline, InvoiceUsageInline, InvoiceEventInline, InvoiceEmailInline]
     actions = ["refresh_drafts", "finalize", "mark_paid", "void", "resend_email"]
+    object_actions = (
+        ObjectAction("finalize", "Finalize", style="primary", help="Number, PDF and email."),
+        ObjectAction("refresh_draft", "Refresh from usage"),
+        ObjectAction("download_pdf", "Download PDF"),
+        ObjectAction("mark_paid", "Mark paid", style="primary"),
+        ObjectAction("resend_email", "Resend email"),
+        ObjectAction(
+            "void",
+            "Void",
+            style="danger",
+            inputs=(ActionInput("reason", "Reason", placeholder="Reason for voiding"),),
+            help="The number stays taken; bill the period again with a new invoice.",
+        ),
+    )
+    #: Which buttons each status shows (the services refuse the others anyway).
+    visible_actions = {
+        InvoiceStatus.DRAFT: {"finalize", "refresh_draft"},
+        InvoiceStatus.FINALIZED: {"download_pdf", "mark_paid", "resend_email", "void"},
+        InvoiceStatus.PAID: {"download_pdf", "resend_email"},
+        InvoiceStatus.VOID: {"download_pdf"},
+    }
+
+    def object_action_visible(self, request, obj, name):
+        return name in self.visible_actions.get(obj.status, set())
+
+    def do_finalize(self, request, invoice):
+        done = invoice_finalize(invoice=invoice, now=timezone.now(), actor=self.actor(request))
+        self.message_user(
+            request,
+            f"Finalized as {done.number}: total {done.total} {done.currency}, "
+            f"due {done.due_on:%Y-%m-%d}; the email is queued.",
+            messages.SUCCESS,
+        )
+
+    def do_refresh_draft(self, request, invoice):
+        done = invoice_refresh_draft(invoice=invoice, now=timezone.now())
+        self.message_user(
+            request,
+            f"Draft refreshed from current usage: total {done.total} {done.currency}.",
+            messages.SUCCESS,
+        )
+
+    def do_download_pdf(self, request, invoice):
+        stored = invoice_pdf_store(invoice=invoice, now=timezone.now())
+        with stored.pdf.open("rb") as fh:
+            data = fh.read()
+        response = HttpResponse(data, content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{stored.number}.pdf"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def do_mark_paid(self, request, invoice):
+        done = invoice_mark_paid(invoice=invoice, now=timezone.now(), actor=self.actor(request))
+        self.message_user(request, f"{done} marked paid.", messages.SUCCESS)
+
+    def do_void(self, request, invoice):
+        reason = request.POST.get("reason", "").strip()
+        done = invoice_void(
+            invoice=invoice, now=timezone.now(), actor=self.actor(request), reason=reason
+        )
+        self.message_user(request, f"{done} voided; its number stays taken.", messages.SUCCESS)
+
+    def do_resend_email(self, request, invoice):
+        delivery = invoice_email_resend(
+            invoice=invoice, now=timezone.now(), requested_by=self.actor(request)
+        )
+        self.message_user(
+            request,
+            f"Email #{delivery.sequence} of {invoice} queued to {', '.join(delivery.recipients)}.",
+            messages.SUCCESS,
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Invoice._meta.concrete_fields]
@@ -202,3 +286,44 @@ class InvoiceAdmin(TenantScopedAdmin):
             "Queued for email",
             lambda i: invoice_email_resend(invoice=i, now=now, requested_by=actor),
         )
+
+
+class CustomerBillingAdmin(CustomerUsageAdmin):
+    """The customer page with "Create or refresh draft invoice" for an ended month."""
+
+    object_actions = (
+        ObjectAction(
+            "create_draft",
+            "Create or refresh draft invoice",
+            style="primary",
+            inputs=(ActionInput("period", "Month", placeholder="YYYY-MM", input_type="month"),),
+            help="For an ended month (default: last month). Issued invoices are left alone.",
+        ),
+        *CustomerUsageAdmin.object_actions,
+    )
+
+    def do_create_draft(self, request, customer):
+        now = timezone.now()
+        text = request.POST.get("period", "").strip()
+        period = (
+            period_parse(text) if text else period_last_closed(tz=customer.reseller.tzinfo, now=now)
+        )
+        result = invoices_generate_for_period(
+            reseller=customer.reseller, period_start=period.start, now=now, customer=customer
+        )
+        invoice_id = (result.created or result.refreshed or result.unchanged)[0]
+        invoice = Invoice.objects.get(pk=invoice_id)
+        if result.created:
+            text, level = f"Draft for {period.label} created", messages.SUCCESS
+        elif result.refreshed:
+            text, level = f"Draft for {period.label} refreshed", messages.SUCCESS
+        else:
+            text = f"{invoice} for {period.label} is already {invoice.status}; nothing changed"
+            level = messages.WARNING
+        self.message_user(request, f"{text}: total {invoice.total} {invoice.currency}.", level)
+        return HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:billing_invoice_change", args=[invoice.pk])
+        )
+
+
+admin_extend(Customer, CustomerBillingAdmin)
