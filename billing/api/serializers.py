@@ -341,7 +341,7 @@ class InvoiceListQuerySerializer(StrictInputSerializer):
     """Filters of the reseller invoice list (plus `limit`/`offset`); others are refused."""
 
     period = serializers.RegexField(
-        r"^\d{4}-(0[1-9]|1[0-2])$",
+        r"^[1-9]\d{3}-(0[1-9]|1[0-2])$",
         required=False,
         help_text="The month, YYYY-MM: invoices of the period starting that month.",
         error_messages={"invalid": "Give the period as YYYY-MM."},
