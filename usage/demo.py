@@ -114,6 +114,11 @@ def demo_sync_usage(*, reseller: Reseller, now: dt.datetime, stdout) -> None:
             f"  {run.sub_account}: {run.rows_written} rows, {run.requests} requests ({state})"
         )
 
+    if sim is not None:
+        # Hold the simulator at `now` while syncing, so the current hour's partial traffic
+        # is the same however long the sync takes (and a re-run with the same `now` writes
+        # the same rows); it runs on with real time again at the end.
+        sim.set_clock(now=now)
     stdout.write(f"IPFoxy: syncing {len(ipfoxy)} sub-accounts from {first_day} ...")
     summary = usage_sync_sub_accounts(
         sub_accounts=ipfoxy,

@@ -145,7 +145,12 @@ class _Server:
                 500, f"simulator error: {type(exc).__name__}".encode(), "text/plain"
             )
         if response.delay > 0:
-            await asyncio.sleep(response.delay)
+            stats = self.app.state.stats
+            stats.delay_started()
+            try:
+                await asyncio.sleep(response.delay)
+            finally:
+                stats.delay_ended()
         if response.disconnect:
             return False
         writer.write(_encode(response, keep_alive=keep_alive))

@@ -62,6 +62,8 @@ class Stats:
             self.rate_limit_trips: dict[str, int] = {}
             self._recent: dict[str, deque[float]] = {}
             self.max_per_window: dict[str, int] = {}
+            self.delayed_now = 0
+            self.max_delayed_at_once = 0
 
     def record_request(self, endpoint: str, credential: str | None, now: float) -> None:
         """Count a request; `credential` is "ipfoxy:<api-id>" or "bytesflows:<account>"."""
@@ -83,6 +85,16 @@ class Stats:
         with self._lock:
             self.by_outcome[outcome] = self.by_outcome.get(outcome, 0) + 1
 
+    def delay_started(self) -> None:
+        """A response began its injected latency (the server sleeps through many at once)."""
+        with self._lock:
+            self.delayed_now += 1
+            self.max_delayed_at_once = max(self.max_delayed_at_once, self.delayed_now)
+
+    def delay_ended(self) -> None:
+        with self._lock:
+            self.delayed_now -= 1
+
     def record_trip(self, api_id: str) -> None:
         with self._lock:
             self.rate_limit_trips[api_id] = self.rate_limit_trips.get(api_id, 0) + 1
@@ -99,4 +111,5 @@ class Stats:
                 "faults_injected": dict(faults_injected),
                 "faults_injected_total": sum(faults_injected.values()),
                 "max_requests_per_60s": dict(self.max_per_window),
+                "max_delayed_at_once": self.max_delayed_at_once,
             }
