@@ -138,10 +138,15 @@ def test_four_workers_sharing_a_redis_budget_never_trip_the_upstream_rate_limit(
 
 
 def _reset_broker_pools(app):
+    """Forget every broker connection and producer pool, the app's and kombu's global ones:
+    even eager tasks borrow a producer, and a pool closed here must not be handed out later."""
+    from kombu import pools
+
     if app._pool is not None:
         app._pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
+    pools.reset()
 
 
 @pytest.mark.slow
