@@ -21,7 +21,7 @@ Targets (`TARGETS`, easy to extend): `usage` = the customer usage endpoint, a 90
 series; `invoices` = the customer invoice list; `customers` = the reseller customer list
 (the stand-in when `/api/v1/invoices/` does not answer 200); `reseller-usage` = a 90-day
 series of one customer through the reseller endpoint; `reseller-usage-all` = the same over
-all the reseller's customers.
+all the reseller's customers; `me` = `/api/v1/me/`, the framework's floor for comparison.
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ TARGETS = {
     "reseller-usage": Target(
         "/api/v1/reseller/usage/?from={first}&to={last}&customer={customer}", "reseller"
     ),
+    # Baseline: key check, one small query, a small body (the framework's floor).
+    "me": Target("/api/v1/me/", "customer"),
     # The whole reseller (all 10,000 sub-accounts): a scan of every usage day in the range.
     "reseller-usage-all": Target("/api/v1/reseller/usage/?from={first}&to={last}", "reseller"),
 }
@@ -323,10 +325,12 @@ def _load_main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     plan = json.loads(Path(args.plan).read_text())
     base, requests = plan["base"], plan["requests"]
+    cpu_start = time.process_time()
     lock = threading.Lock()
     counter = iter(range(10**12))
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    sent = [0]
     start = time.perf_counter()
     measure_from = start + args.warmup
     stop_at = measure_from + args.seconds
@@ -334,6 +338,7 @@ def _load_main(argv: list[str]) -> None:
     def client() -> None:
         own: list[float] = []
         codes: dict[int, int] = {}
+        count = 0
         with httpx.Client(base_url=base, timeout=30) as http:
             while True:
                 with lock:
@@ -345,10 +350,12 @@ def _load_main(argv: list[str]) -> None:
                     path, headers={"Authorization": f"Api-Key {key}", "Accept": "application/json"}
                 )
                 t1 = time.perf_counter()
+                count += 1
                 if t0 >= measure_from:
                     own.append(t1 - t0)
                     codes[response.status_code] = codes.get(response.status_code, 0) + 1
         with lock:
+            sent[0] += count
             latencies.extend(own)
             for code, count in codes.items():
                 statuses[code] = statuses.get(code, 0) + count
@@ -374,6 +381,8 @@ def _load_main(argv: list[str]) -> None:
                 "p99": pct(0.99),
                 "max": latencies[-1] * 1000,
                 "mean": statistics.fmean(latencies) * 1000,
+                "sent": sent[0],  # warm-up included
+                "client_cpu_ms": (time.process_time() - cpu_start) * 1000,
             }
         )
     )
@@ -384,6 +393,39 @@ def _load_main(argv: list[str]) -> None:
 
 def _loadavg() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def _cpu_ms(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc), in ms."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _server_pids(master: int) -> list[int]:
+    pids = [master]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
+                pids.append(int(stat.parent.name))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return pids
+
+
+def _db_pids(admin_url: str, name: str) -> list[int]:
+    """The PostgreSQL backends serving the bench database (the server keeps its
+    connections open: DATABASE_CONN_MAX_AGE)."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [name])
+        return [pid for (pid,) in rows.fetchall()]
 
 
 def main() -> None:
@@ -481,6 +523,9 @@ def main() -> None:
                 with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as plan:
                     json.dump({"base": base, "requests": requests}, plan)
                 before = _loadavg()
+                server_pids = _server_pids(server.pid)
+                db_pids = _db_pids(f"{base_url}/postgres", args.db)
+                server_cpu, db_cpu = _cpu_ms(server_pids), _cpu_ms(db_pids)
                 out = subprocess.run(
                     [
                         sys.executable,
@@ -503,12 +548,21 @@ def main() -> None:
                 stats = json.loads(out.stdout.strip().splitlines()[-1])
                 stats.update(target=measured, clients=clients, load_before=before)
                 stats["load_after"] = _loadavg()
+                # New backends (a worker's first request) are missed: warm-up covers that.
+                server_ms = (_cpu_ms(server_pids) - server_cpu) / stats["sent"]
+                db_ms = (_cpu_ms(db_pids) - db_cpu) / stats["sent"]
+                client_ms = stats["client_cpu_ms"] / stats["sent"]
                 results.append(stats)
                 print(
                     f"  {clients:>2} clients: p50 {stats['p50']:6.1f} ms  p95 {stats['p95']:6.1f} "
                     f"ms  p99 {stats['p99']:6.1f} ms  max {stats['max']:6.1f} ms  "
-                    f"{stats['rps']:6.1f} req/s  statuses {stats['statuses']}  "
-                    f"load avg {before} -> {stats['load_after']}",
+                    f"{stats['rps']:6.1f} req/s  statuses {stats['statuses']}",
+                    flush=True,
+                )
+                print(
+                    f"      CPU per request: server {server_ms:.1f} ms, PostgreSQL {db_ms:.1f} "
+                    f"ms, load client {client_ms:.1f} ms; load avg {before} -> "
+                    f"{stats['load_after']}",
                     flush=True,
                 )
     finally:

@@ -65,9 +65,15 @@ def usage_gb(nbytes: int, unit_bytes: int) -> str:
 class _UsageSeriesMixin:
     query_serializer: type[UsageQuerySerializer]
 
+    @classmethod
+    def allowed_query_parameters(cls) -> frozenset[str]:
+        if "_allowed" not in cls.__dict__:  # per view class, computed once
+            cls._allowed = frozenset(cls.query_serializer().fields) | _ALWAYS_ALLOWED
+        return cls._allowed
+
     def parse_query(self) -> dict:
         params = self.request.query_params
-        allowed = set(self.query_serializer().fields) | _ALWAYS_ALLOWED
+        allowed = self.allowed_query_parameters()
         errors = {}
         for name in sorted(params):
             if name not in allowed:
