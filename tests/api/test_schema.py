@@ -84,3 +84,56 @@ def test_input_bodies_forbid_unknown_properties_like_the_api(schema):
 def test_throttled_responses_document_retry_after(schema):
     response = schema["paths"]["/api/v1/me/"]["get"]["responses"]["429"]
     assert response["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+
+
+def test_schema_lists_the_billing_endpoints_with_their_contract(schema):
+    paths = schema["paths"]
+    assert {
+        "/api/v1/reseller/plans/",
+        "/api/v1/reseller/plans/{id}/",
+        "/api/v1/reseller/subscriptions/",
+        "/api/v1/reseller/subscriptions/{id}/",
+        "/api/v1/reseller/invoices/",
+        "/api/v1/reseller/invoices/{id}/",
+        "/api/v1/reseller/invoices/{id}/pdf/",
+        "/api/v1/reseller/invoices/{id}/finalize/",
+        "/api/v1/reseller/invoices/{id}/void/",
+        "/api/v1/reseller/invoices/{id}/mark-paid/",
+        "/api/v1/invoices/",
+        "/api/v1/invoices/{id}/",
+        "/api/v1/invoices/{id}/pdf/",
+        "/api/v1/usage/current/",
+    } <= set(paths)
+    components = schema["components"]["schemas"]
+    invoice = components["InvoiceOutput"]["properties"]
+    assert {
+        "id", "number", "status", "period_start", "period_end", "currency", "subtotal", "tax",
+        "total", "issued_on", "due_on", "lines",
+    } <= set(invoice)  # fmt: skip
+    assert (
+        "customer" not in invoice
+        and "customer" in components["ResellerInvoiceOutput"]["properties"]
+    )
+    line = components["InvoiceLineOutput"]["properties"]
+    assert {"kind", "description", "sub_account", "quantity", "unit_price", "amount"} <= set(line)
+    assert components["InvoiceLineKindEnum"]["enum"] == [
+        "base_fee",
+        "usage",
+        "minimum",
+        "adjustment",
+    ]
+    assert components["InvoiceStatusEnum"]["enum"] == ["draft", "finalized", "paid", "void"]
+    assert invoice["total"]["type"] == "string"
+    plan = components["PlanCreateInputRequest"]["properties"]
+    assert {
+        "code", "name", "currency", "base_fee", "pricing_model", "tiers", "package_size",
+        "package_price", "minimum_charge", "unit_bytes",
+    } == set(plan)  # fmt: skip
+    pdf = paths["/api/v1/invoices/{id}/pdf/"]["get"]["responses"]
+    assert list(pdf["200"]["content"]) == ["application/pdf"]
+    assert list(pdf["404"]["content"]) == ["application/json"]
+    for action in ("finalize", "void", "mark-paid"):
+        responses = paths[f"/api/v1/reseller/invoices/{{id}}/{action}/"]["post"]["responses"]
+        assert {"200", "400", "404", "409"} <= set(responses), action
+    params = {p["name"] for p in paths["/api/v1/reseller/invoices/"]["get"]["parameters"]}
+    assert params == {"period", "status", "customer", "limit", "offset"}
