@@ -95,7 +95,7 @@ def test_html_fault_fails_and_keeps_stored_usage(sim, ipfoxy_sub):
     start = NOW - dt.timedelta(hours=6)
     usage_sync_sub_account(sub_account=ipfoxy_sub, start=start, end=NOW, now=NOW)
     before = list(UsageHour.objects.order_by("hour_start").values_list("bytes", "revision"))
-    sim.set_faults(html=1)
+    sim.set_faults(html=4)  # one HTML page is retried; this one outlasts the 4 attempts
     run = usage_sync_sub_account(sub_account=ipfoxy_sub, start=start, end=NOW, now=NOW)
     assert (run.status, run.error_code) == ("failed", "upstream_bad_response")
     assert list(UsageHour.objects.order_by("hour_start").values_list("bytes", "revision")) == (

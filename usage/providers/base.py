@@ -94,6 +94,14 @@ class BadResponseError(UpstreamError):
     code = "upstream_bad_response"
 
 
+class UnreadableResponseError(BadResponseError):
+    """The body is not JSON at all: an HTML error page from a proxy in front of the upstream,
+    or a body cut short. Usually a passing condition, so it is retried like a 5xx; when it
+    lasts, it fails the sync as a bad response (same code)."""
+
+    retryable = True
+
+
 class UnknownCodeError(UpstreamError):
     """A well-formed answer with a business code we do not know."""
 

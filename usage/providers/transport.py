@@ -1,8 +1,9 @@
 """One way to send an upstream request: budget, timeouts, retries, typed errors, no secrets.
 
 Every attempt first takes a token from the shared `RequestBudget`, then sends with explicit
-httpx timeouts. Connection errors, timeouts, HTTP 5xx, HTTP 429 and the provider's own
-rate-limit and service-error codes are retried with exponential backoff and full jitter
+httpx timeouts. Connection errors, timeouts, HTTP 5xx, HTTP 429, bodies that are not JSON at
+all (a proxy's HTML error page, a body cut short) and the provider's own rate-limit and
+service-error codes are retried with exponential backoff and full jitter
 (AWS: sleep = uniform(0, min(cap, base * 2**attempt))); a Retry-After header (seconds or
 HTTP-date) wins over the backoff, and IPFoxy's 50000 without one waits for the next minute
 boundary. Authentication and parameter errors are never retried.
@@ -33,6 +34,7 @@ from usage.providers.base import (
     BudgetExhaustedError,
     RateLimitedError,
     TransientError,
+    UnreadableResponseError,
     UpstreamError,
 )
 from usage.providers.ratelimit import RequestBudget
@@ -91,7 +93,9 @@ def decode_json(body: bytes, context: dict[str, Any]) -> Any:
     except (UnicodeDecodeError, ValueError, RecursionError):
         looks_html = body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html", b"<"))
         what = "HTML" if looks_html else "non-JSON"
-        raise BadResponseError(f"upstream sent {what} instead of JSON", context=context) from None
+        raise UnreadableResponseError(
+            f"upstream sent {what} instead of JSON", context=context
+        ) from None
 
 
 def _reject_constant(name: str) -> Any:

@@ -102,6 +102,12 @@ def test_identical_duplicate_record_is_dropped(upstream, make_connector):
     assert len(fetch(make_connector("bytesflows")).records) == 2
 
 
+def test_duplicate_record_left_out_of_the_total_is_dropped_too(upstream, make_connector):
+    upstream.add(ASSET_PATH, ASSET)
+    upstream.add(RECORDS_PATH, records_body([record(1), record(2), record(1)], total=2))
+    assert len(fetch(make_connector("bytesflows")).records) == 2
+
+
 def test_conflicting_duplicate_record_fails(upstream, make_connector):
     upstream.add(ASSET_PATH, ASSET)
     upstream.add(RECORDS_PATH, records_body([record(1), record(1, trafficUsed=5)]))

@@ -136,6 +136,24 @@ def test_identical_duplicate_bucket_is_dropped(upstream, make_connector):
     assert len(fetch(make_connector()).hours) == 3
 
 
+def test_duplicate_row_left_out_of_the_count_is_dropped_too(upstream, make_connector):
+    rows = [*THREE_HOURS, flow_row("2025-06-26 14:00:00", "22")]
+    upstream.add(FLOW_PATH, flow_body(rows, count=3))
+    assert len(fetch(make_connector()).hours) == 3
+
+
+def test_html_page_is_retried_and_then_fails_as_a_bad_response(upstream, make_connector, sleeps):
+    html = httpx.Response(200, content=b"<html><body>502 Bad Gateway</body></html>")
+    upstream.add(FLOW_PATH, html, flow_body(THREE_HOURS))
+    assert len(fetch(make_connector()).hours) == 3
+    assert len(sleeps.calls) == 1
+    upstream.queues.clear()
+    upstream.add(FLOW_PATH, html)
+    with pytest.raises(BadResponseError, match="HTML instead of JSON"):
+        fetch(make_connector())
+    assert len(upstream.requests) == 2 + 3  # then 3 attempts (the policy's max)
+
+
 def test_conflicting_duplicate_bucket_fails(upstream, make_connector):
     rows = [*THREE_HOURS, flow_row("2025-06-26 14:00:00", "23")]
     upstream.add(FLOW_PATH, flow_body(rows))
