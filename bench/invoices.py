@@ -141,14 +141,20 @@ def _work(
     now: dt.datetime,
     profile: str | None,
     two_step: bool,
+    pdf_processes: int = 0,
 ) -> tuple[float, float]:
     """One worker: invoice its share of the customers (number, freeze, PDF): in one step
-    (`invoice_issue`, closing a month at once) or as the hourly cycle does, a draft first
-    and its finalization later (`--two-step`, rated twice)."""
+    (`invoices_issue_for_period`, closing a month at once, as `generate_invoices --finalize`
+    does) or as the hourly cycle does, a draft first and its finalization later
+    (`--two-step`, rated twice)."""
     from django.db import connections
 
     from accounts.models import Customer
-    from billing.invoicing import invoice_create_draft, invoice_finalize, invoice_issue
+    from billing.invoicing import (
+        invoice_create_draft,
+        invoice_finalize,
+        invoices_issue_for_period,
+    )
 
     profiler = None
     if profile:
@@ -159,8 +165,15 @@ def _work(
     t0 = time.perf_counter()
     customers = Customer.objects.filter(pk__in=customer_ids).select_related("reseller")
     if not two_step:
-        for customer in customers:
-            invoice_issue(customer=customer, period_start=period_start, now=now, send_email=False)
+        customers = list(customers.order_by("pk"))
+        invoices_issue_for_period(
+            reseller=customers[0].reseller,
+            period_start=period_start,
+            now=now,
+            customers=customers,
+            send_email=False,
+            pdf_processes=pdf_processes,
+        )
         t1 = t2 = time.perf_counter()
     else:
         drafts = [
@@ -176,6 +189,12 @@ def _work(
         profiler.dump_stats(profile)
     connections.close_all()
     return t1 - t0, t2 - t1
+
+
+def _load() -> str:
+    """The machine's load average: figures from a shared machine mean little without it."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
 def main() -> None:
@@ -195,6 +214,12 @@ def main() -> None:
         type=int,
         help="processes, like Celery workers (default: 2 on PostgreSQL, 1 on SQLite, whose "
         "single writer makes a second process wait on its lock)",
+    )
+    parser.add_argument(
+        "--pdf-processes",
+        type=int,
+        help="processes rendering PDFs beside each worker (default: the CPUs with one worker, "
+        "else 0)",
     )
     parser.add_argument(
         "--durable",
@@ -238,10 +263,20 @@ def main() -> None:
         ids = list(Customer.objects.filter(reseller=reseller).values_list("pk", flat=True))
         connections.close_all()
         workers = args.workers or (2 if django.db.connection.vendor == "postgresql" else 1)
+        from billing.invoicing.pdf_pool import default_pdf_processes
+
+        pdf_processes = args.pdf_processes
+        if pdf_processes is None:
+            # Pool workers are daemonic processes, which cannot start processes of their own.
+            pdf_processes = default_pdf_processes() if workers == 1 else 0
         shares = [ids[i::workers] for i in range(workers)]
+        print(f"{workers} worker(s), {pdf_processes} PDF process(es) each; {_load()}")
         t1 = time.perf_counter()
+        cpu0 = time.process_time()
         if workers == 1:
-            drafts_s, final_s = _work(shares[0], period_start, now, args.profile, args.two_step)
+            drafts_s, final_s = _work(
+                shares[0], period_start, now, args.profile, args.two_step, pdf_processes
+            )
         else:
             ctx = multiprocessing.get_context("fork")
             with ctx.Pool(workers) as pool:
@@ -251,6 +286,7 @@ def main() -> None:
             drafts_s = max(t[0] for t in timings)
             final_s = max(t[1] for t in timings)
         t3 = time.perf_counter()
+        cpu = time.process_time() - cpu0
         n = len(ids)
         issued = Invoice.objects.exclude(pdf="").filter(status="finalized").count()
         assert issued == n, f"{issued} of {n} invoices finalized with a PDF"
@@ -264,6 +300,11 @@ def main() -> None:
                 f"{workers} worker(s))"
             )
         print(f"TOTAL:    {n:,} invoices in {total:.1f}s = {n / total:.1f} invoices/s")
+        if workers == 1:
+            # CPU time does not depend on what else the machine runs (wall time does).
+            what = "all the work" if pdf_processes == 0 else "issuing only, PDFs elsewhere"
+            print(f"CPU:      {1000 * cpu / n:.2f} ms per invoice in this process ({what})")
+        print(f"after: {_load()}")
     finally:
         from django.db import connections
 

@@ -13,10 +13,9 @@ from decimal import Decimal
 from django.conf import settings
 
 from accounts.models import Customer, Reseller, UpstreamAccount
-from billing.invoicing import invoice_issue, period_last_closed
+from billing.invoicing import invoices_issue_for_period, period_last_closed
 from billing.models import Invoice, Plan
 from billing.money import format_money
-from billing.selectors import customers_to_invoice
 from billing.services import plan_create, subscription_create
 from config.errors import ApplicationError
 
@@ -83,10 +82,11 @@ def demo_close_last_month(*, reseller: Reseller, now: dt.datetime, stdout) -> No
     _ensure_subscriptions(reseller, period.previous().previous().start, stdout)
     stdout.write(f"Invoicing {period.label} for {reseller} ({reseller.timezone})...")
     # The demo closes the month at once instead of waiting out the grace period.
-    for customer in customers_to_invoice(
-        reseller=reseller, start_day=period.start, end_day=period.end
-    ):
-        invoice_issue(customer=customer, period_start=period.start, now=now, actor="demo")
+    result = invoices_issue_for_period(
+        reseller=reseller, period_start=period.start, now=now, actor="demo"
+    )
+    for customer_id, exc in result.failed.items():
+        stdout.write(f"  customer {customer_id} not invoiced: {exc.message}")
     for invoice in (
         Invoice.objects.for_reseller(reseller)
         .filter(period_start=period.start)

@@ -11,7 +11,6 @@ from billing.invoicing.cycle import (
     invoice_create_draft,
     invoice_cycle_run,
     invoice_finalize,
-    invoice_issue,
     invoice_preview,
     invoice_refresh_draft,
     invoices_due,
@@ -25,7 +24,12 @@ from billing.invoicing.delivery import (
     invoice_pdf_store,
     invoice_pdfs_render_missing,
 )
-from billing.invoicing.numbering import invoice_number_format, invoice_number_next
+from billing.invoicing.issuing import IssueResult, invoice_issue, invoices_issue_for_period
+from billing.invoicing.numbering import (
+    invoice_number_format,
+    invoice_number_next,
+    invoice_numbers_next,
+)
 from billing.invoicing.periods import (
     Period,
     period_bounds,
@@ -43,6 +47,7 @@ __all__ = [
     "FinalizeResult",
     "GenerateResult",
     "InvoiceComputation",
+    "IssueResult",
     "Period",
     "invoice_compute",
     "invoice_create_draft",
@@ -55,6 +60,7 @@ __all__ = [
     "invoice_mark_paid",
     "invoice_number_format",
     "invoice_number_next",
+    "invoice_numbers_next",
     "invoice_pdf_render",
     "invoice_pdf_store",
     "invoice_pdfs_render_missing",
@@ -65,6 +71,7 @@ __all__ = [
     "invoices_due",
     "invoices_finalize_due",
     "invoices_generate_for_period",
+    "invoices_issue_for_period",
     "period_bounds",
     "period_containing",
     "period_due_at",

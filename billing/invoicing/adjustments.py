@@ -17,78 +17,53 @@ December carries -25.00.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from decimal import Decimal
 
-from accounts.models import Customer, SubAccount
+from accounts.models import Customer
 from billing.invoicing.compute import LineDraft, in_scope
-from billing.models import InvoiceLine, InvoiceStatus, Subscription
+from billing.invoicing.context import ADJUSTMENT_LOOKBACK_DAYS, ISSUED, RatingContext
+from billing.invoicing.periods import Period
+from billing.models import InvoiceLine
 from billing.rating import rate_subscription, usage_quantity
-from billing.selectors import invoices_issued_for_customer, usage_bytes_for_customer
 from billing.services import terms_from_json
 
-#: How far back late usage is looked for (upstreams revise usage for days, not months).
-ADJUSTMENT_LOOKBACK_DAYS = 190
-ISSUED = [InvoiceStatus.FINALIZED, InvoiceStatus.PAID]
+__all__ = ["ADJUSTMENT_LOOKBACK_DAYS", "ISSUED", "adjustment_lines"]
 
 
 def adjustment_lines(
-    *, customer: Customer, before: dt.date, exclude_invoice_id: int | None = None
+    *,
+    customer: Customer,
+    before: dt.date,
+    exclude_invoice_id: int | None = None,
+    context: RatingContext | None = None,
 ) -> list[LineDraft]:
-    """Adjustment lines for issued periods before `before` whose usage changed since."""
-    issued = invoices_issued_for_customer(
-        customer=customer,
-        before=before,
-        since=before - dt.timedelta(days=ADJUSTMENT_LOOKBACK_DAYS),
-    )
-    issued = [inv for inv in issued if inv.pk != exclude_invoice_id]
+    """Adjustment lines for issued periods before `before` whose usage changed since.
+
+    `context`: the chunk's prefetched rows (its period must start on `before`)."""
+    if context is None or context.period.start != before:
+        context = RatingContext(customers=[customer], period=Period.starting(before))
+    history = context.history(customer.pk)
+    issued = [inv for inv in history.issued if inv.pk != exclude_invoice_id]
     if not issued:
         return []
-    billed_lines = defaultdict(list)
-    for line in (
-        InvoiceLine.objects.filter(invoice__in=issued)
-        .exclude(kind=InvoiceLine.Kind.ADJUSTMENT)
-        .values("invoice_id", "subscription_id", "amount")
-    ):
-        billed_lines[(line["invoice_id"], line["subscription_id"])].append(line["amount"])
-    adjustments = defaultdict(list)
-    for line in (
-        InvoiceLine.objects.filter(
-            kind=InvoiceLine.Kind.ADJUSTMENT,
-            adjusts_invoice__in=issued,
-            invoice__status__in=ISSUED,
-        )
-        .exclude(invoice_id=exclude_invoice_id)
-        .order_by("invoice__finalized_at", "invoice_id", "position")
-        .values("adjusts_invoice_id", "subscription_id", "amount", "details")
-    ):
-        adjustments[(line["adjusts_invoice_id"], line["subscription_id"])].append(line)
-    sub_accounts = list(
-        SubAccount.objects.filter(customer_id=customer.pk).only("pk", "upstream_account_id")
-    )
+    sub_accounts = context.sub_accounts(customer.pk)
     out: list[LineDraft] = []
     for invoice in issued:
-        frozen_subs = invoice.snapshot.get("subscriptions", {})
-        if not frozen_subs:
-            continue
-        subscriptions = {
-            s.pk: s for s in Subscription.objects.filter(pk__in=[int(k) for k in frozen_subs])
-        }
-        usage_cache: dict[tuple[str, str], dict[int, int]] = {}
-        for key, frozen in frozen_subs.items():
-            subscription = subscriptions.get(int(key))
+        for key, frozen in (invoice.snapshot or {}).get("subscriptions", {}).items():
+            subscription = context.frozen_subscription(int(key))
             if subscription is None:
                 continue
-            window = (frozen["active_start"], frozen["active_end"])
-            if window not in usage_cache:
-                usage_cache[window] = usage_bytes_for_customer(
-                    customer=customer,
-                    start_day=dt.date.fromisoformat(window[0]),
-                    end_day=dt.date.fromisoformat(window[1]),
-                )
-            per_sa = usage_cache[window]
+            per_sa = context.usage(
+                customer.pk,
+                dt.date.fromisoformat(frozen["active_start"]),
+                dt.date.fromisoformat(frozen["active_end"]),
+            )
             current = sum(per_sa.get(sa.pk, 0) for sa in sub_accounts if in_scope(subscription, sa))
-            previous = adjustments[(invoice.pk, subscription.pk)]
+            previous = [
+                line
+                for line in history.adjustments[(invoice.pk, subscription.pk)]
+                if line["invoice_id"] != exclude_invoice_id
+            ]
             billed_bytes = (
                 int(previous[-1]["details"]["usage_bytes"])
                 if previous
@@ -109,7 +84,7 @@ def adjustment_lines(
                 ),
                 Decimal(0),
             )
-            billed = sum(billed_lines[(invoice.pk, subscription.pk)], Decimal(0)) + sum(
+            billed = sum(history.billed_lines[(invoice.pk, subscription.pk)], Decimal(0)) + sum(
                 (line["amount"] for line in previous), Decimal(0)
             )
             difference = rerated - billed

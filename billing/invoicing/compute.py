@@ -15,11 +15,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from accounts.models import Customer, SubAccount
+from billing.invoicing.context import RatingContext
 from billing.invoicing.periods import Period
 from billing.models import InvoiceLine, Subscription
 from billing.rating import Totals, invoice_totals, rate_subscription, unit_note
-from billing.selectors import subscriptions_in_period, usage_bytes_for_customer
-from billing.services import plan_terms, terms_to_json
+from billing.services import terms_to_json
 from config.errors import ApplicationError
 
 QUANTITY_PLACES = Decimal("1e-12")
@@ -93,46 +93,31 @@ def in_scope(subscription: Subscription, sub_account: SubAccount) -> bool:
     )
 
 
-class UsageWindows:
-    """Per-sub-account bytes of one customer, fetched once per distinct day window."""
-
-    def __init__(self, customer: Customer):
-        self.customer = customer
-        self._cache: dict[tuple, dict[int, int]] = {}
-
-    def get(self, start, end) -> dict[int, int]:
-        key = (start, end)
-        if key not in self._cache:
-            self._cache[key] = usage_bytes_for_customer(
-                customer=self.customer, start_day=start, end_day=end
-            )
-        return self._cache[key]
-
-
 def invoice_compute(
-    *, customer: Customer, period: Period, exclude_invoice_id: int | None = None
+    *,
+    customer: Customer,
+    period: Period,
+    exclude_invoice_id: int | None = None,
+    context: RatingContext | None = None,
 ) -> InvoiceComputation:
-    """Rate the customer's period from current usage, plus adjustments of earlier periods."""
+    """Rate the customer's period from current usage, plus adjustments of earlier periods.
+
+    `context`: rows prefetched for a chunk of customers of the same period (see
+    `billing.invoicing.context`); without it they are read for this customer alone.
+    """
     from billing.invoicing.adjustments import adjustment_lines
 
+    if context is None or context.period != period:
+        context = RatingContext(customers=[customer], period=period)
     reseller = customer.reseller
     currency = customer.currency or reseller.currency
-    sub_accounts = list(
-        SubAccount.objects.filter(customer_id=customer.pk)
-        .select_related("upstream_account")
-        # Never load (and decrypt) credentials just to bill.
-        .only("pk", "label", "upstream_id", "upstream_account__name", "upstream_account_id")
-        .order_by("pk")
-    )
-    windows = UsageWindows(customer)
+    sub_accounts = context.sub_accounts(customer.pk)
     lines: list[LineDraft] = []
     usage: list[UsageDraft] = []
     frozen: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
     covered: set[int] = set()
-    for subscription in subscriptions_in_period(
-        customer=customer, start_day=period.start, end_day=period.end
-    ):
+    for subscription in context.subscriptions(customer.pk):
         window = subscription.active_window(period.start, period.end)
         if window is None:
             continue
@@ -142,9 +127,9 @@ def invoice_compute(
                 "currency_mismatch",
                 f"Plan {plan.code} is priced in {plan.currency}; the customer pays {currency}.",
             )
-        terms = plan_terms(plan=plan)
+        terms = context.terms(plan)
         active_days = (window[1] - window[0]).days
-        per_sub_account = windows.get(*window)
+        per_sub_account = context.usage(customer.pk, *window)
         scoped = [sa for sa in sub_accounts if in_scope(subscription, sa)]
         total_bytes = sum(per_sub_account.get(sa.pk, 0) for sa in scoped)
         group = subscription_group(subscription)
@@ -182,13 +167,16 @@ def invoice_compute(
         if note not in notes:
             notes.append(note)
     # Usage no subscription covers is shown (unbilled) so nothing disappears silently.
-    whole = windows.get(period.start, period.end)
+    whole = context.usage(customer.pk, period.start, period.end)
     for sa in sub_accounts:
         if sa.pk not in covered and whole.get(sa.pk, 0):
             usage.append(_usage_row(None, sa, whole[sa.pk]))
     lines.extend(
         adjustment_lines(
-            customer=customer, before=period.start, exclude_invoice_id=exclude_invoice_id
+            customer=customer,
+            before=period.start,
+            exclude_invoice_id=exclude_invoice_id,
+            context=context,
         )
     )
     totals = invoice_totals(

@@ -80,11 +80,10 @@ def _rows_unchanged(invoice: Invoice, lines: list[InvoiceLine], usage: list[Invo
     )
 
 
-def _apply_computation(
-    invoice: Invoice, computation: InvoiceComputation, now: dt.datetime, *, fresh: bool
-) -> tuple[list[InvoiceLine], list[InvoiceUsage]]:
-    """Give a draft (locked by the caller, or just created) the computed totals, snapshot,
-    lines and usage. Lines and usage are rewritten only when they changed."""
+def fill_from_computation(
+    invoice: Invoice, computation: InvoiceComputation, now: dt.datetime
+) -> None:
+    """Give an invoice (not yet saved) the computed currency, totals and snapshot."""
     invoice.currency = computation.currency
     invoice.tax_rate = computation.tax_rate
     invoice.subtotal = computation.totals.subtotal
@@ -96,15 +95,19 @@ def _apply_computation(
         unit_notes=computation.unit_notes,
     )
     invoice.refreshed_at = now
-    if fresh:
-        invoice.save()
+
+
+def computation_rows(
+    invoice_id: int, computation: InvoiceComputation
+) -> tuple[list[InvoiceLine], list[InvoiceUsage]]:
+    """The line and usage rows (unsaved) that a computation gives the invoice."""
     lines = [
-        line.to_model(invoice_id=invoice.pk, position=index)
+        line.to_model(invoice_id=invoice_id, position=index)
         for index, line in enumerate(computation.lines, start=1)
     ]
     usage = [
         InvoiceUsage(
-            invoice_id=invoice.pk,
+            invoice_id=invoice_id,
             subscription_id=row.subscription_id,
             sub_account_id=row.sub_account_id,
             sub_account_label=row.sub_account_label,
@@ -113,6 +116,18 @@ def _apply_computation(
         )
         for row in computation.usage
     ]
+    return lines, usage
+
+
+def _apply_computation(
+    invoice: Invoice, computation: InvoiceComputation, now: dt.datetime, *, fresh: bool
+) -> tuple[list[InvoiceLine], list[InvoiceUsage]]:
+    """Give a draft (locked by the caller, or just created) the computed totals, snapshot,
+    lines and usage. Lines and usage are rewritten only when they changed."""
+    fill_from_computation(invoice, computation, now)
+    if fresh:
+        invoice.save()
+    lines, usage = computation_rows(invoice.pk, computation)
     if not fresh:
         if _rows_unchanged(invoice, lines, usage):
             return lines, usage
@@ -246,11 +261,48 @@ def _lock_customer(customer_id: int) -> None:
     """One finalization per customer at a time: the adjustments it bills must see what the
     customer's other finalizations billed (nothing billed twice)."""
     list(
-        Customer.objects.select_for_update()
+        Customer.objects.select_for_update(no_key=True)  # see issuing._lock_customers
         .filter(pk=customer_id)
         .order_by()
         .values_list("pk", flat=True)
     )
+
+
+def stamp_issued(
+    invoice: Invoice,
+    *,
+    number: str,
+    sequence_number: int,
+    issued_on: dt.date,
+    now: dt.datetime,
+    saved_otherwise: bool = False,
+) -> None:
+    """Number a draft whose lines are current and save it finalized (in the caller's
+    transaction, with the invoice and customer rows locked or just created).
+    `saved_otherwise`: the rest of the row is already stored as is (write only the stamp)."""
+    invoice_check_transition(invoice=invoice, to_status=InvoiceStatus.FINALIZED)
+    invoice.number = number
+    invoice.sequence_year = issued_on.year
+    invoice.sequence_number = sequence_number
+    invoice.issued_on = issued_on
+    invoice.due_on = issued_on + dt.timedelta(days=invoice.reseller.payment_terms_days)
+    invoice.layout_version = LAYOUT_VERSION
+    invoice.finalized_at = now
+    invoice.status = InvoiceStatus.FINALIZED
+    invoice.save(update_fields=_ISSUE_FIELDS if saved_otherwise else None)
+
+
+_ISSUE_FIELDS = [
+    "number",
+    "sequence_year",
+    "sequence_number",
+    "issued_on",
+    "due_on",
+    "layout_version",
+    "finalized_at",
+    "status",
+    "updated_at",
+]
 
 
 def _issue(
@@ -262,15 +314,9 @@ def _issue(
     invoice_check_transition(invoice=invoice, to_status=InvoiceStatus.FINALIZED)
     issued_on = local_date(now, reseller.tzinfo)
     number, sequence_number = invoice_number_next(reseller=reseller, year=issued_on.year)
-    invoice.number = number
-    invoice.sequence_year = issued_on.year
-    invoice.sequence_number = sequence_number
-    invoice.issued_on = issued_on
-    invoice.due_on = issued_on + dt.timedelta(days=reseller.payment_terms_days)
-    invoice.layout_version = LAYOUT_VERSION
-    invoice.finalized_at = now
-    invoice.status = InvoiceStatus.FINALIZED
-    invoice.save()
+    stamp_issued(
+        invoice, number=number, sequence_number=sequence_number, issued_on=issued_on, now=now
+    )
     invoice_event_record(
         invoice=invoice,
         from_status=InvoiceStatus.DRAFT,
@@ -326,55 +372,6 @@ def invoice_finalize(
         delivery = _issue(locked, now=now, actor=actor, send_email=send_email)
     _after_issue(locked, delivery, now=now, lines=lines, usage=usage)
     return locked
-
-
-def invoice_issue(
-    *,
-    customer: Customer,
-    period_start: dt.date,
-    now: dt.datetime,
-    actor: str = "",
-    send_email: bool = True,
-) -> tuple[Invoice, bool]:
-    """Create and finalize the customer's invoice for an ended period in one transaction
-    (rated once), for closing a month at once (`generate_invoices --finalize`, the demo).
-    An existing draft is finalized; an issued invoice is returned as is (`False`)."""
-    period = Period.starting(period_start)
-    _require_ended(period=period, reseller=customer.reseller, now=now)
-    existing = Invoice.objects.filter(customer=customer, period_start=period.start).first()
-    if existing is not None:
-        if existing.status != InvoiceStatus.DRAFT:
-            return existing, False
-        return invoice_finalize(invoice=existing, now=now, actor=actor, send_email=send_email), True
-    try:
-        with transaction.atomic():
-            _lock_customer(customer.pk)
-            computation = invoice_compute(customer=customer, period=period)
-            invoice = Invoice(
-                reseller=customer.reseller,
-                customer=customer,
-                period_start=period.start,
-                period_end=period.end,
-                layout_version=LAYOUT_VERSION,
-            )
-            lines, usage = _apply_computation(invoice, computation, now, fresh=True)
-            invoice_event_record(
-                invoice=invoice,
-                from_status="",
-                to_status=InvoiceStatus.DRAFT,
-                now=now,
-                actor=actor,
-                note="created",
-            )
-            delivery = _issue(invoice, now=now, actor=actor, send_email=send_email)
-    except IntegrityError:
-        # Created concurrently: finalize that one if it is still a draft.
-        existing = Invoice.objects.get(customer=customer, period_start=period.start)
-        if existing.status != InvoiceStatus.DRAFT:
-            return existing, False
-        return invoice_finalize(invoice=existing, now=now, actor=actor, send_email=send_email), True
-    _after_issue(invoice, delivery, now=now, lines=lines, usage=usage)
-    return invoice, True
 
 
 @dataclass

@@ -19,6 +19,7 @@ from email.utils import make_msgid
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Case, CharField, Value, When
 
 from accounts.models import Reseller
 from billing.invoicing.rendering import invoice_document
@@ -58,13 +59,36 @@ def invoice_pdf_store(
     if invoice.pdf and not force:
         return invoice
     data = invoice_pdf_render(invoice=invoice, lines=lines, usage=usage)
-    name = invoice.pdf.storage.save(
-        f"invoices/{invoice.reseller.slug}/{invoice.number}.pdf", ContentFile(data)
-    )
-    Invoice.objects.filter(pk=invoice.pk).update(pdf=name, pdf_rendered_at=now)
-    invoice.pdf.name = name
-    invoice.pdf_rendered_at = now
+    invoice_pdfs_save(pdfs=[(invoice, data)], now=now)
     return invoice
+
+
+def invoice_pdfs_save(*, pdfs: list[tuple[Invoice, bytes]], now: dt.datetime) -> None:
+    """Store rendered PDFs of issued invoices under `invoices/<reseller>/<number>.pdf` and
+    record them on their rows (one UPDATE for the lot)."""
+    names: dict[int, str] = {}
+    for invoice, data in pdfs:
+        if invoice.status == InvoiceStatus.DRAFT:
+            raise ApplicationError("invoice_not_issued", "Drafts are previewed, not stored as PDF.")
+        name = invoice.pdf.storage.save(
+            f"invoices/{invoice.reseller.slug}/{invoice.number}.pdf", ContentFile(data)
+        )
+        names[invoice.pk] = name
+        invoice.pdf.name = name
+        invoice.pdf_rendered_at = now
+    if not names:
+        return
+    if len(names) == 1:
+        ((pk, name),) = names.items()
+        Invoice.objects.filter(pk=pk).update(pdf=name, pdf_rendered_at=now)
+        return
+    Invoice.objects.filter(pk__in=list(names)).update(
+        pdf=Case(
+            *(When(pk=pk, then=Value(name)) for pk, name in names.items()),
+            output_field=CharField(),
+        ),
+        pdf_rendered_at=now,
+    )
 
 
 def invoice_pdf_bytes(*, invoice: Invoice, now: dt.datetime) -> bytes:

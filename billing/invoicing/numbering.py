@@ -23,16 +23,26 @@ def invoice_number_format(*, prefix: str, year: int, number: int) -> str:
 def invoice_number_next(*, reseller: Reseller, year: int) -> tuple[str, int]:
     """Take the next number of `year` for `reseller`. Must run inside the caller's atomic
     block: the lock is held until it commits."""
+    return invoice_numbers_next(reseller=reseller, year=year, count=1)[0]
+
+
+def invoice_numbers_next(*, reseller: Reseller, year: int, count: int) -> list[tuple[str, int]]:
+    """Take the next `count` numbers of `year` for `reseller` in one statement (a chunk of
+    invoices issued in one transaction). Gapless like one at a time: the increment commits or
+    rolls back with the invoices that use the numbers."""
+    if count < 1:
+        return []
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("invoice_number_next must run inside a transaction")
     # One statement takes the row lock and increments (held until the caller commits).
     table = InvoiceSequence._meta.db_table
     sql = (
-        f"UPDATE {table} SET last_number = last_number + 1 "  # noqa: S608 (no user input)
+        f"UPDATE {table} SET last_number = last_number + %s "  # noqa: S608 (no user input)
         "WHERE reseller_id = %s AND year = %s RETURNING last_number"
     )
+    params = [count, reseller.pk, year]
     with transaction.get_connection().cursor() as cursor:
-        cursor.execute(sql, [reseller.pk, year])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
         if row is None:  # the year's first number
             try:
@@ -40,7 +50,10 @@ def invoice_number_next(*, reseller: Reseller, year: int) -> tuple[str, int]:
                     InvoiceSequence.objects.create(reseller=reseller, year=year)
             except IntegrityError:
                 pass  # created concurrently by another finalization: queue on its lock
-            cursor.execute(sql, [reseller.pk, year])
+            cursor.execute(sql, params)
             row = cursor.fetchone()
-    number = int(row[0])
-    return invoice_number_format(prefix=reseller.invoice_prefix, year=year, number=number), number
+    last = int(row[0])
+    return [
+        (invoice_number_format(prefix=reseller.invoice_prefix, year=year, number=n), n)
+        for n in range(last - count + 1, last + 1)
+    ]

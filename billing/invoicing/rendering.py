@@ -120,18 +120,18 @@ def invoice_document(
     return InvoiceDocument(
         layout_version=invoice.layout_version or LAYOUT_VERSION,
         number=invoice.number,
-        status=invoice.status,
+        status=str(invoice.status),  # plain str: documents cross process boundaries
         issued_on=invoice.issued_on,
         due_on=invoice.due_on,
         period_start=invoice.period_start,
         period_end=invoice.period_end - dt.timedelta(days=1),
         timezone=snapshot.get("timezone", "UTC"),
-        currency=invoice.currency,
+        currency=str(invoice.currency),
         seller=_party(snapshot.get("seller", {})),
         buyer=_party(snapshot.get("buyer", {})),
         lines=tuple(
             DocumentLine(
-                kind=line.kind,
+                kind=str(line.kind),
                 description=line.description,
                 amount=line.amount,
                 group=line.group,

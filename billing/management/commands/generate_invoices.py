@@ -12,13 +12,14 @@ from tqdm import tqdm
 
 from accounts.models import Customer, Reseller
 from billing.invoicing import (
-    invoice_issue,
     invoice_preview,
     invoices_generate_for_period,
+    invoices_issue_for_period,
     period_containing,
     period_has_ended,
     period_parse,
 )
+from billing.invoicing.pdf_pool import default_pdf_processes
 from billing.money import format_money
 from billing.selectors import customers_to_invoice
 from config.errors import ApplicationError
@@ -112,25 +113,21 @@ class Command(BaseCommand):
                 )
             )
             return
-        issued, already, failed = 0, 0, 0
         with self._bar(len(customers), f"{reseller.slug} issue", opts) as bar:
-            for each in customers:
-                try:
-                    _invoice, done = invoice_issue(
-                        customer=each,
-                        period_start=month.start,
-                        now=now,
-                        actor="generate_invoices",
-                    )
-                except ApplicationError as exc:
-                    failed += 1
-                    self.stderr.write(f"  customer {each.pk}: {exc.code}: {exc.message}")
-                else:
-                    issued, already = issued + done, already + (not done)
-                bar.update(1)
+            result = invoices_issue_for_period(
+                reseller=reseller,
+                period_start=month.start,
+                now=now,
+                customers=customers,
+                actor="generate_invoices",
+                pdf_processes=default_pdf_processes(),
+                on_progress=bar.update,
+            )
+        for customer_id, exc in result.failed.items():
+            self.stderr.write(f"  customer {customer_id}: {exc.code}: {exc.message}")
         self.stdout.write(
             self.style.SUCCESS(
-                f"{reseller.name} {month.label}: {issued} finalized, {already} already issued, "
-                f"{failed} failed."
+                f"{reseller.name} {month.label}: {len(result.issued)} finalized, "
+                f"{len(result.already)} already issued, {len(result.failed)} failed."
             )
         )
