@@ -140,8 +140,12 @@ def _actor(view: ResellerScopedView) -> str:
 
 
 def _parse_query(view, serializer_class) -> dict:
+    """Validate the query string; unknown parameters are refused, except DRF's `format`
+    (the browsable API's renderer switch)."""
+    query = view.request.query_params.copy()
+    query.pop("format", None)
     serializer = serializer_class(
-        data=view.request.query_params,
+        data=query,
         context={"request": view.request, "view": view, "tenant": view.tenant},
     )
     serializer.is_valid(raise_exception=True)
