@@ -170,7 +170,9 @@ CELERY_BEAT_SCHEDULE = {**usage_schedule.BEAT_SCHEDULE, **billing_schedule.BEAT_
 
 # Celery tasks queued with `customer_id=` after a sync changed that customer's usage
 # (usage/services/followups.py): usage knows them by name only, as it sits below billing.
-FLOWBILL_AFTER_SYNC_TASKS: list[str] = []
+FLOWBILL_AFTER_SYNC_TASKS: list[str] = [
+    "usage.tasks.usage_alerts_check_task",
+]
 
 # Redis for cross-worker locks and the upstream request budget; in-process when unset.
 REDIS_URL = os.environ.get("REDIS_URL") or (
