@@ -35,6 +35,21 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application()).
 )
 
 
+@pytest.fixture(autouse=True)
+def keep_the_test_connection_open():
+    """Requests here go straight to the WSGI app, not through Django's test Client, so
+    Django's end-of-request `close_old_connections` would close the test's transaction on
+    PostgreSQL ("the connection is closed"). Detach it for the test, as the Client does."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 @schema.parametrize()
 @settings(
     max_examples=10,
