@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import multiprocessing
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -86,7 +87,7 @@ def _seed(customers: int, sub_accounts: int, days: int, period_start: dt.date) -
         rows = Customer.objects.bulk_create(
             Customer(
                 reseller=reseller,
-                name=f"Customer {n:05d} 客户",
+                name=_customer_name(n),
                 email=f"c{n}@bench.example",
                 currency="USD",
                 tax_rate=Decimal("6"),
@@ -121,6 +122,25 @@ def _seed(customers: int, sub_accounts: int, days: int, period_start: dt.date) -
             ),
             batch_size=5000,
         )
+
+
+# Names as resellers' customers write them: a third Chinese or Japanese (each its own glyphs,
+# so each PDF embeds its own CJK font subset), a third accented Latin, a third plain ASCII.
+_HAN = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
+    "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝"
+    "科技网络数据信息云智能电子贸易实业发展有限公司集团上海北京深圳广州杭州成都东京大阪株式会社"
+)
+_ACCENTED = ("Müller", "Søren", "Łukasz", "José", "Zoë", "Ångström", "Dvořák", "Çelik", "Öztürk")
+
+
+def _customer_name(n: int) -> str:
+    rng = random.Random(n)
+    if n % 3 == 0:
+        return "".join(rng.choice(_HAN) for _ in range(rng.randint(4, 10)))
+    if n % 3 == 1:
+        return f"{rng.choice(_ACCENTED)} & {rng.choice(_ACCENTED)} {n:05d} GmbH"
+    return f"Customer {n:05d} Ltd"
 
 
 def _async_commit(sender, connection, **kwargs) -> None:
