@@ -38,6 +38,7 @@ from billing.models import (
     PlanTier,
     Subscription,
 )
+from billing.money import format_money
 from config.errors import ApplicationError
 from usage.admin import CustomerUsageAdmin
 
@@ -176,7 +177,7 @@ class InvoiceAdmin(TenantScopedAdmin):
         done = invoice_finalize(invoice=invoice, now=timezone.now(), actor=self.actor(request))
         self.message_user(
             request,
-            f"Finalized as {done.number}: total {done.total} {done.currency}, "
+            f"Finalized as {done.number}: total {format_money(done.total, done.currency)}, "
             f"due {done.due_on:%Y-%m-%d}; the email is queued.",
             messages.SUCCESS,
         )
@@ -185,7 +186,7 @@ class InvoiceAdmin(TenantScopedAdmin):
         done = invoice_refresh_draft(invoice=invoice, now=timezone.now())
         self.message_user(
             request,
-            f"Draft refreshed from current usage: total {done.total} {done.currency}.",
+            f"Draft refreshed from current usage: total {format_money(done.total, done.currency)}.",
             messages.SUCCESS,
         )
 
@@ -320,7 +321,8 @@ class CustomerBillingAdmin(CustomerUsageAdmin):
         else:
             text = f"{invoice} for {period.label} is already {invoice.status}; nothing changed"
             level = messages.WARNING
-        self.message_user(request, f"{text}: total {invoice.total} {invoice.currency}.", level)
+        total = format_money(invoice.total, invoice.currency)
+        self.message_user(request, f"{text}: total {total}.", level)
         return HttpResponseRedirect(
             reverse(f"{self.admin_site.name}:billing_invoice_change", args=[invoice.pk])
         )
