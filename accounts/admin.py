@@ -19,7 +19,7 @@ rules + billing's invoice actions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django import forms
 from django.contrib import admin, messages
@@ -72,6 +72,7 @@ class ObjectAction:
 class BoundObjectAction:
     action: ObjectAction
     url: str
+    inputs: tuple[ActionInput, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
         extra = dict(extra_context or {})
         if obj is not None:
             extra["flowbill_actions"] = [
-                self._bind_action(action, obj)
+                self._bind_action(request, action, obj)
                 for action in self.object_actions
                 if self.object_action_visible(request, obj, action.name)
             ]
@@ -166,12 +167,20 @@ class TenantScopedAdmin(admin.ModelAdmin):
         """Whether to show the button now (the action itself still checks the state)."""
         return True
 
-    def _bind_action(self, action: ObjectAction, obj) -> BoundObjectAction:
+    def object_action_initial(self, request, obj) -> dict[str, str]:
+        """Initial values of action inputs, by input name (e.g. last month for a period)."""
+        return {}
+
+    def _bind_action(self, request, action: ObjectAction, obj) -> BoundObjectAction:
         url = reverse(
             f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_action",
             args=[obj.pk, action.name],
         )
-        return BoundObjectAction(action=action, url=url)
+        initial = self.object_action_initial(request, obj)
+        inputs = tuple(
+            replace(field, value=initial.get(field.name, field.value)) for field in action.inputs
+        )
+        return BoundObjectAction(action=action, url=url, inputs=inputs)
 
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}_action"

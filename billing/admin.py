@@ -303,6 +303,10 @@ class CustomerBillingAdmin(CustomerUsageAdmin):
         *CustomerUsageAdmin.object_actions,
     )
 
+    def object_action_initial(self, request, obj):
+        last = period_last_closed(tz=obj.reseller.tzinfo, now=timezone.now())
+        return {**super().object_action_initial(request, obj), "period": last.label}
+
     def do_create_draft(self, request, customer):
         now = timezone.now()
         text = request.POST.get("period", "").strip()

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.api_keys import api_key_authenticate
 from accounts.models import ApiKey
-from billing.invoicing import invoice_void
+from billing.invoicing import invoice_void, period_last_closed
 from billing.models import Invoice, InvoiceEmail
 from tests import factories
 from usage.models import SyncRun, UpstreamSubAccount
@@ -125,6 +125,9 @@ def test_refresh_a_draft(client, staff):
 
 def test_create_or_refresh_a_draft_from_the_customer_page(client, staff):
     acme = staff.customers["acme"]
+    page = client.get(reverse("admin:accounts_customer_change", args=[acme.pk])).content.decode()
+    last = period_last_closed(tz=staff.reseller.tzinfo, now=timezone.now())
+    assert f'type="month" name="period" value="{last.label}"' in page
 
     created = _post(client, "accounts_customer", acme, "create_draft", {"period": "2026-09"})
     draft = Invoice.objects.get(customer=acme, period_start=dt.date(2026, 9, 1))
@@ -239,7 +242,7 @@ def test_add_customer_still_works_without_alert_rules(client, staff):
     assert response.status_code == 302
 
 
-def test_staff_without_perms_cannot_act_for_nobody(client, db, media):
+def test_staff_without_a_reseller_cannot_act(client, db, media):
     stray = factories.StaffUserFactory(reseller=None, username="stray")
     invoice_owner = factories.CustomerFactory()
     client.force_login(stray)
