@@ -322,7 +322,8 @@ def main() -> None:
         print(f"TOTAL:    {n:,} invoices in {total:.1f}s = {n / total:.1f} invoices/s")
         if workers == 1:
             # CPU time does not depend on what else the machine runs (wall time does).
-            what = "all the work" if pdf_processes == 0 else "issuing only, PDFs elsewhere"
+            pool = pdf_processes and not args.two_step  # the cycle's path renders inline
+            what = "issuing only, PDFs elsewhere" if pool else "all the work"
             print(f"CPU:      {1000 * cpu / n:.2f} ms per invoice in this process ({what})")
         print(f"after: {_load()}")
     finally:
