@@ -10,6 +10,7 @@ FIGURES: Counter[str] = Counter()
 LABELS = {
     "upstream_faults_injected": "upstream faults injected (simulator tally)",
     "upstream_fault_cases": "upstream fault cases (kinds x placements)",
+    "rows_checked_exact": "usage rows checked byte-exact after upstream faults",
     "worker_kills": "workers SIGKILLed mid-task",
     "crashes_survived": "crash drills converged after restart",
     "outages": "database/broker outages injected",

@@ -116,6 +116,15 @@ class DrillWorker:
             self._log.close()
             self._log = None
 
+    def log_count(self, text: str) -> int:
+        """How many log lines contain `text` (task outcomes, reconnections...)."""
+        try:
+            return sum(
+                text in line for line in self.log_path.read_text(errors="replace").splitlines()
+            )
+        except OSError:
+            return 0
+
     def log_tail(self, lines: int = 60) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
