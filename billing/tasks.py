@@ -8,8 +8,13 @@ from smtplib import SMTPException
 from celery import shared_task
 from django.utils import timezone
 
-from accounts.models import Reseller
-from billing.invoicing import invoice_cycle_run, invoice_email_send, invoice_finalize
+from accounts.models import Customer, Reseller
+from billing.invoicing import (
+    invoice_cycle_run,
+    invoice_drafts_refresh,
+    invoice_email_send,
+    invoice_finalize,
+)
 from billing.models import Invoice, InvoiceEmail
 
 
@@ -38,6 +43,16 @@ def invoice_finalize_task(invoice_id: int, now_iso: str | None = None) -> None:
     invoice = Invoice.objects.select_related("reseller", "customer").get(pk=invoice_id)
     if invoice.status == Invoice.Status.DRAFT:
         invoice_finalize(invoice=invoice, now=_now(now_iso))
+
+
+@shared_task(acks_late=True)
+def invoice_drafts_refresh_task(*, customer_id: int) -> int:
+    """After a sync changed the customer's usage (FLOWBILL_AFTER_SYNC_TASKS): re-rate its
+    drafts still in their grace period. Returns how many were refreshed."""
+    customer = Customer.objects.select_related("reseller").filter(pk=customer_id).first()
+    if customer is None:  # deleted since the sync
+        return 0
+    return len(invoice_drafts_refresh(customer=customer, now=timezone.now()))
 
 
 @shared_task(

@@ -39,6 +39,7 @@ from billing.invoicing.periods import (
     period_last_closed,
     period_parse,
 )
+from billing.invoicing.refresh import invoice_drafts_refresh
 from billing.invoicing.rendering import invoice_document, invoice_snapshot
 from billing.invoicing.transitions import invoice_mark_paid, invoice_void
 
@@ -53,6 +54,7 @@ __all__ = [
     "invoice_create_draft",
     "invoice_cycle_run",
     "invoice_document",
+    "invoice_drafts_refresh",
     "invoice_email_resend",
     "invoice_email_send",
     "invoice_finalize",
