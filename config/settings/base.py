@@ -174,6 +174,7 @@ CELERY_BEAT_SCHEDULE = {**usage_schedule.BEAT_SCHEDULE, **billing_schedule.BEAT_
 # (usage/services/followups.py): usage knows them by name only, as it sits below billing.
 FLOWBILL_AFTER_SYNC_TASKS: list[str] = [
     "usage.tasks.usage_alerts_check_task",
+    "billing.tasks.invoice_drafts_refresh_task",
 ]
 
 # Redis for cross-worker locks and the upstream request budget; in-process when unset.
