@@ -46,13 +46,13 @@ def invoice_finalize_task(invoice_id: int, now_iso: str | None = None) -> None:
 
 
 @shared_task(acks_late=True)
-def invoice_drafts_refresh_task(*, customer_id: int) -> int:
+def invoice_drafts_refresh_task(*, customer_id: int, now_iso: str | None = None) -> int:
     """After a sync changed the customer's usage (FLOWBILL_AFTER_SYNC_TASKS): re-rate its
     drafts still in their grace period. Returns how many were refreshed."""
     customer = Customer.objects.select_related("reseller").filter(pk=customer_id).first()
     if customer is None:  # deleted since the sync
         return 0
-    return len(invoice_drafts_refresh(customer=customer, now=timezone.now()))
+    return len(invoice_drafts_refresh(customer=customer, now=_now(now_iso)))
 
 
 @shared_task(
