@@ -3,8 +3,9 @@
 - Traffic sold: the `UsageDay` bytes of the customer's sub-accounts over the period's days
   so far (the reseller's calendar month), whatever subscription covers them.
 - Estimated revenue: the billing engine's own preview of the customer's invoice for the
-  period (`billing.invoicing.invoice_preview`): what the invoice would say if the month
-  closed now (the month's base fee and minimum, usage so far). Net of tax, and without
+  period (`invoice_compute`, what `billing.invoicing.invoice_preview` returns, with the
+  engine's batched `RatingContext` per chunk of customers): what the invoice would say if
+  the month closed now (the month's base fee and minimum, usage so far). Net of tax, and without
   adjustment lines (those correct earlier months, not this one's traffic).
 - Upstream cost: see `billing.dashboard.units`.
 - Margin: revenue - cost, for customers billed in the reseller's currency (upstream cost is
@@ -27,7 +28,8 @@ from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
 from billing.dashboard.units import gb_text, money_text, percent_text, upstream_cost
-from billing.invoicing import Period, invoice_preview, period_containing
+from billing.invoicing import Period, invoice_compute, period_containing
+from billing.invoicing.context import RatingContext
 from billing.models import InvoiceLine, Subscription
 from billing.money import currency_exponent
 from billing.selectors import customers_to_invoice
@@ -35,6 +37,7 @@ from config.errors import ApplicationError
 from usage.selectors import usage_bytes_by_sub_account
 
 ZERO = Decimal(0)
+RATING_CHUNK = 500
 
 
 @dataclass
@@ -279,9 +282,14 @@ def dashboard_period_figures(*, reseller: Reseller, now: dt.datetime) -> PeriodF
     scopes = dict(
         Subscription.objects.for_reseller(reseller).values_list("pk", "upstream_account_id")
     )
-    for customer_id, row in customers.items():
+    ordered = [by_pk[pk] for pk in sorted(customers)]
+    for index, customer in enumerate(ordered):
+        if index % RATING_CHUNK == 0:
+            # The engine's batched reads: a few queries per chunk instead of a dozen each.
+            context = RatingContext(customers=ordered[index : index + RATING_CHUNK], period=period)
+        row = customers[customer.pk]
         try:
-            computation = invoice_preview(customer=by_pk[customer_id], period_start=period.start)
+            computation = invoice_compute(customer=customer, period=period, context=context)
         except ApplicationError as exc:
             row.error = exc.message
             continue
