@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class BillingConfig(AppConfig):
     name = "billing"
+
+    def ready(self) -> None:
+        # Register the billing tasks with Celery in every process, not only in workers (whose
+        # autodiscovery imports them): usage's after-sync followups look
+        # `billing.tasks.invoice_drafts_refresh_task` up by name wherever a sync runs.
+        from billing import tasks  # noqa: F401
