@@ -31,3 +31,29 @@ def test_unknown_task_name_fails_loudly(settings):
     settings.FLOWBILL_AFTER_SYNC_TASKS = ["billing.tasks.no_such_task"]
     with pytest.raises(ImproperlyConfigured, match="no_such_task"):
         usage_followups_enqueue(customer_id=1)
+
+
+def test_every_configured_after_sync_task_is_registered_in_a_plain_process():
+    """Not only in workers: the web process and commands run syncs (and their followups)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\n"
+        "from config.celery import app\n"
+        "names = settings.FLOWBILL_AFTER_SYNC_TASKS\n"
+        "assert names, 'no after-sync tasks configured'\n"
+        "missing = [n for n in names if n not in app.tasks]\n"
+        "print('missing:', missing)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "missing: []"
