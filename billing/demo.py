@@ -8,6 +8,7 @@ and an invoice already issued for last month is only listed again.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from decimal import Decimal
 
 from django.conf import settings
@@ -77,6 +78,18 @@ def _ensure_subscriptions(reseller: Reseller, starts_on: dt.date, stdout) -> Non
                 stdout.write(f"  {customer}: no {code} subscription ({exc.message})")
 
 
+def _columns(text: str, width: int) -> str:
+    """`text` cut or padded to `width` terminal columns (CJK characters take two)."""
+    out, used = [], 0
+    for char in text:
+        wide = 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+        if used + wide > width:
+            break
+        out.append(char)
+        used += wide
+    return "".join(out) + " " * (width - used)
+
+
 def demo_close_last_month(*, reseller: Reseller, now: dt.datetime, stdout) -> None:
     period = period_last_closed(tz=reseller.tzinfo, now=now)
     _ensure_subscriptions(reseller, period.previous().previous().start, stdout)
@@ -95,7 +108,7 @@ def demo_close_last_month(*, reseller: Reseller, now: dt.datetime, stdout) -> No
     ):
         where = settings.MEDIA_ROOT / invoice.pdf.name if invoice.pdf else "(PDF pending)"
         stdout.write(
-            f"  {invoice.number}  {invoice.customer.name[:34]:<34} "
+            f"  {invoice.number}  {_columns(invoice.customer.name, 34)} "
             f"{format_money(invoice.total, invoice.currency):>14}  {where}"
         )
     mail_dir = getattr(settings, "EMAIL_FILE_PATH", None)
