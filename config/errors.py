@@ -4,6 +4,9 @@ Every error a service raises is an `ApplicationError` with a stable snake_case `
 (`invoice_not_draft`), a human `message` and optional `extra` details. The API renders
 all errors, DRF's own included, as `{"code", "message", "extra"}`.
 
+A body over `DATA_UPLOAD_MAX_MEMORY_SIZE` is a 413 `request_too_large` in the same shape
+(Django's own answer is an HTML 400 page).
+
 A backing service that cannot be reached (the database, the task broker, Redis) is not a
 bug in the request: it answers 503 `service_unavailable` with a `Retry-After`, naming the
 service but never the error text (which can carry host names and user names). The DRF
@@ -14,7 +17,8 @@ rest (admin, health check) and for errors raised in other middleware.
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError as DbInterfaceError
 from django.db import OperationalError as DbOperationalError
@@ -88,6 +92,16 @@ def log_unavailable(service: str, exc: BaseException, path: str) -> None:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.extra), status=exc.http_status)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            error_body(
+                "request_too_large",
+                f"The request body is larger than the {limit} bytes this API accepts.",
+                {"max_bytes": limit},
+            ),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     service = unavailable_service(exc)
     if service is not None:
         request = context.get("request")
