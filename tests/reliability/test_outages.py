@@ -257,13 +257,13 @@ def test_tasks_that_meet_a_database_outage_retry_until_it_is_back(drill):
             proxy.restore()
             wait_until(
                 lambda: SyncRun.objects.filter(status="succeeded").count() == len(subs),
-                timeout=20,
+                timeout=12,
                 what="the sync tasks to retry and succeed once the database is back",
             )
             assert _synced_exactly(sim, subs)
             wait_until(
                 lambda: _all_sent(reseller, 1),
-                timeout=20,
+                timeout=12,
                 what="the invoice cycle to retry, finalize and mail the invoice",
             )
     finally:

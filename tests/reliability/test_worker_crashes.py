@@ -247,7 +247,7 @@ def test_kill_before_the_smtp_server_accepted_sends_the_email_once_later(drill):
 
     drill.worker()
     drill.send("billing.tasks.invoice_cycle_task", (CLOSE_AT + dt.timedelta(hours=1)).isoformat())
-    wait_until(lambda: _all_sent(reseller, 1), timeout=20, what="the email to be sent")
+    wait_until(lambda: _all_sent(reseller, 1), timeout=12, what="the email to be sent")
     wait_until(drill.broker_idle, timeout=30, what="the queue to drain")
     _assert_invoices_whole(reseller, customers)
     assert len(drill.smtp.accepted) == 1
