@@ -64,6 +64,7 @@ class ReadOnlyTenantAdmin(TenantScopedAdmin):
 class SyncRunAdmin(ReadOnlyTenantAdmin):
     list_display = [
         "started_at",
+        "queued_at",  # set on runs queued by a sync request; `started_at` is empty until run
         "kind",
         "status",
         "upstream_account",

@@ -68,7 +68,12 @@ class UsageDay(models.Model):
 
 
 class SyncRun(models.Model):
-    """One sync of one upstream account or sub-account: what was asked, done and went wrong."""
+    """One sync of one upstream account or sub-account: what was asked, done and went wrong.
+
+    A sync requested through the API is recorded `queued` before its task runs (`queued_at`
+    set, `started_at` empty); the task then fills that same row. Syncs started any other
+    way (beat, commands, admin) are created `running`.
+    """
 
     tenant_path = "upstream_account__reseller"
 
@@ -78,6 +83,7 @@ class SyncRun(models.Model):
         DISCOVERY = "discovery", "Sub-account discovery"
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
@@ -96,7 +102,8 @@ class SyncRun(models.Model):
     pages = models.PositiveIntegerField(default=0)
     requests = models.PositiveIntegerField(default=0)
     rows_written = models.PositiveIntegerField(default=0)
-    started_at = models.DateTimeField()
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)  # empty while queued
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     error_code = models.CharField(max_length=40, blank=True)
@@ -105,7 +112,8 @@ class SyncRun(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-started_at", "-pk"]
+        # Queued runs (not started yet) first on every database.
+        ordering = [models.F("started_at").desc(nulls_first=True), "-pk"]
         indexes = [
             models.Index(fields=["sub_account", "-started_at"]),
             models.Index(fields=["upstream_account", "status", "-started_at"]),

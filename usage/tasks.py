@@ -70,14 +70,22 @@ def _sub_account(sub_account_id: int) -> SubAccount:
 
 @shared_task(**_RETRY)
 def usage_sync_sub_account_task(
-    sub_account_id: int, start: str, end: str, now: str | None = None
+    sub_account_id: int,
+    start: str,
+    end: str,
+    now: str | None = None,
+    sync_run_id: int | None = None,
 ) -> int:
-    """Sync one sub-account's window `[start, end)` (ISO strings); returns the SyncRun id."""
+    """Sync one sub-account's window `[start, end)` (ISO strings); returns the SyncRun id.
+
+    With `sync_run_id` (queued by a sync request) that run is filled, once: a retry
+    updates it, a delivery of a run already done returns its id without syncing."""
     run = usage_sync_sub_account(
         sub_account=_sub_account(sub_account_id),
         start=_parse(start),
         end=_parse(end),
         now=_parse(now),
+        sync_run_id=sync_run_id,
     )
     return _check(run)
 
@@ -112,9 +120,14 @@ def usage_sync_all_task(now: str | None = None) -> int:
 
 
 @shared_task(**_RETRY)
-def usage_snapshot_bytesflows_task(sub_account_id: int, now: str | None = None) -> int:
-    """Take one BytesFlows ledger snapshot of a sub-account; returns the SyncRun id."""
-    run = usage_snapshot_bytesflows(sub_account=_sub_account(sub_account_id), now=_parse(now))
+def usage_snapshot_bytesflows_task(
+    sub_account_id: int, now: str | None = None, sync_run_id: int | None = None
+) -> int:
+    """Take one BytesFlows ledger snapshot of a sub-account; returns the SyncRun id (filling
+    the queued `sync_run_id` when given, as `usage_sync_sub_account_task` does)."""
+    run = usage_snapshot_bytesflows(
+        sub_account=_sub_account(sub_account_id), now=_parse(now), sync_run_id=sync_run_id
+    )
     return _check(run)
 
 

@@ -331,12 +331,28 @@ def queued(monkeypatch):
         monkeypatch.setattr(
             task,
             "apply_async",
-            lambda args, task_id, name=task.name: calls.append((name, args, task_id)),
+            lambda args, kwargs, task_id, name=task.name: calls.append(
+                (name, args, kwargs, task_id)
+            ),
         )
     return calls
 
 
-def test_sync_of_all_queues_one_task_per_active_sub_account_of_active_upstreams(shanghai, queued):
+@pytest.fixture
+def post_sync(django_capture_on_commit_callbacks):
+    """POST to the sync endpoint and run what it queued on commit (the test's transaction
+    never commits)."""
+
+    def post(api, body):
+        with django_capture_on_commit_callbacks(execute=True):
+            return api.post(f"{R}/sync/", body)
+
+    return post
+
+
+def test_sync_of_all_queues_one_task_and_one_queued_run_per_active_sub_account(
+    shanghai, queued, post_sync
+):
     reseller = shanghai["reseller"]
     bf = factories.UpstreamAccountFactory(
         reseller=reseller, provider=Provider.BYTESFLOWS, credentials={}
@@ -349,25 +365,38 @@ def test_sync_of_all_queues_one_task_per_active_sub_account_of_active_upstreams(
     factories.SubAccountFactory(customer=shanghai["bob"], upstream_account=idle)
     factories.SubAccountFactory()  # another reseller's
 
-    response = shanghai["reseller_api"].post(f"{R}/sync/", {})
+    response = post_sync(shanghai["reseller_api"], {})
     assert response.status_code == 202, response.content
     assert_matches_schema(response)
     body = response.json()
     assert body["upstream_accounts"] == [shanghai["upstream"].pk, bf.pk]
     assert body["queued"] == 4
-    assert body["sync_runs"] == []  # nothing ran: the tasks were only recorded
+    # Nothing ran (the tasks were only recorded), yet every task has its queued run.
+    assert len(body["sync_runs"]) == 4
+    assert body["sync_runs"] == [t["sync_run"] for t in body["tasks"]]
+    assert [kwargs for _, _, kwargs, _ in queued] == [
+        {"sync_run_id": run_id} for run_id in body["sync_runs"]
+    ]
     expected = [
         ("usage", shanghai["upstream"].pk, shanghai[name].pk) for name in ("a1", "a2", "b1")
     ] + [("snapshot", bf.pk, bf_sub.pk)]
     assert [(t["kind"], t["upstream_account"], t["sub_account"]) for t in body["tasks"]] == (
         expected
     )
-    assert [t["task_id"] for t in body["tasks"]] == [task_id for _, _, task_id in queued]
+    assert [t["task_id"] for t in body["tasks"]] == [task_id for *_, task_id in queued]
     start = dt.datetime.fromisoformat(body["window_start"])
     end = dt.datetime.fromisoformat(body["window_end"])
     assert end - start == dt.timedelta(hours=73)
     assert (end.minute, end.second) == (0, 0)
-    names = [name for name, _, _ in queued]
+    runs = SyncRun.objects.filter(pk__in=body["sync_runs"]).order_by("pk")
+    assert [
+        (r.status, r.kind, r.upstream_account_id, r.sub_account_id, r.window_start, r.window_end)
+        for r in runs
+    ] == [("queued", "usage", up, sub, start, end) for _, up, sub in expected[:3]] + [
+        ("queued", "snapshot", bf.pk, bf_sub.pk, None, None)
+    ]
+    assert SyncRun.objects.count() == 4
+    names = [name for name, *_ in queued]
     assert names == ["usage.tasks.usage_sync_sub_account_task"] * 3 + [
         "usage.tasks.usage_snapshot_bytesflows_task"
     ]
@@ -375,15 +404,17 @@ def test_sync_of_all_queues_one_task_per_active_sub_account_of_active_upstreams(
     assert queued[3][1] == [bf_sub.pk]
 
 
-def test_sync_of_one_upstream_account(shanghai, queued):
+def test_sync_of_one_upstream_account(shanghai, queued, post_sync):
     other = factories.UpstreamAccountFactory(reseller=shanghai["reseller"])
     factories.SubAccountFactory(customer=shanghai["bob"], upstream_account=other)
-    response = shanghai["reseller_api"].post(
-        f"{R}/sync/", {"upstream_account": shanghai["upstream"].pk}
-    )
+    response = post_sync(shanghai["reseller_api"], {"upstream_account": shanghai["upstream"].pk})
     assert response.status_code == 202
     assert response.json()["upstream_accounts"] == [shanghai["upstream"].pk]
-    assert [args[0] for _, args, _ in queued] == [
+    assert len(response.json()["sync_runs"]) == 3
+    assert set(SyncRun.objects.values_list("upstream_account_id", flat=True)) == {
+        shanghai["upstream"].pk
+    }
+    assert [args[0] for _, args, *_ in queued] == [
         shanghai["a1"].pk,
         shanghai["a2"].pk,
         shanghai["b1"].pk,
@@ -405,11 +436,18 @@ def test_sync_refuses_foreign_missing_inactive_and_unknown_input(shanghai, queue
         "sub_account": ["Unknown field."]
     }
     assert queued == []
+    assert not SyncRun.objects.exists()
     assert shanghai["alice_api"].post(f"{R}/sync/", {}).status_code == 403
 
 
 @pytest.mark.slow
-def test_sync_runs_in_process_without_a_broker_and_returns_the_runs(db):
+def test_sync_returns_queued_runs_that_its_tasks_fill_on_the_simulator(
+    db, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Three active sub-accounts (and a suspended one): three run ids, queued before the
+    tasks run; the tasks (held on commit, then run in-process as without a broker) fill
+    those same rows; a second delivery of a finished run's task changes nothing."""
+    from usage.services import history
     from usage.simulator import SimulatorConfig, start_simulator
 
     reseller = factories.ResellerFactory(timezone="Asia/Shanghai")
@@ -420,21 +458,56 @@ def test_sync_runs_in_process_without_a_broker_and_returns_the_runs(db):
             base_url=sim.url,
             credentials={"api_id": "demo-api-id", "api_token": "demo-api-token"},
         )
+        customer = factories.CustomerFactory(reseller=reseller)
         subs = [
             factories.SubAccountFactory(
-                customer__reseller=reseller, upstream_account=upstream, upstream_id=name
+                customer=customer, upstream_account=upstream, upstream_id=name
             )
-            for name in ("SIM00001", "SIM00002")
+            for name in ("SIM00001", "SIM00002", "SIM00003")
         ]
+        factories.SubAccountFactory(
+            customer=customer, upstream_account=upstream, upstream_id="SIM00004", status="suspended"
+        )
         api = key_client(api_key_create(reseller=reseller, name="r")[1])
-        response = api.post(f"{R}/sync/", {"upstream_account": upstream.pk})
-    assert response.status_code == 202, response.content
-    body = response.json()
-    runs = SyncRun.objects.filter(pk__in=body["sync_runs"]).order_by("pk")
+        with django_capture_on_commit_callbacks() as callbacks:
+            response = api.post(f"{R}/sync/", {"upstream_account": upstream.pk})
+        assert response.status_code == 202, response.content
+        assert_matches_schema(response)
+        body = response.json()
+        ids = body["sync_runs"]
+        assert len(ids) == 3 == len(callbacks)
+        start = dt.datetime.fromisoformat(body["window_start"])
+        end = dt.datetime.fromisoformat(body["window_end"])
+        runs = SyncRun.objects.filter(pk__in=ids).order_by("pk")
+        assert [
+            (r.sub_account_id, r.status, r.kind, r.window_start, r.window_end, r.started_at)
+            for r in runs
+        ] == [(sub.pk, "queued", "usage", start, end, None) for sub in subs]
+        assert not UsageHour.objects.exists()
+
+        for callback in callbacks:
+            callback()
+    runs = SyncRun.objects.filter(pk__in=ids).order_by("pk")
     assert [(run.sub_account_id, run.status, run.error) for run in runs] == [
         (sub.pk, "succeeded", "") for sub in subs
     ]
-    assert UsageHour.objects.filter(sub_account__in=subs).count() >= 2 * 72
+    assert all(run.rows_written > 0 and run.requests >= 1 for run in runs)
+    assert SyncRun.objects.count() == 3  # the same rows, filled: nothing extra
+    assert UsageHour.objects.filter(sub_account__in=subs).count() >= 3 * 72
+
+    # A duplicate delivery of a finished run's task: no sync (the simulator is gone, and no
+    # connector may even be built), no new row, the run unchanged.
+    def no_connector(**kwargs):
+        raise AssertionError("a finished run was synced again")
+
+    monkeypatch.setattr(history, "connector_for_upstream_account", no_connector)
+    before = list(SyncRun.objects.order_by("pk").values())
+    again = tasks.usage_sync_sub_account_task.apply(
+        args=[subs[0].pk, body["window_start"], body["window_end"]],
+        kwargs={"sync_run_id": ids[0]},
+    )
+    assert again.get() == ids[0]
+    assert list(SyncRun.objects.order_by("pk").values()) == before
 
 
 # --- isolation matrix -----------------------------------------------------------------------

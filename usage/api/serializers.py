@@ -171,6 +171,9 @@ class SyncRequestInputSerializer(StrictInputSerializer):
 
 class QueuedSyncOutputSerializer(serializers.Serializer):
     task_id = serializers.CharField(help_text="The Celery task id.")
+    sync_run = serializers.IntegerField(
+        source="sync_run_id", help_text="The sync run this task fills (created `queued`)."
+    )
     # A plain string, not an enum: `kind` enums of other components (invoice lines) would
     # collide in the schema's enum naming.
     kind = serializers.CharField(
@@ -193,7 +196,7 @@ class SyncRequestOutputSerializer(serializers.Serializer):
     tasks = QueuedSyncOutputSerializer(many=True, help_text="One per active sub-account.")
     sync_runs = serializers.ListField(
         child=serializers.IntegerField(),
-        help_text="Ids of the sync runs already recorded for this request: all of them "
-        "when tasks run in-process (no broker configured); with a broker, the runs are "
-        "recorded as workers pick the tasks up, so this is usually empty.",
+        help_text="Ids of the sync runs of this request, one per task, in the order of "
+        "`tasks`. Each is created `queued` before its task runs; the task marks it "
+        "`running`, then `succeeded`, `failed` or `skipped`.",
     )

@@ -25,7 +25,7 @@ from usage.api.serializers import (
     UsageQuerySerializer,
     UsageSeriesOutputSerializer,
 )
-from usage.selectors import sync_runs_started_since, usage_series
+from usage.selectors import usage_series
 from usage.services.requests import usage_sync_request
 
 #: Consumed by DRF's content negotiation (`?format=json` in a browser), so always allowed.
@@ -183,8 +183,8 @@ class ResellerSyncView(ResellerScopedView):
         description="Queues a usage sync of every active sub-account of one upstream account "
         "(`upstream_account`) or of all active upstream accounts (`{}`): IPFoxy "
         "sub-accounts re-sync the trailing 72 hours, BytesFlows ones take a ledger "
-        "snapshot. Answers 202 with the task ids, and the ids of the sync runs recorded so "
-        "far (all of them when no task broker is configured and tasks run in-process).",
+        "snapshot. Answers 202 with one sync run per queued task, created `queued` before "
+        "the tasks run: `sync_runs` lists their ids, and each task fills its run.",
     )
     def post(self, request):
         data = self.parse(SyncRequestInputSerializer)
@@ -193,17 +193,12 @@ class ResellerSyncView(ResellerScopedView):
             upstream_account=data.get("upstream_account"),
             now=timezone.now(),
         )
-        runs = sync_runs_started_since(
-            reseller=self.reseller,
-            upstream_account_ids=result.upstream_account_ids,
-            since=result.accepted_at,
-        )
         body = {
             "upstream_account_ids": result.upstream_account_ids,
             "window_start": result.window_start,
             "window_end": result.window_end,
             "queued": len(result.queued),
             "tasks": result.queued,
-            "sync_runs": runs,
+            "sync_runs": [queued.sync_run_id for queued in result.queued],
         }
         return Response(SyncRequestOutputSerializer(body).data, status=202)

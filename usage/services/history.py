@@ -41,6 +41,7 @@ def usage_sync_sub_account(
     now: dt.datetime,
     connector: HistoryConnector | None = None,
     wait_seconds: float = 0.0,
+    sync_run_id: int | None = None,
 ) -> SyncRun:
     """Fetch the hourly usage of one sub-account over `[start, end)` and store it.
 
@@ -48,7 +49,8 @@ def usage_sync_sub_account(
     never adds; unchanged rows are not written; a changed bucket bumps its revision), then
     the affected reseller-local days are recomputed from the hours, all in one transaction.
     Any connector error or hostile row fails this sync only: nothing is written and the
-    SyncRun says why. Returns the SyncRun (succeeded, failed or skipped).
+    SyncRun says why. Returns the SyncRun (succeeded, failed or skipped): a new one, or the
+    queued `sync_run_id` filled in (see `run_locked_sync`).
     """
     upstream = sub_account.upstream_account
     window_start, window_end = sync_window(start=start, end=end, now=now)
@@ -100,4 +102,5 @@ def usage_sync_sub_account(
         wait_seconds=wait_seconds,
         fetch=fetch,
         write=write,
+        sync_run_id=sync_run_id,
     )

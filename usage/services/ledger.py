@@ -48,10 +48,12 @@ def usage_snapshot_bytesflows(
     now: dt.datetime,
     connector: LedgerConnector | None = None,
     wait_seconds: float = 0.0,
+    sync_run_id: int | None = None,
 ) -> SyncRun:
     """Take one ledger snapshot of a BytesFlows sub-account and meter usage from it.
 
-    An expired or revoked token fails the run with "token expired" for staff.
+    An expired or revoked token fails the run with "token expired" for staff. With
+    `sync_run_id` the queued run is filled in instead of a new one (see `run_locked_sync`).
     """
     upstream = sub_account.upstream_account
     tz = upstream.reseller.tzinfo
@@ -82,6 +84,7 @@ def usage_snapshot_bytesflows(
         wait_seconds=wait_seconds,
         fetch=fetch,
         write=write,
+        sync_run_id=sync_run_id,
     )
 
 

@@ -7,10 +7,12 @@ IPFoxy sub-accounts re-sync the trailing 72 hours up to the current hour
 Every request still takes a token from its upstream account's shared request budget, so a
 burst is paced there (a task short of tokens fails as retryable and retries with backoff).
 
-Task ids are chosen here, so the caller gets them at once. This service writes nothing, so
-there is no transaction to wait for: tasks are queued directly (with no broker they run
-in-process, before this returns). A `SyncRun` row is written by each task when it runs; the
-model has no `queued` status, so a run id exists only once its task has run.
+One `SyncRun` per queued sync is created here, `queued`, in one transaction; each task is
+queued once that commits (`apply_async_on_commit`) with its run's id, and fills that row
+(running, then succeeded, failed or skipped) instead of inserting its own. So the caller
+gets the run ids at once, and a task that never ran leaves its run visibly queued. Task ids
+are chosen here too. With no broker the tasks run in-process at the commit, before this
+returns.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+
+from django.db import transaction
 
 from accounts.models import Provider, Reseller, SubAccount, UpstreamAccount
 from config.errors import ApplicationError, NotFoundError
@@ -29,6 +33,7 @@ from usage.services.storage import floor_hour
 @dataclass(frozen=True)
 class QueuedSync:
     task_id: str
+    sync_run_id: int
     kind: str  # SyncRun.Kind.USAGE (history window) or SyncRun.Kind.SNAPSHOT (ledger)
     upstream_account_id: int
     sub_account_id: int
@@ -49,6 +54,7 @@ def usage_sync_request(
     """Queue a sync of every active sub-account of one upstream account of `reseller`, or of
     all its active upstream accounts (`upstream_account=None`).
 
+    Creates one queued `SyncRun` per sub-account and queues its task when that commits.
     Raises `upstream_account_inactive` for an explicitly named inactive upstream account,
     and `not_found` for one of another reseller.
     """
@@ -77,21 +83,39 @@ def usage_sync_request(
         .values_list("pk", "upstream_account_id", "upstream_account__provider")
     )
     queued: list[QueuedSync] = []
+    rows = []
     for sub_id, upstream_id, provider in subs:
-        task_id = str(uuid.uuid4())
-        if provider == Provider.BYTESFLOWS:
-            kind = SyncRun.Kind.SNAPSHOT
-            task, args = tasks.usage_snapshot_bytesflows_task, [sub_id]
-        else:
-            kind = SyncRun.Kind.USAGE
-            task = tasks.usage_sync_sub_account_task
-            args = [sub_id, window_start.isoformat(), window_end.isoformat()]
-        queued.append(
-            QueuedSync(
-                task_id=task_id, kind=kind, upstream_account_id=upstream_id, sub_account_id=sub_id
-            )
+        run = SyncRun(
+            upstream_account_id=upstream_id,
+            sub_account_id=sub_id,
+            status=SyncRun.Status.QUEUED,
+            queued_at=now,
         )
-        task.apply_async(args=args, task_id=task_id)
+        if provider == Provider.BYTESFLOWS:
+            run.kind = SyncRun.Kind.SNAPSHOT  # its time is when the task takes it: no window yet
+        else:
+            run.kind = SyncRun.Kind.USAGE
+            run.window_start, run.window_end = window_start, window_end
+        rows.append(run)
+    with transaction.atomic():
+        runs = SyncRun.objects.bulk_create(rows)
+        for run in runs:
+            task_id = str(uuid.uuid4())
+            if run.kind == SyncRun.Kind.SNAPSHOT:
+                task, args = tasks.usage_snapshot_bytesflows_task, [run.sub_account_id]
+            else:
+                task = tasks.usage_sync_sub_account_task
+                args = [run.sub_account_id, window_start.isoformat(), window_end.isoformat()]
+            queued.append(
+                QueuedSync(
+                    task_id=task_id,
+                    sync_run_id=run.pk,
+                    kind=run.kind,
+                    upstream_account_id=run.upstream_account_id,
+                    sub_account_id=run.sub_account_id,
+                )
+            )
+            task.apply_async_on_commit(args=args, kwargs={"sync_run_id": run.pk}, task_id=task_id)
     return SyncRequest(
         accepted_at=now,
         window_start=window_start,

@@ -21,6 +21,9 @@ from usage.services.followups import usage_followups_enqueue
 
 MAX_ERROR_CHARS = 2000
 _sqlite_writer = threading.RLock()
+#: A queued run in one of these states is not run again by another delivery of its task. A
+#: failed run is: that is how its task's retry works (transient errors retry with backoff).
+DONE = (SyncRun.Status.SUCCEEDED, SyncRun.Status.SKIPPED)
 
 
 @dataclass
@@ -120,6 +123,29 @@ def write_transaction() -> Iterator[None]:
             yield
 
 
+def run_claim(
+    *, sync_run_id: int, sub_account: SubAccount, kind: str, now: dt.datetime
+) -> tuple[SyncRun, str]:
+    """Take the queued run `sync_run_id` (of this sub-account and kind) for this delivery of
+    its task; return it with the status it had.
+
+    Under the row's lock: a queued or failed run becomes running from `now`; a run already
+    succeeded or skipped (`DONE`) is left as is. A running one is left as is too: either
+    another delivery holds it (then this one is skipped by the sub-account lock, and the
+    other's outcome overwrites the skip) or its worker died (then this one runs it).
+    """
+    with write_transaction():
+        run = SyncRun.objects.select_for_update().get(
+            pk=sync_run_id, sub_account_id=sub_account.pk, kind=kind
+        )
+        previous = run.status
+        if previous in (SyncRun.Status.QUEUED, SyncRun.Status.FAILED):
+            run.status = SyncRun.Status.RUNNING
+            run.started_at = now
+            run.save(update_fields=["status", "started_at"])
+    return run, previous
+
+
 def run_save(
     *,
     sub_account: SubAccount,
@@ -129,29 +155,43 @@ def run_save(
     window_end: dt.datetime | None,
     outcome: RunOutcome,
     started: float,
+    run: SyncRun | None = None,
 ) -> SyncRun:
-    """Insert the finished SyncRun (inside the sync's write transaction when it succeeded,
-    so the run and the rows it wrote commit together)."""
+    """Insert the finished SyncRun, or fill the queued `run` (inside the sync's write
+    transaction when it succeeded, so the run and the rows it wrote commit together).
+
+    A queued run that another delivery of its task has meanwhile finished successfully is
+    left as it is (and returned as stored)."""
     elapsed = time.monotonic() - started
     message = outcome.error
     if outcome.notes:
         message = "; ".join([*([message] if message else []), *outcome.notes])
-    return SyncRun.objects.create(
-        upstream_account_id=sub_account.upstream_account_id,
-        sub_account_id=sub_account.pk,
-        kind=kind,
-        window_start=window_start,
-        window_end=window_end,
-        status=outcome.status,
-        pages=outcome.pages,
-        requests=outcome.requests,
-        rows_written=outcome.rows_written,
-        started_at=now,
-        finished_at=now + dt.timedelta(seconds=elapsed),
-        duration_ms=int(elapsed * 1000),
-        error_code=outcome.error_code[:40],
-        error=message[:MAX_ERROR_CHARS],
-    )
+    values = {
+        "upstream_account_id": sub_account.upstream_account_id,
+        "sub_account_id": sub_account.pk,
+        "kind": kind,
+        "window_start": window_start,
+        "window_end": window_end,
+        "status": outcome.status,
+        "pages": outcome.pages,
+        "requests": outcome.requests,
+        "rows_written": outcome.rows_written,
+        "started_at": now,
+        "finished_at": now + dt.timedelta(seconds=elapsed),
+        "duration_ms": int(elapsed * 1000),
+        "error_code": outcome.error_code[:40],
+        "error": message[:MAX_ERROR_CHARS],
+    }
+    if run is None:
+        return SyncRun.objects.create(**values)
+    with write_transaction():
+        stored = SyncRun.objects.select_for_update().get(pk=run.pk)
+        if stored.status == SyncRun.Status.SUCCEEDED:
+            return stored
+        for name, value in values.items():
+            setattr(stored, name, value)
+        stored.save(update_fields=list(values))
+    return stored
 
 
 def run_locked_sync(
@@ -164,6 +204,7 @@ def run_locked_sync(
     wait_seconds: float,
     fetch: Callable[[RunOutcome], Any],
     write: Callable[[Any, RunOutcome], None],
+    sync_run_id: int | None = None,
 ) -> SyncRun:
     """Under the sub-account's sync lock: `fetch` from the upstream (no database writes),
     then `write` and the SyncRun in one transaction.
@@ -172,8 +213,19 @@ def run_locked_sync(
     transaction rolls back (or never starts), so stored usage is untouched, and the failed
     SyncRun is saved on its own. Anything else is a bug: recorded as failed with the
     exception type, then re-raised.
+
+    With `sync_run_id` (a run queued by `usage_sync_request`) that row is filled instead of
+    a new one inserted, and a delivery of a run already done returns it untouched without
+    syncing (see `run_claim`).
     """
     upstream = sub_account.upstream_account
+    run = None
+    if sync_run_id is not None:
+        run, previous = run_claim(
+            sync_run_id=sync_run_id, sub_account=sub_account, kind=kind, now=now
+        )
+        if previous in DONE:
+            return run
     started = time.monotonic()
     outcome = RunOutcome()
     record = {
@@ -182,6 +234,7 @@ def run_locked_sync(
         "now": now,
         "window_start": window_start,
         "window_end": window_end,
+        "run": run,
     }
     try:
         lock = sub_account_sync_lock(sub_account_id=sub_account.pk, wait_seconds=wait_seconds)
