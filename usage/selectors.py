@@ -291,23 +291,6 @@ def usage_counter_cross_check(
     return results
 
 
-def sync_runs_started_since(
-    *, reseller: Reseller, upstream_account_ids: list[int], since: dt.datetime
-) -> list[int]:
-    """Ids of the usage and snapshot runs of these upstream accounts started at or after
-    `since`, oldest first (the runs an API sync request produced, when tasks run in-process)."""
-    return list(
-        SyncRun.objects.for_reseller(reseller)
-        .filter(
-            upstream_account_id__in=upstream_account_ids,
-            started_at__gte=since,
-            kind__in=[SyncRun.Kind.USAGE, SyncRun.Kind.SNAPSHOT],
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-
-
 def sync_runs_recent(
     *, reseller: Reseller, sub_account_id: int | None = None, limit: int = 50
 ) -> list[SyncRun]:
