@@ -78,8 +78,8 @@ def unavailable_service(exc: BaseException) -> str | None:
 def service_unavailable_body(service: str) -> dict[str, Any]:
     return error_body(
         "service_unavailable",
-        f"The service is temporarily unavailable ({service} unreachable). "
-        f"Nothing was changed; try again in {SERVICE_RETRY_AFTER} seconds.",
+        f"The service is temporarily unavailable ({service} unreachable); "
+        f"try again in {SERVICE_RETRY_AFTER} seconds.",
         {"service": service, "retry_after": SERVICE_RETRY_AFTER},
     )
 

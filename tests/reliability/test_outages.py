@@ -125,20 +125,23 @@ def test_a_database_error_raised_inside_middleware_is_a_503_too(tenant, monkeypa
     _assert_clear_503(client.get("/admin/"), "database")
 
 
-def test_sync_on_request_answers_503_when_the_broker_is_down(tenant, monkeypatch):
+@pytest.mark.django_db(transaction=True)
+def test_sync_on_request_answers_503_when_the_broker_is_down(monkeypatch):
+    """Committed for real (the tasks are queued once the request's transaction commits)."""
     from celery.app.task import Task
 
-    upstream = factories.UpstreamAccountFactory(reseller=tenant["reseller"])
+    reseller = factories.ResellerFactory()
+    key = api_key_create(reseller=reseller, name="drill")[1]
+    upstream = factories.UpstreamAccountFactory(reseller=reseller)
     factories.SubAccountFactory(
-        customer=Customer.objects.filter(reseller=tenant["reseller"]).first(),
-        upstream_account=upstream,
+        customer=factories.CustomerFactory(reseller=reseller), upstream_account=upstream
     )
 
     def down(self, *args, **kwargs):
         raise BrokerError(BROKER_DOWN)
 
     monkeypatch.setattr(Task, "apply_async", down)
-    response = _send(tenant, "post", "/api/v1/reseller/sync/", {}, tenant["reseller_key"])
+    response = _send({}, "post", "/api/v1/reseller/sync/", {}, key)
     _assert_clear_503(response, "task broker")
     assert response["Retry-After"] == "30"
     tally.add("outages")
