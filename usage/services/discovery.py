@@ -24,6 +24,11 @@ _UPDATE_FIELDS = [
 ]
 
 
+#: A discovery still `running` this long after it started belongs to a worker that died
+#: (killed or restarted mid-run): a discovery takes seconds, its requests time out in minutes.
+STALE_RUN_AFTER = dt.timedelta(minutes=15)
+
+
 def usage_discover_sub_accounts(
     *,
     upstream_account: UpstreamAccount,
@@ -34,8 +39,20 @@ def usage_discover_sub_accounts(
 
     New rows start their counter baseline at `now`; later runs move only the latest
     counters, so `usage_counter_cross_check` can compare counter growth with stored hours.
-    Sub-accounts that vanish upstream are kept (with their last `seen_at`).
+    Sub-accounts that vanish upstream are kept (with their last `seen_at`). Runs of this
+    upstream account left `running` by a dead worker are closed as failed first.
     """
+    SyncRun.objects.filter(
+        upstream_account=upstream_account,
+        kind=SyncRun.Kind.DISCOVERY,
+        status=SyncRun.Status.RUNNING,
+        started_at__lt=now - STALE_RUN_AFTER,
+    ).update(
+        status=SyncRun.Status.FAILED,
+        error_code="worker_lost",
+        error="the worker stopped before this run finished (killed or restarted); "
+        "a later run took over",
+    )
     run, started = run_start(
         upstream_account_id=upstream_account.pk,
         sub_account_id=None,
