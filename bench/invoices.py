@@ -171,10 +171,11 @@ def _work(
 
     from accounts.models import Customer
     from billing.invoicing import (
-        invoice_create_draft,
-        invoice_finalize,
+        invoices_finalize,
+        invoices_generate_for_period,
         invoices_issue_for_period,
     )
+    from billing.models import Invoice
 
     profiler = None
     if profile:
@@ -183,9 +184,10 @@ def _work(
         profiler = cProfile.Profile()
         profiler.enable()
     t0 = time.perf_counter()
-    customers = Customer.objects.filter(pk__in=customer_ids).select_related("reseller")
+    customers = list(
+        Customer.objects.filter(pk__in=customer_ids).select_related("reseller").order_by("pk")
+    )
     if not two_step:
-        customers = list(customers.order_by("pk"))
         invoices_issue_for_period(
             reseller=customers[0].reseller,
             period_start=period_start,
@@ -196,13 +198,16 @@ def _work(
         )
         t1 = t2 = time.perf_counter()
     else:
-        drafts = [
-            invoice_create_draft(customer=customer, period_start=period_start, now=now)[0]
-            for customer in customers
-        ]
+        # The hourly cycle's two passes, for this worker's share of the customers.
+        generated = invoices_generate_for_period(
+            reseller=customers[0].reseller,
+            period_start=period_start,
+            now=now,
+            customers=customers,
+        )
         t1 = time.perf_counter()
-        for invoice in drafts:
-            invoice_finalize(invoice=invoice, now=now, send_email=False)
+        drafts = list(Invoice.objects.filter(pk__in=generated.created).order_by("customer_id"))
+        invoices_finalize(invoices=drafts, now=now, send_email=False, pdf_processes=pdf_processes)
         t2 = time.perf_counter()
     if profiler is not None:
         profiler.disable()
@@ -226,7 +231,8 @@ def main() -> None:
     parser.add_argument(
         "--two-step",
         action="store_true",
-        help="draft every invoice, then finalize it (the hourly cycle's path: rated twice)",
+        help="draft every invoice, then finalize the drafts (the hourly cycle's and "
+        "finalize_due_invoices' path: rated twice)",
     )
     parser.add_argument("--profile", metavar="FILE", help="cProfile the timed part (1 worker)")
     parser.add_argument(
@@ -322,8 +328,7 @@ def main() -> None:
         print(f"TOTAL:    {n:,} invoices in {total:.1f}s = {n / total:.1f} invoices/s")
         if workers == 1:
             # CPU time does not depend on what else the machine runs (wall time does).
-            pool = pdf_processes and not args.two_step  # the cycle's path renders inline
-            what = "issuing only, PDFs elsewhere" if pool else "all the work"
+            what = "issuing only, PDFs elsewhere" if pdf_processes else "all the work"
             print(f"CPU:      {1000 * cpu / n:.2f} ms per invoice in this process ({what})")
         print(f"after: {_load()}")
     finally:

@@ -16,6 +16,7 @@ from billing.invoicing import (
     invoice_finalize,
 )
 from billing.models import Invoice, InvoiceEmail
+from config.errors import ApplicationError
 
 
 def _now(now_iso: str | None) -> dt.datetime:
@@ -40,9 +41,15 @@ def invoice_cycle_reseller_task(reseller_id: int, now_iso: str | None = None) ->
 
 @shared_task(acks_late=True)
 def invoice_finalize_task(invoice_id: int, now_iso: str | None = None) -> None:
+    """Finalize one draft; one finalized meanwhile (the cycle won the race) is done."""
     invoice = Invoice.objects.select_related("reseller", "customer").get(pk=invoice_id)
-    if invoice.status == Invoice.Status.DRAFT:
+    if invoice.status != Invoice.Status.DRAFT:
+        return
+    try:
         invoice_finalize(invoice=invoice, now=_now(now_iso))
+    except ApplicationError as exc:
+        if exc.code != "invoice_not_draft":
+            raise
 
 
 @shared_task(acks_late=True)

@@ -6,7 +6,6 @@ Split by sub-domain; import the public services from here.
 from billing.invoicing.compute import InvoiceComputation, invoice_compute
 from billing.invoicing.cycle import (
     CycleResult,
-    FinalizeResult,
     GenerateResult,
     invoice_create_draft,
     invoice_cycle_run,
@@ -24,6 +23,7 @@ from billing.invoicing.delivery import (
     invoice_pdf_store,
     invoice_pdfs_render_missing,
 )
+from billing.invoicing.finalizing import FinalizeResult, invoices_finalize
 from billing.invoicing.issuing import IssueResult, invoice_issue, invoices_issue_for_period
 from billing.invoicing.numbering import (
     invoice_number_format,
@@ -71,6 +71,7 @@ __all__ = [
     "invoice_snapshot",
     "invoice_void",
     "invoices_due",
+    "invoices_finalize",
     "invoices_finalize_due",
     "invoices_generate_for_period",
     "invoices_issue_for_period",

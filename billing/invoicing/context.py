@@ -30,6 +30,9 @@ from billing.rating import PlanTerms
 from billing.services import plan_terms
 from usage.models import UsageDay
 
+#: Customers per chunk (and per transaction where a chunk is written at once): big enough that
+#: the per-chunk reads pay off, small enough that locks are held for a fraction of a second.
+CHUNK_SIZE = 100
 #: How far back late usage is looked for (upstreams revise usage for days, not months).
 ADJUSTMENT_LOOKBACK_DAYS = 190
 ISSUED = [InvoiceStatus.FINALIZED, InvoiceStatus.PAID]

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 
 from accounts.models import Customer, Reseller
 from billing.document import LAYOUT_VERSION
 from billing.invoicing.compute import InvoiceComputation, invoice_compute
+from billing.invoicing.context import CHUNK_SIZE, RatingContext
 from billing.invoicing.numbering import invoice_number_next
 from billing.invoicing.periods import (
     Period,
@@ -33,6 +35,9 @@ from billing.invoicing.transitions import invoice_check_transition, invoice_even
 from billing.models import Invoice, InvoiceEmail, InvoiceLine, InvoiceStatus, InvoiceUsage
 from billing.selectors import customers_to_invoice
 from config.errors import ApplicationError
+
+if TYPE_CHECKING:
+    from billing.invoicing.finalizing import FinalizeResult
 
 logger = logging.getLogger(__name__)
 
@@ -62,22 +67,36 @@ _LINE_FIELDS = (
 _USAGE_FIELDS = ("subscription_id", "sub_account_id", "sub_account_label", "upstream_name", "bytes")
 
 
+def row_keys(lines: list[InvoiceLine], usage: list[InvoiceUsage]) -> tuple:
+    """What an invoice's lines and usage rows say, comparable with `stored_row_keys`."""
+    return (
+        [tuple(getattr(ln, f) for f in _LINE_FIELDS) for ln in lines],
+        sorted((tuple(getattr(row, f) for f in _USAGE_FIELDS) for row in usage), key=repr),
+    )
+
+
+def stored_row_keys(invoice_ids: list[int]) -> dict[int, tuple]:
+    """`row_keys` of the stored rows of these invoices (two queries for any number)."""
+    lines: dict[int, list] = {pk: [] for pk in invoice_ids}
+    usage: dict[int, list] = {pk: [] for pk in invoice_ids}
+    for invoice_id, *values in (
+        InvoiceLine.objects.filter(invoice_id__in=invoice_ids)
+        .order_by("invoice_id", "position")
+        .values_list("invoice_id", *_LINE_FIELDS)
+    ):
+        lines[invoice_id].append(tuple(values))
+    for invoice_id, *values in (
+        InvoiceUsage.objects.filter(invoice_id__in=invoice_ids)
+        .order_by()
+        .values_list("invoice_id", *_USAGE_FIELDS)
+    ):
+        usage[invoice_id].append(tuple(values))
+    return {pk: (lines[pk], sorted(usage[pk], key=repr)) for pk in invoice_ids}
+
+
 def _rows_unchanged(invoice: Invoice, lines: list[InvoiceLine], usage: list[InvoiceUsage]) -> bool:
     """Whether the stored lines and usage already say exactly this (saves rewriting them)."""
-    stored_lines = list(
-        InvoiceLine.objects.filter(invoice_id=invoice.pk)
-        .order_by("position")
-        .values_list(*_LINE_FIELDS)
-    )
-    if stored_lines != [tuple(getattr(ln, f) for f in _LINE_FIELDS) for ln in lines]:
-        return False
-    stored_usage = sorted(
-        InvoiceUsage.objects.filter(invoice_id=invoice.pk).values_list(*_USAGE_FIELDS),
-        key=repr,
-    )
-    return stored_usage == sorted(
-        (tuple(getattr(row, f) for f in _USAGE_FIELDS) for row in usage), key=repr
-    )
+    return stored_row_keys([invoice.pk])[invoice.pk] == row_keys(lines, usage)
 
 
 def fill_from_computation(
@@ -158,11 +177,16 @@ def _lock_draft(invoice: Invoice) -> Invoice:
 
 
 def invoice_create_draft(
-    *, customer: Customer, period_start: dt.date, now: dt.datetime
+    *,
+    customer: Customer,
+    period_start: dt.date,
+    now: dt.datetime,
+    context: RatingContext | None = None,
 ) -> tuple[Invoice, bool]:
     """The customer's draft for the period, created once (`created` says whether by this call).
 
-    An existing invoice (draft or issued) is returned untouched.
+    An existing invoice (draft or issued) is returned untouched. `context`: rating inputs
+    prefetched for a chunk of customers of the period.
     """
     period = Period.starting(period_start)
     reseller = customer.reseller
@@ -171,7 +195,7 @@ def invoice_create_draft(
     if existing is not None:
         return existing, False
     # Rated before the write transaction so it holds locks briefly; finalization re-rates.
-    computation = invoice_compute(customer=customer, period=period)
+    computation = invoice_compute(customer=customer, period=period, context=context)
     try:
         with transaction.atomic():
             invoice = Invoice(
@@ -198,7 +222,8 @@ def invoice_create_draft(
 
 
 def invoice_refresh_draft(*, invoice: Invoice, now: dt.datetime) -> Invoice:
-    """Re-rate a draft from current usage: its lines and usage rows are rewritten."""
+    """Re-rate a draft from current usage: its lines and usage rows are rewritten (when they
+    changed). A draft finalized meanwhile raises `invoice_not_draft`."""
     with transaction.atomic():
         locked = _lock_draft(invoice)
         period = Period(start=locked.period_start, end=locked.period_end)
@@ -229,32 +254,51 @@ def invoices_generate_for_period(
     period_start: dt.date,
     now: dt.datetime,
     customer: Customer | None = None,
+    customers: Sequence[Customer] | None = None,
     on_progress: Callable[[Invoice], None] | None = None,
 ) -> GenerateResult:
     """A draft per customer with a subscription or usage in the ended period (or just
-    `customer`); existing drafts are refreshed, issued invoices left alone."""
+    `customer`, or `customers`); existing drafts are refreshed, issued invoices left alone.
+    New drafts are rated from inputs read once per chunk of customers."""
     period = Period.starting(period_start)
     _require_ended(period=period, reseller=reseller, now=now)
-    if customer is not None and customer.reseller_id != reseller.pk:
+    if customer is not None:
+        customers = [customer]
+    if customers is None:
+        customers = list(
+            customers_to_invoice(reseller=reseller, start_day=period.start, end_day=period.end)
+        )
+    elif any(c.reseller_id != reseller.pk for c in customers):
         raise ApplicationError("not_found", "Customer not found.")
     result = GenerateResult(period=period)
-    customers = (
-        [customer]
-        if customer is not None
-        else customers_to_invoice(reseller=reseller, start_day=period.start, end_day=period.end)
-    )
-    for each in customers:
-        invoice, created = invoice_create_draft(customer=each, period_start=period.start, now=now)
-        if created:
-            result.created.append(invoice.pk)
-        elif invoice.status == InvoiceStatus.DRAFT:
-            invoice = invoice_refresh_draft(invoice=invoice, now=now)
-            result.refreshed.append(invoice.pk)
-        else:
-            result.unchanged.append(invoice.pk)
-        if on_progress is not None:
-            on_progress(invoice)
+    for offset in range(0, len(customers), CHUNK_SIZE):
+        chunk = customers[offset : offset + CHUNK_SIZE]
+        context = RatingContext(customers=chunk, period=period)
+        for each in chunk:
+            invoice, created = invoice_create_draft(
+                customer=each, period_start=period.start, now=now, context=context
+            )
+            if created:
+                result.created.append(invoice.pk)
+            elif invoice.status == InvoiceStatus.DRAFT and _refreshed(invoice, now):
+                result.refreshed.append(invoice.pk)
+            else:
+                result.unchanged.append(invoice.pk)
+            if on_progress is not None:
+                on_progress(invoice)
     return result
+
+
+def _refreshed(draft: Invoice, now: dt.datetime) -> bool:
+    """Refresh a draft unless it was finalized meanwhile (by a finalize task, another cycle
+    worker): then there is nothing left to refresh, and it is no error."""
+    try:
+        invoice_refresh_draft(invoice=draft, now=now)
+    except ApplicationError as exc:
+        if exc.code != "invoice_not_draft":
+            raise
+        return False
+    return True
 
 
 def _lock_customer(customer_id: int) -> None:
@@ -374,27 +418,28 @@ def invoice_finalize(
     return locked
 
 
-@dataclass
-class FinalizeResult:
-    finalized: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
-
-
 def invoices_finalize_due(
-    *, now: dt.datetime, reseller: Reseller | None = None, send_email: bool = True
+    *,
+    now: dt.datetime,
+    reseller: Reseller | None = None,
+    send_email: bool = True,
+    pdf_processes: int = 0,
 ) -> FinalizeResult:
-    """Finalize drafts whose grace period (the reseller's `grace_period_days`) is over."""
+    """Finalize drafts whose grace period (the reseller's `grace_period_days`) is over, in
+    chunks (`billing.invoicing.finalizing`)."""
+    from billing.invoicing.finalizing import FinalizeResult, invoices_finalize
+
     result = FinalizeResult()
     resellers = [reseller] if reseller is not None else list(Reseller.objects.all())
     for each in resellers:
-        for invoice in invoices_due(reseller=each, now=now):
-            try:
-                invoice_finalize(invoice=invoice, now=now, send_email=send_email)
-            except ApplicationError as exc:
-                logger.warning("invoice %s not finalized: %s", invoice.pk, exc.code)
-                result.failed[invoice.pk] = exc.code
-            else:
-                result.finalized.append(invoice.pk)
+        done = invoices_finalize(
+            invoices=invoices_due(reseller=each, now=now),
+            now=now,
+            send_email=send_email,
+            pdf_processes=pdf_processes,
+        )
+        result.finalized.extend(done.finalized)
+        result.failed.update(done.failed)
     return result
 
 
@@ -433,8 +478,8 @@ def invoice_cycle_run(*, reseller: Reseller, now: dt.datetime) -> CycleResult:
     for draft in Invoice.objects.for_reseller(reseller).filter(status=InvoiceStatus.DRAFT):
         if draft.pk in generated.created or draft.pk in generated.refreshed:
             continue
-        invoice_refresh_draft(invoice=draft, now=now)
-        refreshed.append(draft.pk)
+        if _refreshed(draft, now):
+            refreshed.append(draft.pk)
     return CycleResult(
         generated=generated,
         refreshed=refreshed,

@@ -91,6 +91,21 @@ def invoice_pdfs_save(*, pdfs: list[tuple[Invoice, bytes]], now: dt.datetime) ->
     )
 
 
+def invoices_deliver_rendered(
+    done: list[tuple[Invoice, bytes | None, InvoiceEmail | None]], now: dt.datetime
+) -> None:
+    """After a batch was issued and rendered: store the PDFs, then queue the emails (a PDF
+    that failed is rendered again by the cycle's catch-up, or when its email is built)."""
+    pdfs = [(invoice, data) for invoice, data, _ in done if data is not None]
+    try:
+        invoice_pdfs_save(pdfs=pdfs, now=now)
+    except Exception:
+        logger.exception("storing %d PDFs failed; the cycle renders them again", len(pdfs))
+    for _invoice, _data, delivery in done:
+        if delivery is not None:
+            invoice_email_dispatch(delivery=delivery)
+
+
 def invoice_pdf_bytes(*, invoice: Invoice, now: dt.datetime) -> bytes:
     if not invoice.pdf:
         invoice_pdf_store(invoice=invoice, now=now)

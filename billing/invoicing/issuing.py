@@ -33,7 +33,7 @@ from django.db import IntegrityError, connection, transaction
 from accounts.models import Customer, Reseller
 from billing.document import LAYOUT_VERSION
 from billing.invoicing.compute import invoice_compute
-from billing.invoicing.context import RatingContext
+from billing.invoicing.context import CHUNK_SIZE, RatingContext
 from billing.invoicing.cycle import (
     _require_ended,
     computation_rows,
@@ -41,7 +41,7 @@ from billing.invoicing.cycle import (
     invoice_finalize,
     stamp_issued,
 )
-from billing.invoicing.delivery import invoice_email_dispatch, invoice_pdfs_save
+from billing.invoicing.delivery import invoices_deliver_rendered
 from billing.invoicing.numbering import invoice_numbers_next
 from billing.invoicing.pdf_pool import PdfBatch
 from billing.invoicing.periods import Period, local_date
@@ -59,9 +59,6 @@ from config.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
-#: Customers per transaction: big enough that the per-chunk reads pay off, small enough that
-#: the customer locks are held for a fraction of a second.
-CHUNK_SIZE = 100
 #: Below this many invoices, starting worker processes costs more than rendering inline.
 POOL_MIN_INVOICES = 200
 
@@ -75,7 +72,7 @@ class IssueResult:
 
 
 @dataclass
-class _Issued:
+class Issued:
     invoice: Invoice
     lines: list[InvoiceLine]
     usage: list[InvoiceUsage]
@@ -115,7 +112,7 @@ def invoices_issue_for_period(
         customer.reseller = reseller  # one object: its timezone, prefix and terms
     result = IssueResult(period=period)
     processes = pdf_processes if len(customers) >= POOL_MIN_INVOICES else 0
-    with PdfBatch(now=now, processes=processes, store=_store_and_dispatch) as pdfs:
+    with PdfBatch(now=now, processes=processes, store=invoices_deliver_rendered) as pdfs:
         for offset in range(0, len(customers), max(chunk_size, 1)):
             chunk = customers[offset : offset + max(chunk_size, 1)]
             issued = _issue_chunk(
@@ -162,7 +159,7 @@ def invoice_issue(
     return result.already[0], False
 
 
-def _lock_customers(ids: list[int]) -> None:
+def lock_customers(ids: list[int]) -> None:
     # NO KEY UPDATE: excludes other issuings and finalizations of these customers, but not
     # rows being inserted that merely reference them (a draft created meanwhile by the
     # cycle checks its foreign key with KEY SHARE; FOR UPDATE would deadlock with it on the
@@ -184,12 +181,12 @@ def _issue_chunk(
     actor: str,
     send_email: bool,
     result: IssueResult,
-) -> list[_Issued]:
+) -> list[Issued]:
     """Issue the chunk's new invoices in one transaction; finalize its drafts after it."""
     ids = [c.pk for c in customers]
     try:
         with transaction.atomic():
-            _lock_customers(ids)
+            lock_customers(ids)
             existing = list(
                 Invoice.objects.filter(customer_id__in=ids, period_start=period.start)
                 .select_related("customer__reseller", "reseller")
@@ -251,7 +248,7 @@ def _issue_new(
     now: dt.datetime,
     actor: str,
     send_email: bool,
-) -> tuple[list[_Issued], dict[int, ApplicationError]]:
+) -> tuple[list[Issued], dict[int, ApplicationError]]:
     """Inside the chunk's transaction, customers locked: rate, insert, number, stamp."""
     failed: dict[int, ApplicationError] = {}
     context = RatingContext(customers=customers, period=period)
@@ -283,7 +280,7 @@ def _issue_new(
     issued = []
     for invoice, computation in rated:
         lines, usage = computation_rows(invoice.pk, computation)
-        issued.append(_Issued(invoice, lines, usage, None))
+        issued.append(Issued(invoice, lines, usage, None))
     InvoiceLine.objects.bulk_create([line for item in issued for line in item.lines])
     InvoiceUsage.objects.bulk_create([row for item in issued for row in item.usage])
     issued_on = local_date(now, reseller.tzinfo)
@@ -291,7 +288,7 @@ def _issue_new(
     events = []
     for item, (number, sequence_number) in zip(issued, numbers, strict=True):
         invoice = item.invoice
-        events.append(_event(invoice, "", InvoiceStatus.DRAFT, now, actor, "created"))
+        events.append(issue_event(invoice, "", InvoiceStatus.DRAFT, now, actor, "created"))
         stamp_issued(
             invoice,
             number=number,
@@ -301,7 +298,7 @@ def _issue_new(
             saved_otherwise=True,
         )
         events.append(
-            _event(invoice, InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, now, actor, number)
+            issue_event(invoice, InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, now, actor, number)
         )
         if send_email:
             item.delivery = InvoiceEmail(
@@ -316,7 +313,7 @@ def _issue_new(
     return issued, failed
 
 
-def _event(
+def issue_event(
     invoice: Invoice, from_status: str, to_status: str, now: dt.datetime, actor: str, note: str
 ) -> InvoiceEvent:
     return InvoiceEvent(
@@ -327,18 +324,3 @@ def _event(
         note=note[:500],
         at=now,
     )
-
-
-def _store_and_dispatch(
-    done: list[tuple[Invoice, bytes | None, InvoiceEmail | None]], now: dt.datetime
-) -> None:
-    """Store the rendered PDFs, then queue the emails (a missing PDF is rendered again by the
-    cycle's catch-up, or when the email is built)."""
-    pdfs = [(invoice, data) for invoice, data, _ in done if data is not None]
-    try:
-        invoice_pdfs_save(pdfs=pdfs, now=now)
-    except Exception:
-        logger.exception("storing %d PDFs failed; the cycle renders them again", len(pdfs))
-    for _invoice, _data, delivery in done:
-        if delivery is not None:
-            invoice_email_dispatch(delivery=delivery)

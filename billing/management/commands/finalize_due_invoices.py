@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from accounts.models import Reseller
 from billing.invoicing import invoices_finalize_due
+from billing.invoicing.pdf_pool import default_pdf_processes
 
 
 class Command(BaseCommand):
@@ -19,7 +20,9 @@ class Command(BaseCommand):
             the_reseller = Reseller.objects.filter(slug=reseller).first()
             if the_reseller is None:
                 raise CommandError(f"No reseller with slug {reseller!r}.")
-        result = invoices_finalize_due(now=timezone.now(), reseller=the_reseller)
+        result = invoices_finalize_due(
+            now=timezone.now(), reseller=the_reseller, pdf_processes=default_pdf_processes()
+        )
         for invoice_id, code in result.failed.items():
             self.stderr.write(f"invoice {invoice_id}: {code}")
         self.stdout.write(
