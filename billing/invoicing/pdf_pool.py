@@ -79,13 +79,16 @@ class PdfBatch:
         self._jobs: list[_Job] = []
         self._executor: ProcessPoolExecutor | None = None
         if processes > 0:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(_PRELOAD)
-            # The workers run only `billing.pdf` (no Django): the function and the initializer
-            # are pickled by reference to that package.
-            self._executor = ProcessPoolExecutor(
-                max_workers=processes, mp_context=context, initializer=register_fonts
-            )
+            try:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(_PRELOAD)
+                # The workers run only `billing.pdf` (no Django): the function and the
+                # initializer are pickled by reference to that package.
+                self._executor = ProcessPoolExecutor(
+                    max_workers=processes, mp_context=context, initializer=register_fonts
+                )
+            except (OSError, ValueError, ImportError) as exc:  # no fork server / semaphores
+                logger.warning("no PDF worker processes (%s); rendering inline", exc)
 
     def __enter__(self) -> PdfBatch:
         return self
@@ -105,13 +108,15 @@ class PdfBatch:
         else:
             try:
                 result = self._executor.submit(render_invoice_pdf, doc)
-            except BrokenProcessPool:
+            except (BrokenProcessPool, AssertionError, OSError):
+                # A worker died, or processes cannot be started here (a daemonic process,
+                # such as a multiprocessing pool worker, may not have children).
                 self._give_up_pool()
                 result = _render_inline(doc)
         self._jobs.append(_Job(invoice, doc, delivery, result))
 
     def _give_up_pool(self) -> None:
-        """A worker died (killed, out of memory): render the rest inline."""
+        """The pool is unusable (a worker killed, out of memory): render the rest inline."""
         if self._executor is not None:
             logger.warning("PDF worker processes failed; rendering in this process instead")
             self._executor.shutdown(wait=False, cancel_futures=True)

@@ -227,3 +227,21 @@ def test_concurrent_runs_issue_one_invoice_per_customer_with_gapless_numbers(
     if other == "issue":
         issued = sorted(i.pk for r in results for i in r.issued)
         assert issued == sorted(Invoice.objects.values_list("pk", flat=True))
+
+
+def test_pdfs_are_rendered_inline_when_worker_processes_cannot_run(month, monkeypatch):
+    """A worker killed, or a process that may not start children (a daemonic pool worker)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    def broken(*args, **kwargs):
+        raise BrokenProcessPool("a worker died")
+
+    reseller, _ = month
+    monkeypatch.setattr(issuing, "POOL_MIN_INVOICES", 1)
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", broken)
+    result = invoices_issue_for_period(
+        reseller=reseller, period_start=OCT, now=AFTER_OCTOBER, send_email=False, pdf_processes=2
+    )
+    assert len(result.issued) == 5
+    assert all(invoice.pdf for invoice in Invoice.objects.all())
