@@ -17,7 +17,6 @@ LABELS = {
     "hostile_requests": "hostile API/admin requests sent",
     "secret_scans": "logs/responses/pages/PDFs scanned for secrets",
     "rows_compared": "usage rows and invoice rows compared (1 vs 8 workers)",
-    "lost_races": "tasks failed invoice_not_draft in the 8-worker run (known bug, see xfail)",
 }
 
 
