@@ -136,6 +136,16 @@ def plan_create(
 
 
 @transaction.atomic
+def plan_rename(*, plan: Plan, name: str) -> Plan:
+    """Rename a plan. Its prices are fixed once created: drafts, previews and the current
+    estimate rate from the live plan, so repricing would silently change an open month.
+    New prices are a new plan (end the subscriptions, subscribe again)."""
+    plan.name = name
+    plan.full_clean(validate_unique=False, validate_constraints=False)
+    plan.save(update_fields=["name"])
+    return plan
+
+
 def subscription_create(
     *,
     customer: Customer,

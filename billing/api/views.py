@@ -52,7 +52,7 @@ from billing.selectors import (
     invoices_with_lines,
     usage_current_for_customer,
 )
-from billing.services import plan_create, subscription_create, subscription_end
+from billing.services import plan_create, plan_rename, subscription_create, subscription_end
 from config.errors import ApplicationError
 
 #: Service codes that mean "not in this state": the request was fine, the invoice is not.
@@ -188,15 +188,6 @@ class PlanListCreateView(mixins.ListModelMixin, _PlansBase):
         return Response(PlanOutputSerializer(self.get_queryset().get(pk=plan.pk)).data, status=201)
 
 
-def _plan_rename(*, plan: Plan, name: str) -> Plan:
-    # TODO(billing.services): a `plan_update` service should own this write; until then the
-    # API changes only the name, which no invoice rates from.
-    plan.name = name
-    plan.full_clean(validate_unique=False, validate_constraints=False)
-    plan.save(update_fields=["name"])
-    return plan
-
-
 @extend_schema(tags=["reseller: plans"])
 class PlanDetailView(_PlansBase):
     @extend_schema(operation_id="reseller_plans_retrieve")
@@ -215,7 +206,7 @@ class PlanDetailView(_PlansBase):
         plan = self.get_object()
         data = self.parse(PlanUpdateInputSerializer, partial=True)
         if "name" in data:
-            plan = _plan_rename(plan=plan, name=data["name"])
+            plan = plan_rename(plan=plan, name=data["name"])
         return Response(PlanOutputSerializer(plan).data)
 
 
