@@ -40,24 +40,9 @@ ZERO = Decimal(0)
 RATING_CHUNK = 500
 
 
-@dataclass
-class CustomerFigures:
-    customer_id: int
-    name: str
-    currency: str  # the customer's billing currency (revenue)
-    cost_currency: str  # the reseller's currency (upstream cost)
-    traffic_bytes: int = 0
-    revenue: Decimal | None = None  # None: the engine could not rate (see `error`)
-    cost: Decimal = ZERO
-    error: str = ""
-
-    @property
-    def comparable(self) -> bool:
-        return self.revenue is not None and self.currency == self.cost_currency
-
-    @property
-    def margin(self) -> Decimal | None:
-        return self.revenue - self.cost if self.comparable else None
+class _FigureTexts:
+    """How a row of figures prints: revenue in `currency`, cost and margin in
+    `cost_currency` (the reseller's)."""
 
     @property
     def traffic_text(self) -> str:
@@ -81,7 +66,27 @@ class CustomerFigures:
 
 
 @dataclass
-class UpstreamFigures:
+class CustomerFigures(_FigureTexts):
+    customer_id: int
+    name: str
+    currency: str  # the customer's billing currency (revenue)
+    cost_currency: str  # the reseller's currency (upstream cost)
+    traffic_bytes: int = 0
+    revenue: Decimal | None = None  # None: the engine could not rate (see `error`)
+    cost: Decimal = ZERO
+    error: str = ""
+
+    @property
+    def comparable(self) -> bool:
+        return self.revenue is not None and self.currency == self.cost_currency
+
+    @property
+    def margin(self) -> Decimal | None:
+        return self.revenue - self.cost if self.comparable else None
+
+
+@dataclass
+class UpstreamFigures(_FigureTexts):
     upstream_account_id: int
     name: str
     provider: str
@@ -96,6 +101,10 @@ class UpstreamFigures:
         return self.revenue - self.cost
 
     @property
+    def cost_currency(self) -> str:
+        return self.currency
+
+    @property
     def cost_per_gb_text(self) -> str:
         """$0.80, or every decimal of a finer price (0.0035 USD)."""
         price = self.cost_per_gb.normalize()
@@ -103,29 +112,9 @@ class UpstreamFigures:
             return money_text(price, self.currency)
         return f"{price:f} {self.currency}"
 
-    @property
-    def traffic_text(self) -> str:
-        return gb_text(self.traffic_bytes)
-
-    @property
-    def revenue_text(self) -> str:
-        return money_text(self.revenue, self.currency)
-
-    @property
-    def cost_text(self) -> str:
-        return money_text(self.cost, self.currency)
-
-    @property
-    def margin_text(self) -> str:
-        return money_text(self.margin, self.currency)
-
-    @property
-    def margin_percent_text(self) -> str:
-        return percent_text(self.margin, self.revenue)
-
 
 @dataclass
-class PeriodFigures:
+class PeriodFigures(_FigureTexts):
     period: Period
     today: dt.date
     currency: str
@@ -155,24 +144,8 @@ class PeriodFigures:
         return self.revenue - self.cost
 
     @property
-    def traffic_text(self) -> str:
-        return gb_text(self.traffic_bytes)
-
-    @property
-    def revenue_text(self) -> str:
-        return money_text(self.revenue, self.currency)
-
-    @property
-    def cost_text(self) -> str:
-        return money_text(self.cost, self.currency)
-
-    @property
-    def margin_text(self) -> str:
-        return money_text(self.margin, self.currency)
-
-    @property
-    def margin_percent_text(self) -> str:
-        return percent_text(self.margin, self.revenue)
+    def cost_currency(self) -> str:
+        return self.currency
 
     @property
     def unallocated_revenue_text(self) -> str:
