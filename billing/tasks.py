@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from smtplib import SMTPException
 
 from celery import shared_task
 from django.utils import timezone
@@ -16,6 +15,7 @@ from billing.invoicing import (
     invoice_finalize,
 )
 from billing.models import Invoice, InvoiceEmail
+from config.celery import EMAIL_SEND_TASK_OPTIONS
 from config.errors import ApplicationError
 
 
@@ -62,14 +62,7 @@ def invoice_drafts_refresh_task(*, customer_id: int, now_iso: str | None = None)
     return len(invoice_drafts_refresh(customer=customer, now=_now(now_iso)))
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=(SMTPException, OSError),
-    retry_backoff=30,
-    retry_backoff_max=1800,
-    retry_jitter=True,
-    max_retries=8,
-)
+@shared_task(**EMAIL_SEND_TASK_OPTIONS)
 def invoice_email_send_task(delivery_id: int) -> str:
     """Send one delivery; the claim inside the service makes retries and duplicates safe."""
     delivery = InvoiceEmail.objects.get(pk=delivery_id)

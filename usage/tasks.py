@@ -9,12 +9,12 @@ errors fail loudly at once (`SyncFailedError`), since retrying cannot fix them.
 from __future__ import annotations
 
 import datetime as dt
-from smtplib import SMTPException
 
 from celery import shared_task
 from django.utils import timezone
 
 from accounts.models import Customer, Provider, SubAccount, UpstreamAccount
+from config.celery import EMAIL_SEND_TASK_OPTIONS
 from usage.alerts import usage_alert_email_send, usage_alerts_check
 from usage.models import SyncRun
 from usage.services import (
@@ -176,14 +176,7 @@ def usage_alerts_check_task(*, customer_id: int, now: str | None = None) -> int:
     return len(usage_alerts_check(customer=customer, now=_parse(now)))
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=(SMTPException, OSError),
-    retry_backoff=30,
-    retry_backoff_max=1800,
-    retry_jitter=True,
-    max_retries=8,
-)
+@shared_task(**EMAIL_SEND_TASK_OPTIONS)
 def usage_alert_email_send_task(alert_id: int) -> str:
     """Email one fired alert; the claim inside the service makes retries safe."""
     return usage_alert_email_send(alert_id=alert_id, now=timezone.now()).email_status
