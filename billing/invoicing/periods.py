@@ -65,7 +65,8 @@ class Period:
 def period_parse(text: str) -> Period:
     """`"2026-10"` -> October 2026; anything else raises `invalid_period`."""
     match = _PERIOD_RE.match(text.strip())
-    if not match or not 1 <= int(match.group(2)) <= 12:
+    # Year 1 to 9998: the month after must exist too (periods end on the next month's 1st).
+    if not match or not 1 <= int(match.group(2)) <= 12 or not 1 <= int(match.group(1)) <= 9998:
         raise ApplicationError("invalid_period", f"Give the period as YYYY-MM, not {text!r}.")
     return Period.of_month(int(match.group(1)), int(match.group(2)))
 

@@ -67,7 +67,7 @@ def test_december_period_ends_on_new_year():
     )
 
 
-@pytest.mark.parametrize("text", ["2026-13", "2026/10", "Oct", ""])
+@pytest.mark.parametrize("text", ["2026-13", "2026/10", "Oct", "", "0000-01", "9999-12"])
 def test_bad_period_text_is_refused(text):
     with pytest.raises(ApplicationError) as exc:
         period_parse(text)
