@@ -549,8 +549,9 @@ class InvoiceEmail(models.Model):
     """One delivery of an invoice by email; claimed under a row lock so it is sent once.
 
     `sequence` 1 is the delivery queued at finalization; staff resends add 2, 3, ...
-    A delivery stuck in `sending` (the worker died mid-send) is never retried
-    automatically: whether the mail left is unknown, and a resend is a deliberate act.
+    A delivery stuck in `sending` for 15 minutes (its worker died mid-send) is sent again
+    by the hourly cycle: if the SMTP server had already accepted it, the customer gets it
+    twice (the documented window), never more (`invoice_emails_redispatch`).
     """
 
     tenant_path = "invoice__reseller"

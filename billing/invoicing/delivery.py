@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 #: A queued delivery not claimed after this long is dispatched again by the cycle.
 REDISPATCH_AFTER = dt.timedelta(minutes=15)
+# A send claimed this long ago and not finished: its worker died (SMTP timeouts are shorter).
+STALE_CLAIM_AFTER = dt.timedelta(minutes=15)
 
 
 def invoice_pdf_render(
@@ -139,12 +141,32 @@ def invoice_email_dispatch(*, delivery: InvoiceEmail) -> None:
 
 
 def invoice_emails_redispatch(*, reseller: Reseller, now: dt.datetime) -> list[int]:
-    """Dispatch again deliveries still queued long after queueing (a lost task message).
-    Safe: sending claims the row, so a duplicate task sends nothing."""
-    stale = list(
-        InvoiceEmail.objects.for_reseller(reseller)
-        .filter(status=InvoiceEmail.Status.QUEUED, queued_at__lt=now - REDISPATCH_AFTER)
-        .values_list("pk", flat=True)
+    """Dispatch again deliveries still queued long after queueing (a lost task message), and
+    deliveries claimed for sending long ago that never finished (the worker died mid-send).
+
+    Safe: sending claims the row, so a duplicate task sends nothing. A stale `sending` row
+    is first turned `failed` by a status-conditional update, so two cycles never both
+    take it. Its mail may already have left (a worker killed after the SMTP server
+    accepted it): that is the one window where a customer can get the same invoice twice,
+    both Message-IDs naming the same delivery (`<...invoice.sequence@...>`); never more, since
+    the resend is claimed like any send.
+    """
+    deliveries = InvoiceEmail.objects.for_reseller(reseller)
+    abandoned = list(
+        deliveries.filter(
+            status=InvoiceEmail.Status.SENDING, claimed_at__lt=now - STALE_CLAIM_AFTER
+        ).values_list("pk", flat=True)
+    )
+    for pk in abandoned:
+        InvoiceEmail.objects.filter(pk=pk, status=InvoiceEmail.Status.SENDING).update(
+            status=InvoiceEmail.Status.FAILED,
+            last_error="the worker stopped while sending; sent again (the first attempt "
+            "may have been delivered)",
+        )
+    stale = abandoned + list(
+        deliveries.filter(
+            status=InvoiceEmail.Status.QUEUED, queued_at__lt=now - REDISPATCH_AFTER
+        ).values_list("pk", flat=True)
     )
     for pk in stale:
         invoice_email_dispatch(delivery=InvoiceEmail(pk=pk))

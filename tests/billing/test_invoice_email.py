@@ -87,6 +87,42 @@ def test_a_delivery_stuck_in_sending_is_not_sent_again(issued):
     assert len(mail.outbox) == 1
 
 
+def test_a_send_abandoned_mid_way_is_sent_again_once_after_15_minutes(
+    issued, django_capture_on_commit_callbacks
+):
+    from billing.invoicing.delivery import invoice_emails_redispatch
+
+    claimed_at = NOW - dt.timedelta(minutes=16)
+    stale = InvoiceEmail.objects.create(
+        invoice=issued,
+        sequence=2,
+        recipients=["x@example.com"],
+        queued_at=claimed_at,
+        status="sending",
+        claimed_at=claimed_at,
+        attempts=1,
+    )
+    fresh = InvoiceEmail.objects.create(
+        invoice=issued,
+        sequence=3,
+        recipients=["y@example.com"],
+        queued_at=NOW,
+        status="sending",
+        claimed_at=NOW - dt.timedelta(minutes=5),
+        attempts=1,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert invoice_emails_redispatch(reseller=issued.reseller, now=NOW) == [stale.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert invoice_emails_redispatch(reseller=issued.reseller, now=NOW) == []
+
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stale.status, stale.attempts) == ("sent", 2)
+    assert fresh.status == "sending"  # may still be talking to the SMTP server
+    assert [m.to for m in mail.outbox[1:]] == [["x@example.com"]]
+
+
 def test_staff_resend_is_a_second_delivery_and_a_second_email(
     issued, django_capture_on_commit_callbacks
 ):
