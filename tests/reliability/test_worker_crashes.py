@@ -232,11 +232,6 @@ def test_smtp_temporary_failures_retry_and_send_exactly_once(drill):
     assert (delivery.attempts, len(drill.smtp.accepted)) == (3, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a delivery left in `sending` by a dead worker is never sent: fix in "
-    "billing/invoicing/delivery.py (invoice_emails_redispatch must re-queue stale claims)",
-)
 def test_kill_before_the_smtp_server_accepted_sends_the_email_once_later(drill):
     reseller, customers, worker = _one_invoice_mailed(drill, ["stall_before_accept"])
     wait_until(drill.smtp.stalled.is_set, timeout=60, what="the SMTP server to stall")
@@ -254,11 +249,6 @@ def test_kill_before_the_smtp_server_accepted_sends_the_email_once_later(drill):
     tally.add("crashes_survived")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a delivery left in `sending` by a dead worker stays `sending` for good: fix in "
-    "billing/invoicing/delivery.py (invoice_emails_redispatch must re-queue stale claims)",
-)
 def test_kill_after_the_smtp_server_accepted_mails_at_most_twice_and_ends_sent(drill):
     """The documented window: the server took the message, the worker died before
     recording it. The resend after the stale-claim timeout makes it two, never more."""
