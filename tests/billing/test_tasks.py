@@ -1,6 +1,8 @@
 import datetime as dt
 from smtplib import SMTPException
 
+from django.db import InterfaceError, OperationalError
+
 from billing.models import Invoice
 from billing.schedule import BEAT_SCHEDULE
 from billing.tasks import invoice_cycle_task, invoice_email_send_task, invoice_finalize_task
@@ -36,7 +38,12 @@ def test_finalize_task_takes_an_id(db, settings, tmp_path):
 
 
 def test_email_task_retries_smtp_and_network_errors_with_backoff():
-    assert set(invoice_email_send_task.autoretry_for) == {SMTPException, OSError}
+    assert set(invoice_email_send_task.autoretry_for) == {
+        SMTPException,
+        OSError,
+        OperationalError,
+        InterfaceError,
+    }
     assert invoice_email_send_task.retry_jitter and invoice_email_send_task.retry_backoff
     assert invoice_email_send_task.acks_late
 

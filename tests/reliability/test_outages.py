@@ -223,11 +223,6 @@ def test_worker_survives_a_database_outage_and_the_next_beat_converges(drill):
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="tasks do not retry on database errors: fix in usage/tasks.py (_RETRY "
-    "autoretry_for) and billing/tasks.py (add django.db.OperationalError, InterfaceError)",
-)
 def test_tasks_that_meet_a_database_outage_retry_until_it_is_back(drill):
     proxy = _db_proxy()
     try:

@@ -1,6 +1,7 @@
 """Tasks stay thin: ids and ISO strings in, one service call, retry only transient errors."""
 
 import pytest
+from django.db import InterfaceError, OperationalError
 
 from accounts.models import Provider
 from tests import factories
@@ -54,7 +55,12 @@ def test_only_transient_failures_are_retried(sub_account, code, expected):
     )
     with pytest.raises(expected):
         tasks._check(run)
-    assert tasks.usage_sync_sub_account_task.autoretry_for == (tasks.RetryableSyncError,)
+    # Transient upstream errors and a database that is briefly away; never a SyncFailedError.
+    assert tasks.usage_sync_sub_account_task.autoretry_for == (
+        tasks.RetryableSyncError,
+        OperationalError,
+        InterfaceError,
+    )
     assert tasks.usage_sync_sub_account_task.acks_late
 
 
