@@ -23,6 +23,7 @@ pass `wait_seconds` to wait for the running sync and then do their own.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -32,6 +33,9 @@ from functools import cache
 
 from django.conf import settings
 from django.db import connection
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 15 * 60
 # High bits name Flowbill's sync locks among other advisory-lock users; ids stay below 2^48.
@@ -87,7 +91,12 @@ def _redis_lock(sub_account_id: int, wait_seconds: float, ttl_seconds: int) -> I
     try:
         yield True
     finally:
-        client.eval(_RELEASE_SCRIPT, 1, key, token)
+        try:
+            client.eval(_RELEASE_SCRIPT, 1, key, token)
+        except RedisError as exc:
+            # The sync itself is done (and committed): Redis going away now must not turn
+            # it into a failure. The lock's TTL frees it.
+            logger.warning("could not release %s (%s); it expires in %ss", key, exc, ttl_seconds)
 
 
 @contextmanager

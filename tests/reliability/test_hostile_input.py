@@ -442,12 +442,6 @@ def test_malformed_oversized_and_absurd_input_is_a_clear_4xx_and_stores_nothing(
 DEEP = b'{"name": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a JSON body nested 100,000 deep is a 500 (RecursionError in DRF's JSONParser): "
-    "fix in config/settings/base.py: REST_FRAMEWORK['DEFAULT_PARSER_CLASSES'] = "
-    "['config.parsers.JSONParser']",
-)
 def test_a_body_nested_too_deeply_is_a_400_not_a_500(tenants):
     a, _ = tenants
     before = _counts()

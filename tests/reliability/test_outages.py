@@ -321,12 +321,6 @@ def test_worker_reconnects_after_a_broker_outage_and_the_work_converges(drill):
 
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="a sync whose write committed is reported failed (internal_error) and raises when "
-    "Redis drops before the lock release: fix in usage/locks.py (_redis_lock release "
-    "best-effort) and usage/services/followups.py (on_commit(..., robust=True))",
-)
 def test_redis_dropping_after_the_write_committed_leaves_one_succeeded_run(
     redis_url, settings, customer
 ):

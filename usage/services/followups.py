@@ -31,4 +31,6 @@ def usage_followups_enqueue(*, customer_id: int) -> None:
             raise ImproperlyConfigured(
                 f"FLOWBILL_AFTER_SYNC_TASKS names {name!r}, which is not a registered task"
             ) from None
-        transaction.on_commit(lambda task=task: task.delay(customer_id=customer_id))
+        # robust: the sync's rows are committed; a broker hiccup queueing a follow-up is
+        # logged, not raised into the sync (the hourly cycle refreshes drafts anyway).
+        transaction.on_commit(lambda task=task: task.delay(customer_id=customer_id), robust=True)
