@@ -26,6 +26,7 @@ from usage.models import LedgerSnapshot, SyncRun
 from usage.providers.ratelimit import UnlimitedBudget
 from usage.services import usage_snapshot_bytesflows, usage_sync_sub_accounts
 from usage.services.connectors import connector_for_upstream_account
+from usage.services.discovery import usage_discover_sub_accounts
 
 DEMO_HOST, DEMO_PORT = "127.0.0.1", 8765
 BACKFILL_DAYS = 60
@@ -114,7 +115,15 @@ def demo_sync_usage(*, reseller: Reseller, now: dt.datetime, stdout) -> None:
             f"  {run.sub_account}: {run.rows_written} rows, {run.requests} requests ({state})"
         )
 
+    ipfoxy_upstreams = [u for u in upstreams if u.provider == Provider.IPFOXY]
     if sim is not None:
+        # The upstream's own sub-account list and counters at the start of the backfill,
+        # so the dashboard's reconciliation has the upstream's figures to compare with.
+        sim.set_clock(now=start)
+        for upstream in ipfoxy_upstreams:
+            usage_discover_sub_accounts(
+                upstream_account=upstream, now=start, connector=factory(upstream)
+            )
         # Hold the simulator at `now` while syncing, so the current hour's partial traffic
         # is the same however long the sync takes (and a re-run with the same `now` writes
         # the same rows); it runs on with real time again at the end.
@@ -157,6 +166,11 @@ def demo_sync_usage(*, reseller: Reseller, now: dt.datetime, stdout) -> None:
                 report(run)
                 break
         stdout.write(f"  {sub}: {len(times)} ledger snapshots")
+    if sim is not None:
+        for upstream in ipfoxy_upstreams:  # the counters now, against the synced hours
+            usage_discover_sub_accounts(
+                upstream_account=upstream, now=now, connector=factory(upstream)
+            )
     if sim is not None:  # back to running time, in step with the demo's `now`
         sim.set_clock(offset_seconds=(now - dt.datetime.now(dt.UTC)).total_seconds())
     stdout.write(

@@ -40,3 +40,22 @@ def test_demo_backfills_sixty_days_for_every_demo_sub_account(own_simulator):
     before = list(days.order_by("sub_account", "day").values_list("bytes", flat=True))
     demo.demo_sync_usage(reseller=seeded.reseller, now=now, stdout=StringIO())
     assert list(days.order_by("sub_account", "day").values_list("bytes", flat=True)) == before
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_demo_lists_the_upstream_sub_accounts_so_reconciliation_has_figures(own_simulator):
+    from usage.selectors import usage_counter_cross_check
+
+    now = dt.datetime(2026, 3, 10, 12, 30, tzinfo=dt.UTC)
+    seeded = demo_seed(stdout=StringIO())
+    demo.demo_sync_usage(reseller=seeded.reseller, now=now, stdout=StringIO())
+
+    checks = usage_counter_cross_check(reseller=seeded.reseller)
+    assert sorted(c.upstream_id for c in checks) == [f"SIM0000{i}" for i in range(1, 6)]
+    for check in checks:
+        # 60 days of counter growth against the stored whole hours of the same span; the
+        # counter also holds the current half hour (12:00-12:30), which the hours leave out.
+        assert check.counter_growth_bytes > 100 * 2**30
+        assert check.difference_bytes < 0
+        assert abs(check.difference_bytes) < check.counter_growth_bytes / 500, check
