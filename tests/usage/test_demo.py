@@ -56,6 +56,6 @@ def test_demo_lists_the_upstream_sub_accounts_so_reconciliation_has_figures(own_
     for check in checks:
         # 60 days of counter growth against the stored whole hours of the same span; the
         # counter also holds the current half hour (12:00-12:30), which the hours leave out.
-        assert check.counter_growth_bytes > 100 * 2**30
+        assert check.counter_growth_bytes > 10 * 2**30
         assert check.difference_bytes < 0
         assert abs(check.difference_bytes) < check.counter_growth_bytes / 500, check
