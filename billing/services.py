@@ -135,7 +135,6 @@ def plan_create(
     return plan
 
 
-@transaction.atomic
 def plan_rename(*, plan: Plan, name: str) -> Plan:
     """Rename a plan. Its prices are fixed once created: drafts, previews and the current
     estimate rate from the live plan, so repricing would silently change an open month.
@@ -146,6 +145,7 @@ def plan_rename(*, plan: Plan, name: str) -> Plan:
     return plan
 
 
+@transaction.atomic
 def subscription_create(
     *,
     customer: Customer,

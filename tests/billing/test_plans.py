@@ -105,3 +105,14 @@ def test_ending_before_the_start_is_refused(customer):
     with pytest.raises(ApplicationError):
         subscription_end(subscription=subscription, ends_on=JAN)
     assert subscription_end(subscription=subscription, ends_on=dt.date(2026, 2, 1)).ends_on
+
+
+@pytest.mark.django_db(transaction=True)
+def test_subscription_create_locks_inside_its_own_transaction_in_autocommit():
+    """Callers outside a transaction (commands, shell, tests) get the service's own."""
+    from billing.services import subscription_create
+
+    customer = factories.CustomerFactory()
+    plan = PlanFactory(reseller=customer.reseller)
+    subscription = subscription_create(customer=customer, plan=plan, starts_on=dt.date(2026, 10, 1))
+    assert subscription.pk is not None
