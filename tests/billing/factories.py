@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import factory
+from django.db import connection
 
 from billing.models import Plan, PlanTier, Subscription
 from tests.factories import CustomerFactory, ResellerFactory
@@ -62,3 +63,17 @@ def add_usage(sub_account, start: dt.date, days: int, gib_per_day: int | Decimal
         )
         for i in range(days)
     )
+
+
+def in_thread(barrier, fn):
+    """`fn` for a worker thread: starts with the others at `barrier`, closes its own
+    database connection at the end (each thread has one)."""
+
+    def run():
+        try:
+            barrier.wait()
+            return fn()
+        finally:
+            connection.close()
+
+    return run

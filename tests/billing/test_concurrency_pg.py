@@ -7,28 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from billing.invoicing import invoice_finalize, invoices_generate_for_period
 from billing.models import Invoice
 from tests import factories
-from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
+from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage, in_thread
 
 OCT = dt.date(2026, 10, 1)
 NOW = dt.datetime(2026, 11, 5, tzinfo=dt.UTC)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _in_thread(barrier, fn):
-    def run():
-        try:
-            barrier.wait()
-            return fn()
-        finally:
-            connection.close()
-
-    return run
 
 
 def _customers(reseller, n):
@@ -48,7 +36,7 @@ def test_two_concurrent_runs_create_one_invoice_per_customer_and_period():
     reseller = factories.ResellerFactory()
     customers = _customers(reseller, 6)
     barrier = threading.Barrier(2)
-    job = _in_thread(
+    job = in_thread(
         barrier,
         lambda: invoices_generate_for_period(reseller=reseller, period_start=OCT, now=NOW),
     )
@@ -68,7 +56,7 @@ def test_concurrent_finalizations_get_consecutive_numbers_without_gaps():
     barrier = threading.Barrier(len(ids))
 
     def finalize(pk):
-        return _in_thread(
+        return in_thread(
             barrier,
             lambda: (
                 invoice_finalize(
@@ -97,7 +85,7 @@ def test_two_concurrent_finalizations_of_one_invoice_issue_it_once():
         except Exception as exc:
             outcomes.append(getattr(exc, "code", repr(exc)))
 
-    job = _in_thread(barrier, attempt)
+    job = in_thread(barrier, attempt)
     with ThreadPoolExecutor(2) as pool:
         for f in [pool.submit(job), pool.submit(job)]:
             f.result()
@@ -133,7 +121,7 @@ def test_concurrent_finalizations_of_one_customer_bill_a_late_adjustment_once(mo
     start = threading.Barrier(2)
 
     def finalize(pk):
-        return _in_thread(
+        return in_thread(
             start,
             lambda: invoice_finalize(
                 invoice=Invoice.objects.get(pk=pk), now=later, send_email=False
@@ -157,7 +145,7 @@ def test_two_concurrent_issues_of_one_month_make_one_numbered_invoice():
     reseller = factories.ResellerFactory(invoice_prefix="ISS")
     (customer,) = _customers(reseller, 1)
     barrier = threading.Barrier(2)
-    job = _in_thread(
+    job = in_thread(
         barrier,
         lambda: invoice_issue(customer=customer, period_start=OCT, now=NOW, send_email=False),
     )

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 from django.utils import timezone
 
 from billing.invoicing import (
@@ -18,7 +17,7 @@ from billing.invoicing import (
 from billing.models import Invoice, InvoiceLine
 from billing.tasks import invoice_drafts_refresh_task
 from tests import factories
-from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
+from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage, in_thread
 from usage.models import UsageDay
 from usage.services import usage_sync_sub_account
 from usage.simulator import SimulatorConfig, start_simulator
@@ -121,17 +120,6 @@ def test_a_customer_deleted_since_the_sync_refreshes_nothing(db):
     assert invoice_drafts_refresh_task(customer_id=987654) == 0
 
 
-def _in_thread(barrier, fn):
-    def run():
-        try:
-            barrier.wait()
-            return fn()
-        finally:
-            connection.close()
-
-    return run
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_refreshing_and_finalizing_at_once_leave_one_consistent_invoice():
@@ -142,8 +130,8 @@ def test_two_workers_refreshing_and_finalizing_at_once_leave_one_consistent_invo
     draft, sa = _october_draft(customer, 2)
     UsageDay.objects.filter(sub_account=sa, day=dt.date(2026, 10, 31)).update(bytes=6 * GIB)
     barrier = threading.Barrier(3)
-    refresh = _in_thread(barrier, lambda: invoice_drafts_refresh(customer=customer, now=IN_GRACE))
-    finalize = _in_thread(
+    refresh = in_thread(barrier, lambda: invoice_drafts_refresh(customer=customer, now=IN_GRACE))
+    finalize = in_thread(
         barrier, lambda: invoice_finalize(invoice=draft, now=GRACE_OVER, send_email=False)
     )
     with ThreadPoolExecutor(3) as pool:

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.db import connection
 
 from billing.invoicing import (
     invoice_finalize,
@@ -17,7 +16,7 @@ from billing.invoicing import (
 )
 from billing.models import Invoice, InvoiceEvent, InvoiceLine
 from tests import factories
-from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
+from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage, in_thread
 from usage.models import UsageDay
 
 GIB = 1_073_741_824
@@ -114,17 +113,6 @@ def test_older_periods_are_finalized_first_in_their_own_chunks(drafts):
     assert Invoice.objects.get(period_start=OCT, customer=customers[0]).number == "FD-2026-00002"
 
 
-def _in_thread(barrier, fn):
-    def run():
-        try:
-            barrier.wait()
-            return fn()
-        finally:
-            connection.close()
-
-    return run
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_finalizing_the_due_drafts_at_once_number_each_once(settings, tmp_path):
@@ -137,7 +125,7 @@ def test_two_workers_finalizing_the_due_drafts_at_once_number_each_once(settings
         add_usage(factories.SubAccountFactory(customer=customer), OCT, 31, 4)
     invoices_generate_for_period(reseller=reseller, period_start=OCT, now=AFTER_OCTOBER)
     barrier = threading.Barrier(2)
-    job = _in_thread(
+    job = in_thread(
         barrier,
         lambda: invoices_finalize_due(reseller=reseller, now=OCTOBER_DUE, send_email=False),
     )

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.db import connection
 from pypdf import PdfReader
 
 from billing.invoicing import (
@@ -22,7 +21,7 @@ from billing.invoicing import (
 )
 from billing.models import Invoice, InvoiceEvent, InvoiceLine
 from tests import factories
-from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
+from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage, in_thread
 from usage.models import UsageDay
 
 OCT = dt.date(2026, 10, 1)
@@ -179,17 +178,6 @@ def test_pdfs_rendered_in_worker_processes_are_the_bytes_rendered_inline(month, 
             assert fh.read() == invoice_pdf_render(invoice=invoice)
 
 
-def _in_thread(barrier, fn):
-    def run():
-        try:
-            barrier.wait()
-            return fn()
-        finally:
-            connection.close()
-
-    return run
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("other", ["issue", "drafts"])
@@ -217,8 +205,8 @@ def test_concurrent_runs_issue_one_invoice_per_customer_with_gapless_numbers(
 
     with ThreadPoolExecutor(2) as pool:
         futures = [
-            pool.submit(_in_thread(barrier, issue)),
-            pool.submit(_in_thread(barrier, issue if other == "issue" else drafts)),
+            pool.submit(in_thread(barrier, issue)),
+            pool.submit(in_thread(barrier, issue if other == "issue" else drafts)),
         ]
         results = [f.result() for f in futures]
     assert Invoice.objects.count() == 8
