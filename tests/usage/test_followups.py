@@ -57,3 +57,39 @@ def test_every_configured_after_sync_task_is_registered_in_a_plain_process():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "missing: []"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_queues_each_customers_followups_once_at_its_end(settings):
+    import threading
+
+    from usage.services.followups import usage_followups_batched
+
+    settings.FLOWBILL_AFTER_SYNC_TASKS = ["tests.usage.record_followup"]
+    calls.clear()
+    with usage_followups_batched():
+        usage_followups_enqueue(customer_id=7)
+        usage_followups_enqueue(customer_id=3)
+        usage_followups_enqueue(customer_id=7)
+        assert calls == []
+    assert calls == [3, 7]
+
+    # Threads running in a copy of the batch's context note into the same batch.
+    import contextvars
+
+    calls.clear()
+    with usage_followups_batched():
+        threads = [
+            threading.Thread(
+                target=contextvars.copy_context().run,
+                args=(usage_followups_enqueue,),
+                kwargs={"customer_id": 5},
+            )
+            for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert calls == []
+    assert calls == [5]

@@ -8,6 +8,7 @@ database connection and closes it when the pool drains. Figures: `bench/sync.py`
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import queue
 import threading
@@ -19,6 +20,7 @@ from django.db import connection
 from accounts.models import Provider, SubAccount, UpstreamAccount
 from usage.models import SyncRun
 from usage.services.connectors import connector_for_upstream_account
+from usage.services.followups import usage_followups_batched
 from usage.services.history import usage_sync_sub_account
 from usage.services.ledger import usage_snapshot_bytesflows
 
@@ -76,6 +78,7 @@ def sync_one(
     )
 
 
+@usage_followups_batched()  # one draft refresh and alert check per customer, at the end
 def usage_sync_sub_accounts(
     *,
     sub_accounts: Sequence[SubAccount],
@@ -139,7 +142,11 @@ def usage_sync_sub_accounts(
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
+    # Each thread runs in a copy of this context: their syncs note into the same batch.
+    threads = [
+        threading.Thread(target=contextvars.copy_context().run, args=(worker,), daemon=True)
+        for _ in range(workers)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -8,11 +8,18 @@ queued once the sync's transaction commits, with the customer's id.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from config.celery import app as celery_app
+
+# Inside `usage_followups_batched()`: the customers whose usage changed, queued on exit.
+_batch: ContextVar[set[int] | None] = ContextVar("usage_followups_batch", default=None)
 
 
 def after_sync_task_names() -> list[str]:
@@ -23,7 +30,12 @@ def usage_followups_enqueue(*, customer_id: int) -> None:
     """Queue every after-sync task for `customer_id` when the current transaction commits.
 
     An unknown task name is a configuration error and fails loudly, not silently skipped.
+    Inside `usage_followups_batched()` the customer is only noted, and queued once at its end.
     """
+    batch = _batch.get()
+    if batch is not None:
+        batch.add(customer_id)
+        return
     for name in after_sync_task_names():
         try:
             task = celery_app.tasks[name]
@@ -34,3 +46,22 @@ def usage_followups_enqueue(*, customer_id: int) -> None:
         # robust: the sync's rows are committed; a broker hiccup queueing a follow-up is
         # logged, not raised into the sync (the hourly cycle refreshes drafts anyway).
         transaction.on_commit(lambda task=task: task.delay(customer_id=customer_id), robust=True)
+
+
+@contextmanager
+def usage_followups_batched() -> Iterator[None]:
+    """Queue the follow-ups of a batch of syncs once per customer, when the batch ends.
+
+    A backfill or "sync everything" run touches many sub-accounts of each customer; one
+    draft refresh and one alert check per customer at the end see all of its new usage,
+    instead of one per sub-account while the batch is still running. Threads started with
+    a copy of the context (`contextvars.copy_context().run`) note into the same batch.
+    """
+    customers: set[int] = set()
+    token = _batch.set(customers)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+        for customer_id in sorted(customers):
+            usage_followups_enqueue(customer_id=customer_id)
