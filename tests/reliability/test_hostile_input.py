@@ -30,7 +30,7 @@ from rest_framework.test import APIClient
 from accounts.api_keys import api_key_create, api_key_revoke
 from accounts.models import Provider
 from billing.invoicing import invoice_finalize, invoices_generate_for_period
-from billing.models import Invoice, Plan, Subscription
+from billing.models import Invoice, InvoiceEvent, Plan, Subscription
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
 from tests.reliability import tally
@@ -38,6 +38,7 @@ from tests.reliability import tally
 pytestmark = pytest.mark.django_db
 
 NOW = dt.datetime(2026, 4, 10, 12, tzinfo=dt.UTC)
+NOW_APRIL = dt.datetime(2026, 5, 10, 12, tzinfo=dt.UTC)  # April closed, grace over
 INJECTIONS = [
     "'; DROP TABLE accounts_customer; --",
     "Robert'); DELETE FROM billing_invoice WHERE ('1'='1",
@@ -236,6 +237,55 @@ def test_injection_strings_in_every_text_field_are_refused_or_stored_verbatim(te
             ("/api/v1/reseller/usage/", "from"),
         ]:
             api.refused(a.reseller_key, "get", path, {param: value}, fields=[param])
+    tally.add("hostile_requests", len(api.sent))
+
+
+def _finalized_invoices(tenant: Tenant, count: int) -> list:
+    """`count` more finalized invoices of the tenant (April, one customer each)."""
+    customers = [
+        factories.CustomerFactory(reseller=tenant.reseller, name=f"action {index}")
+        for index in range(count)
+    ]
+    for customer in customers:
+        SubscriptionFactory(customer=customer, plan=tenant.plan)
+    april = dt.date(2026, 4, 1)
+    invoices_generate_for_period(reseller=tenant.reseller, period_start=april, now=NOW_APRIL)
+    invoices = list(
+        Invoice.objects.filter(customer__in=customers, period_start=april).order_by("pk")
+    )
+    for invoice in invoices:
+        invoice_finalize(invoice=invoice, now=NOW_APRIL, send_email=False)
+    return invoices
+
+
+def test_injection_strings_in_the_void_reason_and_payment_note_are_refused_or_kept_verbatim(
+    tenants,
+):
+    """The two text fields of the invoice actions, each value against a live invoice."""
+    a, _ = tenants
+    api = Api()
+    actions = [("void", "reason", "void"), ("mark-paid", "note", "paid")]
+    invoices = iter(_finalized_invoices(a, len(actions) * len(INJECTIONS)))
+    outcomes = {"stored": 0, "refused": 0}
+    for verb, field, to_status in actions:
+        for value in INJECTIONS:
+            invoice = next(invoices)
+            url = f"/api/v1/reseller/invoices/{invoice.pk}/{verb}/"
+            events = InvoiceEvent.objects.filter(invoice=invoice).count()
+            response = api.call(a.reseller_key, "post", url, {field: value})
+            if response.status_code == 200:
+                outcomes["stored"] += 1
+                assert response.json()["status"] == to_status
+                event = InvoiceEvent.objects.filter(invoice=invoice).latest("pk")
+                assert (event.to_status, event.note) == (to_status, value)
+            else:
+                outcomes["refused"] += 1
+                assert response.status_code == 400, (verb, response.content[:300])
+                assert field in json.dumps(response.json()["extra"]), verb
+                assert InvoiceEvent.objects.filter(invoice=invoice).count() == events
+                assert Invoice.objects.get(pk=invoice.pk).status == "finalized"
+    # NUL bytes and 5,000 characters are refused; SQL, HTML, templates, paths are data.
+    assert outcomes == {"stored": 14, "refused": 4}
     tally.add("hostile_requests", len(api.sent))
 
 
