@@ -45,6 +45,10 @@ class _FigureTexts:
     `cost_currency` (the reseller's)."""
 
     @property
+    def margin(self) -> Decimal | None:
+        return self.revenue - self.cost
+
+    @property
     def traffic_text(self) -> str:
         return gb_text(self.traffic_bytes)
 
@@ -97,10 +101,6 @@ class UpstreamFigures(_FigureTexts):
     cost: Decimal = ZERO
 
     @property
-    def margin(self) -> Decimal:
-        return self.revenue - self.cost
-
-    @property
     def cost_currency(self) -> str:
         return self.currency
 
@@ -138,10 +138,6 @@ class PeriodFigures(_FigureTexts):
     @property
     def cost(self) -> Decimal:
         return sum((c.cost for c in self.customers), ZERO)
-
-    @property
-    def margin(self) -> Decimal:
-        return self.revenue - self.cost
 
     @property
     def cost_currency(self) -> str:
