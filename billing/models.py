@@ -298,9 +298,12 @@ class Invoice(models.Model):
     class Meta:
         ordering = ["-period_start", "customer__name", "pk"]
         constraints = [
-            # Creation is exactly-once per customer and period (get_or_create relies on it).
+            # Creation is exactly-once per customer and period among live invoices: a voided
+            # invoice keeps its number but frees the period so it can be billed again.
             models.UniqueConstraint(
-                fields=["customer", "period_start"], name="invoice_unique_customer_period"
+                fields=["customer", "period_start"],
+                condition=~models.Q(status="void"),
+                name="invoice_unique_live_customer_period",
             ),
             models.UniqueConstraint(fields=["reseller", "number"], name="invoice_unique_number"),
             models.UniqueConstraint(
