@@ -1,0 +1,1 @@
+"""Credit note admin, imported by billing/admin.py."""
