@@ -1,1 +1,230 @@
-"""Credit note models (imported at the end of billing/models.py so they belong to `billing`)."""
+"""Credit note models (imported at the end of billing/models.py so they belong to `billing`).
+
+A credit note gives back part or all of an issued (finalized or paid) invoice. It is issued
+once and never changes: `save()` refuses to alter an issued note except for its stored PDF,
+and neither the model nor its querysets delete. The sum of an invoice's credit notes never
+exceeds the invoice total (checked by `credit_note_create` under the invoice's row lock).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from accounts.models import Customer, Reseller
+from accounts.tenancy import TenantQuerySet
+from accounts.validators import validate_currency
+from billing.models import Invoice, InvoiceLine
+from config.errors import ApplicationError
+
+# What may still change on an issued credit note: the stored PDF.
+CREDIT_NOTE_MUTABLE = frozenset({"pdf", "pdf_rendered_at"})
+
+
+def _amount_field(**kwargs: Any) -> models.DecimalField:
+    return models.DecimalField(max_digits=20, decimal_places=4, **kwargs)
+
+
+def _immutable() -> ApplicationError:
+    return ApplicationError("credit_note_immutable", "Issued credit notes cannot be changed.")
+
+
+class CreditNoteReason(models.TextChoices):
+    """Stripe's reasons; anything else goes in the memo."""
+
+    DUPLICATE = "duplicate", "Duplicate"
+    FRAUDULENT = "fraudulent", "Fraudulent"
+    ORDER_CHANGE = "order_change", "Order change"
+    PRODUCT_UNSATISFACTORY = "product_unsatisfactory", "Product unsatisfactory"
+
+
+class _ImmutableQuerySet(TenantQuerySet):
+    def update(self, **kwargs: Any) -> int:
+        if set(kwargs) - CREDIT_NOTE_MUTABLE:
+            raise _immutable()
+        return super().update(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise _immutable()
+
+
+class CreditNote(models.Model):
+    """A credit against one issued invoice, numbered `{prefix}-CN-{YYYY}-{NNNNN}`."""
+
+    tenant_path = "reseller"
+    Reason = CreditNoteReason
+
+    reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="credit_notes")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_notes")
+    currency = models.CharField(max_length=3, validators=[validate_currency])
+    number = models.CharField(max_length=40)
+    sequence_year = models.PositiveSmallIntegerField()
+    sequence_number = models.PositiveIntegerField()
+    reason = models.CharField(max_length=30, choices=CreditNoteReason.choices, blank=True)
+    memo = models.CharField(max_length=500, blank=True)
+    subtotal = _amount_field()
+    tax_rate = models.DecimalField("tax rate (%)", max_digits=7, decimal_places=4)
+    tax = _amount_field()
+    total = _amount_field()
+    issued_on = models.DateField(help_text="Day of issue in the reseller's timezone")
+    snapshot = models.JSONField(default=dict, blank=True, help_text="Frozen for rendering")
+    pdf = models.FileField(upload_to="credit_notes/", blank=True, max_length=300)
+    pdf_rendered_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    idempotency_key = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField()
+
+    objects = _ImmutableQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reseller", "number"], name="credit_note_unique_number"
+            ),
+            models.UniqueConstraint(
+                fields=["reseller", "sequence_year", "sequence_number"],
+                name="credit_note_unique_sequence",
+            ),
+            models.UniqueConstraint(
+                fields=["reseller", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="credit_note_unique_idempotency_key",
+            ),
+            models.CheckConstraint(condition=models.Q(total__gt=0), name="credit_note_positive"),
+            models.CheckConstraint(
+                condition=models.Q(total=models.F("subtotal") + models.F("tax")),
+                name="credit_note_total_is_subtotal_plus_tax",
+            ),
+        ]
+        indexes = [models.Index(fields=["invoice", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._adding_or_only_pdf(kwargs.get("update_fields")):
+            raise _immutable()
+        super().save(*args, **kwargs)
+
+    def _adding_or_only_pdf(self, update_fields) -> bool:
+        if self._state.adding:
+            return True
+        return update_fields is not None and set(update_fields) <= CREDIT_NOTE_MUTABLE
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise _immutable()
+
+
+class CreditNoteLine(models.Model):
+    """One credited amount: net `amount` + `tax` (rounded once) = `total`.
+
+    `invoice_line` is set when a specific invoice line is credited; a credit of a single
+    amount (or of the whole remainder) has one line without it.
+    """
+
+    tenant_path = "credit_note__reseller"
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveIntegerField()
+    invoice_line = models.ForeignKey(
+        InvoiceLine,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="credit_note_lines",
+    )
+    description = models.CharField(max_length=300)
+    amount = _amount_field()
+    tax = _amount_field()
+    total = _amount_field()
+
+    objects = _ImmutableQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["credit_note", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credit_note", "position"], name="credit_note_line_unique_position"
+            ),
+            models.UniqueConstraint(
+                fields=["credit_note", "invoice_line"],
+                condition=models.Q(invoice_line__isnull=False),
+                name="credit_note_line_unique_invoice_line",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.total}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise _immutable()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise _immutable()
+
+
+class CreditNoteSequence(models.Model):
+    """The last credit note number per reseller and year (separate from invoices)."""
+
+    tenant_path = "reseller"
+
+    reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="+")
+    year = models.PositiveSmallIntegerField()
+    last_number = models.PositiveIntegerField(default=0)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reseller", "year"], name="credit_note_sequence_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reseller_id}/{self.year}: {self.last_number}"
+
+
+class CreditNoteEmail(models.Model):
+    """One delivery of a credit note by email, claimed under a row lock so it is sent once.
+
+    Sequence 1 is queued when the note is issued; staff resends add 2, 3, ...
+    """
+
+    tenant_path = "credit_note__reseller"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="emails")
+    sequence = models.PositiveSmallIntegerField(default=1)
+    requested_by = models.CharField(max_length=150, blank=True)
+    recipients = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    queued_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=300, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["credit_note", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credit_note", "sequence"], name="credit_note_email_unique_sequence"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.credit_note} email #{self.sequence} ({self.status})"
