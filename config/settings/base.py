@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from billing import schedule as billing_schedule
 from usage import schedule as usage_schedule
+from webhooks import schedule as webhooks_schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("FLOWBILL_VAR_DIR", BASE_DIR / "var"))
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "accounts",
     "usage",
     "billing",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -168,7 +170,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE = {**usage_schedule.BEAT_SCHEDULE, **billing_schedule.BEAT_SCHEDULE}
+CELERY_BEAT_SCHEDULE = {
+    **usage_schedule.BEAT_SCHEDULE,
+    **billing_schedule.BEAT_SCHEDULE,
+    **webhooks_schedule.BEAT_SCHEDULE,
+}
 
 # Celery tasks queued with `customer_id=` after a sync changed that customer's usage
 # (usage/services/followups.py): usage knows them by name only, as it sits below billing.

@@ -1,0 +1,24 @@
+"""The webhook event catalogue: every event type Flowbill sends, and what `data.object` is.
+
+Endpoints subscribe to a subset (`enabled_events`); an unknown type is refused at the API
+and by `webhook_event_emit`, so a typo never silently subscribes to nothing.
+"""
+
+from __future__ import annotations
+
+INVOICE_FINALIZED = "invoice.finalized"
+INVOICE_PAID = "invoice.paid"
+INVOICE_VOIDED = "invoice.voided"
+CREDIT_NOTE_CREATED = "credit_note.created"
+USAGE_ALERT = "usage.alert"
+SYNC_FAILED = "sync.failed"
+
+#: type -> one line for the docs and the API's help text.
+EVENT_TYPES: dict[str, str] = {
+    INVOICE_FINALIZED: "An invoice was finalized (numbered, its PDF frozen).",
+    INVOICE_PAID: "An invoice was marked paid.",
+    INVOICE_VOIDED: "An invoice was voided.",
+    CREDIT_NOTE_CREATED: "A credit note was issued against an invoice.",
+    USAGE_ALERT: "A customer's usage alert rule fired (once per rule and month).",
+    SYNC_FAILED: "A usage sync run ended failed.",
+}

@@ -1,0 +1,58 @@
+"""Stripe-style signatures: `Flowbill-Signature: t=<unix>,v1=<hex>`.
+
+`v1` is HMAC-SHA256 of `f"{t}.{body}"` keyed with the endpoint's secret (`whsec_...`), over
+the exact body bytes sent. Receivers recompute it, compare in constant time and refuse
+timestamps older than their tolerance (5 minutes by default) to stop replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+
+SIGNATURE_HEADER = "Flowbill-Signature"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+DEFAULT_TOLERANCE_SECONDS = 300
+
+
+def webhook_secret_generate() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def _hmac(secret: str, timestamp: int, body: bytes) -> str:
+    message = f"{timestamp}.".encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def webhook_signature_header(*, secret: str, body: bytes, timestamp: int) -> str:
+    """The `Flowbill-Signature` value for `body` sent at `timestamp` (unix seconds)."""
+    return f"t={timestamp},v1={_hmac(secret, timestamp, body)}"
+
+
+def webhook_signature_verify(
+    *,
+    secret: str,
+    body: bytes,
+    header: str,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> bool:
+    """True when `header` signs `body` with `secret` and its timestamp is within
+    `tolerance` seconds of `now`. Any `v1` in the header may match (secret rotation)."""
+    timestamp = None
+    signatures = []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isdigit():
+            timestamp = int(value)
+        elif name == "v1" and value:
+            signatures.append(value)
+    if timestamp is None or not signatures:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        return False
+    expected = _hmac(secret, timestamp, body)
+    return any(hmac.compare_digest(expected, signature) for signature in signatures)
