@@ -1,10 +1,11 @@
 """`Authorization: Api-Key <key>` authentication, and its OpenAPI security scheme.
 
 A valid key authenticates as an `ApiKeyPrincipal` (`request.user`) with the `ApiKey` row as
-`request.auth`; the reseller and customer come from the key. A header that names the
-`Api-Key` scheme but carries an unknown, malformed or revoked key is a 401 (never a fall
-through to anonymous), and counts against the caller's IP: past the failure rate, key
-attempts from that IP answer 429 whatever the key.
+`request.auth`; the reseller and customer come from the key. An Authorization header with
+another scheme (`Bearer`, `Token`, ...) or an unknown, malformed or revoked key is a 401
+(never a fall through to anonymous) that counts against the caller's IP: past the failure
+rate, failed attempts from that IP answer 429. The key is checked before that throttle, so
+a valid key is never refused because of other clients' failures behind the same address.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from accounts.models import ApiKey
 
 KEYWORD = "Api-Key"
+WRONG_SCHEME_HINT = 'use "Authorization: Api-Key <key>"'
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,17 +51,12 @@ class ApiKeyPrincipal:
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request):
         header = get_authorization_header(request).split()
-        if not header or header[0].lower() != KEYWORD.lower().encode():
-            return None
-        failures = AuthFailureThrottle()
-        wait = failures.blocked_for(request)
-        if wait is not None:
-            raise exceptions.Throttled(wait=wait)
+        if not header:
+            return None  # no Authorization header: a session, or anonymous
+        if header[0].lower() != KEYWORD.lower().encode():
+            _refuse(request, f"Unsupported authorization scheme: {WRONG_SCHEME_HINT}.")
         if len(header) != 2:
-            failures.record_failure(request)
-            raise exceptions.AuthenticationFailed(
-                "Send the header as `Authorization: Api-Key <key>`.", code="invalid_api_key"
-            )
+            _refuse(request, f"Malformed authorization header: {WRONG_SCHEME_HINT}.")
         try:
             raw_key = header[1].decode("ascii")
         except UnicodeDecodeError:
@@ -68,16 +65,25 @@ class ApiKeyAuthentication(BaseAuthentication):
         # is still importing `rest_framework.views`.
         from accounts.api_keys import api_key_authenticate
 
+        # The key is checked first: a valid key is never refused because others failed
+        # from the same address (a shared proxy or office NAT).
         api_key = api_key_authenticate(raw_key=raw_key, now=timezone.now()) if raw_key else None
         if api_key is None:
-            failures.record_failure(request)
-            raise exceptions.AuthenticationFailed(
-                "Unknown or revoked API key.", code="invalid_api_key"
-            )
+            _refuse(request, "Unknown or revoked API key.")
         return ApiKeyPrincipal(api_key=api_key), api_key
 
     def authenticate_header(self, request) -> str:
         return KEYWORD
+
+
+def _refuse(request, message: str):
+    """A failed attempt: 401, or 429 once this address has used up its failures."""
+    failures = AuthFailureThrottle()
+    wait = failures.blocked_for(request)
+    if wait is not None:
+        raise exceptions.Throttled(wait=wait)
+    failures.record_failure(request)
+    raise exceptions.AuthenticationFailed(message, code="invalid_api_key")
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):

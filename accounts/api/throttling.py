@@ -36,10 +36,11 @@ class ApiKeyRateThrottle(_LiveRateThrottle):
 
 
 class AuthFailureThrottle(_LiveRateThrottle):
-    """Failed API-key attempts per client IP: past the rate, every key attempt gets 429.
+    """Failed API-key attempts per client IP: past the rate, further failures get 429.
 
-    Only failures are recorded (`record_failure`), so a client that authenticates fine is
-    never slowed down by this; one guessing keys is, whatever keys it tries.
+    Only failures are recorded (`record_failure`) and only failures consult it (the key is
+    checked first), so a valid key is never slowed down by this, even from an address where
+    others keep failing; a client guessing keys is, whatever keys it tries.
     """
 
     scope = "api_auth_failure"
