@@ -1,6 +1,9 @@
 """The invoice cycle: periods, drafts, finalization, numbering, adjustments and delivery.
 
-Split by sub-domain; import the public services from here.
+Split by sub-domain; import the public services from here. Modules depend one way:
+periods, numbering, context, compute/adjustments, rendering, transitions, pdf_pool, delivery
+<- engine (the one finalization engine) <- finalizing <- issuing, cycle <- refresh
+(checked by tests/billing/test_invoicing_structure.py).
 """
 
 from billing.invoicing.compute import InvoiceComputation, invoice_compute
@@ -9,11 +12,9 @@ from billing.invoicing.cycle import (
     GenerateResult,
     invoice_create_draft,
     invoice_cycle_run,
-    invoice_finalize,
+    invoice_draft_discard,
     invoice_preview,
     invoice_refresh_draft,
-    invoices_due,
-    invoices_finalize_due,
     invoices_generate_for_period,
 )
 from billing.invoicing.delivery import (
@@ -23,8 +24,20 @@ from billing.invoicing.delivery import (
     invoice_pdf_store,
     invoice_pdfs_render_missing,
 )
-from billing.invoicing.finalizing import FinalizeResult, invoices_finalize
-from billing.invoicing.issuing import IssueResult, invoice_issue, invoices_issue_for_period
+from billing.invoicing.engine import Failure
+from billing.invoicing.finalizing import (
+    FinalizeResult,
+    invoice_finalize,
+    invoices_due,
+    invoices_finalize,
+    invoices_finalize_due,
+)
+from billing.invoicing.issuing import (
+    IssueResult,
+    invoice_issue,
+    invoice_reissue,
+    invoices_issue_for_period,
+)
 from billing.invoicing.numbering import (
     invoice_number_format,
     invoice_number_next,
@@ -45,6 +58,7 @@ from billing.invoicing.transitions import invoice_mark_paid, invoice_void
 
 __all__ = [
     "CycleResult",
+    "Failure",
     "FinalizeResult",
     "GenerateResult",
     "InvoiceComputation",
@@ -54,6 +68,7 @@ __all__ = [
     "invoice_create_draft",
     "invoice_cycle_run",
     "invoice_document",
+    "invoice_draft_discard",
     "invoice_drafts_refresh",
     "invoice_email_resend",
     "invoice_email_send",
@@ -68,6 +83,7 @@ __all__ = [
     "invoice_pdfs_render_missing",
     "invoice_preview",
     "invoice_refresh_draft",
+    "invoice_reissue",
     "invoice_snapshot",
     "invoice_void",
     "invoices_due",

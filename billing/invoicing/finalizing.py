@@ -1,21 +1,22 @@
-"""Finalizing many drafts at once (the cycle's drafts past their grace period), in chunks.
+"""Finalizing drafts: one (`invoice_finalize`) or many in chunks (`invoices_finalize`, which the
+hourly cycle and `manage.py finalize_due_invoices` run through `invoices_finalize_due`).
 
-`invoice_finalize` issues one draft; `invoices_finalize` does the same for a list, a chunk of
-drafts of one period per transaction, which is what `invoices_finalize_due` (the hourly
-cycle, `manage.py finalize_due_invoices`) runs. Per chunk:
+Both run `finalize_chunk`, a chunk of drafts of one reseller and period per transaction:
 
-1. lock the drafts' rows (id order) and their customers' rows (NO KEY UPDATE, id order), as
-   `invoice_finalize` does for one; a draft finalized meanwhile is reported
-   (`invoice_not_draft`), not finalized twice;
-2. re-rate every draft from the rows read once for the chunk (`RatingContext`): a draft
-   that cannot be rated is reported and stays a draft, the others go on;
-3. rewrite the lines and usage of the drafts whose figures changed since they were last
-   rated (compared in two queries for the chunk);
-4. take the chunk's numbers from the locked sequence row in one statement, stamp each draft
-   finalized, record the events and queue the emails.
+1. lock the drafts' rows (id order) and their customers' rows (NO KEY UPDATE, id order); a
+   draft finalized or discarded meanwhile is reported in `skipped` (`invoice_not_draft`),
+   never finalized twice;
+2. re-rate every draft from the rows read once for the chunk (`RatingContext`): a draft that
+   cannot be rated (say a plan in another currency) is reported in `failed` and stays a
+   draft, the others go on. With `discard_empty` (the cycle), a draft whose customer has
+   nothing billable left in the period any more (a mistaken subscription deleted) is
+   discarded, not finalized;
+3. rewrite the lines and usage of the drafts whose figures changed since they were last rated;
+4. number, stamp, log and queue the emails (`billing.invoicing.engine.issue`).
 
-PDFs are rendered after the commit (in worker processes if asked), stored, and the emails
-dispatched, as for `invoices_issue_for_period`.
+Anything else going wrong in a chunk rolls it back (no number is used) and its drafts are
+finalized one at a time, so only the bad one is reported. PDFs are rendered after the commit
+and the emails dispatched (`engine.IssueBatch`).
 """
 
 from __future__ import annotations
@@ -27,35 +28,27 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from accounts.models import Reseller
 from billing.invoicing.compute import invoice_compute
 from billing.invoicing.context import CHUNK_SIZE, RatingContext
-from billing.invoicing.cycle import (
-    _require_ended,
-    computation_rows,
-    fill_from_computation,
-    row_keys,
-    stamp_issued,
-    stored_row_keys,
-)
-from billing.invoicing.delivery import invoices_deliver_rendered
-from billing.invoicing.issuing import (
-    POOL_MIN_INVOICES,
+from billing.invoicing.engine import (
+    Failure,
+    IssueBatch,
     Issued,
-    issue_event,
+    computation_rows,
+    drafts_delete,
+    failure_of,
+    fill_from_computation,
+    issue,
     lock_customers,
+    lock_drafts,
+    not_draft,
+    nothing_billable,
+    require_ended,
+    rewrite_changed_rows,
 )
-from billing.invoicing.numbering import invoice_numbers_next
-from billing.invoicing.pdf_pool import PdfBatch
-from billing.invoicing.periods import Period, local_date
-from billing.invoicing.rendering import invoice_document
-from billing.models import (
-    Invoice,
-    InvoiceEmail,
-    InvoiceEvent,
-    InvoiceLine,
-    InvoiceStatus,
-    InvoiceUsage,
-)
+from billing.invoicing.periods import Period, period_due_at
+from billing.models import Invoice, InvoiceStatus
 from config.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -63,8 +56,33 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class FinalizeResult:
-    finalized: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)  # invoice id -> error code
+    finalized: list[int] = field(default_factory=list)  # invoice ids finalized by this call
+    issued: list[Invoice] = field(default_factory=list)  # the same invoices
+    failed: list[Failure] = field(default_factory=list)  # could not be finalized: still drafts
+    skipped: list[int] = field(default_factory=list)  # finalized or discarded meanwhile
+    discarded: list[int] = field(default_factory=list)  # nothing billable left (discard_empty)
+    errors: dict[int, ApplicationError] = field(default_factory=dict)  # invoice id -> why
+
+    def merge(self, other: FinalizeResult) -> None:
+        self.finalized += other.finalized
+        self.issued += other.issued
+        self.failed += other.failed
+        self.skipped += other.skipped
+        self.discarded += other.discarded
+        self.errors.update(other.errors)
+
+
+def invoice_finalize(
+    *, invoice: Invoice, now: dt.datetime, actor: str = "", send_email: bool = True
+) -> Invoice:
+    """Issue a draft: re-rate, number, freeze, then render the PDF and queue the email.
+
+    Issue date is `now` in the reseller's timezone; due date adds its payment terms. A draft
+    that is no longer one raises `invoice_not_draft`, one that cannot be rated its error."""
+    result = invoices_finalize(invoices=[invoice], now=now, actor=actor, send_email=send_email)
+    if invoice.pk in result.errors:
+        raise result.errors[invoice.pk]
+    return result.issued[0]
 
 
 def invoices_finalize(
@@ -75,20 +93,22 @@ def invoices_finalize(
     send_email: bool = True,
     pdf_processes: int = 0,
     chunk_size: int = CHUNK_SIZE,
+    discard_empty: bool = False,
 ) -> FinalizeResult:
     """Finalize these drafts, numbered in the order given (each reseller its own sequence).
-    Drafts that cannot be finalized are reported in `failed` with the reason's code."""
+    Drafts that cannot be finalized are reported in `failed`; the others are finalized."""
     result = FinalizeResult()
-    processes = pdf_processes if len(invoices) >= POOL_MIN_INVOICES else 0
-    with PdfBatch(now=now, processes=processes, store=invoices_deliver_rendered) as pdfs:
+    with IssueBatch(now=now, expected=len(invoices), pdf_processes=pdf_processes) as batch:
         for chunk in _chunks(invoices, max(chunk_size, 1)):
-            issued = _finalize_chunk(
-                chunk, now=now, actor=actor, send_email=send_email, result=result
+            issued = finalize_chunk(
+                chunk,
+                now=now,
+                actor=actor,
+                send_email=send_email,
+                result=result,
+                discard_empty=discard_empty,
             )
-            pdfs.flush()  # the previous chunk's PDFs
-            for item in issued:
-                doc = invoice_document(item.invoice, lines=item.lines, usage=item.usage)
-                pdfs.submit(item.invoice, doc, item.delivery)
+            batch.committed(issued)
     return result
 
 
@@ -108,98 +128,156 @@ def _chunks(invoices: Sequence[Invoice], size: int) -> Iterator[list[Invoice]]:
         yield chunk
 
 
-def _finalize_chunk(
-    chunk: list[Invoice], *, now: dt.datetime, actor: str, send_email: bool, result: FinalizeResult
+def finalize_chunk(
+    chunk: list[Invoice],
+    *,
+    now: dt.datetime,
+    actor: str,
+    send_email: bool,
+    result: FinalizeResult,
+    discard_empty: bool = False,
+) -> list[Issued]:
+    """Finalize a chunk of drafts of one reseller and period in one transaction (falling back
+    to one draft per transaction when the chunk fails as a whole); returns what was issued,
+    for the caller to render and deliver after the commit."""
+    done = FinalizeResult()
+    try:
+        with transaction.atomic():
+            issued = _finalize_locked(
+                chunk,
+                now=now,
+                actor=actor,
+                send_email=send_email,
+                result=done,
+                discard_empty=discard_empty,
+            )
+    except Exception as exc:
+        if len(chunk) > 1:
+            logger.warning("a chunk of %d drafts failed (%r); one at a time", len(chunk), exc)
+            issued = []
+            for invoice in chunk:
+                issued += finalize_chunk(
+                    [invoice],
+                    now=now,
+                    actor=actor,
+                    send_email=send_email,
+                    result=result,
+                    discard_empty=discard_empty,
+                )
+            return issued
+        (invoice,) = chunk
+        failure = failure_of(exc, customer_id=invoice.customer_id, invoice_id=invoice.pk)
+        result.failed.append(failure)
+        result.errors[invoice.pk] = (
+            exc
+            if isinstance(exc, ApplicationError)
+            else ApplicationError(failure.code, failure.message)
+        )
+        return []
+    result.merge(done)
+    return issued
+
+
+def _finalize_locked(
+    chunk: list[Invoice],
+    *,
+    now: dt.datetime,
+    actor: str,
+    send_email: bool,
+    result: FinalizeResult,
+    discard_empty: bool,
 ) -> list[Issued]:
     period = Period(start=chunk[0].period_start, end=chunk[0].period_end)
-    failed: dict[int, str] = {}
-    with transaction.atomic():
-        locked = {
-            invoice.pk: invoice
-            for invoice in Invoice.objects.select_for_update(of=("self",))
-            .select_related("customer__reseller", "reseller")
-            .filter(pk__in=[i.pk for i in chunk])
-            .order_by("pk")
-        }
-        lock_customers(sorted({i.customer_id for i in locked.values()}))
-        todo = []
-        for wanted in chunk:
-            invoice = locked.get(wanted.pk)
-            if invoice is None or invoice.status != InvoiceStatus.DRAFT:
-                failed[wanted.pk] = "invoice_not_draft"
-                continue
-            try:
-                _require_ended(period=period, reseller=invoice.reseller, now=now)
-            except ApplicationError as exc:
-                failed[wanted.pk] = exc.code
-                continue
-            todo.append(invoice)
-        context = RatingContext(customers=[i.customer for i in todo], period=period)
-        rated: list[Issued] = []
-        for invoice in todo:
-            try:
-                computation = invoice_compute(
-                    customer=invoice.customer,
-                    period=period,
-                    exclude_invoice_id=invoice.pk,
-                    context=context,
-                )
-            except ApplicationError as exc:
-                failed[invoice.pk] = exc.code
-                continue
-            fill_from_computation(invoice, computation, now)
-            lines, usage = computation_rows(invoice.pk, computation)
-            rated.append(Issued(invoice, lines, usage, None))
-        _rewrite_changed_rows(rated)
-        _stamp(rated, now=now, actor=actor, send_email=send_email)
-    for pk, code in failed.items():
-        logger.warning("invoice %s not finalized: %s", pk, code)
-    result.failed.update(failed)
-    result.finalized.extend(item.invoice.pk for item in rated)
+    locked = lock_drafts([i.pk for i in chunk])
+    lock_customers(sorted({i.customer_id for i in locked.values()}))
+    todo = []
+    for wanted in chunk:
+        invoice = locked.get(wanted.pk)
+        if invoice is None or invoice.status != InvoiceStatus.DRAFT:
+            logger.info("invoice %s was finalized or discarded meanwhile", wanted.pk)
+            result.skipped.append(wanted.pk)
+            result.errors[wanted.pk] = not_draft(wanted.pk, invoice)
+            continue
+        try:
+            require_ended(period=period, reseller=invoice.reseller, now=now)
+        except ApplicationError as exc:
+            _fail(result, invoice, exc)
+            continue
+        todo.append(invoice)
+    context = RatingContext(customers=[i.customer for i in todo], period=period)
+    rated: list[Issued] = []
+    empty: list[int] = []
+    for invoice in todo:
+        try:
+            computation = invoice_compute(
+                customer=invoice.customer,
+                period=period,
+                exclude_invoice_id=invoice.pk,
+                context=context,
+            )
+        except ApplicationError as exc:
+            _fail(result, invoice, exc)
+            continue
+        if discard_empty and nothing_billable(computation):
+            logger.info(
+                "draft %s of customer %s discarded by the cycle: nothing billable in %s",
+                invoice.pk,
+                invoice.customer_id,
+                period.label,
+            )
+            empty.append(invoice.pk)
+            continue
+        fill_from_computation(invoice, computation, now)
+        lines, usage = computation_rows(invoice.pk, computation)
+        rated.append(Issued(invoice, lines, usage))
+    drafts_delete(empty)
+    result.discarded += empty
+    rewrite_changed_rows(rated)
+    if rated:
+        reseller = rated[0].invoice.reseller
+        issue(rated, reseller=reseller, now=now, actor=actor, send_email=send_email)
+    result.finalized += [item.invoice.pk for item in rated]
+    result.issued += [item.invoice for item in rated]
     return rated
 
 
-def _rewrite_changed_rows(rated: list[Issued]) -> None:
-    stored = stored_row_keys([item.invoice.pk for item in rated])
-    changed = [
-        item for item in rated if stored[item.invoice.pk] != row_keys(item.lines, item.usage)
-    ]
-    if not changed:
-        return
-    pks = [item.invoice.pk for item in changed]
-    InvoiceLine.objects.filter(invoice_id__in=pks).delete()
-    InvoiceUsage.objects.filter(invoice_id__in=pks).delete()
-    InvoiceLine.objects.bulk_create([line for item in changed for line in item.lines])
-    InvoiceUsage.objects.bulk_create([row for item in changed for row in item.usage])
+def _fail(result: FinalizeResult, invoice: Invoice, exc: ApplicationError) -> None:
+    result.failed.append(failure_of(exc, customer_id=invoice.customer_id, invoice_id=invoice.pk))
+    result.errors[invoice.pk] = exc
 
 
-def _stamp(rated: list[Issued], *, now: dt.datetime, actor: str, send_email: bool) -> None:
-    if not rated:
-        return
-    reseller = rated[0].invoice.reseller
-    issued_on = local_date(now, reseller.tzinfo)
-    numbers = invoice_numbers_next(reseller=reseller, year=issued_on.year, count=len(rated))
-    events = []
-    for item, (number, sequence_number) in zip(rated, numbers, strict=True):
-        stamp_issued(
-            item.invoice,
-            number=number,
-            sequence_number=sequence_number,
-            issued_on=issued_on,
-            now=now,
-        )
-        events.append(
-            issue_event(
-                item.invoice, InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, now, actor, number
+def invoices_finalize_due(
+    *,
+    now: dt.datetime,
+    reseller: Reseller | None = None,
+    send_email: bool = True,
+    pdf_processes: int = 0,
+) -> FinalizeResult:
+    """Finalize drafts whose grace period (the reseller's `grace_period_days`) is over, in
+    chunks; drafts of customers with nothing billable left are discarded instead."""
+    result = FinalizeResult()
+    resellers = [reseller] if reseller is not None else list(Reseller.objects.all())
+    for each in resellers:
+        result.merge(
+            invoices_finalize(
+                invoices=invoices_due(reseller=each, now=now),
+                now=now,
+                send_email=send_email,
+                pdf_processes=pdf_processes,
+                discard_empty=True,
             )
         )
-        if send_email:
-            item.delivery = InvoiceEmail(
-                invoice=item.invoice,
-                sequence=1,
-                recipients=item.invoice.snapshot["buyer"]["emails"],
-                queued_at=now,
-            )
-    InvoiceEvent.objects.bulk_create(events)
-    if send_email:
-        InvoiceEmail.objects.bulk_create([item.delivery for item in rated])
+    return result
+
+
+def invoices_due(*, reseller: Reseller, now: dt.datetime) -> list[Invoice]:
+    """Drafts of `reseller` past their grace period at `now`, oldest period first."""
+    drafts = Invoice.objects.for_reseller(reseller).filter(status=InvoiceStatus.DRAFT)
+    due = []
+    for period_start in sorted(set(drafts.values_list("period_start", flat=True))):
+        period = Period.starting(period_start)
+        if now >= period_due_at(
+            period=period, tz=reseller.tzinfo, grace_days=reseller.grace_period_days
+        ):
+            due.extend(drafts.filter(period_start=period_start).order_by("customer_id"))
+    return due

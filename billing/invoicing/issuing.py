@@ -1,24 +1,25 @@
 """Closing a month at once: create and finalize the invoices of many customers, in chunks.
 
 `invoices_issue_for_period` is what `generate_invoices --finalize`, the demo and the benchmark
-run; `invoice_issue` is the same for one customer. Per chunk of customers, one transaction:
+run; `invoice_issue` is the same for one customer, and `invoice_reissue` bills a voided
+invoice's period again. Per chunk of customers, one transaction:
 
-1. lock the chunk's customer rows (in id order, so overlapping runs never deadlock): one
-   issuing per customer at a time, as `invoice_finalize` does, so the adjustments it bills
-   see what the customer's other invoices billed;
-2. skip customers whose invoice for the period exists (issued: reported; a draft: finalized
-   on its own path after the chunk);
+1. lock the chunk's customer rows (`engine.lock_customers`);
+2. skip customers whose live (not void) invoice for the period exists (issued: reported in
+   `already`; a draft: finalized after the chunk by `finalizing.finalize_chunk`);
 3. read every rating input of the chunk in a few queries (`RatingContext`) and rate;
-4. insert the invoices, their lines and usage rows, take the chunk's numbers from the
-   locked sequence row in one statement (gapless: they commit with the invoices), stamp each
-   invoice finalized and record the events and queued emails.
+4. insert the invoices, their lines and usage rows, then number, stamp, log and queue the
+   emails (`engine.issue`).
 
 A customer that cannot be rated (say a plan in another currency) is reported and skipped; the
-rest of the chunk is issued. If another run created one of the chunk's invoices meanwhile
-(the unique constraint fires), the chunk is rolled back and issued one customer at a time.
+rest of the chunk is issued. If the chunk fails as a whole (another run created one of its
+invoices meanwhile, or anything unexpected), it is rolled back (no number used) and issued one
+customer at a time, so only the bad customer is reported.
 
-After the commit the PDFs are rendered (in a process pool for big batches, while the next
-chunk is issued: `billing.invoicing.pdf_pool`), stored, and the emails dispatched.
+Void: a voided invoice frees its period. When the customers are not named (the whole
+reseller), a period whose only invoice is void is left alone and reported in `voided`: a void
+is often deliberate, so billing the period again is an explicit act (`invoice_reissue`,
+`invoice_issue`, or `generate_invoices --customer ID --finalize`).
 """
 
 from __future__ import annotations
@@ -31,36 +32,28 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, connection, transaction
 
 from accounts.models import Customer, Reseller
-from billing.document import LAYOUT_VERSION
 from billing.invoicing.compute import invoice_compute
 from billing.invoicing.context import CHUNK_SIZE, RatingContext
-from billing.invoicing.cycle import (
-    _require_ended,
+from billing.invoicing.engine import (
+    Failure,
+    IssueBatch,
+    Issued,
     computation_rows,
+    failure_of,
     fill_from_computation,
-    invoice_finalize,
-    stamp_issued,
+    issue,
+    lock_customers,
+    new_invoice,
+    require_ended,
 )
-from billing.invoicing.delivery import invoices_deliver_rendered
-from billing.invoicing.numbering import invoice_numbers_next
-from billing.invoicing.pdf_pool import PdfBatch
-from billing.invoicing.periods import Period, local_date
-from billing.invoicing.rendering import invoice_document
-from billing.models import (
-    Invoice,
-    InvoiceEmail,
-    InvoiceEvent,
-    InvoiceLine,
-    InvoiceStatus,
-    InvoiceUsage,
-)
-from billing.selectors import customers_to_invoice
+from billing.invoicing.finalizing import FinalizeResult, finalize_chunk
+from billing.invoicing.periods import Period
+from billing.invoicing.transitions import invoice_event_record
+from billing.models import Invoice, InvoiceLine, InvoiceStatus, InvoiceUsage
+from billing.selectors import customers_to_invoice, customers_with_voided_period
 from config.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
-
-#: Below this many invoices, starting worker processes costs more than rendering inline.
-POOL_MIN_INVOICES = 200
 
 
 @dataclass
@@ -69,14 +62,11 @@ class IssueResult:
     issued: list[Invoice] = field(default_factory=list)  # finalized by this call
     already: list[Invoice] = field(default_factory=list)  # issued before
     failed: dict[int, ApplicationError] = field(default_factory=dict)  # customer id -> why
+    voided: list[int] = field(default_factory=list)  # customer ids: period voided, not reissued
 
-
-@dataclass
-class Issued:
-    invoice: Invoice
-    lines: list[InvoiceLine]
-    usage: list[InvoiceUsage]
-    delivery: InvoiceEmail | None
+    @property
+    def failures(self) -> list[Failure]:
+        return [Failure(pk, exc.code, exc.message) for pk, exc in self.failed.items()]
 
 
 def invoices_issue_for_period(
@@ -92,42 +82,44 @@ def invoices_issue_for_period(
     on_progress: Callable[[int], None] | None = None,
 ) -> IssueResult:
     """Create and finalize the invoices of an ended period for `customers` (default: every
-    customer with a subscription or usage in it), rated once each; existing drafts are
-    finalized, issued invoices reported in `already`.
+    customer with a subscription or usage in it, except those whose invoice of the period was
+    voided), rated once each; existing drafts are finalized, issued invoices reported in
+    `already`.
 
     `pdf_processes`: render the PDFs in that many worker processes (only for batches of at
-    least `POOL_MIN_INVOICES`; 0 renders inline). `on_progress(n)` after each chunk of n.
+    least `engine.POOL_MIN_INVOICES`; 0 renders inline). `on_progress(n)` after each chunk.
     """
     period = Period.starting(period_start)
-    _require_ended(period=period, reseller=reseller, now=now)
+    require_ended(period=period, reseller=reseller, now=now)
+    result = IssueResult(period=period)
     if customers is None:
         customers = list(
             customers_to_invoice(reseller=reseller, start_day=period.start, end_day=period.end)
         )
+        voided = customers_with_voided_period(reseller=reseller, period_start=period.start)
+        result.voided = [c.pk for c in customers if c.pk in voided]
+        customers = [c for c in customers if c.pk not in voided]
     else:
         customers = list(customers)
         if any(c.reseller_id != reseller.pk for c in customers):
             raise ApplicationError("not_found", "Customer not found.")
     for customer in customers:
         customer.reseller = reseller  # one object: its timezone, prefix and terms
-    result = IssueResult(period=period)
-    processes = pdf_processes if len(customers) >= POOL_MIN_INVOICES else 0
-    with PdfBatch(now=now, processes=processes, store=invoices_deliver_rendered) as pdfs:
-        for offset in range(0, len(customers), max(chunk_size, 1)):
-            chunk = customers[offset : offset + max(chunk_size, 1)]
-            issued = _issue_chunk(
-                reseller=reseller,
-                customers=chunk,
-                period=period,
-                now=now,
-                actor=actor,
-                send_email=send_email,
-                result=result,
+    size = max(chunk_size, 1)
+    with IssueBatch(now=now, expected=len(customers), pdf_processes=pdf_processes) as batch:
+        for offset in range(0, len(customers), size):
+            chunk = customers[offset : offset + size]
+            batch.committed(
+                _issue_chunk(
+                    reseller=reseller,
+                    customers=chunk,
+                    period=period,
+                    now=now,
+                    actor=actor,
+                    send_email=send_email,
+                    result=result,
+                )
             )
-            pdfs.flush()  # the previous chunk's PDFs, rendered while this one was issued
-            for item in issued:
-                doc = invoice_document(item.invoice, lines=item.lines, usage=item.usage)
-                pdfs.submit(item.invoice, doc, item.delivery)
             if on_progress is not None:
                 on_progress(len(chunk))
     return result
@@ -143,7 +135,8 @@ def invoice_issue(
 ) -> tuple[Invoice, bool]:
     """Create and finalize the customer's invoice for an ended period in one transaction
     (rated once). An existing draft is finalized; an issued invoice is returned as is
-    (`False`). A customer that cannot be rated raises its `ApplicationError`."""
+    (`False`). A voided invoice of the period does not count: the period is billed again
+    with a new number. A customer that cannot be rated raises its `ApplicationError`."""
     result = invoices_issue_for_period(
         reseller=customer.reseller,
         period_start=period_start,
@@ -159,17 +152,39 @@ def invoice_issue(
     return result.already[0], False
 
 
-def lock_customers(ids: list[int]) -> None:
-    # NO KEY UPDATE: excludes other issuings and finalizations of these customers, but not
-    # rows being inserted that merely reference them (a draft created meanwhile by the
-    # cycle checks its foreign key with KEY SHARE; FOR UPDATE would deadlock with it on the
-    # invoice's unique index).
-    list(
-        Customer.objects.select_for_update(no_key=True)
-        .filter(pk__in=ids)
-        .order_by("pk")
-        .values_list("pk", flat=True)
+def invoice_reissue(
+    *, invoice: Invoice, now: dt.datetime, actor: str = "", send_email: bool = True
+) -> tuple[Invoice, bool]:
+    """Bill a voided invoice's period again: a new invoice with the next number, rated from
+    the usage as it is now (the voided invoice's usage and adjustments count for nothing).
+
+    Returns the period's live invoice and whether this call issued it: when it already has
+    one (reissued by someone else meanwhile), that one, untouched (`False`). Refuses an
+    invoice that is not void (`invoice_not_void`)."""
+    if invoice.status != InvoiceStatus.VOID:
+        raise ApplicationError(
+            "invoice_not_void",
+            f"Invoice {invoice} is {invoice.status}; only a void invoice can be reissued.",
+            extra={"status": invoice.status},
+        )
+    customer = Customer.objects.select_related("reseller").get(pk=invoice.customer_id)
+    live, created = invoice_issue(
+        customer=customer,
+        period_start=invoice.period_start,
+        now=now,
+        actor=actor,
+        send_email=send_email,
     )
+    if created:
+        invoice_event_record(
+            invoice=invoice,
+            from_status=InvoiceStatus.VOID,
+            to_status=InvoiceStatus.VOID,
+            now=now,
+            actor=actor,
+            note=f"reissued as {live.number}",
+        )
+    return live, created
 
 
 def _issue_chunk(
@@ -187,11 +202,7 @@ def _issue_chunk(
     try:
         with transaction.atomic():
             lock_customers(ids)
-            existing = list(
-                Invoice.objects.filter(customer_id__in=ids, period_start=period.start)
-                .select_related("customer__reseller", "reseller")
-                .order_by("customer_id")
-            )
+            existing = _live_invoices(ids, period)
             taken = {invoice.customer_id for invoice in existing}
             issued, failed = _issue_new(
                 reseller=reseller,
@@ -201,9 +212,11 @@ def _issue_chunk(
                 actor=actor,
                 send_email=send_email,
             )
-    except IntegrityError:
+    except Exception as exc:
         if len(customers) > 1:
-            # Another run created one of these invoices meanwhile: one customer at a time.
+            # Another run created one of these invoices meanwhile, or one customer broke
+            # something unexpected: one customer at a time.
+            logger.warning("a chunk of %d customers failed (%r); one at a time", len(ids), exc)
             issued = []
             for customer in customers:
                 issued += _issue_chunk(
@@ -216,28 +229,38 @@ def _issue_chunk(
                     result=result,
                 )
             return issued
-        existing = list(
-            Invoice.objects.filter(customer_id__in=ids, period_start=period.start).select_related(
-                "customer__reseller", "reseller"
+        existing = _live_invoices(ids, period) if isinstance(exc, IntegrityError) else []
+        if not existing:  # not a concurrent creation: this customer cannot be billed
+            failure = failure_of(exc, customer_id=ids[0])
+            result.failed[ids[0]] = (
+                exc
+                if isinstance(exc, ApplicationError)
+                else ApplicationError(failure.code, failure.message)
             )
-        )
+            return []
         issued, failed = [], {}
     result.issued.extend(item.invoice for item in issued)
     result.failed.update(failed)
-    for invoice in existing:
-        if invoice.status != InvoiceStatus.DRAFT:
-            result.already.append(invoice)
-            continue
-        try:
-            result.issued.append(
-                invoice_finalize(invoice=invoice, now=now, actor=actor, send_email=send_email)
-            )
-        except ApplicationError as exc:
-            if exc.code == "invoice_not_draft":  # finalized meanwhile by another run
-                result.already.append(Invoice.objects.get(pk=invoice.pk))
-            else:
-                result.failed[invoice.customer_id] = exc
+    result.already += [invoice for invoice in existing if invoice.status != InvoiceStatus.DRAFT]
+    drafts = [invoice for invoice in existing if invoice.status == InvoiceStatus.DRAFT]
+    if drafts:
+        done = FinalizeResult()
+        issued += finalize_chunk(drafts, now=now, actor=actor, send_email=send_email, result=done)
+        result.issued += done.issued
+        result.already += list(Invoice.objects.filter(pk__in=done.skipped))  # by another run
+        for draft in drafts:
+            if draft.pk in done.errors and draft.pk not in done.skipped:
+                result.failed[draft.customer_id] = done.errors[draft.pk]
     return issued
+
+
+def _live_invoices(customer_ids: list[int], period: Period) -> list[Invoice]:
+    return list(
+        Invoice.objects.filter(customer_id__in=customer_ids, period_start=period.start)
+        .exclude(status=InvoiceStatus.VOID)
+        .select_related("customer__reseller", "reseller")
+        .order_by("customer_id")
+    )
 
 
 def _issue_new(
@@ -249,7 +272,7 @@ def _issue_new(
     actor: str,
     send_email: bool,
 ) -> tuple[list[Issued], dict[int, ApplicationError]]:
-    """Inside the chunk's transaction, customers locked: rate, insert, number, stamp."""
+    """Inside the chunk's transaction, customers locked: rate, insert, then `engine.issue`."""
     failed: dict[int, ApplicationError] = {}
     context = RatingContext(customers=customers, period=period)
     rated = []
@@ -257,16 +280,10 @@ def _issue_new(
         try:
             computation = invoice_compute(customer=customer, period=period, context=context)
         except ApplicationError as exc:
-            logger.warning("customer %s not invoiced: %s", customer.pk, exc.code)
+            failure_of(exc, customer_id=customer.pk)
             failed[customer.pk] = exc
             continue
-        invoice = Invoice(
-            reseller=reseller,
-            customer=customer,
-            period_start=period.start,
-            period_end=period.end,
-            layout_version=LAYOUT_VERSION,
-        )
+        invoice = new_invoice(customer=customer, period=period)
         fill_from_computation(invoice, computation, now)
         rated.append((invoice, computation))
     if not rated:
@@ -277,50 +294,8 @@ def _issue_new(
     else:  # the ids are needed for the lines
         for invoice in invoices:
             invoice.save()
-    issued = []
-    for invoice, computation in rated:
-        lines, usage = computation_rows(invoice.pk, computation)
-        issued.append(Issued(invoice, lines, usage, None))
+    issued = [Issued(invoice, *computation_rows(invoice.pk, c)) for invoice, c in rated]
     InvoiceLine.objects.bulk_create([line for item in issued for line in item.lines])
     InvoiceUsage.objects.bulk_create([row for item in issued for row in item.usage])
-    issued_on = local_date(now, reseller.tzinfo)
-    numbers = invoice_numbers_next(reseller=reseller, year=issued_on.year, count=len(issued))
-    events = []
-    for item, (number, sequence_number) in zip(issued, numbers, strict=True):
-        invoice = item.invoice
-        events.append(issue_event(invoice, "", InvoiceStatus.DRAFT, now, actor, "created"))
-        stamp_issued(
-            invoice,
-            number=number,
-            sequence_number=sequence_number,
-            issued_on=issued_on,
-            now=now,
-            saved_otherwise=True,
-        )
-        events.append(
-            issue_event(invoice, InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, now, actor, number)
-        )
-        if send_email:
-            item.delivery = InvoiceEmail(
-                invoice=invoice,
-                sequence=1,
-                recipients=invoice.snapshot["buyer"]["emails"],
-                queued_at=now,
-            )
-    InvoiceEvent.objects.bulk_create(events)
-    if send_email:
-        InvoiceEmail.objects.bulk_create([item.delivery for item in issued])
+    issue(issued, reseller=reseller, now=now, actor=actor, send_email=send_email, inserted=True)
     return issued, failed
-
-
-def issue_event(
-    invoice: Invoice, from_status: str, to_status: str, now: dt.datetime, actor: str, note: str
-) -> InvoiceEvent:
-    return InvoiceEvent(
-        invoice=invoice,
-        from_status=from_status,
-        to_status=to_status,
-        actor=actor or "system",
-        note=note[:500],
-        at=now,
-    )

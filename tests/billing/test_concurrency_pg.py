@@ -96,7 +96,7 @@ def test_two_concurrent_finalizations_of_one_invoice_issue_it_once():
 def test_concurrent_finalizations_of_one_customer_bill_a_late_adjustment_once(monkeypatch):
     """Both finalizations are held just before numbering (after rating) until the other one
     arrives or 2 s pass: without the per-customer lock both would rate the adjustment."""
-    from billing.invoicing import cycle, invoice_create_draft
+    from billing.invoicing import engine, invoice_create_draft
     from usage.models import UsageDay
 
     reseller = factories.ResellerFactory()
@@ -110,14 +110,14 @@ def test_concurrent_finalizations_of_one_customer_bill_a_late_adjustment_once(mo
         for start in (dt.date(2026, 11, 1), dt.date(2026, 12, 1))
     ]
     rendezvous = threading.Barrier(2)
-    real_next = cycle.invoice_number_next
+    real_next = engine.invoice_numbers_next
 
     def held_next(**kwargs):
         with contextlib.suppress(threading.BrokenBarrierError):
             rendezvous.wait(timeout=2)
         return real_next(**kwargs)
 
-    monkeypatch.setattr(cycle, "invoice_number_next", held_next)
+    monkeypatch.setattr(engine, "invoice_numbers_next", held_next)
     start = threading.Barrier(2)
 
     def finalize(pk):

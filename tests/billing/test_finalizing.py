@@ -52,7 +52,7 @@ def test_due_drafts_are_finalized_in_chunks_with_consecutive_numbers_pdfs_and_em
     with django_capture_on_commit_callbacks(execute=True):
         result = invoices_finalize_due(reseller=reseller, now=OCTOBER_DUE)
     invoices = list(Invoice.objects.order_by("customer_id"))
-    assert sorted(result.finalized) == [i.pk for i in invoices] and result.failed == {}
+    assert sorted(result.finalized) == [i.pk for i in invoices] and result.failed == []
     assert [(i.number, i.total) for i in invoices] == [
         ("FD-2026-00001", Decimal("70.00")),
         ("FD-2026-00002", Decimal("147.50")),
@@ -84,7 +84,9 @@ def test_a_draft_that_cannot_be_rated_stays_a_draft_and_the_rest_are_numbered_wi
     SubscriptionFactory(customer=customers[2], plan=euro, starts_on=dt.date(2026, 10, 20))
     result = invoices_finalize_due(reseller=reseller, now=OCTOBER_DUE, send_email=False)
     stuck = Invoice.objects.get(customer=customers[2])
-    assert result.failed == {stuck.pk: "currency_mismatch"}
+    assert [(f.customer_id, f.invoice_id, f.code) for f in result.failed] == [
+        (customers[2].pk, stuck.pk, "currency_mismatch")
+    ]
     assert stuck.status == "draft" and stuck.number is None
     assert list(
         Invoice.objects.exclude(pk=stuck.pk)
@@ -97,7 +99,8 @@ def test_a_draft_finalized_meanwhile_is_reported_not_numbered_twice(drafts):
     stale = list(Invoice.objects.order_by("customer_id"))
     invoice_finalize(invoice=stale[1], now=OCTOBER_DUE, send_email=False)
     result = invoices_finalize(invoices=stale, now=OCTOBER_DUE, send_email=False)
-    assert result.failed == {stale[1].pk: "invoice_not_draft"}
+    assert result.skipped == [stale[1].pk] and result.failed == []
+    assert result.errors[stale[1].pk].code == "invoice_not_draft"
     assert sorted(Invoice.objects.values_list("sequence_number", flat=True)) == [1, 2, 3, 4]
 
 

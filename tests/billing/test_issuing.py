@@ -12,12 +12,12 @@ from django.core import mail
 from pypdf import PdfReader
 
 from billing.invoicing import (
+    engine,
     invoice_issue,
     invoice_pdf_render,
     invoice_preview,
     invoices_generate_for_period,
     invoices_issue_for_period,
-    issuing,
 )
 from billing.models import Invoice, InvoiceEvent, InvoiceLine
 from tests import factories
@@ -163,7 +163,7 @@ def test_late_usage_of_many_customers_becomes_their_adjustments_in_the_next_batc
 
 def test_pdfs_rendered_in_worker_processes_are_the_bytes_rendered_inline(month, monkeypatch):
     reseller, _ = month
-    monkeypatch.setattr(issuing, "POOL_MIN_INVOICES", 1)
+    monkeypatch.setattr(engine, "POOL_MIN_INVOICES", 1)
     result = invoices_issue_for_period(
         reseller=reseller,
         period_start=OCT,
@@ -226,7 +226,7 @@ def test_pdfs_are_rendered_inline_when_worker_processes_cannot_run(month, monkey
         raise BrokenProcessPool("a worker died")
 
     reseller, _ = month
-    monkeypatch.setattr(issuing, "POOL_MIN_INVOICES", 1)
+    monkeypatch.setattr(engine, "POOL_MIN_INVOICES", 1)
     monkeypatch.setattr(ProcessPoolExecutor, "submit", broken)
     result = invoices_issue_for_period(
         reseller=reseller, period_start=OCT, now=AFTER_OCTOBER, send_email=False, pdf_processes=2

@@ -1,4 +1,8 @@
-"""`manage.py finalize_due_invoices [--reseller SLUG]`: issue drafts past their grace period."""
+"""`manage.py finalize_due_invoices [--reseller SLUG]`: issue drafts past their grace period.
+
+A draft that cannot be finalized (say a plan in another currency than its customer) is listed
+with its customer and error code, and the others are finalized; the exit code is then 1.
+"""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -23,8 +27,16 @@ class Command(BaseCommand):
         result = invoices_finalize_due(
             now=timezone.now(), reseller=the_reseller, pdf_processes=default_pdf_processes()
         )
-        for invoice_id, code in result.failed.items():
-            self.stderr.write(f"invoice {invoice_id}: {code}")
+        for failure in result.failed:
+            self.stderr.write(
+                f"  invoice {failure.invoice_id} (customer {failure.customer_id}): "
+                f"{failure.code}: {failure.message}"
+            )
         self.stdout.write(
-            self.style.SUCCESS(f"{len(result.finalized)} finalized, {len(result.failed)} failed.")
+            self.style.SUCCESS(
+                f"{len(result.finalized)} finalized, {len(result.discarded)} discarded "
+                f"(nothing billable), {len(result.failed)} failed."
+            )
         )
+        if result.failed:
+            raise CommandError(f"{len(result.failed)} draft(s) could not be finalized.")

@@ -2,6 +2,11 @@
 
 An ended period: drafts are created (or refreshed) per customer, and issued with
 `--finalize`. The current, unfinished period: a preview is printed and nothing is saved.
+
+Void then reissue: a customer whose invoice of the period was voided is billed again (a new
+number) only when named with `--customer`; without it such customers are listed and left
+alone. A customer that fails is listed with its error code and the others are billed; the
+exit code is then 1.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, period: str, customer: int | None, reseller: str | None, **opts):
+        self.failures = 0
         try:
             month = period_parse(period)
         except ApplicationError as exc:
@@ -66,6 +72,8 @@ class Command(BaseCommand):
                 self._preview(each, month, the_customer)
             else:
                 self._generate(each, month, the_customer, now, opts)
+        if self.failures:
+            raise CommandError(f"{self.failures} customer(s) could not be invoiced.")
 
     def _bar(self, total: int, desc: str, opts) -> tqdm:
         return tqdm(total=total, desc=desc, unit="inv", disable=opts["no_progress"], leave=False)
@@ -89,15 +97,15 @@ class Command(BaseCommand):
             )
 
     def _generate(self, reseller, month, customer, now, opts) -> None:
-        customers = (
-            [customer]
+        total = (
+            1
             if customer
-            else list(
-                customers_to_invoice(reseller=reseller, start_day=month.start, end_day=month.end)
-            )
+            else customers_to_invoice(
+                reseller=reseller, start_day=month.start, end_day=month.end
+            ).count()
         )
         if not opts["finalize"]:
-            with self._bar(len(customers), f"{reseller.slug} drafts", opts) as bar:
+            with self._bar(total, f"{reseller.slug} drafts", opts) as bar:
                 result = invoices_generate_for_period(
                     reseller=reseller,
                     period_start=month.start,
@@ -105,29 +113,36 @@ class Command(BaseCommand):
                     now=now,
                     on_progress=lambda _invoice: bar.update(1),
                 )
-            self.stdout.write(
-                self.style.SUCCESS(
-                    f"{reseller.name} {month.label}: {len(result.created)} created, "
-                    f"{len(result.refreshed)} drafts refreshed, {len(result.unchanged)} "
-                    "already issued."
+            done = (
+                f"{len(result.created)} created, {len(result.refreshed)} drafts refreshed, "
+                f"{len(result.unchanged)} already issued"
+            )
+        else:
+            with self._bar(total, f"{reseller.slug} issue", opts) as bar:
+                result = invoices_issue_for_period(
+                    reseller=reseller,
+                    period_start=month.start,
+                    now=now,
+                    customers=[customer] if customer else None,
+                    actor="generate_invoices",
+                    pdf_processes=default_pdf_processes(),
+                    on_progress=bar.update,
                 )
+            done = f"{len(result.issued)} finalized, {len(result.already)} already issued"
+        failures = result.failures if opts["finalize"] else result.failed
+        for failure in failures:
+            self.stderr.write(
+                f"  customer {failure.customer_id}: {failure.code}: {failure.message}"
             )
-            return
-        with self._bar(len(customers), f"{reseller.slug} issue", opts) as bar:
-            result = invoices_issue_for_period(
-                reseller=reseller,
-                period_start=month.start,
-                now=now,
-                customers=customers,
-                actor="generate_invoices",
-                pdf_processes=default_pdf_processes(),
-                on_progress=bar.update,
+        for customer_id in result.voided:
+            self.stdout.write(
+                f"  customer {customer_id}: {month.label} was voided; not billed again "
+                f"(reissue with --customer {customer_id})"
             )
-        for customer_id, exc in result.failed.items():
-            self.stderr.write(f"  customer {customer_id}: {exc.code}: {exc.message}")
+        self.failures += len(failures)
         self.stdout.write(
             self.style.SUCCESS(
-                f"{reseller.name} {month.label}: {len(result.issued)} finalized, "
-                f"{len(result.already)} already issued, {len(result.failed)} failed."
+                f"{reseller.name} {month.label}: {done}, {len(result.voided)} voided left "
+                f"alone, {len(failures)} failed."
             )
         )
