@@ -1,7 +1,17 @@
 """Status changes of issued invoices, each checked against `INVOICE_TRANSITIONS` and logged.
 
-draft -> finalized (only `invoice_finalize`), finalized -> paid, finalized -> void.
+draft -> finalized (only the finalization engine), finalized -> paid, finalized -> void.
 Paid and void are terminal; a void invoice keeps its number (the sequence stays gapless).
+
+Void then reissue: a void invoice frees its period (one *live* invoice per customer and
+period), so the period can be billed again with a new number: `invoice_reissue`, or
+`generate_invoices --period YYYY-MM --customer ID [--finalize]`. The new invoice re-rates the
+usage; what the void invoice billed (its usage and its adjustments of earlier months) counts
+for nothing. The hourly cycle never bills a voided period again by itself.
+
+A paid invoice cannot be voided: money was received against it, so a mistake on it is
+corrected with a credit note, not by cancelling the invoice. A draft is not voided either:
+it is discarded (`invoice_draft_discard`).
 """
 
 from __future__ import annotations
@@ -10,6 +20,7 @@ import datetime as dt
 
 from django.db import transaction
 
+from billing.credit_notes.rules import invoice_void_check_credit_notes
 from billing.models import INVOICE_TRANSITIONS, Invoice, InvoiceEvent, InvoiceStatus
 from config.errors import ApplicationError
 
@@ -42,6 +53,8 @@ def _transition(
     with transaction.atomic():
         locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
         invoice_check_transition(invoice=locked, to_status=to_status)
+        if to_status == InvoiceStatus.VOID:  # credit notes refuse it (409)
+            invoice_void_check_credit_notes(invoice=locked)
         from_status = locked.status
         locked.status = to_status
         setattr(locked, stamp, now)
@@ -74,8 +87,9 @@ def invoice_mark_paid(
 def invoice_void(
     *, invoice: Invoice, now: dt.datetime, actor: str = "", reason: str = ""
 ) -> Invoice:
-    """finalized -> void. The number stays taken; usage of the period can be billed again only
-    through a new invoice issued by staff (the cycle never re-creates a voided period)."""
+    """finalized -> void. The number stays taken and the period is freed: staff bill it again
+    with `invoice_reissue` (a new number, the usage re-rated); the cycle never re-bills a
+    voided period by itself. Paid invoices cannot be voided (credit them instead)."""
     return _transition(
         invoice=invoice,
         to_status=InvoiceStatus.VOID,
