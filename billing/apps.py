@@ -9,3 +9,4 @@ class BillingConfig(AppConfig):
         # autodiscovery imports them): usage's after-sync followups look
         # `billing.tasks.invoice_drafts_refresh_task` up by name wherever a sync runs.
         from billing import tasks  # noqa: F401
+        from billing.credit_notes import tasks as _credit_note_tasks  # noqa: F401

@@ -14,8 +14,14 @@ from billing.pdf.theme import MARGIN, MARKS, MUTED, RULE
 
 def page_decorator(doc: InvoiceDocument):
     """Per-page drawing under the content: the status watermark and the footer's left side."""
-    mark = MARKS.get(doc.status)
-    footer = runs(f"{doc.seller.name} \u00b7 Invoice {fmt.invoice_label(doc)}", SANS)
+    return footer_decorator(
+        f"{doc.seller.name} \u00b7 Invoice {fmt.invoice_label(doc)}", MARKS.get(doc.status)
+    )
+
+
+def footer_decorator(footer_text: str, mark: tuple | None = None):
+    """The footer's left side (and a watermark when `mark` is given) on every page."""
+    footer = runs(footer_text, SANS)
 
     def draw(canvas: Canvas, _doc) -> None:
         canvas.saveState()

@@ -25,6 +25,7 @@ from reportlab.lib.utils import ImageReader
 from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate, Spacer
 from reportlab.platypus.flowables import Flowable
 
+from billing.credit_notes.document import InvoiceCredit
 from billing.document import DocumentLine, InvoiceDocument, PartyBlock
 from billing.pdf import formatting as fmt
 from billing.pdf.flowables import LEADING, Column, DataTable, Gap, Panel, Row, Text
@@ -173,7 +174,7 @@ def _cell(text: str) -> list[Text]:
     return [Text(text)] if text else []
 
 
-def _totals_and_payment(doc: InvoiceDocument) -> Panel:
+def _totals_and_payment(doc: InvoiceDocument, credit: InvoiceCredit | None = None) -> Panel:
     cur = doc.currency
     notes: list[Text | Gap] = [
         Text(f"Units: {doc.unit_note}. Amounts in {doc.currency}.", 7.5, color=MUTED)
@@ -193,6 +194,13 @@ def _totals_and_payment(doc: InvoiceDocument) -> Panel:
         Gap(8),
         Text(fmt.money(doc.total, cur), 11, bold=True, color=ACCENT, align="RIGHT"),
     ]
+    if credit is not None:
+        labels += [Gap(3), Text("Amount credited", 9), Text("Balance due", 9, bold=True)]
+        amounts += [
+            Gap(3),
+            Text(fmt.money(-credit.amount_credited, cur), 9, align="RIGHT"),
+            Text(fmt.money(credit.balance_due, cur), 9, bold=True, align="RIGHT"),
+        ]
     return _TotalsPanel(
         [
             Column(0, WIDTH - 84 * mm, notes),
@@ -247,25 +255,40 @@ def _usage_table(doc: InvoiceDocument) -> DataTable:
     return DataTable(header, rows, widths, aligns, ink=INK, rule=RULE, vpad=2, caption=caption)
 
 
-def _story(doc: InvoiceDocument) -> list[Flowable]:
+def _story(doc: InvoiceDocument, credit: InvoiceCredit | None) -> list[Flowable]:
     story: list[Flowable] = [
         _header(doc),
         Spacer(1, 7 * mm),
         Panel([Column(0, WIDTH, _party(doc.buyer, "BILL TO"))], ink=INK),
         Spacer(1, 6 * mm),
         _lines_table(doc),
-        _totals_and_payment(doc),
+        _totals_and_payment(doc, credit),
     ]
     if doc.usage:
         story += [Spacer(1, 6 * mm), _usage_table(doc)]
     return story
 
 
-def render_invoice_pdf(doc: InvoiceDocument) -> bytes:
-    """Render the invoice to A4 PDF bytes; the same document always gives the same bytes."""
-    register_fonts()
-    buffer = io.BytesIO()
+def render_invoice_pdf(doc: InvoiceDocument, *, credit: InvoiceCredit | None = None) -> bytes:
+    """Render the invoice to A4 PDF bytes; the same document always gives the same bytes.
+
+    `credit` adds "Amount credited" and "Balance due" under the total (the invoice as it
+    stands after its credit notes; the PDF stored and emailed at issue never has them)."""
+    register_fonts()  # before the story: its flowables measure text as they are made
     label = fmt.invoice_label(doc)
+    return build_pdf(
+        _story(doc, credit),
+        title=f"Invoice {label}",
+        author=doc.seller.name,
+        subject=f"Invoice {label} for {doc.buyer.name}",
+        on_page=page_decorator(doc),
+    )
+
+
+def build_pdf(story: list[Flowable], *, title: str, author: str, subject: str, on_page) -> bytes:
+    """Lay `story` out on A4 pages with the house margins, deterministically (invariant).
+    Call `register_fonts()` before building the story."""
+    buffer = io.BytesIO()
     template = BaseDocTemplate(
         buffer,
         pagesize=A4,
@@ -273,9 +296,9 @@ def render_invoice_pdf(doc: InvoiceDocument) -> bytes:
         rightMargin=MARGIN,
         topMargin=MARGIN,
         bottomMargin=BOTTOM,
-        title=f"Invoice {label}",
-        author=doc.seller.name,
-        subject=f"Invoice {label} for {doc.buyer.name}",
+        title=title,
+        author=author,
+        subject=subject,
         creator="Flowbill",
         producer="Flowbill",
         invariant=1,
@@ -284,6 +307,6 @@ def render_invoice_pdf(doc: InvoiceDocument) -> bytes:
     frame = Frame(
         MARGIN, BOTTOM, WIDTH, A4[1] - MARGIN - BOTTOM, 0, 0, 0, 0, id="body", showBoundary=0
     )
-    template.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=page_decorator(doc))])
-    template.build(_story(doc), canvasmaker=NumberedCanvas)
+    template.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=on_page)])
+    template.build(story, canvasmaker=NumberedCanvas)
     return buffer.getvalue()

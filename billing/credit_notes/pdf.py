@@ -1,0 +1,27 @@
+"""The invoice PDF with its credits: "Amount credited" and "Balance due" under the total.
+
+The PDF stored and emailed when the invoice was issued is never changed. Once the invoice
+has credit notes, the API answers this rendering instead (from the same frozen document),
+like it re-renders a paid or void invoice to show its current status.
+"""
+
+from __future__ import annotations
+
+from billing.credit_notes.document import InvoiceCredit
+from billing.credit_notes.selectors import invoice_amount_credited, invoice_balance_due
+from billing.models import Invoice
+
+
+def invoice_pdf_with_credits(*, invoice: Invoice) -> bytes | None:
+    """The invoice re-rendered with its credits, or None when it has no credit notes."""
+    credited = invoice_amount_credited(invoice=invoice)
+    if not credited:
+        return None
+    from billing.invoicing.rendering import invoice_document
+    from billing.pdf import render_invoice_pdf
+
+    credit = InvoiceCredit(
+        amount_credited=credited,
+        balance_due=invoice_balance_due(invoice=invoice, amount_credited=credited),
+    )
+    return render_invoice_pdf(invoice_document(invoice), credit=credit)

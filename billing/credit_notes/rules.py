@@ -1,0 +1,26 @@
+"""Rules other invoice services consult (no imports beyond the models, so anyone can)."""
+
+from __future__ import annotations
+
+from billing.credit_notes.models import CreditNote
+from billing.models import Invoice
+from config.errors import ApplicationError
+
+
+class CreditNoteConflict(ApplicationError):
+    """The invoice's state does not allow the action: a 409 wherever it surfaces."""
+
+    http_status = 409
+
+
+def invoice_void_check_credit_notes(*, invoice: Invoice) -> None:
+    """An invoice with credit notes cannot be voided (call it under the invoice's row lock):
+    the notes already corrected it, and voiding it too would cancel the same amount twice.
+    Credit the rest instead (a full credit note)."""
+    count = CreditNote.objects.filter(invoice_id=invoice.pk).count()
+    if count:
+        raise CreditNoteConflict(
+            "invoice_has_credit_notes",
+            f"Invoice {invoice} has {count} credit note(s); credit the rest instead of voiding.",
+            extra={"credit_notes": count},
+        )
