@@ -5,12 +5,18 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from accounts.crypto import EncryptedJSONField
 from accounts.tenancy import TenantQuerySet
-from accounts.validators import validate_currency, validate_email_list, validate_timezone
+from accounts.upstream_urls import validate_upstream_base_url
+from accounts.validators import (
+    validate_country,
+    validate_currency,
+    validate_email_list,
+    validate_timezone,
+)
 
 IPFOXY_DEFAULT_BASE_URL = "https://apis.ipfoxy.com"
 BYTESFLOWS_DEFAULT_BASE_URL = "https://api.bytesflows.com"
@@ -97,14 +103,19 @@ class Customer(models.Model):
     address_line2 = models.CharField(max_length=200, blank=True)
     city = models.CharField(max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
-    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 alpha-2")
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        validators=[validate_country],
+        help_text="ISO 3166-1 alpha-2, upper case (e.g. DE)",
+    )
     tax_id = models.CharField("tax id", max_length=64, blank=True)
     tax_rate = models.DecimalField(
         "tax rate (%)",
         max_digits=7,
         decimal_places=4,
         default=Decimal("0"),
-        validators=[MinValueValidator(Decimal("0"))],
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
     )
     currency = models.CharField(
         max_length=3,
@@ -189,6 +200,10 @@ class UpstreamAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_provider_display()})"
+
+    def clean(self) -> None:
+        # Only http(s), no user info, a host on the provider's allowlist (SSRF guard).
+        validate_upstream_base_url(provider=self.provider, base_url=self.base_url)
 
     @property
     def effective_base_url(self) -> str:

@@ -4,9 +4,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
+from accounts.models import Customer, Provider, Reseller, SubAccount, UpstreamAccount
+from config.errors import ApplicationError
 
 
 def _save_validated(obj):
@@ -142,17 +144,72 @@ def _update_validated(obj, allowed: frozenset[str], fields: Mapping[str, Any]):
     return obj
 
 
+def customer_check_currency_change(*, customer: Customer, currency: str) -> None:
+    """Refuse (`customer_currency_locked`) to change the currency of a customer that has
+    any subscription, live or ended: its plans, drafts and issued invoices are priced in the
+    current currency, and a switch would make the next billing run unable to rate it.
+    An unchanged currency (or one that resolves to the same) is always fine."""
+    new = currency or customer.reseller.currency
+    old = customer.currency or customer.reseller.currency
+    if new == old or customer.pk is None:
+        return
+    # Subscriptions live in billing, above accounts: asked through the reverse relation.
+    if customer.subscriptions.exists():
+        message = (
+            f"The customer has subscriptions billed in {old}; its currency cannot change. "
+            "Create a new customer for another currency."
+        )
+        raise ApplicationError(
+            "customer_currency_locked", message, extra={"fields": {"currency": [message]}}
+        )
+
+
 @transaction.atomic
 def customer_update(*, customer: Customer, **fields: Any) -> Customer:
-    """Change a customer's details; an emptied currency falls back to the reseller's."""
-    if "currency" in fields and not fields["currency"]:
-        fields["currency"] = customer.reseller.currency
+    """Change a customer's details; an emptied currency falls back to the reseller's.
+
+    The row is locked, so a currency change and a new subscription cannot cross."""
+    if "currency" in fields:
+        if not fields["currency"]:
+            fields["currency"] = customer.reseller.currency
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        customer_check_currency_change(customer=locked, currency=fields["currency"])
     return _update_validated(customer, CUSTOMER_UPDATABLE_FIELDS, fields)
+
+
+def upstream_account_check_base_url_change(
+    *, upstream_account: UpstreamAccount, base_url: str, credentials: Mapping[str, str] | None
+) -> None:
+    """Moving an IPFoxy account to another base URL needs its api-id and api-token typed in
+    again: whoever can change the URL must already know the secrets sent there (a stolen
+    session or key alone cannot redirect them). BytesFlows accounts hold no credentials of
+    their own; their base URL is bounded by the host allowlist like every other."""
+    if upstream_account.pk is None or upstream_account.provider != Provider.IPFOXY:
+        return
+    stored = UpstreamAccount.objects.filter(pk=upstream_account.pk).values_list(
+        "base_url", flat=True
+    )
+    if (base_url or "").rstrip("/") == (stored.first() or "").rstrip("/"):
+        return
+    given = credentials or {}
+    if not (given.get("api_id") and given.get("api_token")):
+        raise ValidationError(
+            {"credentials": "Changing base_url requires entering the api_id and api_token again."}
+        )
 
 
 @transaction.atomic
 def upstream_account_update(*, upstream_account: UpstreamAccount, **fields: Any) -> UpstreamAccount:
-    """Change an upstream connection; `credentials`, when given, replace the stored ones."""
+    """Change an upstream connection; `credentials`, when given, replace the stored ones.
+
+    A new `base_url` must be on the provider's host allowlist and, for IPFoxy, come with the
+    credentials (see `upstream_account_check_base_url_change`)."""
+    if "base_url" in fields:
+        upstream_account_check_base_url_change(
+            upstream_account=upstream_account,
+            base_url=fields["base_url"],
+            credentials=fields.get("credentials"),
+        )
     return _update_validated(upstream_account, UPSTREAM_ACCOUNT_UPDATABLE_FIELDS, fields)
 
 

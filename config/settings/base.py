@@ -6,6 +6,7 @@ as `.eml` files under `var/mail/`.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -51,6 +52,20 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS") or (
 )
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
+# Hosts an upstream account's base URL may point at (its credentials are sent there), per
+# provider; `host` allows any port, `host:port` one. Debug adds the local simulator's hosts.
+_LOCAL_UPSTREAM_HOSTS = ["127.0.0.1", "localhost"] if DEBUG else []
+FLOWBILL_UPSTREAM_ALLOWED_HOSTS = {
+    "ipfoxy": [
+        *env_list("FLOWBILL_UPSTREAM_ALLOWED_HOSTS_IPFOXY", "apis.ipfoxy.com"),
+        *_LOCAL_UPSTREAM_HOSTS,
+    ],
+    "bytesflows": [
+        *env_list("FLOWBILL_UPSTREAM_ALLOWED_HOSTS_BYTESFLOWS", "api.bytesflows.com"),
+        *_LOCAL_UPSTREAM_HOSTS,
+    ],
+}
+
 INSTALLED_APPS = [
     "config.admin.apps.FlowbillAdminConfig",  # django.contrib.admin with the Flowbill site
     "django.contrib.auth",
@@ -62,6 +77,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",  # admin login lockout (AXES_* below)
     "accounts",
     "usage",
     "billing",
@@ -79,6 +95,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login refused for a locked-out username and IP into a 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -116,6 +134,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+# The lockout backend runs first: a username locked out from an address is refused before
+# its password is even checked (django-axes, attempts stored in the database).
+AUTHENTICATION_BACKENDS = [
+    "accounts.auth_backends.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("FLOWBILL_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("FLOWBILL_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one user from one address
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -258,7 +287,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # a line per startup and per login otherwise
+    },
 }
 if CELERY_TASK_ALWAYS_EAGER:
     # In-process tasks: a line per task (and kombu's note about the absent broker) is noise.

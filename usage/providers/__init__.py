@@ -8,7 +8,7 @@ IPFoxy `HistoryConnector` or a BytesFlows `LedgerConnector` back.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import httpx
@@ -40,15 +40,19 @@ def _transport(
     wall_clock: Callable[[], Any] | None = None,
     rng: Any = None,
     auth_message: str = "upstream refused the credentials",
+    allowed_hosts: Collection[str] | None = None,
 ) -> Transport:
     return Transport(
         provider=provider, base_url=base_url, client=client, budget=budget,
         budget_key=budget_key, per_minute=requests_per_minute, retry=retry, timeout=timeout,
         sleep=sleep, wall_clock=wall_clock, rng=rng, auth_message=auth_message,
+        allowed_hosts=allowed_hosts,
     )  # fmt: skip
 
 
-_TRANSPORT_OPTIONS = ("requests_per_minute", "timeout", "sleep", "wall_clock", "rng")
+_TRANSPORT_OPTIONS = (
+    "requests_per_minute", "timeout", "sleep", "wall_clock", "rng", "allowed_hosts",
+)  # fmt: skip
 
 
 def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -106,6 +110,7 @@ def build_connector(
     **options: Any,
 ) -> HistoryConnector | LedgerConnector:
     """A connector for `provider`. Options: requests_per_minute (50), timeout (httpx.Timeout),
+    allowed_hosts (the hosts the base URL may name; None checks only scheme and user info),
     sleep, wall_clock, rng (tests); IPFoxy: max_window_hours, max_restarts; BytesFlows:
     record_timezone ("UTC"), max_restarts. Unknown options raise TypeError."""
     try:

@@ -47,6 +47,13 @@ class AuthError(UpstreamError):
     code = "upstream_auth_failed"
 
 
+class UrlNotAllowedError(UpstreamError):
+    """The base URL is not one credentials may be sent to (scheme, user info, or a host off
+    the provider's allowlist). Nothing was sent; never retried."""
+
+    code = "upstream_url_not_allowed"
+
+
 class ParameterError(UpstreamError):
     """The upstream refused a parameter (IPFoxy 60400). Never retried."""
 

@@ -10,6 +10,12 @@ boundary. Authentication and parameter errors are never retried.
 
 Headers handed to `get_json` are treated as secrets: they are never logged, never put in an
 error, and their values are scrubbed from any upstream text we do quote.
+
+Credentials go only where the base-URL policy allows (`accounts.upstream_urls`): before any
+request the URL is checked again (http(s), no user info, and, given `allowed_hosts`, a host on
+the provider's allowlist), so a stored row that predates the rule cannot send them elsewhere;
+redirects are never followed. Connection errors and timeouts are reported without host, port,
+errno or address ("upstream unreachable"), so a sync error cannot map an internal network.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from accounts.upstream_urls import base_url_problem
 from usage.providers.base import (
     AuthError,
     BadResponseError,
@@ -36,6 +43,7 @@ from usage.providers.base import (
     TransientError,
     UnreadableResponseError,
     UpstreamError,
+    UrlNotAllowedError,
 )
 from usage.providers.ratelimit import RequestBudget
 
@@ -120,6 +128,7 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], dt.datetime] | None = None,
         rng: random.Random | None = None,
+        allowed_hosts: Collection[str] | None = None,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
@@ -134,6 +143,9 @@ class Transport:
         self.wall_clock = wall_clock or (lambda: dt.datetime.now(dt.UTC))
         self.rng = rng or random.Random()  # jitter, not cryptography
         self.requests = 0  # attempts actually sent, across calls
+        #: None: only the scheme and user-info rules (unit tests against fakes); production
+        #: passes the provider's configured allowlist.
+        self.allowed_hosts = allowed_hosts
 
     # ------------------------------------------------------------------ public
 
@@ -183,23 +195,28 @@ class Transport:
         ctx: dict[str, Any],
         secrets: list[str],
     ) -> Any:
+        url = self.base_url + path
+        self._check_url(url)
         self.budget.acquire(
             self.budget_key, per_minute=self.per_minute, timeout=self.retry.budget_timeout
         )
         self.requests += 1
         try:
             response = self.client.get(
-                self.base_url + path,
+                url,
                 params=dict(params),
                 headers=dict(headers),
                 timeout=self.timeout,
+                follow_redirects=False,  # a redirect must not carry the credentials elsewhere
             )
         except httpx.TimeoutException as exc:
-            raise TransientError(f"timeout ({type(exc).__name__})", context=ctx) from None
-        except httpx.TransportError as exc:
             raise TransientError(
-                f"connection error ({type(exc).__name__}: {_redact(str(exc), secrets)})",
-                context=ctx,
+                f"upstream unreachable: timeout ({type(exc).__name__})", context=ctx
+            ) from None
+        except httpx.TransportError as exc:
+            # The exception text names hosts, ports, errnos and resolver output: never kept.
+            raise TransientError(
+                f"upstream unreachable: connection error ({type(exc).__name__})", context=ctx
             ) from None
         status = response.status_code
         ctx["http_status"] = status
@@ -214,6 +231,10 @@ class Transport:
             exc = TransientError(f"HTTP {status} from upstream", context=ctx)
             exc.retry_after = retry_after
             raise exc
+        if 300 <= status < 400:
+            raise BadResponseError(
+                f"upstream redirected (HTTP {status}); redirects are not followed", context=ctx
+            )
         if not 200 <= status < 300:
             raise BadResponseError(f"unexpected HTTP status {status}", context=ctx)
         payload = decode_json(response.content, ctx)
@@ -223,6 +244,13 @@ class Transport:
             if exc.retry_after is None:
                 exc.retry_after = retry_after
             raise
+
+    def _check_url(self, url: str) -> None:
+        problem = base_url_problem(url, allowed_hosts=self.allowed_hosts)
+        if problem is not None:
+            raise UrlNotAllowedError(
+                f"base URL refused, nothing sent: {problem}", context={"provider": self.provider}
+            )
 
     def _delay(self, exc: UpstreamError, attempt: int) -> float:
         cap = self.retry.max_retry_after

@@ -18,6 +18,7 @@ import httpx
 from django.conf import settings
 
 from accounts.models import UpstreamAccount
+from accounts.upstream_urls import upstream_allowed_hosts
 from usage.providers.ratelimit import InProcessBudget, RedisBudget, RequestBudget
 
 _local = threading.local()
@@ -72,4 +73,5 @@ def connector_for_upstream_account(
         budget=budget or request_budget(),
         budget_key=budget_key(upstream_account),
         requests_per_minute=upstream_account.requests_per_minute,
+        allowed_hosts=upstream_allowed_hosts(upstream_account.provider),
     )
