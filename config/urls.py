@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -17,8 +16,5 @@ urlpatterns = [
     # Last under api/v1/: any other path is the API's JSON 404, not Django's HTML page.
     re_path(r"^api/v1/", ApiNotFoundView.as_view()),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# MEDIA_ROOT (invoice PDFs, logos) is deliberately not served, not even in DEBUG: PDFs are
+# reachable only through the tenancy-checked API views and the admin's download action.
