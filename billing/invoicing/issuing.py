@@ -161,15 +161,15 @@ def invoice_reissue(
     Returns the period's live invoice and whether this call issued it: when it already has
     one (reissued by someone else meanwhile), that one, untouched (`False`). Refuses an
     invoice that is not void (`invoice_not_void`)."""
+    invoice = Invoice.objects.select_related("customer__reseller").get(pk=invoice.pk)
     if invoice.status != InvoiceStatus.VOID:
         raise ApplicationError(
             "invoice_not_void",
             f"Invoice {invoice} is {invoice.status}; only a void invoice can be reissued.",
             extra={"status": invoice.status},
         )
-    customer = Customer.objects.select_related("reseller").get(pk=invoice.customer_id)
     live, created = invoice_issue(
-        customer=customer,
+        customer=invoice.customer,
         period_start=invoice.period_start,
         now=now,
         actor=actor,
