@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("usage.api.urls")),
     path("api/v1/", include("billing.api.urls")),
+    path("api/v1/", include("webhooks.api.urls")),
     # Last under api/v1/: any other path is the API's JSON 404, not Django's HTML page.
     re_path(r"^api/v1/", ApiNotFoundView.as_view()),
 ]

@@ -21,9 +21,10 @@ from accounts.api.pagination import ApiPagination
 from accounts.api.permissions import CustomerScopeRequired, ResellerScopeRequired
 from accounts.api.tenant import ApiTenant, api_tenant_of
 from accounts.models import Customer, Reseller
+from idempotency.mixins import IdempotentPostMixin
 
 
-class TenantScopedView(GenericAPIView):
+class TenantScopedView(IdempotentPostMixin, GenericAPIView):
     """Base of every API view: a tenant-scoped queryset ordered by id."""
 
     model: type[models.Model]

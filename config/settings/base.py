@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from billing import schedule as billing_schedule
+from idempotency import schedule as idempotency_schedule
 from usage import schedule as usage_schedule
 from webhooks import schedule as webhooks_schedule
 
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
     "usage",
     "billing",
     "webhooks",
+    "idempotency",
 ]
 
 MIDDLEWARE = [
@@ -203,6 +205,7 @@ CELERY_BEAT_SCHEDULE = {
     **usage_schedule.BEAT_SCHEDULE,
     **billing_schedule.BEAT_SCHEDULE,
     **webhooks_schedule.BEAT_SCHEDULE,
+    **idempotency_schedule.BEAT_SCHEDULE,
 }
 
 # Celery tasks queued with `customer_id=` after a sync changed that customer's usage
@@ -257,6 +260,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "accounts.api.schema.forbid_unknown_request_fields",
+        "idempotency.schema.add_idempotency_key_header",
     ],
     "ENUM_NAME_OVERRIDES": {
         "CustomerStatusEnum": "accounts.models.Customer.Status",
