@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from webhooks.catalogue import EVENT_TYPES
@@ -32,6 +32,20 @@ def webhook_event_emit(
     event, or None (nothing written) when no endpoint wants this type."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
+    try:
+        with transaction.atomic():  # a savepoint: a failure here leaves the caller's intact
+            event = _record(reseller_id=reseller_id, event_type=event_type, data=data, now=now)
+    except DatabaseError:
+        logger.exception("webhook event %s of reseller %s not recorded", event_type, reseller_id)
+        return None
+    if event is not None:
+        webhook_deliveries_queue([delivery.pk for delivery in event.new_deliveries])
+    return event
+
+
+def _record(
+    *, reseller_id: int, event_type: str, data: dict, now: dt.datetime | None
+) -> WebhookEvent | None:
     endpoints = [
         endpoint
         for endpoint in WebhookEndpoint.objects.filter(
@@ -42,16 +56,14 @@ def webhook_event_emit(
     if not endpoints:
         return None
     now = now or timezone.now()
-    with transaction.atomic():
-        event = WebhookEvent.objects.create(
-            reseller_id=reseller_id, type=event_type, data=data, created_at=now
-        )
-        deliveries = WebhookDelivery.objects.bulk_create(
-            WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now, created_at=now)
-            for endpoint in endpoints
-        )
+    event = WebhookEvent.objects.create(
+        reseller_id=reseller_id, type=event_type, data=data, created_at=now
+    )
     # bulk_create sets primary keys on PostgreSQL and SQLite (3.35+), both supported.
-    webhook_deliveries_queue([delivery.pk for delivery in deliveries])
+    event.new_deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now, created_at=now)
+        for endpoint in endpoints
+    )
     return event
 
 

@@ -1,4 +1,9 @@
-"""SyncRun bookkeeping shared by every sync service, and the messages staff read."""
+"""SyncRun bookkeeping shared by every sync service, and the messages staff read.
+
+A run that ends failed emits the `sync.failed` webhook event (`sync_run_failed_notify`):
+once each time it ends failed (a run its task retries and that fails again sends again,
+with the same `data.object.id`).
+"""
 
 from __future__ import annotations
 
@@ -18,12 +23,49 @@ from usage.locks import sub_account_sync_lock
 from usage.models import SyncRun
 from usage.providers.base import AuthError, UpstreamError
 from usage.services.followups import usage_followups_enqueue
+from webhooks.catalogue import SYNC_FAILED
+from webhooks.events import webhook_event_emit
 
 MAX_ERROR_CHARS = 2000
 _sqlite_writer = threading.RLock()
 #: A queued run in one of these states is not run again by another delivery of its task. A
 #: failed run is: that is how its task's retry works (transient errors retry with backoff).
 DONE = (SyncRun.Status.SUCCEEDED, SyncRun.Status.SKIPPED)
+
+
+def sync_run_webhook_object(run: SyncRun) -> dict[str, Any]:
+    """`data.object` of the `sync.failed` event (the API's sync run, minus nothing)."""
+
+    def iso(value: dt.datetime | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return {
+        "object": "sync_run",
+        "id": run.pk,
+        "kind": run.kind,
+        "status": run.status,
+        "upstream_account": run.upstream_account_id,
+        "sub_account": run.sub_account_id,
+        "window_start": iso(run.window_start),
+        "window_end": iso(run.window_end),
+        "queued_at": iso(run.queued_at),
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "error_code": run.error_code,
+        "error": run.error,
+    }
+
+
+def sync_run_failed_notify(run: SyncRun, *, reseller_id: int) -> None:
+    """Emit `sync.failed` for a run that ended failed (a webhook problem is logged by the
+    emitter, never raised into the sync: its outcome is already stored)."""
+    if run.status == SyncRun.Status.FAILED:
+        webhook_event_emit(
+            reseller_id=reseller_id,
+            event_type=SYNC_FAILED,
+            data=sync_run_webhook_object(run),
+            now=run.finished_at,
+        )
 
 
 @dataclass
@@ -87,6 +129,7 @@ def run_finish(run: SyncRun, outcome: RunOutcome, *, started: float) -> SyncRun:
             "error",
         ]
     )
+    sync_run_failed_notify(run, reseller_id=run.upstream_account.reseller_id)
     return run
 
 
@@ -182,8 +225,11 @@ def run_save(
         "error_code": outcome.error_code[:40],
         "error": message[:MAX_ERROR_CHARS],
     }
+    reseller_id = sub_account.upstream_account.reseller_id
     if run is None:
-        return SyncRun.objects.create(**values)
+        created = SyncRun.objects.create(**values)
+        sync_run_failed_notify(created, reseller_id=reseller_id)
+        return created
     with write_transaction():
         stored = SyncRun.objects.select_for_update().get(pk=run.pk)
         if stored.status == SyncRun.Status.SUCCEEDED:
@@ -191,6 +237,7 @@ def run_save(
         for name, value in values.items():
             setattr(stored, name, value)
         stored.save(update_fields=list(values))
+    sync_run_failed_notify(stored, reseller_id=reseller_id)
     return stored
 
 

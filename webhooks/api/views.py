@@ -1,0 +1,206 @@
+"""Webhooks endpoints (reseller scope): endpoints CRUD, the delivery log with replay, events.
+
+Each view parses with an input serializer, calls one service or scoped queryset, and
+renders with an output serializer; every lookup goes through the tenancy base, so another
+reseller's endpoint, delivery or event answers 404 exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status
+from rest_framework.response import Response
+
+from accounts.api.base import ResellerScopedView
+from accounts.api.serializers import ApiErrorSerializer
+from config.query import StrictQueryMixin
+from webhooks import services
+from webhooks.api.serializers import (
+    WebhookDeliveryDetailOutputSerializer,
+    WebhookDeliveryOutputSerializer,
+    WebhookDeliveryQuerySerializer,
+    WebhookEndpointCreateInputSerializer,
+    WebhookEndpointOutputSerializer,
+    WebhookEndpointSecretOutputSerializer,
+    WebhookEndpointUpdateInputSerializer,
+    WebhookEventOutputSerializer,
+    WebhookEventQuerySerializer,
+)
+from webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+_CONFLICT = OpenApiResponse(
+    ApiErrorSerializer, description="The delivery or endpoint does not allow this now."
+)
+
+# --- endpoints ------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["reseller: webhooks"])
+class WebhookEndpointListCreateView(mixins.ListModelMixin, ResellerScopedView):
+    model = WebhookEndpoint
+    serializer_class = WebhookEndpointOutputSerializer
+
+    @extend_schema(operation_id="reseller_webhook_endpoints_list")
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(
+        operation_id="reseller_webhook_endpoints_create",
+        request=WebhookEndpointCreateInputSerializer,
+        responses={201: WebhookEndpointSecretOutputSerializer, 409: _CONFLICT},
+        description="Creates an endpoint. The response's `secret` is the only time the "
+        "signing secret is shown; store it now. 409 `webhook_endpoint_limit` past 20.",
+    )
+    def post(self, request):
+        data = self.parse(WebhookEndpointCreateInputSerializer)
+        endpoint, secret = services.webhook_endpoint_create(reseller=self.reseller, **data)
+        body = WebhookEndpointSecretOutputSerializer(endpoint, context={"secret": secret}).data
+        return Response(body, status=201)
+
+
+@extend_schema(tags=["reseller: webhooks"])
+class WebhookEndpointDetailView(ResellerScopedView):
+    model = WebhookEndpoint
+    serializer_class = WebhookEndpointOutputSerializer
+
+    @extend_schema(operation_id="reseller_webhook_endpoints_retrieve")
+    def get(self, request, pk: int):
+        return Response(WebhookEndpointOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        operation_id="reseller_webhook_endpoints_update",
+        request=WebhookEndpointUpdateInputSerializer,
+        responses={200: WebhookEndpointOutputSerializer},
+    )
+    def patch(self, request, pk: int):
+        endpoint = self.get_object()
+        data = self.parse(WebhookEndpointUpdateInputSerializer, partial=True)
+        endpoint = services.webhook_endpoint_update(endpoint=endpoint, **data)
+        return Response(WebhookEndpointOutputSerializer(endpoint).data)
+
+    @extend_schema(
+        operation_id="reseller_webhook_endpoints_delete",
+        responses={204: None},
+        description="Deletes the endpoint with its deliveries and their log.",
+    )
+    def delete(self, request, pk: int):
+        services.webhook_endpoint_delete(endpoint=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["reseller: webhooks"])
+class WebhookEndpointRotateSecretView(ResellerScopedView):
+    model = WebhookEndpoint
+    serializer_class = WebhookEndpointSecretOutputSerializer
+
+    @extend_schema(
+        operation_id="reseller_webhook_endpoints_rotate_secret",
+        request=None,
+        responses={200: WebhookEndpointSecretOutputSerializer},
+        description="Replaces the signing secret; every send from now on is signed with the "
+        "new one, shown only in this response.",
+    )
+    def post(self, request, pk: int):
+        endpoint, secret = services.webhook_endpoint_rotate_secret(endpoint=self.get_object())
+        return Response(
+            WebhookEndpointSecretOutputSerializer(endpoint, context={"secret": secret}).data
+        )
+
+
+# --- deliveries -----------------------------------------------------------------------------
+
+
+class _DeliveriesBase(ResellerScopedView):
+    model = WebhookDelivery
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("event")
+
+
+@extend_schema(tags=["reseller: webhooks"])
+class WebhookDeliveryListView(StrictQueryMixin, mixins.ListModelMixin, _DeliveriesBase):
+    serializer_class = WebhookDeliveryOutputSerializer
+    query_serializer = WebhookDeliveryQuerySerializer
+
+    def get_queryset(self):
+        return super().get_queryset().order_by("-created_at", "-pk")
+
+    @extend_schema(
+        operation_id="reseller_webhook_deliveries_list",
+        parameters=[WebhookDeliveryQuerySerializer],
+        description="The delivery log, newest first. Unknown parameters or values are a 400; "
+        "an `endpoint` that is not yours a 404.",
+    )
+    def get(self, request):
+        query = self.parse_query()
+        queryset = self.get_queryset()
+        if "endpoint" in query:
+            endpoints = WebhookEndpoint.objects.for_reseller(self.reseller)
+            queryset = queryset.filter(endpoint=get_object_or_404(endpoints, pk=query["endpoint"]))
+        if "event_type" in query:
+            queryset = queryset.filter(event__type=query["event_type"])
+        if "status" in query:
+            queryset = queryset.filter(status=query["status"])
+        if "event" in query:
+            queryset = queryset.filter(event_id=int(query["event"].removeprefix("evt_")))
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+@extend_schema(tags=["reseller: webhooks"])
+class WebhookDeliveryDetailView(_DeliveriesBase):
+    serializer_class = WebhookDeliveryDetailOutputSerializer
+
+    def scope_queryset(self, queryset):
+        return super().scope_queryset(queryset).prefetch_related("attempt_log")
+
+    @extend_schema(operation_id="reseller_webhook_deliveries_retrieve")
+    def get(self, request, pk: int):
+        return Response(WebhookDeliveryDetailOutputSerializer(self.get_object()).data)
+
+
+@extend_schema(tags=["reseller: webhooks"])
+class WebhookDeliveryReplayView(_DeliveriesBase):
+    serializer_class = WebhookDeliveryOutputSerializer
+
+    @extend_schema(
+        operation_id="reseller_webhook_deliveries_replay",
+        request=None,
+        responses={202: WebhookDeliveryOutputSerializer, 409: _CONFLICT},
+        description="Sends the delivery again (same event id and body, fresh signature) as "
+        "one more attempt, whatever its status; answers 202 with the delivery, pending. "
+        "409 `webhook_delivery_in_progress` while an attempt is in flight, "
+        "`webhook_endpoint_disabled` when its endpoint is disabled.",
+    )
+    def post(self, request, pk: int):
+        delivery = services.webhook_delivery_replay(delivery=self.get_object(), now=timezone.now())
+        return Response(WebhookDeliveryOutputSerializer(delivery).data, status=202)
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["reseller: webhooks"])
+class WebhookEventListView(StrictQueryMixin, mixins.ListModelMixin, ResellerScopedView):
+    model = WebhookEvent
+    serializer_class = WebhookEventOutputSerializer
+    query_serializer = WebhookEventQuerySerializer
+
+    def get_queryset(self):
+        return super().get_queryset().order_by("-created_at", "-pk")
+
+    @extend_schema(
+        operation_id="reseller_webhook_events_list",
+        parameters=[WebhookEventQuerySerializer],
+        description="Events emitted for your endpoints, newest first (an event is recorded "
+        "only when an active endpoint subscribes to its type).",
+    )
+    def get(self, request):
+        query = self.parse_query()
+        queryset = self.get_queryset()
+        if "type" in query:
+            queryset = queryset.filter(type=query["type"])
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
