@@ -9,14 +9,27 @@ not allow an action (finalizing a void invoice, emailing a draft) is refused by 
 and reported as an error message.
 """
 
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.admin import ActionInput, ObjectAction, TenantScopedAdmin, admin_extend
+from accounts.admin import (
+    ActionInput,
+    ObjectAction,
+    Panel,
+    TenantScopedAdmin,
+    TenantScopedInline,
+    admin_extend,
+)
 from accounts.models import Customer
+from billing.admin_panels import invoice_lines_panel, invoice_parties_panel
+from billing.credit_notes import admin as _credit_note_admin  # noqa: F401 (registers it)
 from billing.invoicing import (
+    invoice_draft_discard,
     invoice_email_resend,
     invoice_finalize,
     invoice_mark_paid,
@@ -31,7 +44,6 @@ from billing.models import (
     Invoice,
     InvoiceEmail,
     InvoiceEvent,
-    InvoiceLine,
     InvoiceStatus,
     InvoiceUsage,
     Plan,
@@ -39,39 +51,273 @@ from billing.models import (
     Subscription,
 )
 from billing.money import format_money
+from billing.plans import (
+    PLAN_FIXED_FIELDS,
+    plan_create,
+    plan_rules_errors,
+    plan_update,
+    subscription_create,
+    subscription_delete,
+    subscription_rules_errors,
+    subscription_update,
+)
 from config.errors import ApplicationError
 from usage.admin import CustomerUsageAdmin
 
 
-class PlanTierInline(admin.TabularInline):
+def _form_errors(form, errors: dict[str, list[str]]) -> None:
+    """Service rule errors onto a form: on the field when the form has it, else on top."""
+    for name, messages_ in errors.items():
+        field = name if name in form.fields else None
+        for message in messages_:
+            form.add_error(field, message if field else f"{name}: {message}")
+
+
+class PlanForm(forms.ModelForm):
+    """The plan fields checked by the same rules as `plan_create` (the tiers are checked by
+    `PlanTierFormSet` with the rest, once the plan fields are known)."""
+
+    class Meta:
+        model = Plan
+        fields = [
+            "reseller",
+            "code",
+            "name",
+            "currency",
+            "pricing_model",
+            "unit_bytes",
+            "base_fee",
+            "minimum_charge",
+            "package_size",
+            "package_price",
+            "is_active",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is None:
+            errors = plan_rules_errors(
+                pricing_model=data.get("pricing_model"),
+                currency=data.get("currency"),
+                base_fee=data.get("base_fee", Decimal(0)),
+                minimum_charge=data.get("minimum_charge", Decimal(0)),
+                package_size=data.get("package_size"),
+                package_price=data.get("package_price"),
+                tiers=None,
+            )
+            _form_errors(self, {k: v for k, v in errors.items() if k not in self.errors})
+        return data
+
+
+class PlanTierFormSet(forms.BaseInlineFormSet):
+    """Tiers in row order, checked with the plan by `plan_rules_errors`: `tiers[1].up_to`
+    lands on the second row's bound, `tiers` above the table. The checked tiers are kept on
+    the plan for `PlanAdmin.save_model`, which creates plan and tiers with `plan_create`."""
+
+    def clean(self):
+        super().clean()
+        plan = self.instance
+        if plan.pk is not None or any(form.errors for form in self.forms):
+            return
+        rows = [
+            form for form in self.forms if form.has_changed() and not self._should_delete_form(form)
+        ]
+        tiers = [
+            {name: form.cleaned_data.get(name) for name in ("up_to", "unit_price", "flat_fee")}
+            for form in rows
+        ]
+        for tier in tiers:
+            if tier["flat_fee"] is None:
+                tier["flat_fee"] = Decimal(0)
+        errors = plan_rules_errors(
+            pricing_model=plan.pricing_model,
+            currency=plan.currency,
+            base_fee=plan.base_fee,
+            minimum_charge=plan.minimum_charge,
+            package_size=plan.package_size,
+            package_price=plan.package_price,
+            tiers=tiers,
+        )
+        table: list[str] = []
+        for path, messages_ in errors.items():
+            if path == "tiers":
+                table.extend(messages_)
+            elif path.startswith("tiers["):
+                index, field = path[len("tiers[") :].split("].")
+                for message in messages_:
+                    rows[int(index)].add_error(field, message)
+        if table:
+            raise forms.ValidationError(table)
+        plan.flowbill_tiers = tiers
+
+
+class PlanTierInline(TenantScopedInline):
+    """Tiers of a new plan, in row order (an existing plan's tiers are shown read-only)."""
+
     model = PlanTier
-    extra = 1
-    fields = ["position", "up_to", "unit_price", "flat_fee"]
+    formset = PlanTierFormSet
+    extra = 2
+    fields = ["up_to", "unit_price", "flat_fee"]
+
+    def has_add_permission(self, request, obj=None):
+        return obj is None and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None and super().has_delete_permission(request, obj)
+
+
+class _ServiceFormAdmin(TenantScopedAdmin):
+    """An admin whose saves go through services: a refusal the form could not foresee (a
+    concurrent write) is shown as an error message instead of a server error."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ApplicationError as exc:
+            self.message_user(request, f"Refused: {exc.message}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_related(self, request, form, formsets, change):
+        form.save_m2m()  # inline rows were written by the service, or are read-only
 
 
 @admin.register(Plan)
-class PlanAdmin(TenantScopedAdmin):
+class PlanAdmin(_ServiceFormAdmin):
+    """New plans are created by `plan_create` (plan and tiers validated together); an
+    existing plan's prices, tiers, currency, model, unit and code are read-only, and only its
+    name and active flag change, through `plan_update`."""
+
+    form = PlanForm
     list_display = [
         "code",
         "name",
         "currency",
         "pricing_model",
-        "base_fee",
+        "base_fee_display",
         "unit_bytes",
+        "is_active",
         "reseller",
     ]
     list_filter = ["pricing_model", "currency", "is_active", "reseller"]
     search_fields = ["code", "name"]
     inlines = [PlanTierInline]
 
+    @admin.display(description="Base fee", ordering="base_fee")
+    def base_fee_display(self, plan):
+        return format_money(plan.base_fee, plan.currency)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["reseller", *(name for name in PLAN_FIXED_FIELDS if name != "tiers")]
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        reseller = self.staff_reseller(request)
+        if reseller is not None:
+            initial.setdefault("currency", reseller.currency)
+        return initial
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            plan_update(plan=obj, name=obj.name, is_active=obj.is_active)
+            return
+        created = plan_create(
+            reseller=obj.reseller,
+            code=obj.code,
+            name=obj.name,
+            pricing_model=obj.pricing_model,
+            currency=obj.currency,
+            base_fee=obj.base_fee,
+            minimum_charge=obj.minimum_charge,
+            unit_bytes=obj.unit_bytes,
+            package_size=obj.package_size,
+            package_price=obj.package_price,
+            is_active=obj.is_active,
+            tiers=getattr(obj, "flowbill_tiers", ()),
+        )
+        obj.pk, obj.created_at = created.pk, created.created_at
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # plans are referenced by subscriptions and invoices: deactivate them
+
+
+class SubscriptionForm(forms.ModelForm):
+    """Checked by `subscription_rules_errors`, the rules `subscription_create` and
+    `subscription_update` apply (overlap, currency, reseller, end not before start)."""
+
+    class Meta:
+        model = Subscription
+        fields = ["customer", "plan", "upstream_account", "starts_on", "ends_on"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        instance = self.instance
+        candidate = Subscription(
+            pk=instance.pk,
+            customer=data.get("customer", getattr(instance, "customer", None)),
+            plan=data.get("plan", getattr(instance, "plan", None)),
+            upstream_account=data.get("upstream_account", instance.upstream_account),
+            starts_on=data.get("starts_on", instance.starts_on),
+            ends_on=data.get("ends_on"),
+        )
+        _form_errors(self, subscription_rules_errors(candidate, new=instance.pk is None))
+        return data
+
 
 @admin.register(Subscription)
-class SubscriptionAdmin(TenantScopedAdmin):
+class SubscriptionAdmin(_ServiceFormAdmin):
+    """Created by `subscription_create`; afterwards only `ends_on` changes
+    (`subscription_update`: equal to the start cancels it). Delete removes one no issued
+    invoice used (`subscription_delete`; drafts are re-rated without it)."""
+
+    form = SubscriptionForm
     list_display = ["customer", "plan", "upstream_account", "starts_on", "ends_on"]
     list_filter = ["plan"]
     search_fields = ["customer__name", "plan__code"]
     list_select_related = ["customer", "plan", "upstream_account"]
     autocomplete_fields = ["customer"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else ["customer", "plan", "upstream_account", "starts_on"]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # one at a time, through the service
+        return actions
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            subscription_update(subscription=obj, ends_on=obj.ends_on)
+            return
+        created = subscription_create(
+            customer=obj.customer,
+            plan=obj.plan,
+            starts_on=obj.starts_on,
+            ends_on=obj.ends_on,
+            upstream_account=obj.upstream_account,
+        )
+        obj.pk, obj.created_at = created.pk, created.created_at
+
+    def get_deleted_objects(self, objs, request):
+        """The service decides (draft lines that name it are re-rated, not "protected")."""
+        return [str(obj) for obj in objs], {"subscriptions": len(objs)}, set(), []
+
+    def delete_model(self, request, obj):
+        subscription_delete(subscription=obj, actor=self.actor(request), now=timezone.now())
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ApplicationError as exc:
+            self.message_user(request, f"Refused: {exc.message}", messages.ERROR)
+            obj = self._get_visible_or_404(request, object_id)
+            return HttpResponseRedirect(self.change_url(obj))
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -84,14 +330,6 @@ class _ReadOnlyInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-class InvoiceLineInline(_ReadOnlyInline):
-    model = InvoiceLine
-    fk_name = "invoice"
-    fields = ["position", "group", "kind", "description", "quantity", "unit", "unit_price"]
-    fields += ["amount", "adjusts_invoice"]
-    readonly_fields = fields
 
 
 class InvoiceUsageInline(_ReadOnlyInline):
@@ -129,15 +367,31 @@ def _run(modeladmin, request, queryset, label, service):
         modeladmin.message_user(request, f"{label}: {done} invoice(s).", messages.SUCCESS)
 
 
+#: The invoice fields the page shows (read-only); the snapshot is rendered as blocks instead.
+INVOICE_FIELDSETS = (
+    (None, {"fields": ("customer", "status", "number", "currency")}),
+    ("Period and dates", {"fields": (("period_start", "period_end"), ("issued_on", "due_on"))}),
+    (
+        "Status history",
+        {"fields": ("created_at", "refreshed_at", "finalized_at", "paid_at", "voided_at")},
+    ),
+)
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(TenantScopedAdmin):
+    """Every field is read-only (drafts come from the cycle, issued invoices are frozen); the
+    page shows the lines as a table with amounts in the currency, the totals with what was
+    credited and the balance due, and seller and buyer as the document prints them. Nothing
+    is deleted here: a draft is discarded (`invoice_draft_discard`), an issued invoice voided.
+    """
+
     list_display = [
         "__str__",
         "customer",
         "period_start",
         "status",
-        "total",
-        "currency",
+        "total_display",
         "issued_on",
         "due_on",
         "reseller",
@@ -146,11 +400,19 @@ class InvoiceAdmin(TenantScopedAdmin):
     search_fields = ["number", "customer__name"]
     list_select_related = ["customer", "reseller"]
     date_hierarchy = "period_start"
-    inlines = [InvoiceLineInline, InvoiceUsageInline, InvoiceEventInline, InvoiceEmailInline]
+    fieldsets = INVOICE_FIELDSETS
+    inlines = [InvoiceUsageInline, InvoiceEventInline, InvoiceEmailInline]
     actions = ["refresh_drafts", "finalize", "mark_paid", "void", "resend_email"]
     object_actions = (
         ObjectAction("finalize", "Finalize", style="primary", help="Number, PDF and email."),
         ObjectAction("refresh_draft", "Refresh from usage"),
+        ObjectAction(
+            "discard_draft",
+            "Discard draft",
+            style="danger",
+            help="Deleted with its lines; the next cycle brings it back only if there is "
+            "still something to bill.",
+        ),
         ObjectAction("download_pdf", "Download PDF"),
         ObjectAction("mark_paid", "Mark paid", style="primary"),
         ObjectAction("resend_email", "Resend email"),
@@ -164,7 +426,7 @@ class InvoiceAdmin(TenantScopedAdmin):
     )
     #: Which buttons each status shows (the services refuse the others anyway).
     visible_actions = {
-        InvoiceStatus.DRAFT: {"finalize", "refresh_draft"},
+        InvoiceStatus.DRAFT: {"finalize", "refresh_draft", "discard_draft"},
         InvoiceStatus.FINALIZED: {"download_pdf", "mark_paid", "resend_email", "void"},
         InvoiceStatus.PAID: {"download_pdf", "resend_email"},
         InvoiceStatus.VOID: {"download_pdf"},
@@ -172,6 +434,17 @@ class InvoiceAdmin(TenantScopedAdmin):
 
     def object_action_visible(self, request, obj, name):
         return name in self.visible_actions.get(obj.status, set())
+
+    @admin.display(description="Total", ordering="total")
+    def total_display(self, invoice):
+        return format_money(invoice.total, invoice.currency)
+
+    def get_change_panels(self, request, obj):
+        return [
+            *super().get_change_panels(request, obj),
+            Panel("Lines and totals", invoice_lines_panel(obj)),
+            Panel("Seller and buyer", invoice_parties_panel(obj)),
+        ]
 
     def do_finalize(self, request, invoice):
         done = invoice_finalize(invoice=invoice, now=timezone.now(), actor=self.actor(request))
@@ -189,6 +462,12 @@ class InvoiceAdmin(TenantScopedAdmin):
             f"Draft refreshed from current usage: total {format_money(done.total, done.currency)}.",
             messages.SUCCESS,
         )
+
+    def do_discard_draft(self, request, invoice):
+        label = str(invoice)
+        invoice_draft_discard(invoice=invoice, actor=self.actor(request), now=timezone.now())
+        self.message_user(request, f"{label} discarded.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:billing_invoice_changelist"))
 
     def do_download_pdf(self, request, invoice):
         stored = invoice_pdf_store(invoice=invoice, now=timezone.now())
@@ -227,8 +506,7 @@ class InvoiceAdmin(TenantScopedAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        allowed = super().has_delete_permission(request, obj)
-        return allowed and (obj is None or obj.status == InvoiceStatus.DRAFT)
+        return False  # drafts: "Discard draft"; issued invoices: "Void"
 
     def _actor(self, request) -> str:
         return request.user.get_username()

@@ -124,10 +124,10 @@ class PlanTier(models.Model):
 class Subscription(models.Model):
     """A customer on a plan for `[starts_on, ends_on)`, for all or one upstream account.
 
-    `ends_on` is exclusive (the first day no longer covered), like every period here.
-    Subscriptions of one customer never overlap when their scopes can meet: the same
-    upstream account, or either one covering all upstream accounts (so no byte is billed
-    by two plans).
+    `ends_on` is exclusive (the first day no longer covered), like every period here;
+    `ends_on == starts_on` is never active. Subscriptions of one customer never overlap when
+    their scopes can meet (so no byte is billed by two plans): that rule and the others live
+    in `billing.plans.subscriptions`, which the admin, API and commands all go through.
     """
 
     tenant_path = "customer__reseller"
@@ -153,10 +153,11 @@ class Subscription(models.Model):
     class Meta:
         ordering = ["customer", "starts_on", "pk"]
         constraints = [
+            # ends_on == starts_on: a cancelled subscription, never active (billed nothing).
             models.CheckConstraint(
                 condition=models.Q(ends_on__isnull=True)
-                | models.Q(ends_on__gt=models.F("starts_on")),
-                name="subscription_ends_after_start",
+                | models.Q(ends_on__gte=models.F("starts_on")),
+                name="subscription_ends_on_or_after_start",
             ),
         ]
         indexes = [models.Index(fields=["customer", "starts_on"])]
@@ -173,45 +174,6 @@ class Subscription(models.Model):
         lo = max(start, self.starts_on)
         hi = min(end, self.ends_on) if self.ends_on else end
         return (lo, hi) if lo < hi else None
-
-    def clean(self) -> None:
-        errors: dict[str, str] = {}
-        if not (self.customer_id and self.plan_id):
-            return
-        customer = self.customer
-        if self.plan.reseller_id != customer.reseller_id:
-            errors["plan"] = "This plan belongs to another reseller."
-        elif self.plan.currency != (customer.currency or customer.reseller.currency):
-            errors["plan"] = (
-                f"The plan is priced in {self.plan.currency}; the customer is billed in "
-                f"{customer.currency or customer.reseller.currency}."
-            )
-        if self.upstream_account_id and self.upstream_account.reseller_id != customer.reseller_id:
-            errors["upstream_account"] = "This upstream account belongs to another reseller."
-        if self.ends_on and self.starts_on and self.ends_on <= self.starts_on:
-            errors["ends_on"] = "The end must be after the start."
-        if not errors and self.starts_on:
-            clash = self.overlapping().first()
-            if clash is not None:
-                errors["starts_on"] = (
-                    f"Overlaps subscription #{clash.pk} ({clash.plan.code}, from "
-                    f"{clash.starts_on}) with the same or a wider scope."
-                )
-        if errors:
-            raise ValidationError(errors)
-
-    def overlapping(self) -> models.QuerySet[Subscription]:
-        """Other subscriptions of the customer whose days and scope meet this one's."""
-        qs = Subscription.objects.filter(customer_id=self.customer_id).exclude(pk=self.pk)
-        if self.ends_on:
-            qs = qs.filter(starts_on__lt=self.ends_on)
-        qs = qs.filter(models.Q(ends_on__isnull=True) | models.Q(ends_on__gt=self.starts_on))
-        if self.upstream_account_id:
-            qs = qs.filter(
-                models.Q(upstream_account__isnull=True)
-                | models.Q(upstream_account_id=self.upstream_account_id)
-            )
-        return qs.select_related("plan")
 
 
 class InvoiceStatus(models.TextChoices):

@@ -1,7 +1,7 @@
 """Input and output serializers of the billing API, separate and uniquely named.
 
-Input serializers only parse (views hand the data to `billing.services` and
-`billing.invoicing`); they refuse unknown keys and name the fields fixed after creation.
+Input serializers only parse (views hand the data to `billing.plans` and
+`billing.invoicing`, where every billing rule lives); they refuse unknown keys.
 Money is a decimal string: prices keep their six stored places (`"2.500000"`), invoice
 amounts the currency's minor unit (`"147.50"`, JPY `"1475"`). Traffic is an integer of
 bytes, with GB as a decimal string where a unit applies.
@@ -9,6 +9,7 @@ bytes, with GB as a decimal string where a unit applies.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
@@ -16,10 +17,10 @@ from rest_framework import serializers
 
 from accounts.api.serializers import StrictInputSerializer
 from accounts.models import Customer, UpstreamAccount
+from billing.credit_notes.selectors import invoice_amount_credited, invoice_balance_due
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, Plan, PlanTier, Subscription
 from billing.money import quantize_money
-
-_PRICE = {"max_digits": 20, "decimal_places": 6, "min_value": Decimal(0)}
+from billing.plans import PLAN_FIXED_FIELDS
 
 
 def money_text(amount: Decimal, currency: str) -> str:
@@ -86,51 +87,55 @@ class InvoiceLineKindField(serializers.ChoiceField):
 # --- plans ----------------------------------------------------------------------------------
 
 
+def _number(**kwargs) -> serializers.DecimalField:
+    """A decimal number as given: its range, places and minor unit are the plan rules'
+    (`billing.plans.rules`), checked by `plan_create` for the API and the admin alike."""
+    return serializers.DecimalField(max_digits=None, decimal_places=None, **kwargs)
+
+
 class PlanTierInputSerializer(StrictInputSerializer):
-    up_to = serializers.DecimalField(
-        **_PRICE,
+    up_to = _number(
         allow_null=True,
         required=False,
-        help_text="Upper bound of the tier in GB (inclusive); null (or absent) on the last, "
-        "unlimited tier.",
+        help_text="Upper bound of the tier in GB (inclusive), above the previous tier's; "
+        "null (or absent) on the last, unlimited tier only.",
     )
-    unit_price = serializers.DecimalField(**_PRICE, help_text="Price per GB in this tier.")
-    flat_fee = serializers.DecimalField(
-        **_PRICE, required=False, help_text="Charged once when usage reaches the tier."
+    unit_price = _number(help_text="Price per GB in this tier (up to 6 decimals).")
+    flat_fee = _number(
+        required=False,
+        help_text="Charged once when usage reaches the tier; in the currency's minor unit.",
     )
 
 
 class PlanCreateInputSerializer(StrictInputSerializer):
+    """Parses a plan; `plan_create` checks the rules (`invalid_plan` naming field paths such
+    as `tiers[1].up_to`)."""
+
     code = serializers.SlugField(max_length=40, help_text="Unique per reseller, e.g. `pro-2026`.")
     name = serializers.CharField(max_length=200)
     currency = serializers.CharField(
-        max_length=3,
         required=False,
         help_text="ISO 4217; absent: the reseller's. Customers are billed only by plans in "
         "their own currency.",
     )
-    base_fee = serializers.DecimalField(
-        **_PRICE, required=False, help_text="Monthly; prorated by active days."
+    base_fee = _number(
+        required=False,
+        help_text="Monthly, prorated by active days; in the currency's minor unit (JPY: none).",
     )
     pricing_model = serializers.ChoiceField(choices=Plan.PricingModel.choices)
     tiers = PlanTierInputSerializer(
         many=True,
         required=False,
-        help_text="Graduated and volume plans: ascending tiers, the last one unlimited. "
-        "Not for package plans.",
+        help_text="Graduated and volume plans (at least one): ascending tiers, the last one "
+        "unlimited. Not for package plans.",
     )
-    package_size = serializers.DecimalField(
-        max_digits=20,
-        decimal_places=6,
-        min_value=Decimal("0.000001"),
+    package_size = _number(required=False, help_text="Package plans: GB per package (> 0).")
+    package_price = _number(
+        required=False, help_text="Package plans: price per started package (minor unit)."
+    )
+    minimum_charge = _number(
         required=False,
-        help_text="Package plans: GB per package.",
-    )
-    package_price = serializers.DecimalField(
-        **_PRICE, required=False, help_text="Package plans: price per started package."
-    )
-    minimum_charge = serializers.DecimalField(
-        **_PRICE, required=False, help_text="Monthly minimum of base fee + usage; prorated."
+        help_text="Monthly minimum of base fee + usage; prorated; in the currency's minor unit.",
     )
     unit_bytes = serializers.ChoiceField(
         choices=Plan.Unit.choices,
@@ -138,41 +143,24 @@ class PlanCreateInputSerializer(StrictInputSerializer):
         help_text="Bytes per billed GB: 1073741824 (default) or 1000000000.",
     )
 
-    def validate(self, attrs):
-        """Fields of the other pricing models are refused rather than silently ignored."""
-        errors = {}
-        if attrs["pricing_model"] == Plan.PricingModel.PACKAGE:
-            if attrs.get("tiers"):
-                errors["tiers"] = ["Package plans have no tiers."]
-        else:
-            for name in ("package_size", "package_price"):
-                if attrs.get(name) is not None:
-                    errors[name] = ["Only package plans have this."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        attrs["tiers"] = [
-            (tier.get("up_to"), tier["unit_price"], tier.get("flat_fee", Decimal(0)))
-            for tier in attrs.get("tiers", [])
-        ]
-        return attrs
-
 
 class PlanUpdateInputSerializer(StrictInputSerializer):
-    """Only the name changes: invoices and drafts rate from the plan's live prices, so new
-    prices are a new plan (end the subscriptions and subscribe to it)."""
+    """Only the name and the active flag change. Prices and the rest (`PLAN_FIXED_FIELDS`)
+    are passed on as given, for `plan_update` to refuse with `plan_price_immutable`."""
 
-    immutable_fields = (
-        "code",
-        "currency",
-        "base_fee",
-        "pricing_model",
-        "tiers",
-        "package_size",
-        "package_price",
-        "minimum_charge",
-        "unit_bytes",
+    name = serializers.CharField(max_length=200, required=False)
+    is_active = serializers.BooleanField(
+        required=False, help_text="An inactive plan takes no new subscriptions."
     )
-    name = serializers.CharField(max_length=200)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)
+        fixed = {key: data[key] for key in PLAN_FIXED_FIELDS if key in data}
+        value = super().to_internal_value(
+            {key: data[key] for key in data if key not in PLAN_FIXED_FIELDS}
+        )
+        return {**value, **fixed}
 
 
 class PlanTierOutputSerializer(serializers.ModelSerializer):
@@ -217,7 +205,8 @@ class SubscriptionCreateInputSerializer(StrictInputSerializer):
     ends_on = serializers.DateField(
         required=False,
         allow_null=True,
-        help_text="First day no longer covered (exclusive); null or absent: open-ended.",
+        help_text="First day no longer covered (exclusive); null or absent: open-ended; "
+        "equal to `starts_on`: never active.",
     )
     upstream_account = serializers.PrimaryKeyRelatedField(
         queryset=UpstreamAccount.objects.none(),
@@ -243,7 +232,9 @@ class SubscriptionUpdateInputSerializer(StrictInputSerializer):
 
     immutable_fields = ("customer", "plan", "starts_on", "upstream_account")
     ends_on = serializers.DateField(
-        help_text="First day no longer covered (exclusive), after `starts_on`."
+        allow_null=True,
+        help_text="First day no longer covered (exclusive), not before `starts_on`; equal to "
+        "`starts_on`: cancelled (never active, billed nothing); null: open-ended again.",
     )
 
 
@@ -296,6 +287,18 @@ class InvoiceLineOutputSerializer(serializers.ModelSerializer):
         }
 
 
+class CreditTotalField(MoneyField):
+    """`amount_credited` or `balance_due`: annotated on list querysets
+    (`invoices_with_credit_totals`, one query per page), computed for a lone invoice."""
+
+    def get_attribute(self, instance):
+        if not hasattr(instance, self.source):
+            credited = invoice_amount_credited(invoice=instance)
+            instance.amount_credited = credited
+            instance.balance_due = invoice_balance_due(invoice=instance, amount_credited=credited)
+        return super().get_attribute(instance)
+
+
 class InvoiceOutputSerializer(serializers.ModelSerializer):
     """An invoice as customers see it. `period_end` is exclusive (the first day after)."""
 
@@ -303,6 +306,11 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
     subtotal = MoneyField()
     tax = MoneyField()
     total = MoneyField()
+    amount_credited = CreditTotalField(help_text="Gross total of the invoice's credit notes.")
+    balance_due = CreditTotalField(
+        help_text="Still owed: `total - amount_credited` while finalized (or a draft); 0 once "
+        "paid or void."
+    )
     lines = InvoiceLineOutputSerializer(many=True, read_only=True)
 
     class Meta:
@@ -318,6 +326,8 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
             "tax_rate",
             "tax",
             "total",
+            "amount_credited",
+            "balance_due",
             "issued_on",
             "due_on",
             "finalized_at",

@@ -5,9 +5,9 @@ Views parse with an input serializer, call one service or selector, and render w
 output serializer. Billing verbs are explicit POST views (`finalize/`, `void/`,
 `mark-paid/`) calling the invoicing services, which check the transition table and log an
 event. A service refusing a state change (`invoice_not_draft`, `invalid_transition`,
-`period_not_ended`) answers 409; a service refusing input (`invalid_plan`,
-`subscription_overlap`, `invalid_subscription`) answers 400 naming the fields in
-`extra.fields`.
+`period_not_ended`, `subscription_billed`) answers 409; a service refusing input
+(`invalid_plan`, `plan_price_immutable`, `subscription_overlap`, `invalid_subscription`)
+answers 400 naming the fields (or field paths, `tiers[0].up_to`) in `extra.fields`.
 """
 
 from __future__ import annotations
@@ -44,19 +44,34 @@ from billing.api.serializers import (
     SubscriptionOutputSerializer,
     SubscriptionUpdateInputSerializer,
 )
-from billing.invoicing import invoice_finalize, invoice_mark_paid, invoice_void, period_parse
+from billing.credit_notes.selectors import invoices_with_credit_totals
+from billing.invoicing import (
+    invoice_draft_discard,
+    invoice_finalize,
+    invoice_mark_paid,
+    invoice_void,
+    period_parse,
+)
 from billing.models import Invoice, Plan, PlanTier, Subscription
+from billing.plans import (
+    plan_create,
+    plan_update,
+    subscription_create,
+    subscription_delete,
+    subscription_update,
+)
 from billing.selectors import (
     CUSTOMER_VISIBLE_STATUSES,
     invoice_pdf_content,
     invoices_with_lines,
     usage_current_for_customer,
 )
-from billing.services import plan_create, plan_rename, subscription_create, subscription_end
 from config.errors import ApplicationError
 
 #: Service codes that mean "not in this state": the request was fine, the invoice is not.
-_CONFLICT_CODES = frozenset({"invoice_not_draft", "invalid_transition", "period_not_ended"})
+_CONFLICT_CODES = frozenset(
+    {"invoice_not_draft", "invalid_transition", "period_not_ended", "subscription_billed"}
+)
 
 
 class ConflictError(ApplicationError):
@@ -175,16 +190,18 @@ class PlanListCreateView(mixins.ListModelMixin, _PlansBase):
         operation_id="reseller_plans_create",
         request=PlanCreateInputSerializer,
         responses={201: PlanOutputSerializer},
-        description="Creates a plan; one that could not rate an invoice (tiers not ascending, "
-        "no unlimited last tier, a package without size or price) is refused with "
-        "`invalid_plan`.",
+        description="Creates a plan. One that breaks a billing rule (no tier, tiers not "
+        "ascending, a bound of 0, no unlimited last tier, a package without size or price, a "
+        "negative price, more decimals than the column or, for fixed amounts, than the "
+        "currency has: JPY none) is refused with `invalid_plan`, `extra.fields` naming each "
+        "field path (`tiers[0].up_to`).",
     )
     def post(self, request):
         data = self.parse(PlanCreateInputSerializer)
         try:
             plan = plan_create(reseller=self.reseller, **data)
         except ApplicationError as exc:
-            raise _with_fields(exc, default_field="tiers") from exc
+            raise _with_fields(exc) from exc
         return Response(PlanOutputSerializer(self.get_queryset().get(pk=plan.pk)).data, status=201)
 
 
@@ -198,16 +215,19 @@ class PlanDetailView(_PlansBase):
         operation_id="reseller_plans_update",
         request=PlanUpdateInputSerializer,
         responses={200: PlanOutputSerializer},
-        description="Renames a plan. Prices are fixed once created (drafts and previews rate "
-        "from the live plan): for new prices create a plan, end the subscriptions and "
-        "subscribe again.",
+        description="Renames a plan or sets `is_active`. Prices, tiers, currency, pricing "
+        "model, unit and code are fixed once created (drafts and previews rate from the live "
+        "plan): sending any of them is refused with 400 `plan_price_immutable` naming them. "
+        "For new prices create a plan, end the subscriptions and subscribe again.",
     )
     def patch(self, request, pk: int):
         plan = self.get_object()
         data = self.parse(PlanUpdateInputSerializer, partial=True)
-        if "name" in data:
-            plan = plan_rename(plan=plan, name=data["name"])
-        return Response(PlanOutputSerializer(plan).data)
+        try:
+            plan = plan_update(plan=plan, **data)
+        except ApplicationError as exc:
+            raise _with_fields(exc) from exc
+        return Response(PlanOutputSerializer(self.get_queryset().get(pk=plan.pk)).data)
 
 
 # --- reseller scope: subscriptions ----------------------------------------------------------
@@ -228,8 +248,9 @@ class SubscriptionListCreateView(mixins.ListModelMixin, ResellerScopedView):
         responses={201: SubscriptionOutputSerializer},
         description="Subscribes a customer. Refused with 400: `subscription_overlap` when it "
         "meets another subscription of the customer on the same or a wider scope, "
-        "`invalid_subscription` when the plan's currency is not the customer's or the end is "
-        "not after the start.",
+        "`invalid_subscription` when the plan's currency is not the customer's, the plan is "
+        "inactive or the end is before the start (an end equal to the start is a subscription "
+        "that is never active).",
     )
     def post(self, request):
         data = self.parse(SubscriptionCreateInputSerializer)
@@ -253,18 +274,42 @@ class SubscriptionDetailView(ResellerScopedView):
         operation_id="reseller_subscriptions_update",
         request=SubscriptionUpdateInputSerializer,
         responses={200: SubscriptionOutputSerializer},
-        description="Ends a subscription on `ends_on` (exclusive). Customer, plan, start and "
-        "scope are fixed: to change plan, end it and subscribe again from that day.",
+        description="Ends a subscription on `ends_on` (exclusive; equal to `starts_on`: "
+        "cancelled, never active; null: open-ended again). Customer, plan, start and scope "
+        "are fixed: to change plan, end it and subscribe again from that day.",
     )
     def patch(self, request, pk: int):
         subscription = self.get_object()
         data = self.parse(SubscriptionUpdateInputSerializer, partial=True)
         if "ends_on" in data:
             try:
-                subscription = subscription_end(subscription=subscription, **data)
+                subscription = subscription_update(subscription=subscription, **data)
             except ApplicationError as exc:
                 raise _with_fields(exc) from exc
         return Response(SubscriptionOutputSerializer(subscription).data)
+
+    @extend_schema(
+        operation_id="reseller_subscriptions_destroy",
+        responses={
+            204: None,
+            409: OpenApiResponse(
+                ApiErrorSerializer,
+                description="`subscription_billed`: an issued invoice (finalized, paid or "
+                "void) used it; `extra.invoices` lists their numbers. Cancel it instead "
+                "(`ends_on` = `starts_on`).",
+            ),
+        },
+        description="Deletes a subscription no issued invoice used (a mistake). Drafts that "
+        "contained it are re-rated without it; a draft left with nothing (no line, no usage) "
+        "is discarded.",
+    )
+    def delete(self, request, pk: int):
+        subscription = self.get_object()
+        try:
+            subscription_delete(subscription=subscription, actor=_actor(self), now=timezone.now())
+        except ApplicationError as exc:
+            raise _as_conflict(exc) from exc
+        return Response(status=204)
 
 
 # --- reseller scope: invoices ---------------------------------------------------------------
@@ -275,7 +320,7 @@ class _ResellerInvoicesBase(ResellerScopedView):
     serializer_class = ResellerInvoiceOutputSerializer
 
     def scope_queryset(self, queryset):
-        return invoices_with_lines(queryset)
+        return invoices_with_credit_totals(invoices_with_lines(queryset))
 
     def respond(self, invoice: Invoice) -> Response:
         """The invoice as stored now, lines included (after a service changed it)."""
@@ -319,6 +364,21 @@ class ResellerInvoiceDetailView(_ResellerInvoicesBase):
     @extend_schema(operation_id="reseller_invoices_retrieve")
     def get(self, request, pk: int):
         return Response(ResellerInvoiceOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        operation_id="reseller_invoices_destroy",
+        responses={204: None, **_conflict_responses("`invoice_not_draft`")},
+        description="Discards a draft (recorded in the log); the next cycle brings it back "
+        "only if the period still has something to bill. Issued invoices are voided, never "
+        "deleted.",
+    )
+    def delete(self, request, pk: int):
+        invoice = self.get_object()
+        try:
+            invoice_draft_discard(invoice=invoice, actor=_actor(self), now=timezone.now())
+        except ApplicationError as exc:
+            raise _as_conflict(exc) from exc
+        return Response(status=204)
 
 
 @extend_schema(tags=["reseller: invoices"])
@@ -413,7 +473,8 @@ class _CustomerInvoicesBase(CustomerScopedView):
     serializer_class = InvoiceOutputSerializer
 
     def scope_queryset(self, queryset):
-        return invoices_with_lines(queryset.filter(status__in=CUSTOMER_VISIBLE_STATUSES))
+        visible = queryset.filter(status__in=CUSTOMER_VISIBLE_STATUSES)
+        return invoices_with_credit_totals(invoices_with_lines(visible))
 
 
 @extend_schema(tags=["customer"])

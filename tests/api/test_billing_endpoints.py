@@ -124,17 +124,23 @@ def test_package_plan_is_created_without_tiers(reseller_api):
         (
             {"tiers": [{"up_to": "100", "unit_price": "0"}, {"up_to": "50", "unit_price": "1"}]},
             "invalid_plan",
-            {"tiers"},
+            {"tiers[1].up_to"},
         ),
         ({"tiers": []}, "invalid_plan", {"tiers"}),
-        ({"tiers": [{"up_to": "-1", "unit_price": "1"}]}, "validation_error", {"tiers"}),
-        ({"package_size": "10"}, "validation_error", {"package_size"}),
-        ({"pricing_model": "package"}, "validation_error", {"tiers"}),
+        ({"tiers": [{"up_to": "0", "unit_price": "1"}, {"unit_price": "1"}]}, "invalid_plan",
+         {"tiers[0].up_to"}),
+        ({"tiers": [{"up_to": "-1", "unit_price": "1"}]}, "invalid_plan",
+         {"tiers[0].up_to"}),
+        ({"tiers": [{"up_to": "abc", "unit_price": "1"}]}, "validation_error", {"tiers"}),
+        ({"package_size": "10"}, "invalid_plan", {"package_size"}),
+        ({"pricing_model": "package"}, "invalid_plan",
+         {"tiers", "package_size", "package_price"}),
         ({"currency": "XYZ"}, "invalid_plan", {"currency"}),
-        ({"base_fee": "-1"}, "validation_error", {"base_fee"}),
+        ({"currency": "JPY", "base_fee": "10.5"}, "invalid_plan", {"base_fee"}),
+        ({"base_fee": "-1"}, "invalid_plan", {"base_fee"}),
         ({"colour": "red"}, "validation_error", {"colour"}),
     ],
-)
+)  # fmt: skip
 def test_plans_that_cannot_rate_are_refused_naming_the_field(reseller_api, changes, code, fields):
     body = error(reseller_api.post(f"{R}/plans/", {**GRADUATED, **changes}), 400, code)
     assert set(body["extra"]["fields"]) == fields
@@ -145,28 +151,30 @@ def test_plans_that_cannot_rate_are_refused_naming_the_field(reseller_api, chang
 def test_a_plan_code_is_unique_per_reseller_only(reseller_api):
     ok(reseller_api.post(f"{R}/plans/", GRADUATED), 201)
     body = error(reseller_api.post(f"{R}/plans/", GRADUATED), 400, "invalid_plan")
-    assert body["extra"]["fields"] == {
-        "non_field_errors": ["Plan with this Reseller and Code already exists."]
-    }
+    assert body["extra"]["fields"] == {"code": ["The reseller already has a plan with code 'pro'."]}
     other = key_client(api_key_create(reseller=factories.ResellerFactory(), name="other")[1])
     ok(other.post(f"{R}/plans/", GRADUATED), 201)
 
 
 @pytest.mark.django_db
-def test_a_plan_is_renamed_but_its_prices_are_fixed(reseller_api):
+def test_a_plan_is_renamed_or_deactivated_but_its_prices_are_fixed(reseller_api):
     plan = ok(reseller_api.post(f"{R}/plans/", GRADUATED), 201)
     body = ok(reseller_api.patch(f"{R}/plans/{plan['id']}/", {"name": "Pro 2026"}))
     assert body == {**plan, "name": "Pro 2026"}
+    body = ok(reseller_api.patch(f"{R}/plans/{plan['id']}/", {"is_active": False}))
+    assert body == {**plan, "name": "Pro 2026", "is_active": False}
     body = error(
-        reseller_api.patch(f"{R}/plans/{plan['id']}/", {"base_fee": "1", "tiers": []}),
+        reseller_api.patch(
+            f"{R}/plans/{plan['id']}/", {"name": "Cheap", "base_fee": "1", "tiers": []}
+        ),
         400,
-        "validation_error",
+        "plan_price_immutable",
     )
-    assert body["extra"]["fields"] == {
-        "base_fee": ["This field cannot be changed."],
-        "tiers": ["This field cannot be changed."],
-    }
-    assert Plan.objects.get().base_fee == Decimal("10")
+    fixed = ["Fixed once the plan is created: create a new plan, end the subscriptions and "
+             "subscribe again."]  # fmt: skip
+    assert body["extra"]["fields"] == {"base_fee": fixed, "tiers": fixed}
+    stored = Plan.objects.get()
+    assert (stored.name, stored.base_fee, stored.tiers.count()) == ("Pro 2026", Decimal("10"), 2)
 
 
 # --- subscriptions --------------------------------------------------------------------------

@@ -98,12 +98,14 @@ def test_another_resellers_plan_is_refused(customer):
         subscription_create(customer=customer, plan=PlanFactory(), starts_on=JAN)
 
 
-def test_ending_before_the_start_is_refused(customer):
+def test_ending_before_the_start_is_refused_and_on_it_cancels(customer):
     subscription = subscription_create(
         customer=customer, plan=PlanFactory(reseller=customer.reseller), starts_on=JAN
     )
-    with pytest.raises(ApplicationError):
-        subscription_end(subscription=subscription, ends_on=JAN)
+    with pytest.raises(ApplicationError) as exc:
+        subscription_end(subscription=subscription, ends_on=JAN - dt.timedelta(days=1))
+    assert exc.value.code == "invalid_subscription" and list(exc.value.extra) == ["ends_on"]
+    assert subscription_end(subscription=subscription, ends_on=JAN).ends_on == JAN
     assert subscription_end(subscription=subscription, ends_on=dt.date(2026, 2, 1)).ends_on
 
 
