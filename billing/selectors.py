@@ -40,6 +40,7 @@ def customers_to_invoice(
         .order_by("pk")
     )
 
+
 def customers_with_voided_period(*, reseller: Reseller, period_start: dt.date) -> set[int]:
     """Ids of the reseller's customers whose invoice of the period was voided and that have
     no live (draft or issued) invoice of it: the cycle does not bill those again by itself."""
@@ -71,8 +72,12 @@ def invoice_pdf_content(*, invoice: Invoice) -> bytes:
     renders on the fly as DRAFT, and a paid or void invoice renders again from its frozen
     snapshot so the watermark shows its current status (a missing stored file renders too).
     """
+    from billing.credit_notes.pdf import invoice_pdf_with_credits
     from billing.invoicing import invoice_pdf_render  # invoicing imports this module
 
+    credited = invoice_pdf_with_credits(invoice=invoice)  # its credit notes under the total
+    if credited is not None:
+        return credited
     if invoice.status == InvoiceStatus.FINALIZED and invoice.pdf:
         try:
             with invoice.pdf.open("rb") as fh:

@@ -38,6 +38,7 @@ from billing.credit_notes.delivery import credit_note_email_queue, credit_note_p
 from billing.credit_notes.models import CreditNote, CreditNoteLine
 from billing.credit_notes.numbering import credit_note_number_next
 from billing.credit_notes.rendering import credit_note_snapshot
+from billing.credit_notes.rules import CreditNoteConflict
 from billing.credit_notes.selectors import invoice_credited_split, invoice_lines_credited
 from billing.invoicing.periods import local_date
 from billing.models import Invoice, InvoiceStatus
@@ -122,7 +123,7 @@ def credit_note_create(
 
 
 def _key_reused() -> ApplicationError:
-    return ApplicationError(
+    return CreditNoteConflict(
         "idempotency_key_reused",
         "This idempotency key was used for a credit note of another invoice.",
     )
@@ -154,7 +155,7 @@ def _create_locked(
                 raise _key_reused()
             return earlier, False
     if locked.status not in CREDITABLE_STATUSES:
-        raise ApplicationError(
+        raise CreditNoteConflict(
             "invoice_not_creditable",
             f"Invoice {locked} is {locked.status}; only finalized or paid invoices are credited.",
             extra={"status": locked.status},
@@ -169,7 +170,7 @@ def _create_locked(
         drafts = [(None, _amount_credit(locked, amount, subtotal_left, total_left))]
     total = sum((credit.total for _, credit in drafts), start=Decimal(0))
     if total > total_left or total_left <= 0:
-        raise ApplicationError(
+        raise CreditNoteConflict(
             "credit_exceeds_invoice",
             f"Only {total_left} {currency} of invoice {locked} is left to credit.",
             extra={"remaining": str(total_left), "requested": str(total)},
@@ -244,7 +245,7 @@ def _line_credits(invoice: Invoice, lines: Sequence[dict[str, Any]]) -> list[tup
         net = _money(item.get("amount"), currency=invoice.currency, field="lines")
         left = line.amount - already.get(line.pk, Decimal(0))
         if net > left:
-            raise ApplicationError(
+            raise CreditNoteConflict(
                 "credit_exceeds_line",
                 f"Only {quantize_money(max(left, Decimal(0)), invoice.currency)} "
                 f"{invoice.currency} of line {line_id} is left to credit.",
