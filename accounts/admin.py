@@ -23,16 +23,22 @@ from dataclasses import dataclass, replace
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path, unquote
 from django.contrib.auth.admin import UserAdmin
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.exceptions import (
+    FieldDoesNotExist,
+    ImproperlyConfigured,
+    PermissionDenied,
+    ValidationError,
+)
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from accounts.api_keys import api_key_create
+from accounts.api_keys import api_key_create, api_key_revoke
 from accounts.models import (
     ApiKey,
     Customer,
@@ -42,6 +48,7 @@ from accounts.models import (
     UpstreamAccount,
     User,
 )
+from accounts.services import customer_check_currency_change, upstream_account_check_base_url_change
 from accounts.tenancy import is_platform_admin, reseller_for_user
 from config.errors import ApplicationError
 
@@ -95,6 +102,49 @@ def admin_extend(model, admin_class, site=None) -> None:
     if current is not None:
         site.unregister(model)
     site.register(model, admin_class)
+
+
+class TenantRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A related-object filter whose choices, for reseller staff, are only their reseller's
+    objects: tenant-owned models through `for_reseller`, any other related model (a login,
+    say) only as far as the staff's own rows refer to it."""
+
+    def field_choices(self, field, request, model_admin):
+        reseller = TenantScopedAdmin.staff_reseller(request)
+        if reseller is None:
+            return super().field_choices(field, request, model_admin)
+        related = field.related_model
+        if hasattr(related, "tenant_path"):
+            allowed = related.objects.for_reseller(reseller).values("pk")
+        else:
+            allowed = (
+                model_admin.get_queryset(request)
+                .exclude(**{f"{self.field_path}__isnull": True})
+                .values(f"{self.field_path}__pk")
+            )
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(
+            include_blank=False, limit_choices_to={"pk__in": allowed}, ordering=ordering
+        )
+
+
+def _scope_related_filter(model, entry):
+    """`entry` of `list_filter`, with a plain related-field filter made tenant-scoped."""
+    if isinstance(entry, str):
+        path_, filter_class = entry, admin.RelatedFieldListFilter
+    elif isinstance(entry, tuple | list) and isinstance(entry[0], str):
+        path_, filter_class = entry[0], entry[1]
+    else:
+        return entry  # a SimpleListFilter subclass: it chooses its own lookups
+    if filter_class not in (admin.RelatedFieldListFilter, admin.RelatedOnlyFieldListFilter):
+        return entry
+    try:
+        field = get_fields_from_path(model, path_)[-1]
+    except (FieldDoesNotExist, NotRelationField):
+        return entry
+    if not field.is_relation:
+        return entry
+    return (path_, TenantRelatedFieldListFilter)
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -227,10 +277,17 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return super().history_view(request, object_id, extra_context)
 
     def get_list_filter(self, request):
+        """For reseller staff: no reseller filter, and every related-object filter lists
+        only their reseller's objects (a plain `list_filter = ["plan"]` would list every
+        reseller's plans)."""
         filters = super().get_list_filter(request)
-        if self.staff_reseller(request) is not None:
-            return [f for f in filters if f != self.tenant_field]
-        return filters
+        if self.staff_reseller(request) is None:
+            return filters
+        return [
+            _scope_related_filter(self.model, entry)
+            for entry in filters
+            if entry != self.tenant_field
+        ]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         reseller = self.staff_reseller(request)
@@ -283,7 +340,30 @@ class TenantScopedInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class CustomerForm(forms.ModelForm):
+    """The customer form; a currency change goes through the same rule as the API."""
+
+    class Meta:
+        model = Customer
+        fields = [
+            "reseller", "name", "email", "cc_emails", "address_line1", "address_line2",
+            "city", "postal_code", "country", "tax_id", "tax_rate", "currency", "status",
+        ]  # fmt: skip
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk and "currency" in self.changed_data:
+            try:
+                customer_check_currency_change(
+                    customer=self.instance, currency=cleaned.get("currency") or ""
+                )
+            except ApplicationError as exc:
+                self.add_error("currency", exc.message)
+        return cleaned
+
+
 class CustomerAdmin(TenantScopedAdmin):
+    form = CustomerForm
     list_display = ["name", "email", "currency", "tax_rate", "status", "reseller"]
     list_filter = ["status", "reseller"]
     search_fields = ["name", "email", "tax_id"]
@@ -377,6 +457,15 @@ class UpstreamAccountForm(SecretFieldsForm):
 
     def clean(self):
         cleaned = super().clean()
+        if self.instance.pk and "base_url" in self.changed_data:
+            try:
+                upstream_account_check_base_url_change(
+                    upstream_account=self.instance,
+                    base_url=cleaned.get("base_url") or "",
+                    credentials={k: cleaned.get(k) for k in self.secret_fields},
+                )
+            except ValidationError as exc:
+                self.add_error("base_url", exc.messages)
         has_stored = bool(self.instance.pk and self.instance.credentials.get("api_token"))
         if (
             cleaned.get("provider") == Provider.IPFOXY
@@ -419,6 +508,52 @@ class SubAccountAdmin(TenantScopedAdmin):
     autocomplete_fields = ["customer"]
 
 
+class ApiKeyAdmin(TenantScopedAdmin):
+    """Every key of the reseller (its own and its customers'): listed, never shown, revoked
+    at once. Keys are created from a customer's page (customer keys), the API or
+    `manage.py create_api_key` (reseller keys); rows are kept after revocation."""
+
+    list_display = [
+        "name", "prefix", "scope", "customer", "created_at", "last_used_at", "revoked_at",
+        "reseller",
+    ]  # fmt: skip
+    list_filter = ["scope", ("revoked_at", admin.EmptyFieldListFilter), "customer", "reseller"]
+    search_fields = ["name", "prefix"]
+    list_select_related = ["customer", "reseller"]
+    fields = readonly_fields = [
+        "reseller", "customer", "scope", "name", "prefix", "created_at", "last_used_at",
+        "revoked_at",
+    ]  # fmt: skip
+    actions = ["revoke_selected"]
+    object_actions = (
+        ObjectAction(
+            "revoke", "Revoke now", style="danger",
+            help="The key stops working with its next request. This cannot be undone.",
+        ),
+    )  # fmt: skip
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked, never deleted: the row shows who had access when
+
+    def object_action_visible(self, request, obj, name: str) -> bool:
+        return obj.revoked_at is None
+
+    def do_revoke(self, request, api_key):
+        api_key_revoke(api_key=api_key, now=timezone.now())
+        self.message_user(request, f"API key {api_key.prefix} revoked.", messages.SUCCESS)
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke_selected(self, request, queryset):
+        now = timezone.now()
+        keys = list(queryset.filter(revoked_at__isnull=True))
+        for api_key in keys:
+            api_key_revoke(api_key=api_key, now=now)
+        self.message_user(request, f"{len(keys)} API key(s) revoked.", messages.SUCCESS)
+
+
 class FlowbillUserAdmin(UserAdmin):
     """Logins are managed by platform superusers only."""
 
@@ -432,6 +567,7 @@ admin.site.register(Reseller, ResellerAdmin)
 admin.site.register(Customer, CustomerAdmin)
 admin.site.register(UpstreamAccount, UpstreamAccountAdmin)
 admin.site.register(SubAccount, SubAccountAdmin)
+admin.site.register(ApiKey, ApiKeyAdmin)
 admin.site.register(User, FlowbillUserAdmin)
 admin.site.site_header = "Flowbill"
 admin.site.site_title = "Flowbill"

@@ -78,7 +78,9 @@ def test_debug_and_test_settings_allow_the_local_simulator(settings):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/x", "http://10.0.0.7:6379", "http://a:b@127.0.0.1"])
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/x", "http://10.0.0.7:6379", "http://a:b@127.0.0.1"]
+)
 def test_the_create_service_refuses_a_url_off_the_policy(reseller, url):
     with pytest.raises(ValidationError) as info:
         upstream_account_create(

@@ -64,7 +64,9 @@ def test_a_url_off_the_policy_is_refused_before_anything_is_sent(base_url):
 
 def test_an_allowed_host_is_fetched_and_a_host_port_entry_allows_only_that_port():
     upstream = Upstream().add(FLOW_PATH, OK)
-    report = _fetch(_connector(upstream, "https://APIS.ipfoxy.com/", allowed_hosts={"apis.ipfoxy.com"}))
+    report = _fetch(
+        _connector(upstream, "https://APIS.ipfoxy.com/", allowed_hosts={"apis.ipfoxy.com"})
+    )
     assert report.requests == 1 and upstream.requests[0].url.host == "apis.ipfoxy.com"
 
     pinned = {"127.0.0.1:8765"}
