@@ -31,6 +31,8 @@ reseller_patterns = [
         views.CustomerApiKeyDetailView.as_view(),
         name="customer-api-key-detail",
     ),
+    path("api-keys/", views.ResellerApiKeyListCreateView.as_view(), name="api-key-list"),
+    path("api-keys/<int:pk>/", views.ResellerApiKeyDetailView.as_view(), name="api-key-detail"),
     path("sub-accounts/", views.SubAccountListCreateView.as_view(), name="sub-account-list"),
     path("sub-accounts/<int:pk>/", views.SubAccountDetailView.as_view(), name="sub-account-detail"),
 ]

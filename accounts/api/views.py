@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
 from accounts.api.base import CustomerScopedView, ResellerScopedView
 from accounts.api.serializers import (
+    ApiErrorSerializer,
     ApiKeyCreatedOutputSerializer,
     ApiKeyCreateInputSerializer,
     ApiKeyOutputSerializer,
@@ -34,7 +36,16 @@ from accounts.api.serializers import (
 )
 from accounts.api_keys import api_key_create, api_key_revoke
 from accounts.models import ApiKey, Customer, SubAccount, UpstreamAccount
-from config.errors import error_body
+from config.errors import ApplicationError, error_body
+
+
+class ConflictError(ApplicationError):
+    """The object's state does not allow the change (409), e.g. `customer_currency_locked`."""
+
+    http_status = 409
+
+
+_CONFLICT_CODES = frozenset({"customer_currency_locked"})
 
 # --- reseller scope: upstream accounts ------------------------------------------------------
 
@@ -117,12 +128,24 @@ class CustomerDetailView(ResellerScopedView):
     @extend_schema(
         operation_id="reseller_customers_update",
         request=CustomerUpdateInputSerializer,
-        responses={200: CustomerOutputSerializer},
+        responses={
+            200: CustomerOutputSerializer,
+            409: OpenApiResponse(
+                ApiErrorSerializer,
+                description="`customer_currency_locked`: the customer has subscriptions, so "
+                "its currency cannot change.",
+            ),
+        },
     )
     def patch(self, request, pk: int):
         customer = self.get_object()
         data = self.parse(CustomerUpdateInputSerializer, partial=True)
-        customer = services.customer_update(customer=customer, **data)
+        try:
+            customer = services.customer_update(customer=customer, **data)
+        except ApplicationError as exc:
+            if exc.code in _CONFLICT_CODES:
+                raise ConflictError(exc.code, exc.message, extra=exc.extra) from exc
+            raise
         return Response(CustomerOutputSerializer(customer).data)
 
 
@@ -181,6 +204,74 @@ class CustomerApiKeyDetailView(_CustomerApiKeysBase):
         "`revoked_at`). Revoking a revoked key is a no-op.",
     )
     def delete(self, request, customer_pk: int, key_pk: int):
+        api_key_revoke(api_key=self.get_object(), now=timezone.now())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- reseller scope: the reseller's own API keys --------------------------------------------
+
+
+class _ResellerApiKeysBase(ResellerScopedView):
+    """Reseller-scope keys of the caller's reseller (customer keys live under their customer:
+    another reseller's key and a customer key are both a 404 here)."""
+
+    model = ApiKey
+    serializer_class = ApiKeyOutputSerializer
+
+    def scope_queryset(self, queryset):
+        return queryset.filter(scope=ApiKey.Scope.RESELLER)
+
+
+@extend_schema(tags=["reseller: API keys"])
+class ResellerApiKeyListCreateView(mixins.ListModelMixin, _ResellerApiKeysBase):
+    @extend_schema(
+        operation_id="reseller_api_keys_list",
+        description="The reseller's own keys, revoked ones included (`revoked_at`). Never "
+        "the key itself: only its public `prefix`.",
+    )
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(
+        operation_id="reseller_api_keys_create",
+        request=ApiKeyCreateInputSerializer,
+        responses={
+            201: ApiKeyCreatedOutputSerializer,
+            403: OpenApiResponse(
+                ApiErrorSerializer,
+                description="`staff_session_required`: an API key cannot create reseller keys.",
+            ),
+        },
+        description="Creates a reseller-scope key; the response's `key` is the only time "
+        "the full key is shown. Only a logged-in staff session may do this: a reseller key "
+        "cannot mint further reseller keys (a leaked key must not outlive its revocation).",
+    )
+    def post(self, request):
+        if self.tenant.api_key is not None:
+            raise PermissionDenied(
+                "Reseller keys are created by staff (admin, session or "
+                "`manage.py create_api_key`), not with an API key.",
+                code="staff_session_required",
+            )
+        data = self.parse(ApiKeyCreateInputSerializer)
+        api_key, raw_key = api_key_create(reseller=self.reseller, **data)
+        body = ApiKeyCreatedOutputSerializer(api_key, context={"raw_key": raw_key}).data
+        return Response(body, status=201)
+
+
+@extend_schema(tags=["reseller: API keys"])
+class ResellerApiKeyDetailView(_ResellerApiKeysBase):
+    @extend_schema(operation_id="reseller_api_keys_retrieve")
+    def get(self, request, pk: int):
+        return Response(ApiKeyOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        operation_id="reseller_api_keys_revoke",
+        responses={204: None},
+        description="Revokes the key at once and for good: its next request is a 401. A key "
+        "may revoke itself. Revoking a revoked key is a no-op.",
+    )
+    def delete(self, request, pk: int):
         api_key_revoke(api_key=self.get_object(), now=timezone.now())
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -192,3 +192,128 @@ def test_browsable_api_renders_for_staff_and_shows_no_credentials(client, resell
         response = client.get(url, HTTP_ACCEPT="text/html")
         assert response.status_code == 200, url
         assert "tok-secret-1" not in response.content.decode()
+
+
+# --- the reseller's own keys: /api/v1/reseller/api-keys/ (issue 11.6) ----------------------
+
+
+@pytest.mark.django_db
+def test_reseller_keys_are_listed_without_secrets(reseller, reseller_key, customer):
+    other_reseller = factories.ResellerFactory()
+    api_key_create(reseller=other_reseller, name="foreign")
+    api_key_create(reseller=reseller, customer=customer, name="a customer's")
+    second, second_raw = api_key_create(reseller=reseller, name="backup")
+    api_key_revoke(api_key=second, now=NOW)
+
+    response = key_client(reseller_key).get("/api/v1/reseller/api-keys/")
+
+    assert response.status_code == 200
+    rows = response.json()["results"]
+    assert [r["name"] for r in rows] == ["storefront", "backup"]  # own reseller keys only
+    assert set(rows[0]) >= {"prefix", "name", "created_at", "last_used_at", "revoked_at"}
+    assert rows[0]["last_used_at"] is not None  # this very request used it
+    assert rows[1]["revoked_at"] == "2026-10-15T09:30:00Z"
+    body = response.content.decode()
+    assert reseller_key not in body and second_raw not in body
+    assert "secret_hash" not in body and '"key"' not in body
+
+
+@pytest.mark.django_db
+def test_delete_revokes_a_reseller_key_at_once(reseller, reseller_key):
+    victim, victim_raw = api_key_create(reseller=reseller, name="leaked")
+    assert key_client(victim_raw).get("/api/v1/reseller/customers/").status_code == 200
+
+    response = key_client(reseller_key).delete(f"/api/v1/reseller/api-keys/{victim.pk}/")
+
+    assert response.status_code == 204
+    refused = key_client(victim_raw).get("/api/v1/reseller/customers/")
+    assert refused.status_code == 401 and refused.json()["code"] == "invalid_api_key"
+    again = key_client(reseller_key).delete(f"/api/v1/reseller/api-keys/{victim.pk}/")
+    assert again.status_code == 204  # a no-op, the first revocation time is kept
+    victim.refresh_from_db()
+    assert victim.revoked_at is not None
+
+
+@pytest.mark.django_db
+def test_a_key_can_revoke_itself(reseller, reseller_key):
+    api = key_client(reseller_key)
+    own_id = api.get("/api/v1/reseller/api-keys/").json()["results"][0]["id"]
+    assert api.delete(f"/api/v1/reseller/api-keys/{own_id}/").status_code == 204
+    assert api.get("/api/v1/reseller/api-keys/").status_code == 401
+
+
+@pytest.mark.django_db
+def test_foreign_and_customer_keys_are_404_here(reseller, reseller_key, customer):
+    foreign = api_key_create(reseller=factories.ResellerFactory(), name="foreign")[0]
+    customer_key = api_key_create(reseller=reseller, customer=customer, name="c")[0]
+    api = key_client(reseller_key)
+    for key in (foreign, customer_key):
+        assert api.get(f"/api/v1/reseller/api-keys/{key.pk}/").status_code == 404
+        assert api.delete(f"/api/v1/reseller/api-keys/{key.pk}/").status_code == 404
+        key.refresh_from_db()
+        assert key.revoked_at is None
+
+
+@pytest.mark.django_db
+def test_customer_keys_cannot_use_the_reseller_key_endpoints(reseller, customer):
+    raw = api_key_create(reseller=reseller, customer=customer, name="c")[1]
+    response = key_client(raw).get("/api/v1/reseller/api-keys/")
+    assert response.status_code == 403 and response.json()["code"] == "reseller_key_required"
+
+
+@pytest.mark.django_db
+def test_only_a_staff_session_creates_reseller_keys(reseller, reseller_key):
+    refused = key_client(reseller_key).post("/api/v1/reseller/api-keys/", {"name": "more"})
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "staff_session_required"
+    assert ApiKey.objects.filter(reseller=reseller).count() == 1
+
+    from rest_framework.test import APIClient
+
+    staff = APIClient()
+    staff.force_login(factories.StaffUserFactory(reseller=reseller))
+    created = staff.post("/api/v1/reseller/api-keys/", {"name": "ci"})
+    assert created.status_code == 201
+    body = created.json()
+    assert body["scope"] == "reseller" and body["key"].startswith(f"fb_{body['prefix']}_")
+    assert key_client(body["key"]).get("/api/v1/reseller/customers/").status_code == 200
+    blank = staff.post("/api/v1/reseller/api-keys/", {"name": ""})
+    assert blank.status_code == 400 and "name" in blank.json()["extra"]["fields"]
+
+
+# --- commands: list_api_keys, revoke_api_key ------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_list_api_keys_command_prints_prefixes_never_keys(reseller, customer):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    _, raw = api_key_create(reseller=reseller, name="ops")
+    revoked = api_key_create(reseller=reseller, customer=customer, name="portal")[0]
+    api_key_revoke(api_key=revoked, now=NOW)
+    api_key_create(reseller=factories.ResellerFactory(), name="elsewhere")
+    out = StringIO()
+    call_command("list_api_keys", "--reseller", reseller.slug, stdout=out)
+    text = out.getvalue()
+    assert "ops" in text and "portal" in text and "elsewhere" not in text
+    assert "revoked 2026-10-15" in text and raw not in text and raw.split("_", 2)[2] not in text
+
+
+@pytest.mark.django_db
+def test_revoke_api_key_command_by_prefix_or_id(reseller):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    first, first_raw = api_key_create(reseller=reseller, name="one")
+    second, second_raw = api_key_create(reseller=reseller, name="two")
+    out = StringIO()
+    call_command("revoke_api_key", first.prefix, stdout=out)
+    call_command("revoke_api_key", str(second.pk), stdout=out)
+    assert f"Revoked API key {first.prefix}" in out.getvalue()
+    for raw in (first_raw, second_raw):
+        assert key_client(raw).get("/api/v1/reseller/customers/").status_code == 401
+    with pytest.raises(CommandError, match="No API key"):
+        call_command("revoke_api_key", "zzzzzzzz")

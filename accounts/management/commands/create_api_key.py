@@ -4,10 +4,10 @@ Prints only the full key on stdout (it is shown this once and stored only as a h
 scripts can capture it: `KEY=$(manage.py create_api_key --reseller acme)`.
 """
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from accounts.api_keys import api_key_create
-from accounts.models import Reseller
+from accounts.management.commands.revoke_api_key import reseller_by_id_or_slug
 
 
 class Command(BaseCommand):
@@ -18,11 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="bootstrap", help="A label for the key.")
 
     def handle(self, *args, reseller: str, name: str, **options):
-        value = reseller.strip()
-        lookup = {"pk": int(value)} if value.isdigit() else {"slug": value}
-        found = Reseller.objects.filter(**lookup).first()
-        if found is None:
-            raise CommandError(f"No reseller with id or slug {value!r}.")
+        found = reseller_by_id_or_slug(reseller)
         api_key, raw_key = api_key_create(reseller=found, name=name)
         self.stderr.write(f"Created API key {api_key.prefix} (id {api_key.pk}) for {found.slug}.")
         self.stdout.write(raw_key)
