@@ -22,3 +22,6 @@ EVENT_TYPES: dict[str, str] = {
     USAGE_ALERT: "A customer's usage alert rule fired (once per rule and month).",
     SYNC_FAILED: "A usage sync run ended failed.",
 }
+
+#: The types as choices (the API's enum, `WebhookEventTypeEnum` in the OpenAPI schema).
+EVENT_TYPE_CHOICES: list[str] = list(EVENT_TYPES)

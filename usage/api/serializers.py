@@ -12,8 +12,9 @@ from decimal import ROUND_HALF_UP
 
 from rest_framework import serializers
 
-from accounts.api.serializers import StrictInputSerializer
-from accounts.models import UpstreamAccount
+from accounts.api.serializers import StrictInputSerializer, StrictModelInputSerializer
+from accounts.models import Customer, SubAccount, UpstreamAccount
+from usage.models import SyncRun, UsageAlertRule
 
 GIB = 1_073_741_824
 GB = 1_000_000_000
@@ -200,3 +201,122 @@ class SyncRequestOutputSerializer(serializers.Serializer):
         "`tasks`. Each is created `queued` before its task runs; the task marks it "
         "`running`, then `succeeded`, `failed` or `skipped`.",
     )
+
+
+# --- sync runs ------------------------------------------------------------------------------
+
+
+class SyncRunQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=SyncRun.Status.choices, required=False)
+    kind = serializers.ChoiceField(choices=SyncRun.Kind.choices, required=False)
+    upstream_account = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, required=False, help_text="404 if not yours."
+    )
+    sub_account = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, required=False, help_text="404 if not yours."
+    )
+    since = serializers.DateTimeField(
+        required=False,
+        help_text="Runs started at or after this instant (ISO 8601 with an offset, or a "
+        "date: its midnight UTC); queued runs by when they were queued.",
+        input_formats=["iso-8601", "%Y-%m-%d"],
+    )
+
+    def validate_since(self, value: dt.datetime) -> dt.datetime:
+        if not MIN_DATE <= value.date() <= MAX_DATE:
+            raise serializers.ValidationError(f"Must be between {MIN_DATE} and {MAX_DATE}.")
+        return value
+
+
+class SyncRunOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SyncRun
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "upstream_account",
+            "sub_account",
+            "window_start",
+            "window_end",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "pages",
+            "requests",
+            "rows_written",
+            "error_code",
+            "error",
+        ]
+
+
+# --- usage alert rules ----------------------------------------------------------------------
+
+_RULE_FIELDS = [
+    "kind",
+    "quota_gb",
+    "percent",
+    "remaining_gb",
+    "unit_bytes",
+    "sub_account",
+    "notify_customer",
+    "is_active",
+]
+
+
+class _RuleSubAccountMixin:
+    """`sub_account` (and `customer`) among the caller's own rows only: a foreign id reads
+    exactly like a missing one."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tenant = self.context.get("tenant")
+        if tenant is not None:
+            self.fields["sub_account"].queryset = SubAccount.objects.for_reseller(
+                tenant.reseller
+            ).select_related("upstream_account")
+            if "customer" in self.fields:
+                self.fields["customer"].queryset = Customer.objects.for_reseller(tenant.reseller)
+
+
+class UsageAlertRuleCreateInputSerializer(_RuleSubAccountMixin, StrictModelInputSerializer):
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.none())
+    sub_account = serializers.PrimaryKeyRelatedField(
+        queryset=SubAccount.objects.none(),
+        required=False,
+        allow_null=True,
+        help_text="Only this sub-account of the customer; empty: all of them (BytesFlows ones "
+        "for remaining_below rules).",
+    )
+
+    class Meta:
+        model = UsageAlertRule
+        fields = ["customer", *_RULE_FIELDS]
+        validators = []
+
+
+class UsageAlertRuleUpdateInputSerializer(_RuleSubAccountMixin, StrictModelInputSerializer):
+    immutable_fields = ("customer",)
+    sub_account = serializers.PrimaryKeyRelatedField(
+        queryset=SubAccount.objects.none(), required=False, allow_null=True
+    )
+
+    class Meta:
+        model = UsageAlertRule
+        fields = _RULE_FIELDS
+        validators = []
+
+
+class UsageAlertRuleOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = UsageAlertRule
+        fields = ["id", "customer", *_RULE_FIELDS, "created_at"]
+
+
+class UsageAlertRuleQuerySerializer(serializers.Serializer):
+    customer = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, required=False, help_text="404 if not yours."
+    )
+    kind = serializers.ChoiceField(choices=UsageAlertRule.Kind.choices, required=False)
+    is_active = serializers.BooleanField(required=False)

@@ -10,6 +10,18 @@ from usage.api import views
 reseller_patterns: list = [
     path("usage/", views.ResellerUsageView.as_view(), name="usage"),
     path("sync/", views.ResellerSyncView.as_view(), name="sync"),
+    path("sync-runs/", views.SyncRunListView.as_view(), name="sync-run-list"),
+    path("sync-runs/<int:pk>/", views.SyncRunDetailView.as_view(), name="sync-run-detail"),
+    path(
+        "usage-alert-rules/",
+        views.UsageAlertRuleListCreateView.as_view(),
+        name="usage-alert-rule-list",
+    ),
+    path(
+        "usage-alert-rules/<int:pk>/",
+        views.UsageAlertRuleDetailView.as_view(),
+        name="usage-alert-rule-detail",
+    ),
 ]
 
 customer_patterns: list = [

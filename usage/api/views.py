@@ -1,4 +1,5 @@
-"""Usage endpoints: the usage series (customer and reseller scope) and sync on request.
+"""Usage endpoints: the usage series (customer and reseller scope), sync on request, the
+sync runs (reseller scope) and usage alert rules (reseller scope, CRUD).
 
 The series is not paginated: its length is bounded by the range limits (at most 401 days,
 745 hours or 120 months), and a chart wants it whole. Query parameters are parsed strictly:
@@ -8,28 +9,40 @@ not the caller's answers 404, exactly like a missing one.
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts.api.base import CustomerScopedView, ResellerScopedView
 from accounts.api.serializers import ApiErrorSerializer
 from accounts.models import Customer, SubAccount, UpstreamAccount
+from config.query import StrictQueryMixin
 from usage.api.serializers import (
     UNITS,
     ResellerUsageQuerySerializer,
     SyncRequestInputSerializer,
     SyncRequestOutputSerializer,
+    SyncRunOutputSerializer,
+    SyncRunQuerySerializer,
+    UsageAlertRuleCreateInputSerializer,
+    UsageAlertRuleOutputSerializer,
+    UsageAlertRuleQuerySerializer,
+    UsageAlertRuleUpdateInputSerializer,
     UsageQuerySerializer,
     UsageSeriesOutputSerializer,
 )
+from usage.models import SyncRun, UsageAlertRule
 from usage.selectors import usage_series
+from usage.services.alert_rules import (
+    usage_alert_rule_create,
+    usage_alert_rule_delete,
+    usage_alert_rule_update,
+)
 from usage.services.requests import usage_sync_request
-
-#: Consumed by DRF's content negotiation (`?format=json` in a browser), so always allowed.
-_ALWAYS_ALLOWED = {"format"}
 
 _USAGE_ERRORS = {
     400: OpenApiResponse(
@@ -62,29 +75,8 @@ def usage_gb(nbytes: int, unit_bytes: int) -> str:
     return f"{thousandths // 1000}.{thousandths % 1000:03d}"
 
 
-class _UsageSeriesMixin:
+class _UsageSeriesMixin(StrictQueryMixin):
     query_serializer: type[UsageQuerySerializer]
-
-    @classmethod
-    def allowed_query_parameters(cls) -> frozenset[str]:
-        if "_allowed" not in cls.__dict__:  # per view class, computed once
-            cls._allowed = frozenset(cls.query_serializer().fields) | _ALWAYS_ALLOWED
-        return cls._allowed
-
-    def parse_query(self) -> dict:
-        params = self.request.query_params
-        allowed = self.allowed_query_parameters()
-        errors = {}
-        for name in sorted(params):
-            if name not in allowed:
-                errors[name] = ["Unknown query parameter."]
-            elif len(params.getlist(name)) > 1:
-                errors[name] = ["Give this parameter once."]
-        if errors:
-            raise ValidationError(errors)
-        serializer = self.query_serializer(data={k: params[k] for k in params})
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
 
     def series_response(self, *, query: dict, customer_id: int | None) -> Response:
         reseller = self.reseller
@@ -202,3 +194,127 @@ class ResellerSyncView(ResellerScopedView):
             "sync_runs": [queued.sync_run_id for queued in result.queued],
         }
         return Response(SyncRequestOutputSerializer(body).data, status=202)
+
+
+_FOREIGN_404 = OpenApiResponse(
+    ApiErrorSerializer, description="A filter names an object that is not one of yours."
+)
+
+
+@extend_schema(tags=["reseller: usage"])
+class SyncRunListView(StrictQueryMixin, mixins.ListModelMixin, ResellerScopedView):
+    model = SyncRun
+    serializer_class = SyncRunOutputSerializer
+    query_serializer = SyncRunQuerySerializer
+
+    def get_queryset(self):
+        # Newest first: runs still queued (not started), then by start, latest first.
+        return super().get_queryset().order_by(*SyncRun._meta.ordering)
+
+    @extend_schema(
+        operation_id="reseller_sync_runs_list",
+        parameters=[SyncRunQuerySerializer],
+        responses={200: SyncRunOutputSerializer(many=True), 404: _FOREIGN_404},
+        description="Sync runs, newest first (queued runs, then by start time). Unknown "
+        "parameters or values are a 400; an `upstream_account` or `sub_account` that is not "
+        "yours a 404.",
+    )
+    def get(self, request):
+        query = self.parse_query()
+        queryset = self.get_queryset()
+        if "upstream_account" in query:
+            accounts = UpstreamAccount.objects.for_reseller(self.reseller)
+            get_object_or_404(accounts, pk=query["upstream_account"])
+            queryset = queryset.filter(upstream_account_id=query["upstream_account"])
+        if "sub_account" in query:
+            sub_accounts = SubAccount.objects.for_reseller(self.reseller)
+            get_object_or_404(sub_accounts, pk=query["sub_account"])
+            queryset = queryset.filter(sub_account_id=query["sub_account"])
+        for name in ("status", "kind"):
+            if name in query:
+                queryset = queryset.filter(**{name: query[name]})
+        if "since" in query:
+            since = query["since"]
+            queryset = queryset.filter(
+                Q(started_at__gte=since) | Q(started_at__isnull=True, queued_at__gte=since)
+            )
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+@extend_schema(tags=["reseller: usage"])
+class SyncRunDetailView(ResellerScopedView):
+    model = SyncRun
+    serializer_class = SyncRunOutputSerializer
+
+    @extend_schema(operation_id="reseller_sync_runs_retrieve")
+    def get(self, request, pk: int):
+        return Response(SyncRunOutputSerializer(self.get_object()).data)
+
+
+@extend_schema(tags=["reseller: usage alert rules"])
+class UsageAlertRuleListCreateView(StrictQueryMixin, mixins.ListModelMixin, ResellerScopedView):
+    model = UsageAlertRule
+    serializer_class = UsageAlertRuleOutputSerializer
+    query_serializer = UsageAlertRuleQuerySerializer
+
+    @extend_schema(
+        operation_id="reseller_usage_alert_rules_list",
+        parameters=[UsageAlertRuleQuerySerializer],
+        responses={200: UsageAlertRuleOutputSerializer(many=True), 404: _FOREIGN_404},
+    )
+    def get(self, request):
+        query = self.parse_query()
+        queryset = self.get_queryset()
+        if "customer" in query:
+            customers = Customer.objects.for_reseller(self.reseller)
+            get_object_or_404(customers, pk=query["customer"])
+            queryset = queryset.filter(customer_id=query["customer"])
+        for name in ("kind", "is_active"):
+            if name in query:
+                queryset = queryset.filter(**{name: query[name]})
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="reseller_usage_alert_rules_create",
+        request=UsageAlertRuleCreateInputSerializer,
+        responses={201: UsageAlertRuleOutputSerializer},
+        description="`quota_share`: fires when the month's traffic reaches `percent`% of "
+        "`quota_gb`; `remaining_below`: when BytesFlows remaining traffic drops under "
+        "`remaining_gb`. Fields of the other kind must be left out.",
+    )
+    def post(self, request):
+        data = self.parse(UsageAlertRuleCreateInputSerializer)
+        rule = usage_alert_rule_create(reseller=self.reseller, **data)
+        return Response(UsageAlertRuleOutputSerializer(rule).data, status=201)
+
+
+@extend_schema(tags=["reseller: usage alert rules"])
+class UsageAlertRuleDetailView(ResellerScopedView):
+    model = UsageAlertRule
+    serializer_class = UsageAlertRuleOutputSerializer
+
+    @extend_schema(operation_id="reseller_usage_alert_rules_retrieve")
+    def get(self, request, pk: int):
+        return Response(UsageAlertRuleOutputSerializer(self.get_object()).data)
+
+    @extend_schema(
+        operation_id="reseller_usage_alert_rules_update",
+        request=UsageAlertRuleUpdateInputSerializer,
+        responses={200: UsageAlertRuleOutputSerializer},
+    )
+    def patch(self, request, pk: int):
+        rule = self.get_object()
+        data = self.parse(UsageAlertRuleUpdateInputSerializer, partial=True)
+        rule = usage_alert_rule_update(rule=rule, **data)
+        return Response(UsageAlertRuleOutputSerializer(rule).data)
+
+    @extend_schema(
+        operation_id="reseller_usage_alert_rules_delete",
+        responses={204: None},
+        description="Deletes the rule and the alerts it fired.",
+    )
+    def delete(self, request, pk: int):
+        usage_alert_rule_delete(rule=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

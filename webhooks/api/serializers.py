@@ -9,7 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.api.serializers import StrictInputSerializer
-from webhooks.catalogue import EVENT_TYPES
+from webhooks.catalogue import EVENT_TYPE_CHOICES, EVENT_TYPES
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 _EVENTS_HELP = "Event types to send: " + ", ".join(f"`{t}`" for t in EVENT_TYPES) + "."
@@ -18,7 +18,7 @@ MAX_ID = 2**63 - 1
 
 def _events_field(**kwargs) -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.ChoiceField(choices=list(EVENT_TYPES)),
+        child=serializers.ChoiceField(choices=EVENT_TYPE_CHOICES),
         min_length=1,
         max_length=len(EVENT_TYPES) * 2,
         help_text=_EVENTS_HELP,
@@ -48,7 +48,7 @@ class WebhookEndpointUpdateInputSerializer(StrictInputSerializer):
 
 class WebhookEndpointOutputSerializer(serializers.ModelSerializer):
     enabled_events = serializers.ListField(
-        child=serializers.ChoiceField(choices=list(EVENT_TYPES)), help_text=_EVENTS_HELP
+        child=serializers.ChoiceField(choices=EVENT_TYPE_CHOICES), help_text=_EVENTS_HELP
     )
     disabled_reason = serializers.CharField(
         help_text="Why Flowbill disabled the endpoint (a 410 Gone answer); empty otherwise."
@@ -96,7 +96,7 @@ class WebhookAttemptOutputSerializer(serializers.ModelSerializer):
 
 class WebhookDeliveryOutputSerializer(serializers.ModelSerializer):
     event = serializers.CharField(source="event.public_id", help_text="`evt_<id>`.")
-    event_type = serializers.ChoiceField(source="event.type", choices=list(EVENT_TYPES))
+    event_type = serializers.ChoiceField(source="event.type", choices=EVENT_TYPE_CHOICES)
     next_attempt_at = serializers.DateTimeField(
         allow_null=True, help_text="Pending: when the next attempt is due."
     )
@@ -129,7 +129,7 @@ class WebhookDeliveryDetailOutputSerializer(WebhookDeliveryOutputSerializer):
 
 class WebhookEventOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", help_text="`evt_<id>`, as sent.")
-    type = serializers.ChoiceField(choices=list(EVENT_TYPES))
+    type = serializers.ChoiceField(choices=EVENT_TYPE_CHOICES)
     data = serializers.JSONField(help_text="The payload's `data.object` (see the docs).")
 
     class Meta:
@@ -138,7 +138,7 @@ class WebhookEventOutputSerializer(serializers.ModelSerializer):
 
 
 class WebhookDeliveryQuerySerializer(serializers.Serializer):
-    event_type = serializers.ChoiceField(choices=list(EVENT_TYPES), required=False)
+    event_type = serializers.ChoiceField(choices=EVENT_TYPE_CHOICES, required=False)
     status = serializers.ChoiceField(choices=WebhookDelivery.Status.choices, required=False)
     endpoint = serializers.IntegerField(
         min_value=1, max_value=MAX_ID, required=False, help_text="An endpoint id of yours."
@@ -149,4 +149,4 @@ class WebhookDeliveryQuerySerializer(serializers.Serializer):
 
 
 class WebhookEventQuerySerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=list(EVENT_TYPES), required=False)
+    type = serializers.ChoiceField(choices=EVENT_TYPE_CHOICES, required=False)
