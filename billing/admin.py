@@ -181,7 +181,9 @@ class _ServiceFormAdmin(TenantScopedAdmin):
             return HttpResponseRedirect(request.get_full_path())
 
     def save_related(self, request, form, formsets, change):
-        form.save_m2m()  # inline rows were written by the service, or are read-only
+        form.save_m2m()
+        for formset in formsets:  # inline rows were written by the service, or are read-only
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
 
 @admin.register(Plan)
