@@ -1,0 +1,116 @@
+"""Issue 10, accounts side: a customer's currency is locked once it has subscriptions, and
+tax rates, currencies and country codes are checked by the services (so alike by admin,
+API and commands), a bad value answering 400 with the field named."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+
+from accounts.api_keys import api_key_create
+from accounts.services import customer_create, customer_update, reseller_create
+from config.errors import ApplicationError
+from tests.api.conftest import key_client
+from tests.billing.factories import PlanFactory, SubscriptionFactory
+
+
+@pytest.fixture
+def api(reseller):
+    return key_client(api_key_create(reseller=reseller, name="automation")[1])
+
+
+@pytest.mark.django_db
+def test_currency_change_of_a_customer_with_a_subscription_is_409(api, customer):
+    SubscriptionFactory(customer=customer, plan=PlanFactory(reseller=customer.reseller))
+    url = f"/api/v1/reseller/customers/{customer.pk}/"
+
+    refused = api.patch(url, {"currency": "EUR"})
+    emptied = api.patch(url, {"currency": ""})  # the reseller's, USD: no change
+    same = api.patch(url, {"currency": "USD", "name": "Renamed"})
+
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "customer_currency_locked"
+    assert "currency" in refused.json()["extra"]["fields"]
+    assert emptied.status_code == same.status_code == 200
+    customer.refresh_from_db()
+    assert (customer.currency, customer.name) == ("USD", "Renamed")
+
+
+@pytest.mark.django_db
+def test_an_ended_subscription_still_locks_the_currency(customer):
+    SubscriptionFactory(
+        customer=customer,
+        plan=PlanFactory(reseller=customer.reseller),
+        starts_on=dt.date(2025, 1, 1),
+        ends_on=dt.date(2025, 6, 1),
+    )
+    with pytest.raises(ApplicationError) as info:
+        customer_update(customer=customer, currency="EUR")
+    assert info.value.code == "customer_currency_locked"
+
+
+@pytest.mark.django_db
+def test_a_customer_without_subscriptions_may_change_currency(api, customer):
+    response = api.patch(f"/api/v1/reseller/customers/{customer.pk}/", {"currency": "EUR"})
+    assert response.status_code == 200 and response.json()["currency"] == "EUR"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tax_rate", "100.0001"),
+        ("tax_rate", "-1"),
+        ("tax_rate", "1e3"),
+        ("currency", "usd"),
+        ("currency", "XYZ"),
+        ("country", "XX"),
+        ("country", "de"),
+        ("country", "EU"),
+        ("country", "DEU"),
+    ],
+)
+def test_api_refuses_bad_tax_currency_and_country_naming_the_field(api, customer, field, value):
+    created = api.post(
+        "/api/v1/reseller/customers/", {"name": "N", "email": "n@example.com", field: value}
+    )
+    patched = api.patch(f"/api/v1/reseller/customers/{customer.pk}/", {field: value})
+    for response in (created, patched):
+        assert response.status_code == 400, response.json()
+        assert list(response.json()["extra"]["fields"]) == [field]
+
+
+@pytest.mark.django_db
+def test_bounds_themselves_are_accepted(reseller):
+    for rate in ("0", "100", "19.5"):
+        customer = customer_create(
+            reseller=reseller, name=rate, email="a@example.com", tax_rate=Decimal(rate),
+            country="CN",
+        )  # fmt: skip
+        assert customer.tax_rate == Decimal(rate)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"tax_rate": Decimal("150")}, "tax_rate"),
+        ({"country": "ZZ"}, "country"),
+        ({"currency": "EURO"}, "currency"),
+    ],
+)
+def test_services_refuse_them_too(reseller, fields, field):
+    with pytest.raises(ValidationError) as info:
+        customer_create(reseller=reseller, name="N", email="n@example.com", **fields)
+    assert field in info.value.message_dict
+
+
+@pytest.mark.django_db
+def test_reseller_currency_is_checked_by_the_service_and_the_command():
+    with pytest.raises(ValidationError) as info:
+        reseller_create(name="R", slug="r", currency="ABC")
+    assert list(info.value.message_dict) == ["currency"]
+    with pytest.raises(CommandError, match="currency"):
+        call_command("create_reseller", "--name", "R", "--currency", "abc", "--timezone", "UTC")
