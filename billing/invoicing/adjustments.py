@@ -20,8 +20,8 @@ import datetime as dt
 from decimal import Decimal
 
 from accounts.models import Customer
-from billing.invoicing.compute import LineDraft, in_scope
 from billing.invoicing.context import ADJUSTMENT_LOOKBACK_DAYS, ISSUED, RatingContext
+from billing.invoicing.lines import LineDraft, in_scope
 from billing.invoicing.periods import Period
 from billing.models import InvoiceLine
 from billing.rating import rate_subscription, usage_quantity
