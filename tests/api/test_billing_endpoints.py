@@ -8,8 +8,10 @@ import pytest
 from pypdf import PdfReader
 
 from accounts.api_keys import api_key_create
+from billing.credit_notes.services import credit_note_create
 from billing.invoicing import invoice_create_draft, invoice_issue
 from billing.models import Invoice, InvoiceEvent, Plan, Subscription
+from billing.money import quantize_money
 from tests import factories
 from tests.api.conftest import key_client
 from tests.api.schema_check import assert_matches_schema
@@ -249,6 +251,41 @@ def test_subscription_in_another_currency_or_ending_before_it_starts_is_refused(
     assert Subscription.objects.get().ends_on is None
 
 
+@pytest.mark.django_db
+def test_a_subscription_never_billed_is_deleted_and_a_billed_one_is_kept(
+    reseller_api, reseller, customer, october
+):
+    [billed] = Subscription.objects.filter(customer=october)
+    spare = SubscriptionFactory(
+        customer=factories.CustomerFactory(reseller=reseller), plan=billed.plan
+    )
+    assert reseller_api.delete(f"{R}/subscriptions/{spare.pk}/").status_code == 204
+    error(reseller_api.get(f"{R}/subscriptions/{spare.pk}/"), 404, "not_found")
+    issued, _ = invoice_issue(
+        customer=october, period_start=OCT, now=AFTER_OCTOBER, send_email=False
+    )
+    body = error(reseller_api.delete(f"{R}/subscriptions/{billed.pk}/"), 409, "subscription_billed")
+    assert body["extra"] == {"invoices": [issued.number]}
+    # Cancelled instead: ends on its start, never active.
+    cancelled = ok(reseller_api.patch(f"{R}/subscriptions/{billed.pk}/", {"ends_on": "2026-01-01"}))
+    assert cancelled["ends_on"] == cancelled["starts_on"] == "2026-01-01"
+    foreign = SubscriptionFactory()
+    assert error(reseller_api.delete(f"{R}/subscriptions/{foreign.pk}/"), 404, "not_found") == (
+        error(reseller_api.delete(f"{R}/subscriptions/987654/"), 404, "not_found")
+    )
+    assert Subscription.objects.filter(pk=foreign.pk).exists()
+
+
+@pytest.mark.django_db
+def test_deleting_a_subscription_re_rates_the_draft_that_held_it(reseller_api, october):
+    draft, _ = invoice_create_draft(customer=october, period_start=OCT, now=AFTER_OCTOBER)
+    [subscription] = Subscription.objects.filter(customer=october)
+    assert reseller_api.delete(f"{R}/subscriptions/{subscription.pk}/").status_code == 204
+    # Usage without a subscription is recorded but bills nothing: the draft stays, at 0.
+    body = ok(reseller_api.get(f"{R}/invoices/{draft.pk}/"))
+    assert (body["lines"], body["total"]) == ([], "0.00")
+
+
 # --- invoices: reseller ---------------------------------------------------------------------
 
 
@@ -342,6 +379,55 @@ def test_a_draft_cannot_be_paid_or_voided_and_an_issued_one_can_be_voided(
 
 
 @pytest.mark.django_db
+def test_delete_discards_a_draft_only(reseller_api, customer_api, october):
+    draft, _ = invoice_create_draft(customer=october, period_start=OCT, now=AFTER_OCTOBER)
+    response = reseller_api.delete(f"{R}/invoices/{draft.pk}/")
+    assert response.status_code == 204 and response.content == b""
+    assert not Invoice.objects.filter(pk=draft.pk).exists()
+    error(reseller_api.get(f"{R}/invoices/{draft.pk}/"), 404, "not_found")
+    issued, _ = invoice_issue(
+        customer=october, period_start=OCT, now=AFTER_OCTOBER, send_email=False
+    )
+    body = error(reseller_api.delete(f"{R}/invoices/{issued.pk}/"), 409, "invoice_not_draft")
+    assert body["extra"] == {"status": "finalized"}
+    foreign = factories.CustomerFactory()
+    SubscriptionFactory(customer=foreign)
+    theirs, _ = invoice_create_draft(customer=foreign, period_start=OCT, now=AFTER_OCTOBER)
+    error(reseller_api.delete(f"{R}/invoices/{theirs.pk}/"), 404, "not_found")
+    assert Invoice.objects.filter(pk=theirs.pk).exists()
+    # Customers cannot delete anything.
+    assert customer_api.delete(f"/api/v1/invoices/{issued.pk}/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_invoices_show_the_amount_credited_and_the_balance_due(reseller_api, customer_api, october):
+    issued, _ = invoice_issue(
+        customer=october, period_start=OCT, now=AFTER_OCTOBER, send_email=False
+    )
+    url = f"{R}/invoices/{issued.pk}/"
+    before = ok(reseller_api.get(url))
+    assert (before["total"], before["amount_credited"], before["balance_due"]) == (
+        "177.00",
+        "0.00",
+        "177.00",
+    )
+    note = credit_note_create(invoice=issued, now=AFTER_OCTOBER, amount="60.00", send_email=False)
+    credited = quantize_money(note.total, "USD")
+    assert credited > 0
+    expected = (format(credited, "f"), format(Decimal("177.00") - credited, "f"))
+    views = [
+        ok(reseller_api.get(url)),
+        ok(reseller_api.get(f"{R}/invoices/"))["results"][0],
+        ok(customer_api.get(f"/api/v1/invoices/{issued.pk}/")),
+        ok(customer_api.get("/api/v1/invoices/"))["results"][0],
+    ]
+    for body in views:
+        assert (body["amount_credited"], body["balance_due"]) == expected
+    paid = ok(reseller_api.post(f"{url}mark-paid/", {}))
+    assert (paid["amount_credited"], paid["balance_due"]) == (expected[0], "0.00")
+
+
+@pytest.mark.django_db
 def test_invoice_list_filters_by_period_status_and_customer(reseller_api, reseller, october):
     other = factories.CustomerFactory(reseller=reseller)
     SubscriptionFactory(customer=other, plan=PlanFactory(reseller=reseller))
@@ -404,6 +490,8 @@ def test_invoice_lists_query_the_lines_once_however_many_invoices(
             send_email=False,
         )
     assert Invoice.objects.count() == 10
+    for invoice in Invoice.objects.order_by("pk")[:3]:  # credited amounts: in the same query
+        credit_note_create(invoice=invoice, now=AFTER_OCTOBER, amount="5.00", send_email=False)
     ten = (count(reseller_api, f"{R}/invoices/"), count(customer_api, "/api/v1/invoices/"))
     assert ten == one
 
