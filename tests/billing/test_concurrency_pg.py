@@ -10,6 +10,7 @@ import pytest
 
 from billing.invoicing import invoice_finalize, invoices_generate_for_period
 from billing.models import Invoice
+from config.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage, in_thread
 
@@ -153,3 +154,95 @@ def test_two_concurrent_issues_of_one_month_make_one_numbered_invoice():
         outcomes = sorted(f.result()[1] for f in [pool.submit(job), pool.submit(job)])
     assert outcomes == [False, True]
     assert list(Invoice.objects.values_list("number", flat=True)) == ["ISS-2026-00001"]
+
+
+def test_two_workers_reissuing_a_voided_month_make_one_new_live_invoice(settings, tmp_path):
+    """Void SH-2026-00002, then two workers reissue October for it at once: one new invoice
+    numbered 00004 (after the three issued), the other gets it back; no number skipped."""
+    from billing.invoicing import invoice_reissue, invoice_void, invoices_issue_for_period
+
+    settings.MEDIA_ROOT = tmp_path
+    reseller = factories.ResellerFactory(invoice_prefix="SH")
+    customers = _customers(reseller, 3)
+    invoices_issue_for_period(reseller=reseller, period_start=OCT, now=NOW, send_email=False)
+    voided = invoice_void(invoice=Invoice.objects.get(number="SH-2026-00002"), now=NOW)
+    barrier = threading.Barrier(2)
+    job = in_thread(
+        barrier, lambda: invoice_reissue(invoice=voided, now=NOW, actor="ops", send_email=False)
+    )
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = [f.result() for f in [pool.submit(job), pool.submit(job)]]
+    assert sorted(created for _, created in outcomes) == [False, True]
+    assert {invoice.pk for invoice, _ in outcomes} == {
+        Invoice.objects.get(customer=customers[1], status="finalized").pk
+    }
+    assert list(
+        Invoice.objects.order_by("sequence_number").values_list("number", "status", "total")
+    ) == [
+        ("SH-2026-00001", "finalized", Decimal("70.00")),
+        ("SH-2026-00002", "void", Decimal("70.00")),
+        ("SH-2026-00003", "finalized", Decimal("70.00")),
+        ("SH-2026-00004", "finalized", Decimal("70.00")),
+    ]
+
+
+@pytest.mark.parametrize("first", ["discard", "finalize", "race"])
+def test_discarding_a_draft_while_the_cycle_finalizes_it_does_one_or_the_other(
+    first, monkeypatch, settings, tmp_path
+):
+    """Staff discard a draft while the cycle finalizes the due drafts. Whoever locks the draft
+    first wins: discarded (never numbered) or finalized (the discard refused with
+    `invoice_not_draft`); the others' numbers stay gapless either way. `discard`/`finalize`:
+    that side holds the row lock before the other starts; `race`: both start together."""
+    from billing.invoicing import cycle, finalizing, invoice_draft_discard, invoices_finalize_due
+
+    settings.MEDIA_ROOT = tmp_path
+    reseller = factories.ResellerFactory(invoice_prefix="DC")
+    _customers(reseller, 4)
+    invoices_generate_for_period(reseller=reseller, period_start=OCT, now=NOW)
+    target = Invoice.objects.order_by("customer_id")[1]
+    holds = threading.Event()
+    if first != "race":
+        module = cycle if first == "discard" else finalizing
+        real_lock = module.lock_drafts
+
+        def lock_then_signal(ids):
+            rows = real_lock(ids)
+            holds.set()
+            return rows
+
+        monkeypatch.setattr(module, "lock_drafts", lock_then_signal)
+    else:
+        holds.set()
+    barrier = threading.Barrier(2)
+
+    def discard():
+        if first == "finalize":
+            holds.wait(timeout=10)
+        try:
+            invoice_draft_discard(invoice=target, actor="alice", now=NOW)
+        except ApplicationError as exc:
+            return exc.code
+        return "discarded"
+
+    def finalize():
+        if first == "discard":
+            holds.wait(timeout=10)
+        return invoices_finalize_due(reseller=reseller, now=NOW, send_email=False)
+
+    with ThreadPoolExecutor(2) as pool:
+        f_discard = pool.submit(in_thread(barrier, discard))
+        f_finalize = pool.submit(in_thread(barrier, finalize))
+        outcome, result = f_discard.result(), f_finalize.result()
+    numbers = sorted(Invoice.objects.values_list("sequence_number", flat=True))
+    if first != "race":
+        assert outcome == ("discarded" if first == "discard" else "invoice_not_draft")
+    if outcome == "discarded":
+        assert not Invoice.objects.filter(pk=target.pk).exists()
+        assert numbers == [1, 2, 3] and result.skipped in ([], [target.pk])
+        assert target.pk not in result.finalized
+    else:
+        assert outcome == "invoice_not_draft"
+        assert Invoice.objects.get(pk=target.pk).status == "finalized"
+        assert numbers == [1, 2, 3, 4]
+    assert result.failed == []
