@@ -390,3 +390,77 @@ def test_decomposed_accents_are_printed_precomposed():
     text = _text(render_invoice_pdf(make_document(buyer=PartyBlock(name=decomposed))))
 
     assert "Société Générale" in text
+
+
+# --- credits ---------------------------------------------------------------------------------
+
+
+def make_credit_note(**overrides):
+    from billing.credit_notes.document import CreditDocumentLine, CreditNoteDocument
+
+    base = make_document()
+    fields = {
+        "number": "ACME-CN-2026-00001",
+        "issued_on": dt.date(2026, 11, 10),
+        "timezone": "Asia/Hong_Kong",
+        "currency": "USD",
+        "seller": base.seller,
+        "buyer": base.buyer,
+        "invoice_number": "ACME-2026-00042",
+        "invoice_issued_on": dt.date(2026, 11, 1),
+        "invoice_total": Decimal("191.87"),
+        "reason": "Order change",
+        "memo": "Two days of outage\nin October",
+        "lines": (
+            CreditDocumentLine(
+                description="Traffic, tier 1",
+                amount=Decimal("50.00"),
+                tax=Decimal("4.13"),
+                total=Decimal("54.13"),
+            ),
+        ),
+        "subtotal": Decimal("50.00"),
+        "tax_rate": Decimal("8.2500"),
+        "tax": Decimal("4.13"),
+        "total": Decimal("54.13"),
+    }
+    fields.update(overrides)
+    return CreditNoteDocument(**fields)
+
+
+def test_credit_note_pdf_text_and_same_bytes_every_time():
+    from billing.pdf import render_credit_note_pdf
+
+    doc = make_credit_note(logo=_png())
+    pdf = render_credit_note_pdf(doc)
+    assert pdf == render_credit_note_pdf(doc)
+    text = _text(pdf)
+    for expected in (
+        "CREDIT NOTE",
+        "ACME-CN-2026-00001",
+        "ACME-2026-00042",
+        "10 Nov 2026",
+        "USD 191.87",
+        CHINESE,
+        "Traffic, tier 1",
+        "54.13",
+        "Tax (8.25%)",
+        "Order change",
+        "Two days of outage",
+        "Page 1 of 1",
+    ):
+        assert expected in text, expected
+
+
+def test_invoice_pdf_with_credit_adds_credited_and_balance_rows_only_then():
+    from billing.credit_notes.document import InvoiceCredit
+
+    doc = make_document()
+    plain = render_invoice_pdf(doc)
+    assert "Amount credited" not in _text(plain)
+    credit = InvoiceCredit(amount_credited=Decimal("54.13"), balance_due=Decimal("137.74"))
+    credited = render_invoice_pdf(doc, credit=credit)
+    text = _text(credited)
+    assert "Amount credited" in text and "-USD 54.13" in text
+    assert "Balance due" in text and "USD 137.74" in text
+    assert render_invoice_pdf(doc) == plain  # the issued rendering is unchanged
