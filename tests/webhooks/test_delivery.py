@@ -28,7 +28,7 @@ def emit(reseller, data=None):
 def test_a_2xx_succeeds_and_the_request_is_signed_with_the_endpoint_secret(
     reseller, make_endpoint, receiver
 ):
-    endpoint, secret = make_endpoint()
+    _, secret = make_endpoint()
     delivery = emit(reseller, {"id": 41, "error_code": "upstream_unavailable"})
 
     result = webhook_delivery_send(delivery_id=delivery.pk, now=NOW)

@@ -84,9 +84,14 @@ def test_sends_are_queued_only_when_the_caller_commits(
 @pytest.mark.django_db
 def test_a_rolled_back_caller_sends_nothing(reseller, make_endpoint, queued):
     make_endpoint()
-    with pytest.raises(RuntimeError), transaction.atomic():
-        webhook_event_emit(reseller_id=reseller.pk, event_type="sync.failed", data={})
-        raise RuntimeError("the caller's change failed")
+
+    def caller_that_fails():
+        with transaction.atomic():
+            webhook_event_emit(reseller_id=reseller.pk, event_type="sync.failed", data={})
+            raise RuntimeError("the caller's change failed")
+
+    with pytest.raises(RuntimeError):
+        caller_that_fails()
     assert not WebhookEvent.objects.exists()
     assert queued == []
 
