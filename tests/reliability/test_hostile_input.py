@@ -18,13 +18,14 @@ import datetime as dt
 import json
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.core.cache import cache
 from django.test import Client
-from django.urls import reverse
+from django.urls import Resolver404, clear_url_caches, resolve, reverse
 from rest_framework.test import APIClient
 
 from accounts.api_keys import api_key_create, api_key_revoke
@@ -516,7 +517,10 @@ def test_the_parser_answers_a_body_nested_too_deeply_with_a_parse_error():
     assert JSONParser().parse(io.BytesIO(b'{"a": [1]}'), "application/json", {}) == {"a": [1]}
 
 
-def test_brute_forcing_keys_is_throttled_even_for_the_right_key_afterwards(tenants):
+def test_brute_forcing_keys_is_throttled_but_never_blocks_a_valid_key(tenants):
+    """Issue 11.5: failures are counted per address after the key is checked, so 40 bad
+    keys from one address throttle that guessing (429 + Retry-After) while a valid key from
+    the same address (every client behind one proxy) still gets through."""
     a, _ = tenants
     api = Api()
     statuses = [
@@ -526,8 +530,195 @@ def test_brute_forcing_keys_is_throttled_even_for_the_right_key_afterwards(tenan
         for _ in range(40)
     ]
     assert statuses == [401] * 30 + [429] * 10
-    blocked = api.call(a.customer_key, "get", "/api/v1/me/")
-    assert blocked.status_code == 429 and int(blocked["Retry-After"]) > 0
+    guessing = api.call(a.revoked_key, "get", "/api/v1/me/")
+    assert guessing.status_code == 429 and int(guessing["Retry-After"]) > 0
+    assert api.call(a.customer_key, "get", "/api/v1/me/").status_code == 200
+    assert api.call(a.reseller_key, "get", "/api/v1/reseller/customers/").status_code == 200
+    tally.add("hostile_requests", len(api.sent))
+
+
+# --------------------------------------------------------------------------- issue 11
+
+PRODUCTION_HOSTS = {"ipfoxy": ["apis.ipfoxy.com"], "bytesflows": ["api.bytesflows.com"]}
+HOSTILE_BASE_URLS = [
+    "http://169.254.169.254/latest/meta-data",  # cloud metadata
+    "http://10.0.0.5:6379",  # an internal Redis
+    "http://127.0.0.1:5432",  # the database port
+    "http://[::1]:22",
+    "ftp://apis.ipfoxy.com",
+    "gopher://127.0.0.1:6379/_FLUSHALL",
+    "https://apis.ipfoxy.com@attacker.example",  # user info hiding the real host
+    "https://apis.ipfoxy.com.attacker.example",
+    "https://attacker.example/?api-token=",
+]
+
+
+def test_base_url_cannot_be_redirected_to_exfiltrate_credentials(tenants, settings):
+    """Issue 11.1: PATCH `base_url` alone is refused (the credentials must come with it), a
+    host off the provider's allowlist or a non-http(s) URL is refused even with them, and
+    the stored account is untouched."""
+    a, _ = tenants
+    settings.FLOWBILL_UPSTREAM_ALLOWED_HOSTS = PRODUCTION_HOSTS
+    api = Api()
+    path = f"/api/v1/reseller/upstream-accounts/{a.upstream.pk}/"
+    before = (a.upstream.base_url, a.upstream.credentials)
+    creds = {"api_id": "i", "api_token": "t"}
+    api.refused(a.reseller_key, "patch", path, {"base_url": "https://apis.ipfoxy.com"},
+                fields=["credentials"])  # fmt: skip
+    for url in HOSTILE_BASE_URLS:
+        body = api.refused(
+            a.reseller_key, "patch", path, {"base_url": url, "credentials": creds},
+            fields=["base_url"],
+        )  # fmt: skip
+        assert "attacker" not in json.dumps(body)
+        api.refused(
+            a.reseller_key, "post", "/api/v1/reseller/upstream-accounts/",
+            {"name": "x", "provider": "ipfoxy", "base_url": url, "credentials": creds},
+            fields=["base_url"],
+        )  # fmt: skip
+    a.upstream.refresh_from_db()
+    assert (a.upstream.base_url, a.upstream.credentials) == before
+    tally.add("hostile_requests", len(api.sent))
+
+
+def test_a_stored_hostile_base_url_sends_nothing_and_sync_errors_map_no_network(
+    tenants, settings, django_capture_on_commit_callbacks
+):
+    """Issue 11.1, defence in depth: a row stored before the rule (written around the
+    services) still sends nothing when synced; and a refused connection is reported as
+    "upstream unreachable" with no host, port or errno (no port scanner)."""
+    import socket
+
+    from accounts.models import UpstreamAccount
+    from usage.services import usage_sync_sub_account
+
+    a, _ = tenants
+    api = Api()
+    with socket.socket() as listener:  # a host that would receive the credentials
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.2)
+        port = listener.getsockname()[1]
+        UpstreamAccount.objects.filter(pk=a.upstream.pk).update(base_url=f"http://127.0.0.1:{port}")
+        settings.FLOWBILL_UPSTREAM_ALLOWED_HOSTS = PRODUCTION_HOSTS
+        with django_capture_on_commit_callbacks(execute=True):  # the queued tasks run
+            queued = api.call(
+                a.reseller_key,
+                "post",
+                "/api/v1/reseller/sync/",
+                {"upstream_account": a.upstream.pk},
+            )
+        assert queued.status_code == 202
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nobody connected: nothing was sent
+    runs = [
+        api.call(a.reseller_key, "get", f"/api/v1/reseller/sync-runs/{run_id}/").json()
+        for run_id in queued.json()["sync_runs"]
+    ]
+    assert runs and {r["error_code"] for r in runs} == {"upstream_url_not_allowed"}
+    assert all(str(port) not in r["error"] and "127.0.0.1" not in r["error"] for r in runs)
+
+    # Allowed host, closed port: the error names neither (nor an errno).
+    settings.FLOWBILL_UPSTREAM_ALLOWED_HOSTS = {"ipfoxy": ["127.0.0.1"]}
+    a.sub_account.refresh_from_db()
+    run = usage_sync_sub_account(
+        sub_account=a.sub_account, start=NOW - dt.timedelta(hours=1), end=NOW, now=NOW
+    )
+    shown = api.call(a.reseller_key, "get", f"/api/v1/reseller/sync-runs/{run.pk}/").json()
+    assert shown["error_code"] == "upstream_unavailable"
+    assert "upstream unreachable" in shown["error"]
+    for detail in (str(port), "127.0.0.1", "Errno", "refused"):
+        assert detail not in shown["error"], shown["error"]
+    tally.add("hostile_requests", len(api.sent) + 1)
+
+
+def test_invoice_pdfs_are_not_served_from_media(tenants, settings):
+    """Issue 11.2: with DEBUG on (the embedded default) the stored PDF's media path is a 404:
+    no URL serves MEDIA_ROOT; the PDF comes only from the tenancy-checked views."""
+    import importlib
+
+    import config.urls
+    from billing.invoicing import invoice_pdf_store
+
+    a, b = tenants
+    stored = invoice_pdf_store(invoice=b.issued, now=NOW)
+    assert Path(stored.pdf.path).is_file()
+    api = Api()
+    settings.DEBUG = True
+    try:
+        importlib.reload(config.urls)  # the URLconf as the embedded (DEBUG) default builds it
+        clear_url_caches()
+        for path in (f"/media/{stored.pdf.name}", "/media/invoices/", f"/{stored.pdf.name}"):
+            with pytest.raises(Resolver404):
+                resolve(path)
+            assert Client().get(path).status_code == 404
+        staff_a = Client()
+        staff_a.force_login(factories.StaffUserFactory(reseller=a.reseller))
+        assert staff_a.get(f"/media/{stored.pdf.name}").status_code == 404
+    finally:
+        settings.DEBUG = False
+        importlib.reload(config.urls)
+        clear_url_caches()
+    pdf = f"/api/v1/reseller/invoices/{b.issued.pk}/pdf/"
+    api.refused(a.reseller_key, "get", pdf, status=404)
+    own = api.call(b.reseller_key, "get", pdf)
+    assert own.status_code == 200 and own["Content-Type"] == "application/pdf"
+    tally.add("hostile_requests", len(api.sent) + 4)
+
+
+def test_admin_filters_never_list_another_resellers_objects(tenants, client):
+    """Issue 11.3: every change list's filter sidebar of reseller A's staff, with reseller B's
+    objects named so they would show."""
+    a, b = tenants
+    Plan.objects.filter(reseller=b.reseller).update(name="BB plan")
+    b_names = ["BB Ltd", "BB customer", "BB second customer", "BB ipfoxy", "BB bytesflows",
+               "BB plan"]  # fmt: skip
+    client.force_login(factories.StaffUserFactory(reseller=a.reseller))
+    pages = 0
+    for _model_admin, model in _tenant_models():
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        html = client.get(url).content.decode()
+        for name in b_names:
+            assert name not in html, (url, name)
+        pages += 1
+    assert pages > 10
+    tally.add("hostile_requests", pages)
+
+
+def test_admin_login_brute_force_is_locked_out(tenants, settings):
+    """Issue 11.4: after AXES_FAILURE_LIMIT wrong passwords for one username from one
+    address, even the right password is refused (429) until the cool-off."""
+    staff = factories.StaffUserFactory(reseller=tenants[0].reseller, username="target")
+    client = Client()
+    login = reverse("admin:login")
+    statuses = [
+        client.post(login, {"username": "target", "password": f"guess-{n}"}).status_code
+        for n in range(settings.AXES_FAILURE_LIMIT + 3)
+    ]
+    right = client.post(login, {"username": staff.username, "password": "pw-Staff-123"})
+    assert statuses[: settings.AXES_FAILURE_LIMIT - 1] == [200] * (settings.AXES_FAILURE_LIMIT - 1)
+    assert set(statuses[settings.AXES_FAILURE_LIMIT - 1 :]) == {429}
+    assert right.status_code == 429 and "_auth_user_id" not in client.session
+    tally.add("hostile_requests", len(statuses) + 1)
+
+
+def test_reseller_keys_are_listed_without_secrets_and_revoked_at_once(tenants):
+    """Issue 11.6: a reseller lists its keys (prefixes only) and revokes one: the next
+    request with it is a 401; another reseller's key id is a 404 and stays valid."""
+    a, b = tenants
+    api = Api()
+    leaked_row, leaked = api_key_create(reseller=a.reseller, name="leaked")
+    listing = api.call(a.reseller_key, "get", "/api/v1/reseller/api-keys/")
+    assert leaked_row.prefix in listing.content.decode()
+    assert leaked not in listing.content.decode() and a.reseller_key not in listing.content.decode()
+    assert api.call(leaked, "get", "/api/v1/reseller/customers/").status_code == 200
+    revoked = api.call(a.reseller_key, "delete", f"/api/v1/reseller/api-keys/{leaked_row.pk}/")
+    assert revoked.status_code == 204
+    api.refused(leaked, "get", "/api/v1/reseller/customers/", status=401)
+    b_id = api.call(b.reseller_key, "get", "/api/v1/reseller/api-keys/").json()["results"][0]["id"]
+    api.refused(a.reseller_key, "delete", f"/api/v1/reseller/api-keys/{b_id}/", status=404)
+    assert api.call(b.reseller_key, "get", "/api/v1/reseller/customers/").status_code == 200
+    api.refused(a.reseller_key, "post", "/api/v1/reseller/api-keys/", {"name": "x"}, status=403)
     tally.add("hostile_requests", len(api.sent))
 
 
