@@ -13,10 +13,17 @@ from reportlab.platypus.flowables import Flowable
 
 from billing.credit_notes.document import CreditNoteDocument
 from billing.pdf import formatting as fmt
-from billing.pdf.flowables import LEADING, Column, DataTable, Gap, Panel, Row, Text
+from billing.pdf.flowables import Column, DataTable, Gap, Panel, Row, Text
 from billing.pdf.fonts import register_fonts
 from billing.pdf.pages import footer_decorator
-from billing.pdf.render import _cell, _header_row, _logo, _party, build_pdf
+from billing.pdf.render import (
+    _cell,
+    _header_row,
+    _party,
+    build_pdf,
+    title_panel,
+    totals_rows,
+)
 from billing.pdf.theme import ACCENT, INK, MUTED, RULE, WIDTH
 
 
@@ -29,23 +36,7 @@ def _header(doc: CreditNoteDocument) -> Panel:
         ("Invoice total", fmt.money(doc.invoice_total, doc.currency)),
         ("Time zone", doc.timezone),
     ]
-    half = WIDTH / 2
-    keys: list[Text | Gap] = [Gap(20 * LEADING + 4)]
-    values: list[Text | Gap] = [
-        Text("CREDIT NOTE", 20, bold=True, color=ACCENT, align="RIGHT"),
-        Gap(4),
-    ]
-    for key, value in meta:
-        keys.append(Text(key, 8, bold=True, color=MUTED, line_height=8.5 * LEADING))
-        values.append(Text(value, 8.5, align="RIGHT"))
-    return Panel(
-        [
-            Column(0, half - 6 * mm, _party(doc.seller, None), image=_logo(doc.logo)),
-            Column(half, 30 * mm, keys),
-            Column(half + 30 * mm, half - 30 * mm, values),
-        ],
-        ink=INK,
-    )
+    return title_panel(doc.seller, doc.logo, "CREDIT NOTE", meta)
 
 
 def _lines_table(doc: CreditNoteDocument) -> DataTable:
@@ -78,18 +69,7 @@ def _totals(doc: CreditNoteDocument) -> Panel:
         notes += [Gap(2 * mm), Text("Memo", 9, bold=True, color=ACCENT)]
         notes += [Text(line) for line in doc.memo.splitlines() if line.strip()]
     notes += [Gap(2 * mm), Text(f"Amounts in {cur}.", 7.5, color=MUTED)]
-    labels: list[Text | Gap] = [
-        Text("Subtotal", 9),
-        Text(f"Tax ({fmt.percent(doc.tax_rate)})", 9),
-        Gap(8),
-        Text("Total credited", 11, bold=True, color=ACCENT),
-    ]
-    amounts: list[Text | Gap] = [
-        Text(fmt.money(doc.subtotal, cur), 9, align="RIGHT"),
-        Text(fmt.money(doc.tax, cur), 9, align="RIGHT"),
-        Gap(8),
-        Text(fmt.money(doc.total, cur), 11, bold=True, color=ACCENT, align="RIGHT"),
-    ]
+    labels, amounts = totals_rows(doc, "Total credited")
     return Panel(
         [
             Column(0, WIDTH - 94 * mm, notes),

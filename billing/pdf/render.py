@@ -102,15 +102,22 @@ def _header(doc: InvoiceDocument) -> Panel:
         ("Time zone", doc.timezone),
         ("Status", doc.status.capitalize()),
     ]
+    return title_panel(doc.seller, doc.logo, "INVOICE", meta)
+
+
+def title_panel(
+    seller: PartyBlock, logo: bytes | None, title: str, meta: list[tuple[str, str]]
+) -> Panel:
+    """Seller (and logo) on the left; the document's title and key facts on the right."""
     half = WIDTH / 2
     keys: list[Text | Gap] = [Gap(20 * LEADING + 4)]
-    values: list[Text | Gap] = [Text("INVOICE", 20, bold=True, color=ACCENT, align="RIGHT"), Gap(4)]
+    values: list[Text | Gap] = [Text(title, 20, bold=True, color=ACCENT, align="RIGHT"), Gap(4)]
     for key, value in meta:
         keys.append(Text(key, 8, bold=True, color=MUTED, line_height=8.5 * LEADING))
         values.append(Text(value, 8.5, align="RIGHT"))
     return Panel(
         [
-            Column(0, half - 6 * mm, _party(doc.seller, None), image=_logo(doc.logo)),
+            Column(0, half - 6 * mm, _party(seller, None), image=_logo(logo)),
             Column(half, 30 * mm, keys),
             Column(half + 30 * mm, half - 30 * mm, values),
         ],
@@ -174,6 +181,24 @@ def _cell(text: str) -> list[Text]:
     return [Text(text)] if text else []
 
 
+def totals_rows(doc, total_label: str = "Total") -> tuple[list[Text | Gap], list[Text | Gap]]:
+    """The labels and amounts of subtotal, tax and total (an invoice or a credit note)."""
+    cur = doc.currency
+    labels: list[Text | Gap] = [
+        Text("Subtotal", 9),
+        Text(f"Tax ({fmt.percent(doc.tax_rate)})", 9),
+        Gap(8),
+        Text(total_label, 11, bold=True, color=ACCENT),
+    ]
+    amounts: list[Text | Gap] = [
+        Text(fmt.money(doc.subtotal, cur), 9, align="RIGHT"),
+        Text(fmt.money(doc.tax, cur), 9, align="RIGHT"),
+        Gap(8),
+        Text(fmt.money(doc.total, cur), 11, bold=True, color=ACCENT, align="RIGHT"),
+    ]
+    return labels, amounts
+
+
 def _totals_and_payment(doc: InvoiceDocument, credit: InvoiceCredit | None = None) -> Panel:
     cur = doc.currency
     notes: list[Text | Gap] = [
@@ -182,18 +207,7 @@ def _totals_and_payment(doc: InvoiceDocument, credit: InvoiceCredit | None = Non
     if doc.payment_instructions:
         notes += [Gap(3 * mm), Text("Payment instructions", 9, bold=True, color=ACCENT)]
         notes += [Text(line) for line in doc.payment_instructions.splitlines()]
-    labels: list[Text | Gap] = [
-        Text("Subtotal", 9),
-        Text(f"Tax ({fmt.percent(doc.tax_rate)})", 9),
-        Gap(8),
-        Text("Total", 11, bold=True, color=ACCENT),
-    ]
-    amounts: list[Text | Gap] = [
-        Text(fmt.money(doc.subtotal, cur), 9, align="RIGHT"),
-        Text(fmt.money(doc.tax, cur), 9, align="RIGHT"),
-        Gap(8),
-        Text(fmt.money(doc.total, cur), 11, bold=True, color=ACCENT, align="RIGHT"),
-    ]
+    labels, amounts = totals_rows(doc)
     if credit is not None:
         labels += [Gap(3), Text("Amount credited", 9), Text("Balance due", 9, bold=True)]
         amounts += [
