@@ -441,6 +441,14 @@ class InvoiceAdmin(TenantScopedAdmin):
     def total_display(self, invoice):
         return format_money(invoice.total, invoice.currency)
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Every field is read-only: no save buttons (changes are the actions above).
+        no_save = {"show_save": False, "show_save_and_continue": False}
+        no_save |= {"show_save_and_add_another": False, "show_delete": False}
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **no_save}
+        )
+
     def get_change_panels(self, request, obj):
         return [
             *super().get_change_panels(request, obj),

@@ -107,7 +107,7 @@ def test_void_mark_paid_and_resend(client, staff, django_capture_on_commit_callb
 def test_buttons_follow_the_invoice_status(client, staff):
     html = client.get(reverse("admin:billing_invoice_change", args=[staff.invoices["delta"].pk]))
     buttons = [a.action.name for a in html.context["flowbill_actions"]]
-    assert buttons == ["finalize", "refresh_draft"]
+    assert buttons == ["finalize", "refresh_draft", "discard_draft"]
     html = client.get(reverse("admin:billing_invoice_change", args=[staff.invoices["acme"].pk]))
     assert [a.action.name for a in html.context["flowbill_actions"]] == [
         "download_pdf",

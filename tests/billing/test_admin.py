@@ -85,7 +85,7 @@ def test_invoice_page_shows_lines_and_totals_in_the_currency_not_json(client, oc
     assert '"address_lines"' not in page and "&quot;seller&quot;" not in page  # no raw JSON
     assert "Discard draft" in page and "Issue credit note" not in page
     assert reverse("admin:billing_invoice_delete", args=[october_draft.pk]) not in page
-    assert 'name="number"' not in page  # every field is read-only
+    assert 'name="number"' not in page and 'name="_save"' not in page  # all read-only
 
 
 def test_a_finalized_invoice_offers_a_credit_note_and_never_a_delete(client, october_draft):
