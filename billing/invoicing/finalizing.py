@@ -3,9 +3,9 @@ hourly cycle and `manage.py finalize_due_invoices` run through `invoices_finaliz
 
 Both run `finalize_chunk`, a chunk of drafts of one reseller and period per transaction:
 
-1. lock the drafts' rows (id order) and their customers' rows (NO KEY UPDATE, id order); a
-   draft finalized or discarded meanwhile is reported in `skipped` (`invoice_not_draft`),
-   never finalized twice;
+1. lock the customers' rows (NO KEY UPDATE, id order), then the drafts' rows (id order): the
+   lock order of every path that takes both; a draft finalized or discarded meanwhile is
+   reported in `skipped` (`invoice_not_draft`), never finalized twice;
 2. re-rate every draft from the rows read once for the chunk (`RatingContext`): a draft that
    cannot be rated (say a plan in another currency) is reported in `failed` and stays a
    draft, the others go on. With `discard_empty` (the cycle), a draft whose customer has
@@ -188,8 +188,10 @@ def _finalize_locked(
     discard_empty: bool,
 ) -> list[Issued]:
     period = Period(start=chunk[0].period_start, end=chunk[0].period_end)
+    # Customers first, then the drafts: the order of every path that locks both (issuing,
+    # subscription changes), so none deadlocks with another.
+    lock_customers(sorted({i.customer_id for i in chunk}))
     locked = lock_drafts([i.pk for i in chunk])
-    lock_customers(sorted({i.customer_id for i in locked.values()}))
     todo = []
     for wanted in chunk:
         invoice = locked.get(wanted.pk)
