@@ -10,10 +10,10 @@ from django.core import mail
 
 from billing.credit_notes.models import CreditNote
 from billing.credit_notes.services import credit_note_create
-from billing.models import Invoice
+from billing.invoicing import invoice_void
 from tests.api.conftest import key_client
 from tests.api.test_isolation import MISSING_ID, assert_clean, response_text
-from tests.billing.test_credit_notes import make_issued_invoice
+from tests.billing.test_credit_notes import make_draft_invoice, make_issued_invoice
 
 R = "/api/v1/reseller"
 NOW = dt.datetime(2026, 11, 10, tzinfo=dt.UTC)
@@ -97,15 +97,13 @@ def test_bad_input_is_400_naming_the_field(reseller_api, invoice, body, field):
 
 def test_draft_and_void_invoices_are_409(reseller_api, customer, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    draft = Invoice.objects.create(
-        reseller=customer.reseller,
-        customer=customer,
-        period_start=dt.date(2026, 8, 1),
-        period_end=dt.date(2026, 9, 1),
-        currency="USD",
+    voided = invoice_void(
+        invoice=make_issued_invoice(customer, period_start=dt.date(2026, 9, 1)), now=NOW
     )
-    response = _post(reseller_api, draft, {})
-    assert (response.status_code, response.json()["code"]) == (409, "invoice_not_creditable")
+    for invoice in (make_draft_invoice(customer), voided):
+        response = _post(reseller_api, invoice, {})
+        assert (response.status_code, response.json()["code"]) == (409, "invoice_not_creditable")
+        assert response.json()["extra"] == {"status": invoice.status}
 
 
 def test_voiding_a_credited_invoice_is_409(reseller_api, invoice):

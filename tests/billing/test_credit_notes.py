@@ -92,6 +92,18 @@ def make_issued_invoice(
     return Invoice.objects.select_related("reseller", "customer").get(pk=invoice.pk)
 
 
+def make_draft_invoice(customer) -> Invoice:
+    """An August 2026 draft of 10.00 (drafts are never credited)."""
+    return Invoice.objects.create(
+        reseller=customer.reseller,
+        customer=customer,
+        period_start=dt.date(2026, 8, 1),
+        period_end=dt.date(2026, 9, 1),
+        currency="USD",
+        total=Decimal(10),
+    )
+
+
 @pytest.fixture(autouse=True)
 def _media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
@@ -236,14 +248,7 @@ def test_only_finalized_and_paid_invoices_are_credited(customer):
     voided = invoice_void(
         invoice=make_issued_invoice(customer, period_start=dt.date(2026, 9, 1)), now=NOW
     )
-    draft = Invoice.objects.create(
-        reseller=customer.reseller,
-        customer=customer,
-        period_start=dt.date(2026, 8, 1),
-        period_end=dt.date(2026, 9, 1),
-        currency="USD",
-        total=Decimal(10),
-    )
+    draft = make_draft_invoice(customer)
     for inv, status in ((voided, "void"), (draft, "draft")):
         with pytest.raises(ApplicationError) as exc:
             credit_note_create(invoice=inv, now=NOW)
