@@ -38,11 +38,13 @@ class WebhookEndpointForm(forms.ModelForm):
         model = WebhookEndpoint
         fields = ["reseller", "url", "description", "enabled_events", "is_active"]
 
-    def clean_enabled_events(self):
-        return webhook_events_validate(self.cleaned_data["enabled_events"])
-
-    def clean_url(self):
-        return webhook_url_validate(self.cleaned_data["url"])
+    def clean(self):
+        cleaned = super().clean()
+        if "enabled_events" in cleaned:
+            cleaned["enabled_events"] = webhook_events_validate(cleaned["enabled_events"])
+        if "url" in cleaned:
+            webhook_url_validate(cleaned["url"])  # a {"url": [...]} error names the field
+        return cleaned
 
 
 def _show_secret(admin_obj, request, endpoint, secret) -> TemplateResponse:
