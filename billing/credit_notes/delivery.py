@@ -14,14 +14,22 @@ sent again, so two workers given the same delivery send one email.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from email.utils import make_msgid
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 
+from accounts.models import Reseller
 from billing.credit_notes.models import CreditNote, CreditNoteEmail
 from billing.credit_notes.rendering import credit_note_document
+
+logger = logging.getLogger(__name__)
+
+#: A delivery queued (or claimed) this long ago without finishing: its task message was lost
+#: or its worker died; the hourly cycle dispatches it again (the claim keeps it to one send).
+STALE_AFTER = dt.timedelta(minutes=15)
 
 
 def credit_note_pdf_render(*, credit_note: CreditNote) -> bytes:
@@ -156,3 +164,35 @@ def _build_message(*, delivery: CreditNoteEmail, now: dt.datetime):
         idstring=f"cn{note.pk}.{delivery.sequence}", domain=sender.rpartition("@")[2] or None
     )
     return message
+
+
+def credit_notes_catch_up(*, reseller: Reseller, now: dt.datetime) -> list[int]:
+    """The hourly cycle's repair (`invoice_cycle_run`): render PDFs that failed at issue, and
+    dispatch again deliveries stuck `queued` or `sending` (a stale claim becomes `failed`
+    first, by a status-conditional update, so two cycles never both take it; its mail may
+    have left already, the same one-duplicate window as invoices). Returns the deliveries
+    dispatched."""
+    for note in CreditNote.objects.for_reseller(reseller).filter(pdf="").select_related("reseller"):
+        try:
+            credit_note_pdf_store(credit_note=note, now=now)
+        except Exception:
+            logger.exception("PDF rendering failed again for credit note %s", note.pk)
+    deliveries = CreditNoteEmail.objects.for_reseller(reseller)
+    abandoned = list(
+        deliveries.filter(
+            status=CreditNoteEmail.Status.SENDING, claimed_at__lt=now - STALE_AFTER
+        ).values_list("pk", flat=True)
+    )
+    for pk in abandoned:
+        CreditNoteEmail.objects.filter(pk=pk, status=CreditNoteEmail.Status.SENDING).update(
+            status=CreditNoteEmail.Status.FAILED,
+            last_error="the worker stopped while sending; sent again",
+        )
+    stale = abandoned + list(
+        deliveries.filter(
+            status=CreditNoteEmail.Status.QUEUED, queued_at__lt=now - STALE_AFTER
+        ).values_list("pk", flat=True)
+    )
+    for pk in stale:
+        credit_note_email_dispatch(delivery=CreditNoteEmail(pk=pk))
+    return stale

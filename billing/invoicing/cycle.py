@@ -329,4 +329,7 @@ def invoice_cycle_run(*, reseller: Reseller, now: dt.datetime) -> CycleResult:
             )
     result.pdfs_rendered = invoice_pdfs_render_missing(reseller=reseller, now=now)
     result.emails_dispatched = invoice_emails_redispatch(reseller=reseller, now=now)
+    from billing.credit_notes.delivery import credit_notes_catch_up  # (imports invoicing)
+
+    credit_notes_catch_up(reseller=reseller, now=now)  # their PDFs and stuck emails too
     return result

@@ -19,6 +19,7 @@ from billing.credit_notes.delivery import (
     credit_note_email_resend,
     credit_note_email_send,
     credit_note_pdf_content,
+    credit_notes_catch_up,
 )
 from billing.credit_notes.models import CreditNote, CreditNoteEmail, CreditNoteLine
 from billing.credit_notes.pdf import invoice_pdf_with_credits
@@ -527,3 +528,40 @@ def test_two_workers_sending_the_same_delivery_send_one_email(customer):
     assert len(mail.outbox) == 1
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("sent", 1)
+
+
+def test_the_hourly_catch_up_renders_missing_pdfs_and_redispatches_stuck_emails(
+    invoice, on_commit, monkeypatch
+):
+    import billing.credit_notes.services as services
+
+    def broken(**kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(services, "credit_note_pdf_store", broken)
+    note = credit_note_create(invoice=invoice, amount="60.00", now=NOW)  # task message lost
+    monkeypatch.undo()
+    assert not CreditNote.objects.get(pk=note.pk).pdf
+    # a second note whose worker died mid-send
+    other = credit_note_create(invoice=invoice, amount="1.00", now=NOW, send_email=False)
+    stuck = CreditNoteEmail.objects.create(
+        credit_note=other,
+        recipients=["x@example.com"],
+        status=CreditNoteEmail.Status.SENDING,
+        attempts=1,
+        queued_at=NOW,
+        claimed_at=NOW,
+    )
+    early = credit_notes_catch_up(reseller=invoice.reseller, now=NOW + dt.timedelta(minutes=5))
+    assert early == [] and len(mail.outbox) == 0
+    later = NOW + dt.timedelta(hours=1)
+    queued = CreditNoteEmail.objects.get(credit_note=note)
+    dispatched = on_commit(credit_notes_catch_up, reseller=invoice.reseller, now=later)
+    assert sorted(dispatched) == sorted([queued.pk, stuck.pk])
+    assert CreditNote.objects.get(pk=note.pk).pdf
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(["x@example.com", invoice.customer.email])
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.attempts) == ("sent", 2)
+    # nothing is sent twice by the next hour's run
+    on_commit(credit_notes_catch_up, reseller=invoice.reseller, now=later + dt.timedelta(hours=1))
+    assert len(mail.outbox) == 2
