@@ -17,6 +17,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.admin import ObjectAction, TenantScopedAdmin
@@ -151,6 +152,15 @@ class CreditNoteAdmin(TenantScopedAdmin):
         """Issue a credit note against `?invoice=<id>` (from the invoice page)."""
         if not self.has_add_permission(request):
             raise Http404("No such page.")
+        if "invoice" not in request.GET:
+            self.message_user(
+                request,
+                'Credit notes are issued from an invoice: open it and use "Issue credit note".',
+                messages.INFO,
+            )
+            return HttpResponseRedirect(
+                reverse(f"{self.admin_site.name}:billing_invoice_changelist")
+            )
         invoice = self._invoice_or_404(request)
         form = CreditNoteIssueForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

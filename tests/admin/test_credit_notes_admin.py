@@ -122,3 +122,9 @@ def test_download_pdf_and_resend_email(client, staff, django_capture_on_commit_c
     delivery = CreditNoteEmail.objects.get(credit_note=note)
     assert (delivery.requested_by, delivery.status) == (staff.staff.username, "sent")
     assert len(mail.outbox) == 1
+
+
+def test_add_without_an_invoice_points_to_the_invoices(client, staff):
+    response = client.get(reverse("admin:billing_creditnote_add"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:billing_invoice_changelist")
