@@ -41,6 +41,7 @@ from usage.models import (
 )
 from usage.selectors import ledger_latest_snapshot, sync_runs_recent, usage_daily_series
 from usage.services import usage_snapshot_bytesflows, usage_sync_sub_account
+from usage.services.alert_rules import RULE_FIELDS
 
 # Imported for its side effect too: registers the usage tasks with Celery in every process
 # that loads the admin (FLOWBILL_AFTER_SYNC_TASKS resolves them by name).
@@ -176,16 +177,7 @@ class UsageAlertAdmin(ReadOnlyTenantAdmin):
 class UsageAlertRuleInline(TenantScopedInline):
     model = UsageAlertRule
     extra = 0
-    fields = [
-        "kind",
-        "quota_gb",
-        "percent",
-        "remaining_gb",
-        "unit_bytes",
-        "sub_account",
-        "notify_customer",
-        "is_active",
-    ]
+    fields = list(RULE_FIELDS)
     verbose_name = "usage alert rule"
     verbose_name_plural = (
         "Usage alerts (once per threshold per month: e.g. 80% and 100% of a quota)"

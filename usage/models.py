@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from accounts.models import Customer, SubAccount, UpstreamAccount
+from accounts.models import Customer, Provider, SubAccount, UpstreamAccount
 from accounts.tenancy import TenantQuerySet
 
 GIB = 1_073_741_824
@@ -361,14 +361,29 @@ class UsageAlertRule(models.Model):
         return f"under {remaining} GB remaining"
 
     def clean(self) -> None:
+        """Each kind takes its own fields and refuses the other kind's (admin and API
+        alike); remaining-traffic rules watch BytesFlows sub-accounts only."""
         errors = {}
         if self.kind == self.Kind.QUOTA_SHARE:
             if not self.quota_gb:
                 errors["quota_gb"] = "A quota rule needs the monthly quota."
             if not self.percent:
                 errors["percent"] = "A quota rule needs the share that triggers it."
-        elif self.remaining_gb is None:
-            errors["remaining_gb"] = "A remaining-traffic rule needs the GB threshold."
+            if self.remaining_gb is not None:
+                errors["remaining_gb"] = "Only for remaining_below rules; leave it empty."
+        else:
+            if self.remaining_gb is None:
+                errors["remaining_gb"] = "A remaining-traffic rule needs the GB threshold."
+            for name in ("quota_gb", "percent"):
+                if getattr(self, name) is not None:
+                    errors[name] = "Only for quota_share rules; leave it empty."
+            if (
+                self.sub_account_id
+                and self.sub_account.upstream_account.provider != Provider.BYTESFLOWS
+            ):
+                errors["sub_account"] = (
+                    "Remaining-traffic rules watch BytesFlows sub-accounts only."
+                )
         if (
             self.sub_account_id
             and self.customer_id

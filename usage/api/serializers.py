@@ -15,6 +15,7 @@ from rest_framework import serializers
 from accounts.api.serializers import StrictInputSerializer, StrictModelInputSerializer
 from accounts.models import Customer, SubAccount, UpstreamAccount
 from usage.models import SyncRun, UsageAlertRule
+from usage.services.alert_rules import RULE_FIELDS
 
 GIB = 1_073_741_824
 GB = 1_000_000_000
@@ -253,16 +254,7 @@ class SyncRunOutputSerializer(serializers.ModelSerializer):
 
 # --- usage alert rules ----------------------------------------------------------------------
 
-_RULE_FIELDS = [
-    "kind",
-    "quota_gb",
-    "percent",
-    "remaining_gb",
-    "unit_bytes",
-    "sub_account",
-    "notify_customer",
-    "is_active",
-]
+_RULE_FIELDS = list(RULE_FIELDS)
 
 
 class _RuleSubAccountMixin:

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from accounts.api.base import CustomerScopedView, ResellerScopedView
 from accounts.api.serializers import ApiErrorSerializer
 from accounts.models import Customer, SubAccount, UpstreamAccount
-from config.query import StrictQueryMixin
+from config.query import StrictQueryMixin, query_error_responses
 from usage.api.serializers import (
     UNITS,
     ResellerUsageQuerySerializer,
@@ -196,16 +196,13 @@ class ResellerSyncView(ResellerScopedView):
         return Response(SyncRequestOutputSerializer(body).data, status=202)
 
 
-_FOREIGN_404 = OpenApiResponse(
-    ApiErrorSerializer, description="A filter names an object that is not one of yours."
-)
-
-
 @extend_schema(tags=["reseller: usage"])
 class SyncRunListView(StrictQueryMixin, mixins.ListModelMixin, ResellerScopedView):
     model = SyncRun
     serializer_class = SyncRunOutputSerializer
     query_serializer = SyncRunQuerySerializer
+    owned_filters = {"upstream_account": UpstreamAccount, "sub_account": SubAccount}
+    equal_filters = {"status": "status", "kind": "kind"}
 
     def get_queryset(self):
         # Newest first: runs still queued (not started), then by start, latest first.
@@ -214,7 +211,7 @@ class SyncRunListView(StrictQueryMixin, mixins.ListModelMixin, ResellerScopedVie
     @extend_schema(
         operation_id="reseller_sync_runs_list",
         parameters=[SyncRunQuerySerializer],
-        responses={200: SyncRunOutputSerializer(many=True), 404: _FOREIGN_404},
+        responses=query_error_responses(**{"200": SyncRunOutputSerializer(many=True)}),
         description="Sync runs, newest first (queued runs, then by start time). Unknown "
         "parameters or values are a 400; an `upstream_account` or `sub_account` that is not "
         "yours a 404.",
@@ -222,24 +219,12 @@ class SyncRunListView(StrictQueryMixin, mixins.ListModelMixin, ResellerScopedVie
     def get(self, request):
         query = self.parse_query()
         queryset = self.get_queryset()
-        if "upstream_account" in query:
-            accounts = UpstreamAccount.objects.for_reseller(self.reseller)
-            get_object_or_404(accounts, pk=query["upstream_account"])
-            queryset = queryset.filter(upstream_account_id=query["upstream_account"])
-        if "sub_account" in query:
-            sub_accounts = SubAccount.objects.for_reseller(self.reseller)
-            get_object_or_404(sub_accounts, pk=query["sub_account"])
-            queryset = queryset.filter(sub_account_id=query["sub_account"])
-        for name in ("status", "kind"):
-            if name in query:
-                queryset = queryset.filter(**{name: query[name]})
         if "since" in query:
             since = query["since"]
             queryset = queryset.filter(
                 Q(started_at__gte=since) | Q(started_at__isnull=True, queued_at__gte=since)
             )
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.filtered_list(query, queryset)
 
 
 @extend_schema(tags=["reseller: usage"])
@@ -257,24 +242,16 @@ class UsageAlertRuleListCreateView(StrictQueryMixin, mixins.ListModelMixin, Rese
     model = UsageAlertRule
     serializer_class = UsageAlertRuleOutputSerializer
     query_serializer = UsageAlertRuleQuerySerializer
+    owned_filters = {"customer": Customer}
+    equal_filters = {"kind": "kind", "is_active": "is_active"}
 
     @extend_schema(
         operation_id="reseller_usage_alert_rules_list",
         parameters=[UsageAlertRuleQuerySerializer],
-        responses={200: UsageAlertRuleOutputSerializer(many=True), 404: _FOREIGN_404},
+        responses=query_error_responses(**{"200": UsageAlertRuleOutputSerializer(many=True)}),
     )
     def get(self, request):
-        query = self.parse_query()
-        queryset = self.get_queryset()
-        if "customer" in query:
-            customers = Customer.objects.for_reseller(self.reseller)
-            get_object_or_404(customers, pk=query["customer"])
-            queryset = queryset.filter(customer_id=query["customer"])
-        for name in ("kind", "is_active"):
-            if name in query:
-                queryset = queryset.filter(**{name: query[name]})
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.filtered_list(self.parse_query(), self.get_queryset())
 
     @extend_schema(
         operation_id="reseller_usage_alert_rules_create",

@@ -8,14 +8,14 @@ sub-accounts (an IPFoxy sub-account has no remaining traffic to measure).
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.models import Customer, Provider, Reseller
+from accounts.models import Customer, Reseller
 from config.errors import NotFoundError
 from usage.models import UsageAlertRule
 
-CHANGEABLE = (
+#: The fields a rule is made of besides its customer (API, admin).
+RULE_FIELDS = (
     "kind",
     "quota_gb",
     "percent",
@@ -28,30 +28,14 @@ CHANGEABLE = (
 
 
 def _validate(rule: UsageAlertRule) -> None:
-    errors: dict[str, list[str]] = {}
-    if rule.kind == UsageAlertRule.Kind.QUOTA_SHARE:
-        if rule.remaining_gb is not None:
-            errors["remaining_gb"] = ["Only for remaining_below rules; leave it empty."]
-    else:
-        for name in ("quota_gb", "percent"):
-            if getattr(rule, name) is not None:
-                errors[name] = ["Only for quota_share rules; leave it empty."]
-        sub_account = rule.sub_account
-        if sub_account is not None and sub_account.upstream_account.provider != Provider.BYTESFLOWS:
-            errors["sub_account"] = ["Remaining-traffic rules watch BytesFlows sub-accounts only."]
-    try:
-        rule.full_clean(exclude=["customer"])
-    except ValidationError as exc:
-        for name, messages in exc.message_dict.items():
-            errors.setdefault(name, []).extend(messages)
-    if errors:
-        raise ValidationError(errors)
+    """The model's rules (`UsageAlertRule.clean`, shared with the admin) and field limits."""
+    rule.full_clean(exclude=["customer"])
 
 
 def usage_alert_rule_create(*, reseller: Reseller, customer: Customer, **fields) -> UsageAlertRule:
     if customer.reseller_id != reseller.pk:
         raise NotFoundError("No such customer.")
-    unknown = set(fields) - set(CHANGEABLE)
+    unknown = set(fields) - set(RULE_FIELDS)
     if unknown:
         raise TypeError(f"unknown fields {sorted(unknown)}")
     rule = UsageAlertRule(customer=customer, **fields)
@@ -61,7 +45,7 @@ def usage_alert_rule_create(*, reseller: Reseller, customer: Customer, **fields)
 
 
 def usage_alert_rule_update(*, rule: UsageAlertRule, **changes) -> UsageAlertRule:
-    unknown = set(changes) - set(CHANGEABLE)
+    unknown = set(changes) - set(RULE_FIELDS)
     if unknown:
         raise TypeError(f"cannot change {sorted(unknown)}")
     with transaction.atomic():

@@ -7,7 +7,6 @@ reseller's endpoint, delivery or event answers 404 exactly like a missing one.
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
@@ -15,7 +14,7 @@ from rest_framework.response import Response
 
 from accounts.api.base import ResellerScopedView
 from accounts.api.serializers import ApiErrorSerializer
-from config.query import StrictQueryMixin
+from config.query import StrictQueryMixin, query_error_responses
 from webhooks import services
 from webhooks.api.serializers import (
     WebhookDeliveryDetailOutputSerializer,
@@ -123,6 +122,8 @@ class _DeliveriesBase(ResellerScopedView):
 class WebhookDeliveryListView(StrictQueryMixin, mixins.ListModelMixin, _DeliveriesBase):
     serializer_class = WebhookDeliveryOutputSerializer
     query_serializer = WebhookDeliveryQuerySerializer
+    owned_filters = {"endpoint": WebhookEndpoint}
+    equal_filters = {"status": "status", "event_type": "event__type"}
 
     def get_queryset(self):
         return super().get_queryset().order_by("-created_at", "-pk")
@@ -130,23 +131,16 @@ class WebhookDeliveryListView(StrictQueryMixin, mixins.ListModelMixin, _Deliveri
     @extend_schema(
         operation_id="reseller_webhook_deliveries_list",
         parameters=[WebhookDeliveryQuerySerializer],
+        responses=query_error_responses(**{"200": WebhookDeliveryOutputSerializer(many=True)}),
         description="The delivery log, newest first. Unknown parameters or values are a 400; "
         "an `endpoint` that is not yours a 404.",
     )
     def get(self, request):
         query = self.parse_query()
         queryset = self.get_queryset()
-        if "endpoint" in query:
-            endpoints = WebhookEndpoint.objects.for_reseller(self.reseller)
-            queryset = queryset.filter(endpoint=get_object_or_404(endpoints, pk=query["endpoint"]))
-        if "event_type" in query:
-            queryset = queryset.filter(event__type=query["event_type"])
-        if "status" in query:
-            queryset = queryset.filter(status=query["status"])
         if "event" in query:
             queryset = queryset.filter(event_id=int(query["event"].removeprefix("evt_")))
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.filtered_list(query, queryset)
 
 
 @extend_schema(tags=["reseller: webhooks"])
@@ -187,6 +181,7 @@ class WebhookEventListView(StrictQueryMixin, mixins.ListModelMixin, ResellerScop
     model = WebhookEvent
     serializer_class = WebhookEventOutputSerializer
     query_serializer = WebhookEventQuerySerializer
+    equal_filters = {"type": "type"}
 
     def get_queryset(self):
         return super().get_queryset().order_by("-created_at", "-pk")
@@ -194,13 +189,12 @@ class WebhookEventListView(StrictQueryMixin, mixins.ListModelMixin, ResellerScop
     @extend_schema(
         operation_id="reseller_webhook_events_list",
         parameters=[WebhookEventQuerySerializer],
+        responses={
+            200: WebhookEventOutputSerializer(many=True),
+            400: query_error_responses()[400],
+        },
         description="Events emitted for your endpoints, newest first (an event is recorded "
         "only when an active endpoint subscribes to its type).",
     )
     def get(self, request):
-        query = self.parse_query()
-        queryset = self.get_queryset()
-        if "type" in query:
-            queryset = queryset.filter(type=query["type"])
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.filtered_list(self.parse_query(), self.get_queryset())
