@@ -17,7 +17,13 @@ from django.utils import timezone
 from accounts.admin import ObjectAction, TenantScopedAdmin, TenantScopedInline
 from config.errors import ApplicationError
 from webhooks.catalogue import EVENT_TYPES
-from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from webhooks.models import (
+    ATTEMPT_LOG_FIELDS,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from webhooks.services import (
     webhook_delivery_replay,
     webhook_endpoint_create,
@@ -104,15 +110,7 @@ class WebhookAttemptInline(TenantScopedInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False
-    fields = readonly_fields = [
-        "number",
-        "attempted_at",
-        "succeeded",
-        "response_status",
-        "response_body",
-        "error",
-        "duration_ms",
-    ]
+    fields = readonly_fields = ATTEMPT_LOG_FIELDS
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -110,6 +110,18 @@ class WebhookDelivery(models.Model):
         return f"{self.event_id} -> {self.endpoint_id} ({self.status})"
 
 
+#: What the delivery log shows of each attempt (API and admin).
+ATTEMPT_LOG_FIELDS = (
+    "number",
+    "attempted_at",
+    "succeeded",
+    "response_status",
+    "response_body",
+    "error",
+    "duration_ms",
+)
+
+
 class WebhookAttempt(models.Model):
     """One try of a delivery: what the receiver answered, or why it could not."""
 

@@ -10,7 +10,13 @@ from rest_framework import serializers
 
 from accounts.api.serializers import StrictInputSerializer
 from webhooks.catalogue import EVENT_TYPE_CHOICES, EVENT_TYPES
-from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from webhooks.models import (
+    ATTEMPT_LOG_FIELDS,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 _EVENTS_HELP = "Event types to send: " + ", ".join(f"`{t}`" for t in EVENT_TYPES) + "."
 MAX_ID = 2**63 - 1
@@ -83,15 +89,7 @@ class WebhookEndpointSecretOutputSerializer(WebhookEndpointOutputSerializer):
 class WebhookAttemptOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookAttempt
-        fields = [
-            "number",
-            "attempted_at",
-            "succeeded",
-            "response_status",
-            "response_body",
-            "error",
-            "duration_ms",
-        ]
+        fields = ATTEMPT_LOG_FIELDS
 
 
 class WebhookDeliveryOutputSerializer(serializers.ModelSerializer):
