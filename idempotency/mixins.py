@@ -23,6 +23,7 @@ from idempotency.services import (
     idempotency_complete,
     idempotency_release,
     idempotency_request_hash,
+    idempotency_response_body,
 )
 
 HEADER = "Idempotency-Key"
@@ -70,7 +71,8 @@ class IdempotentPostMixin:
             self._idempotency_claim = begun.record
             return
         record = begun.record
-        data = json.loads(record.response_body) if record.response_body else None
+        body = idempotency_response_body(record)
+        data = json.loads(body) if body else None
         replay = Response(data, status=record.status_code, headers=record.response_headers)
         replay[REPLAYED_HEADER] = "true"
         self.post = lambda *args, **kwargs: replay  # dispatch calls this instead of the view

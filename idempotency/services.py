@@ -8,6 +8,10 @@
 - `idempotency_complete` stores a 2xx/4xx response; `idempotency_release` drops the claim
   of a request that ended in a 5xx or an exception, so the client may retry it.
 - `idempotency_records_purge` deletes expired rows (beat, daily).
+
+Stored bodies are encrypted with the project's MultiFernet keys (`accounts.crypto`): some
+answers carry a secret shown once (a new API key, a webhook signing secret), which a
+replay shows again to the same caller but which must not sit in the database in clear.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
+from accounts.crypto import fernet
 from config.errors import ApplicationError
 from idempotency.models import IdempotencyRecord
 
@@ -111,8 +116,18 @@ def idempotency_complete(
     now: dt.datetime,
 ) -> None:
     IdempotencyRecord.objects.filter(pk=record.pk).update(
-        status_code=status_code, response_body=body, response_headers=headers, completed_at=now
+        status_code=status_code,
+        response_body=fernet().encrypt(body.encode()).decode() if body else "",
+        response_headers=headers,
+        completed_at=now,
     )
+
+
+def idempotency_response_body(record: IdempotencyRecord) -> str:
+    """The stored response body, decrypted ("" for none)."""
+    if not record.response_body:
+        return ""
+    return fernet().decrypt(record.response_body.encode()).decode()
 
 
 def idempotency_release(*, record: IdempotencyRecord) -> None:

@@ -200,3 +200,16 @@ def test_purge_deletes_only_expired_records(reseller_api):
     assert idempotency_records_purge(now=timezone.now()) == 1
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
     assert idempotency_records_purge_task.delay().get() == 0
+
+
+@pytest.mark.django_db
+def test_a_secret_shown_once_is_replayed_but_stored_encrypted(reseller_api):
+    body = {"url": "https://shop.example.com/hooks", "enabled_events": ["usage.alert"]}
+    url = "/api/v1/reseller/webhook-endpoints/"
+    first = reseller_api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="hook-1")
+    again = reseller_api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="hook-1")
+
+    secret = first.json()["secret"]
+    assert again["Idempotent-Replayed"] == "true" and again.json()["secret"] == secret
+    stored = IdempotencyRecord.objects.get(key="hook-1").response_body
+    assert secret not in stored and stored.startswith("gAAAA")
