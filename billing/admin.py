@@ -73,25 +73,17 @@ def _form_errors(form, errors: dict[str, list[str]]) -> None:
             form.add_error(field, message if field else f"{name}: {message}")
 
 
+#: The plan's own columns fixed at creation (`tiers` are rows of their own).
+PLAN_COLUMNS = tuple(name for name in PLAN_FIXED_FIELDS if name != "tiers")
+
+
 class PlanForm(forms.ModelForm):
     """The plan fields checked by the same rules as `plan_create` (the tiers are checked by
     `PlanTierFormSet` with the rest, once the plan fields are known)."""
 
     class Meta:
         model = Plan
-        fields = [
-            "reseller",
-            "code",
-            "name",
-            "currency",
-            "pricing_model",
-            "unit_bytes",
-            "base_fee",
-            "minimum_charge",
-            "package_size",
-            "package_price",
-            "is_active",
-        ]
+        fields = ["reseller", "name", *PLAN_COLUMNS, "is_active"]
 
     def clean(self):
         data = super().clean()
@@ -180,6 +172,20 @@ class _ServiceFormAdmin(TenantScopedAdmin):
             self.message_user(request, f"Refused: {exc.message}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
+    def service_create(self, request, obj):
+        """Create the object from the validated, unsaved `obj`; return the saved one."""
+        raise NotImplementedError
+
+    def service_update(self, request, obj):
+        raise NotImplementedError
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            self.service_update(request, obj)
+        else:
+            created = self.service_create(request, obj)
+            obj.pk, obj.created_at = created.pk, created.created_at
+
     def save_related(self, request, form, formsets, change):
         form.save_m2m()
         for formset in formsets:  # inline rows were written by the service, or are read-only
@@ -223,25 +229,17 @@ class PlanAdmin(_ServiceFormAdmin):
             initial.setdefault("currency", reseller.currency)
         return initial
 
-    def save_model(self, request, obj, form, change):
-        if change:
-            plan_update(plan=obj, name=obj.name, is_active=obj.is_active)
-            return
-        created = plan_create(
+    def service_update(self, request, obj):
+        plan_update(plan=obj, name=obj.name, is_active=obj.is_active)
+
+    def service_create(self, request, obj):
+        return plan_create(
             reseller=obj.reseller,
-            code=obj.code,
             name=obj.name,
-            pricing_model=obj.pricing_model,
-            currency=obj.currency,
-            base_fee=obj.base_fee,
-            minimum_charge=obj.minimum_charge,
-            unit_bytes=obj.unit_bytes,
-            package_size=obj.package_size,
-            package_price=obj.package_price,
             is_active=obj.is_active,
             tiers=getattr(obj, "flowbill_tiers", ()),
+            **{name: getattr(obj, name) for name in PLAN_COLUMNS},
         )
-        obj.pk, obj.created_at = created.pk, created.created_at
 
     def has_delete_permission(self, request, obj=None):
         return False  # plans are referenced by subscriptions and invoices: deactivate them
@@ -293,18 +291,17 @@ class SubscriptionAdmin(_ServiceFormAdmin):
         actions.pop("delete_selected", None)  # one at a time, through the service
         return actions
 
-    def save_model(self, request, obj, form, change):
-        if change:
-            subscription_update(subscription=obj, ends_on=obj.ends_on)
-            return
-        created = subscription_create(
+    def service_update(self, request, obj):
+        subscription_update(subscription=obj, ends_on=obj.ends_on)
+
+    def service_create(self, request, obj):
+        return subscription_create(
             customer=obj.customer,
             plan=obj.plan,
             starts_on=obj.starts_on,
             ends_on=obj.ends_on,
             upstream_account=obj.upstream_account,
         )
-        obj.pk, obj.created_at = created.pk, created.created_at
 
     def get_deleted_objects(self, objs, request):
         """The service decides (draft lines that name it are re-rated, not "protected")."""
