@@ -118,9 +118,6 @@ class PlanTierFormSet(forms.BaseInlineFormSet):
             {name: form.cleaned_data.get(name) for name in ("up_to", "unit_price", "flat_fee")}
             for form in rows
         ]
-        for tier in tiers:
-            if tier["flat_fee"] is None:
-                tier["flat_fee"] = Decimal(0)
         errors = plan_rules_errors(
             pricing_model=plan.pricing_model,
             currency=plan.currency,
