@@ -242,3 +242,23 @@ def test_a_foreign_invoice_line_is_400_like_a_missing_one(credited_world):
     ]
     assert [b.status_code for b in bodies] == [400, 400]
     assert bodies[0].json()["code"] == bodies[1].json()["code"] == "invalid_lines"
+
+
+def test_credit_note_list_queries_do_not_grow_with_the_notes(reseller_api, invoice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert reseller_api.get(f"{R}/credit-notes/").status_code == 200
+        return len(queries)
+
+    credit_note_create(invoice=invoice, amount=Decimal("1.00"), now=NOW, send_email=False)
+    count()  # the key's first use writes its last-used time
+    one = count()
+    first = invoice.lines.order_by("position").first()
+    for _ in range(3):
+        credit_note_create(
+            invoice=invoice, lines=[{"line": first.pk, "amount": "1.00"}], now=NOW, send_email=False
+        )
+    assert count() == one
