@@ -114,3 +114,44 @@ def test_reseller_currency_is_checked_by_the_service_and_the_command():
     assert list(info.value.message_dict) == ["currency"]
     with pytest.raises(CommandError, match="currency"):
         call_command("create_reseller", "--name", "R", "--currency", "abc", "--timezone", "UTC")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_currency_change_waits_for_a_subscription_being_created_and_is_refused():
+    """The currency check and `subscription_create` lock the same customer row: a change
+    racing a new subscription waits for it, then sees it and is refused (PostgreSQL)."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from accounts.models import Customer
+    from billing.services import subscription_create
+    from tests import factories
+
+    customer = factories.CustomerFactory()
+    plan = PlanFactory(reseller=customer.reseller)
+    subscribed, outcome = threading.Event(), []
+
+    def change_currency():
+        try:
+            subscribed.wait(5)
+            fresh = Customer.objects.select_related("reseller").get(pk=customer.pk)
+            customer_update(customer=fresh, currency="EUR")
+            outcome.append("changed")
+        except ApplicationError as exc:
+            outcome.append(exc.code)
+        finally:
+            connection.close()
+
+    racer = threading.Thread(target=change_currency)
+    racer.start()
+    with transaction.atomic():
+        subscription_create(customer=customer, plan=plan, starts_on=dt.date(2026, 1, 1))
+        subscribed.set()  # the racer now blocks on the customer row until this commits
+        racer.join(0.5)
+        assert racer.is_alive()
+    racer.join(10)
+    assert outcome == ["customer_currency_locked"]
+    customer.refresh_from_db()
+    assert customer.currency == "USD"
