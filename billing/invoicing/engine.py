@@ -35,7 +35,7 @@ from billing.invoicing.numbering import invoice_numbers_next
 from billing.invoicing.pdf_pool import PdfBatch
 from billing.invoicing.periods import Period, local_date, period_has_ended
 from billing.invoicing.rendering import invoice_document, invoice_snapshot
-from billing.invoicing.transitions import invoice_check_transition
+from billing.invoicing.transitions import invoice_check_transition, invoice_event
 from billing.models import (
     Invoice,
     InvoiceEmail,
@@ -68,9 +68,7 @@ def failure_of(exc: Exception, *, customer_id: int, invoice_id: int | None = Non
     An `ApplicationError` keeps its code; anything else is `internal_error` (with a traceback
     in the log)."""
     if isinstance(exc, ApplicationError):
-        logger.warning(
-            "customer %s not billed (invoice %s): %s", customer_id, invoice_id, exc.code
-        )
+        logger.warning("customer %s not billed (invoice %s): %s", customer_id, invoice_id, exc.code)
         return Failure(customer_id, exc.code, exc.message, invoice_id)
     logger.error(
         "customer %s not billed (invoice %s): internal_error",
@@ -79,6 +77,15 @@ def failure_of(exc: Exception, *, customer_id: int, invoice_id: int | None = Non
         exc_info=exc,
     )
     return Failure(customer_id, "internal_error", f"{type(exc).__name__}: {exc}", invoice_id)
+
+
+def error_of(exc: Exception, failure: Failure) -> ApplicationError:
+    """The error to raise for a failure: the service's own, or one carrying its code."""
+    return (
+        exc
+        if isinstance(exc, ApplicationError)
+        else ApplicationError(failure.code, failure.message)
+    )
 
 
 @dataclass
@@ -288,20 +295,6 @@ _ISSUE_FIELDS = [
 ]
 
 
-def event(
-    invoice: Invoice, from_status: str, to_status: str, now: dt.datetime, actor: str, note: str
-) -> InvoiceEvent:
-    """An (unsaved) event row of an invoice."""
-    return InvoiceEvent(
-        invoice=invoice,
-        from_status=from_status,
-        to_status=to_status,
-        actor=actor or "system",
-        note=note[:500],
-        at=now,
-    )
-
-
 def issue(
     items: list[Issued],
     *,
@@ -325,7 +318,7 @@ def issue(
         invoice = item.invoice
         invoice_check_transition(invoice=invoice, to_status=InvoiceStatus.FINALIZED)
         if inserted:
-            events.append(event(invoice, "", InvoiceStatus.DRAFT, now, actor, "created"))
+            events.append(invoice_event(invoice, "", InvoiceStatus.DRAFT, now, actor, "created"))
         invoice.number = number
         invoice.sequence_year = issued_on.year
         invoice.sequence_number = sequence_number
@@ -336,7 +329,7 @@ def issue(
         invoice.status = InvoiceStatus.FINALIZED
         invoice.save(update_fields=_ISSUE_FIELDS if inserted else None)
         events.append(
-            event(invoice, InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, now, actor, number)
+            invoice_event(invoice, InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, now, actor, number)
         )
         if send_email:
             item.delivery = InvoiceEmail(

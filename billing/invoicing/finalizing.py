@@ -37,6 +37,7 @@ from billing.invoicing.engine import (
     Issued,
     computation_rows,
     drafts_delete,
+    error_of,
     failure_of,
     fill_from_computation,
     issue,
@@ -168,11 +169,7 @@ def finalize_chunk(
         (invoice,) = chunk
         failure = failure_of(exc, customer_id=invoice.customer_id, invoice_id=invoice.pk)
         result.failed.append(failure)
-        result.errors[invoice.pk] = (
-            exc
-            if isinstance(exc, ApplicationError)
-            else ApplicationError(failure.code, failure.message)
-        )
+        result.errors[invoice.pk] = error_of(exc, failure)
         return []
     result.merge(done)
     return issued

@@ -39,6 +39,7 @@ from billing.invoicing.engine import (
     IssueBatch,
     Issued,
     computation_rows,
+    error_of,
     failure_of,
     fill_from_computation,
     issue,
@@ -232,11 +233,7 @@ def _issue_chunk(
         existing = _live_invoices(ids, period) if isinstance(exc, IntegrityError) else []
         if not existing:  # not a concurrent creation: this customer cannot be billed
             failure = failure_of(exc, customer_id=ids[0])
-            result.failed[ids[0]] = (
-                exc
-                if isinstance(exc, ApplicationError)
-                else ApplicationError(failure.code, failure.message)
-            )
+            result.failed[ids[0]] = error_of(exc, failure)
             return []
         issued, failed = [], {}
     result.issued.extend(item.invoice for item in issued)

@@ -52,6 +52,18 @@ def _make_bad(customer) -> None:
     customer.subscriptions.update(plan=plan)
 
 
+def _break_snapshot(monkeypatch, bad, message: str) -> None:
+    """Freezing the customer's details fails unexpectedly (not a rating error)."""
+    real = engine.invoice_snapshot
+
+    def snapshot(*, customer, **kwargs):
+        if customer.pk == bad.pk:
+            raise RuntimeError(message)
+        return real(customer=customer, **kwargs)
+
+    monkeypatch.setattr(engine, "invoice_snapshot", snapshot)
+
+
 def _issued(reseller) -> list[tuple[int, str, Decimal]]:
     return list(
         Invoice.objects.filter(reseller=reseller, status="finalized")
@@ -87,14 +99,7 @@ def test_a_chunk_that_breaks_is_issued_one_customer_at_a_time(five, monkeypatch)
     """Something unexpected (not a rating error) for one customer rolls its chunk back; the
     chunk is issued again one customer at a time, so only that customer is skipped."""
     reseller, customers = five
-    real = engine.invoice_snapshot
-
-    def snapshot(*, customer, **kwargs):
-        if customer.pk == customers[1].pk:
-            raise RuntimeError("disk full")
-        return real(customer=customer, **kwargs)
-
-    monkeypatch.setattr(engine, "invoice_snapshot", snapshot)
+    _break_snapshot(monkeypatch, customers[1], "disk full")
     result = invoices_issue_for_period(
         reseller=reseller, period_start=OCT, now=AFTER_OCTOBER, send_email=False, chunk_size=3
     )
@@ -110,14 +115,7 @@ def test_due_drafts_of_good_customers_are_finalized_when_one_breaks(five, monkey
     reseller, customers = five
     invoices_generate_for_period(reseller=reseller, period_start=OCT, now=AFTER_OCTOBER)
     bad = Invoice.objects.get(customer=customers[3])
-    real = engine.invoice_snapshot
-
-    def snapshot(*, customer, **kwargs):
-        if customer.pk == customers[3].pk:
-            raise RuntimeError("broken address")
-        return real(customer=customer, **kwargs)
-
-    monkeypatch.setattr(engine, "invoice_snapshot", snapshot)
+    _break_snapshot(monkeypatch, customers[3], "broken address")
     result = invoices_finalize_due(reseller=reseller, now=OCTOBER_DUE, send_email=False)
     assert [(f.customer_id, f.invoice_id, f.code) for f in result.failed] == [
         (customers[3].pk, bad.pk, "internal_error")

@@ -96,13 +96,20 @@ def test_a_cancelled_subscription_is_not_billable(draft, sub_account):
     assert list(customers_to_invoice(reseller=invoice.reseller, start_day=OCT, end_day=NOV)) == []
 
 
-def test_the_cycle_discards_a_draft_whose_customer_has_nothing_billable_left(draft, sub_account):
-    invoice, subscription = draft
+def _nothing_billable_left(invoice, subscription, sub_account) -> Invoice:
+    """The draft's customer loses its usage and its subscription moves out of October (a
+    mistake undone); another customer's draft stays billable. Returns that other draft."""
     other = factories.CustomerFactory(reseller=invoice.reseller)
     SubscriptionFactory(customer=other, plan=subscription.plan)
     kept, _ = invoice_create_draft(customer=other, period_start=OCT, now=AFTER_OCTOBER)
     UsageDay.objects.filter(sub_account=sub_account).delete()
     type(subscription).objects.filter(pk=subscription.pk).update(starts_on=NOV)
+    return kept
+
+
+def test_the_cycle_discards_a_draft_whose_customer_has_nothing_billable_left(draft, sub_account):
+    invoice, subscription = draft
+    kept = _nothing_billable_left(invoice, subscription, sub_account)
     result = invoice_cycle_run(reseller=invoice.reseller, now=AFTER_OCTOBER + dt.timedelta(hours=1))
     assert result.discarded == [invoice.pk] and result.refreshed == []
     assert list(Invoice.objects.values_list("pk", "status")) == [(kept.pk, "draft")]
@@ -112,11 +119,7 @@ def test_the_cycle_discards_a_draft_whose_customer_has_nothing_billable_left(dra
 
 def test_finalizing_due_drafts_discards_the_empty_ones_and_numbers_the_rest(draft, sub_account):
     invoice, subscription = draft
-    other = factories.CustomerFactory(reseller=invoice.reseller)
-    SubscriptionFactory(customer=other, plan=subscription.plan)
-    kept, _ = invoice_create_draft(customer=other, period_start=OCT, now=AFTER_OCTOBER)
-    UsageDay.objects.filter(sub_account=sub_account).delete()
-    type(subscription).objects.filter(pk=subscription.pk).update(starts_on=NOV)
+    kept = _nothing_billable_left(invoice, subscription, sub_account)
     result = invoices_finalize_due(reseller=invoice.reseller, now=OCTOBER_DUE, send_email=False)
     assert (result.discarded, result.finalized, result.failed) == ([invoice.pk], [kept.pk], [])
     assert list(Invoice.objects.values_list("pk", "number", "total")) == [
