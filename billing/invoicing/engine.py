@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from accounts.models import Customer, Reseller
@@ -86,6 +87,18 @@ def error_of(exc: Exception, failure: Failure) -> ApplicationError:
         if isinstance(exc, ApplicationError)
         else ApplicationError(failure.code, failure.message)
     )
+
+
+def one_at_a_time(
+    items: list, issue_one: Callable[[list], list[Issued]], exc: Exception
+) -> list[Issued]:
+    """A chunk failed as a whole (rolled back, no number used): issue it again one item per
+    transaction, so only the bad one fails."""
+    logger.warning("a chunk of %d failed (%r); one at a time", len(items), exc)
+    issued: list[Issued] = []
+    for item in items:
+        issued += issue_one([item])
+    return issued
 
 
 @dataclass

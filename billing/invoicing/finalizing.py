@@ -45,6 +45,7 @@ from billing.invoicing.engine import (
     lock_drafts,
     not_draft,
     nothing_billable,
+    one_at_a_time,
     require_ended,
     rewrite_changed_rows,
 )
@@ -154,18 +155,18 @@ def finalize_chunk(
             )
     except Exception as exc:
         if len(chunk) > 1:
-            logger.warning("a chunk of %d drafts failed (%r); one at a time", len(chunk), exc)
-            issued = []
-            for invoice in chunk:
-                issued += finalize_chunk(
-                    [invoice],
+            return one_at_a_time(
+                chunk,
+                lambda one: finalize_chunk(
+                    one,
                     now=now,
                     actor=actor,
                     send_email=send_email,
                     result=result,
                     discard_empty=discard_empty,
-                )
-            return issued
+                ),
+                exc,
+            )
         (invoice,) = chunk
         failure = failure_of(exc, customer_id=invoice.customer_id, invoice_id=invoice.pk)
         result.failed.append(failure)

@@ -45,6 +45,7 @@ from billing.invoicing.engine import (
     issue,
     lock_customers,
     new_invoice,
+    one_at_a_time,
     require_ended,
 )
 from billing.invoicing.finalizing import FinalizeResult, finalize_chunk
@@ -217,19 +218,19 @@ def _issue_chunk(
         if len(customers) > 1:
             # Another run created one of these invoices meanwhile, or one customer broke
             # something unexpected: one customer at a time.
-            logger.warning("a chunk of %d customers failed (%r); one at a time", len(ids), exc)
-            issued = []
-            for customer in customers:
-                issued += _issue_chunk(
+            return one_at_a_time(
+                customers,
+                lambda one: _issue_chunk(
                     reseller=reseller,
-                    customers=[customer],
+                    customers=one,
                     period=period,
                     now=now,
                     actor=actor,
                     send_email=send_email,
                     result=result,
-                )
-            return issued
+                ),
+                exc,
+            )
         existing = _live_invoices(ids, period) if isinstance(exc, IntegrityError) else []
         if not existing:  # not a concurrent creation: this customer cannot be billed
             failure = failure_of(exc, customer_id=ids[0])
