@@ -151,7 +151,10 @@ def invoice_issue(
         raise result.failed[customer.pk]
     if result.issued:
         return result.issued[0], True
-    return result.already[0], False
+    if result.already:
+        return result.already[0], False
+    # Its draft was discarded while being finalized: nothing is issued.
+    raise ApplicationError("invoice_not_draft", "The draft was discarded meanwhile.")
 
 
 def invoice_reissue(
