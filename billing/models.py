@@ -552,3 +552,7 @@ class InvoiceEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice} email #{self.sequence} ({self.status})"
+
+
+# Credit notes live in their own sub-package; importing registers them with the billing app.
+from billing.credit_notes import models as _credit_note_models  # noqa: E402, F401

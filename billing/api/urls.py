@@ -6,6 +6,7 @@ config/urls.py includes this under `api/v1/` next to accounts.api.urls.
 from django.urls import include, path
 
 from billing.api import views
+from billing.credit_notes import urls as credit_note_urls
 
 reseller_patterns = [
     path("plans/", views.PlanListCreateView.as_view(), name="plan-list"),
@@ -34,6 +35,7 @@ reseller_patterns = [
         views.ResellerInvoiceMarkPaidView.as_view(),
         name="invoice-mark-paid",
     ),
+    *credit_note_urls.reseller_patterns,
 ]
 
 customer_patterns = [
@@ -41,6 +43,7 @@ customer_patterns = [
     path("invoices/<int:pk>/", views.InvoiceDetailView.as_view(), name="invoice-detail"),
     path("invoices/<int:pk>/pdf/", views.InvoicePdfView.as_view(), name="invoice-pdf"),
     path("usage/current/", views.CurrentUsageView.as_view(), name="usage-current"),
+    *credit_note_urls.customer_patterns,
 ]
 
 urlpatterns = [
