@@ -73,8 +73,20 @@ def sub_account_create(
     )
 
 
-#: Every model field holding encrypted secrets, as (model, field name).
-ENCRYPTED_FIELDS = ((UpstreamAccount, "credentials"), (SubAccount, "credentials"))
+def encrypted_fields() -> list[tuple[type, str]]:
+    """Every model field holding encrypted secrets, as (model, field name): found from the
+    app registry (any installed app's `EncryptedJSONField`, e.g. webhook signing secrets),
+    so accounts need not import the apps that store them."""
+    from django.apps import apps
+
+    from accounts.crypto import EncryptedJSONField
+
+    return [
+        (model, field.name)
+        for model in apps.get_models()
+        for field in model._meta.concrete_fields
+        if isinstance(field, EncryptedJSONField)
+    ]
 
 
 def secrets_rotate(*, batch_size: int = 500, progress=None) -> int:
@@ -85,7 +97,7 @@ def secrets_rotate(*, batch_size: int = 500, progress=None) -> int:
     locked. Safe to re-run. Returns the number of values rewritten.
     """
     rotated = 0
-    for model, field in ENCRYPTED_FIELDS:
+    for model, field in encrypted_fields():
         ids = list(model.objects.order_by("pk").values_list("pk", flat=True))
         for start in range(0, len(ids), batch_size):
             chunk = ids[start : start + batch_size]
