@@ -40,6 +40,7 @@ from billing.credit_notes.numbering import credit_note_number_next
 from billing.credit_notes.rendering import credit_note_snapshot
 from billing.credit_notes.rules import CreditNoteConflict
 from billing.credit_notes.selectors import invoice_credited_split, invoice_lines_credited
+from billing.events import credit_note_created_emit
 from billing.invoicing.periods import local_date
 from billing.models import Invoice, InvoiceStatus
 from billing.money import quantize_money
@@ -213,6 +214,7 @@ def _create_locked(
         credit_note_email_queue(
             credit_note=note, now=now, recipients=locked.customer.billing_emails
         )
+    credit_note_created_emit(credit_note=note, now=now)
     return note, True
 
 

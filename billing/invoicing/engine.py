@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from accounts.models import Customer, Reseller
 from billing.document import LAYOUT_VERSION
+from billing.events import invoices_event_emit
 from billing.invoicing.compute import InvoiceComputation
 from billing.invoicing.delivery import invoices_deliver_rendered
 from billing.invoicing.numbering import invoice_numbers_next
@@ -46,6 +47,7 @@ from billing.models import (
     InvoiceUsage,
 )
 from config.errors import ApplicationError
+from webhooks.catalogue import INVOICE_FINALIZED
 
 logger = logging.getLogger(__name__)
 
@@ -354,6 +356,12 @@ def issue(
     InvoiceEvent.objects.bulk_create(events)
     if send_email:
         InvoiceEmail.objects.bulk_create([item.delivery for item in items])
+    invoices_event_emit(
+        reseller_id=reseller.pk,
+        invoice_ids=[item.invoice.pk for item in items],
+        event_type=INVOICE_FINALIZED,
+        now=now,
+    )
 
 
 class IssueBatch:

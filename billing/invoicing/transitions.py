@@ -21,8 +21,13 @@ import datetime as dt
 from django.db import transaction
 
 from billing.credit_notes.rules import invoice_void_check_credit_notes
+from billing.events import invoices_event_emit
 from billing.models import INVOICE_TRANSITIONS, Invoice, InvoiceEvent, InvoiceStatus
 from config.errors import ApplicationError
+from webhooks.catalogue import INVOICE_PAID, INVOICE_VOIDED
+
+#: The webhook event each transition of `_transition` sends.
+_EVENT_TYPES = {InvoiceStatus.PAID: INVOICE_PAID, InvoiceStatus.VOID: INVOICE_VOIDED}
 
 
 def invoice_check_transition(*, invoice: Invoice, to_status: str) -> None:
@@ -75,6 +80,12 @@ def _transition(
             now=now,
             actor=actor,
             note=note,
+        )
+        invoices_event_emit(
+            reseller_id=locked.reseller_id,
+            invoice_ids=[locked.pk],
+            event_type=_EVENT_TYPES[to_status],
+            now=now,
         )
     return locked
 
