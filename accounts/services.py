@@ -229,3 +229,67 @@ def upstream_account_update(*, upstream_account: UpstreamAccount, **fields: Any)
 def sub_account_update(*, sub_account: SubAccount, **fields: Any) -> SubAccount:
     """Change a sub-account's label, status, dates or token (never its customer or identity)."""
     return _update_validated(sub_account, SUB_ACCOUNT_UPDATABLE_FIELDS, fields)
+
+
+# --- reseller settings ----------------------------------------------------------------------
+
+#: What a reseller changes about itself (API and admin alike). Name, slug, currency,
+#: timezone and invoice prefix stay with the platform admin: the timezone cuts billing
+#: periods and the prefix numbers issued invoices, so a change would move existing periods.
+RESELLER_SETTINGS_FIELDS = frozenset(
+    {"address", "tax_id", "payment_instructions", "sender_email", "grace_period_days"}
+)
+#: Largest accepted logo file; the invoice PDF draws it in a 40 mm box.
+LOGO_MAX_BYTES = 1_048_576
+LOGO_MAX_PIXELS = 4000
+LOGO_FORMATS = {"PNG": "png", "JPEG": "jpg"}
+
+
+def reseller_settings_update(*, reseller: Reseller, **fields: Any) -> Reseller:
+    """Change the reseller's invoice settings; the model's validators apply (400 naming the
+    field)."""
+    return _update_validated(reseller, RESELLER_SETTINGS_FIELDS, fields)
+
+
+def reseller_logo_validate(upload) -> str:
+    """Check an uploaded logo is a PNG or JPEG (what the PDF renderer draws) within the size
+    limits; returns the file extension to store it under."""
+    from PIL import Image, UnidentifiedImageError
+
+    if upload.size > LOGO_MAX_BYTES:
+        raise ValidationError({"logo": f"The logo is larger than {LOGO_MAX_BYTES} bytes."})
+    try:
+        upload.seek(0)
+        with Image.open(upload) as image:
+            image_format, (width, height) = image.format, image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValidationError({"logo": "The file is not a readable image."}) from exc
+    finally:
+        upload.seek(0)
+    if image_format not in LOGO_FORMATS:
+        raise ValidationError({"logo": f"Use a PNG or JPEG image, not {image_format}."})
+    if max(width, height) > LOGO_MAX_PIXELS:
+        raise ValidationError(
+            {"logo": f"The logo is {width}x{height}; at most {LOGO_MAX_PIXELS} pixels a side."}
+        )
+    return LOGO_FORMATS[image_format]
+
+
+def reseller_logo_set(*, reseller: Reseller, upload) -> Reseller:
+    """Replace the reseller's logo (validated). Old files are kept: invoice snapshots name
+    the logo file they were frozen with, so a re-rendered PDF still finds it."""
+    from django.core.files.base import ContentFile
+
+    extension = reseller_logo_validate(upload)
+    reseller.logo.save(f"{reseller.slug}.{extension}", ContentFile(upload.read()), save=False)
+    reseller.save(update_fields=["logo"])
+    return reseller
+
+
+def reseller_logo_delete(*, reseller: Reseller) -> Reseller:
+    """Stop using a logo on new documents (the file stays for frozen snapshots)."""
+    if reseller.logo:
+        reseller.logo = ""
+        reseller.save(update_fields=["logo"])
+    return reseller

@@ -380,3 +380,75 @@ class MeOutputSerializer(serializers.ModelSerializer):
 
     def get_currency(self, obj: Customer) -> str:
         return obj.currency or obj.reseller.currency
+
+
+# --- reseller settings ----------------------------------------------------------------------
+
+_SETTINGS_HELP = {
+    "address": "Postal address printed on invoices; one line per line.",
+    "tax_id": "The reseller's tax/VAT id printed on invoices (up to 64 characters).",
+    "payment_instructions": "Free text printed under the invoice total (bank, reference).",
+    "sender_email": "From address of invoice emails; empty uses the platform default.",
+    "grace_period_days": "Days drafts stay open after the period ends, for late usage.",
+}
+
+
+class ResellerSettingsUpdateInputSerializer(StrictInputSerializer):
+    immutable_fields = ("id", "name", "slug", "currency", "timezone", "invoice_prefix", "logo")
+
+    address = serializers.CharField(
+        allow_blank=True, required=False, help_text=_SETTINGS_HELP["address"]
+    )
+    tax_id = serializers.CharField(
+        allow_blank=True, max_length=64, required=False, help_text=_SETTINGS_HELP["tax_id"]
+    )
+    payment_instructions = serializers.CharField(
+        allow_blank=True, required=False, help_text=_SETTINGS_HELP["payment_instructions"]
+    )
+    sender_email = serializers.EmailField(
+        allow_blank=True, required=False, help_text=_SETTINGS_HELP["sender_email"]
+    )
+    grace_period_days = serializers.IntegerField(
+        min_value=0, max_value=60, required=False, help_text=_SETTINGS_HELP["grace_period_days"]
+    )
+
+
+class ResellerSettingsOutputSerializer(serializers.ModelSerializer):
+    logo = serializers.SerializerMethodField(
+        help_text="Path of the current logo under the media storage; null when none."
+    )
+
+    class Meta:
+        model = Reseller
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "currency",
+            "timezone",
+            "invoice_prefix",
+            *_SETTINGS_HELP,
+            "logo",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "id": {"help_text": "The reseller's id."},
+            "name": {"help_text": "Legal name (changed by the platform admin)."},
+            "slug": {"help_text": "Short unique name (changed by the platform admin)."},
+            "currency": {"help_text": "ISO 4217 default currency of new customers."},
+            "timezone": {
+                "help_text": "IANA billing timezone; periods are cut in it, so only the "
+                "platform admin changes it."
+            },
+            "invoice_prefix": {"help_text": "Prefix of invoice numbers, e.g. INV."},
+            **{name: {"help_text": text} for name, text in _SETTINGS_HELP.items()},
+        }
+
+    def get_logo(self, obj: Reseller) -> str | None:
+        return obj.logo.name if obj.logo else None
+
+
+class ResellerLogoInputSerializer(serializers.Serializer):
+    logo = serializers.FileField(
+        help_text="A PNG or JPEG image, at most 1 MiB and 4000 pixels a side (multipart/form-data)."
+    )

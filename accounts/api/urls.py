@@ -35,6 +35,8 @@ reseller_patterns = [
     path("api-keys/<int:pk>/", views.ResellerApiKeyDetailView.as_view(), name="api-key-detail"),
     path("sub-accounts/", views.SubAccountListCreateView.as_view(), name="sub-account-list"),
     path("sub-accounts/<int:pk>/", views.SubAccountDetailView.as_view(), name="sub-account-detail"),
+    path("settings/", views.ResellerSettingsView.as_view(), name="settings"),
+    path("settings/logo/", views.ResellerLogoView.as_view(), name="settings-logo"),
 ]
 
 customer_patterns = [

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -27,6 +28,9 @@ from accounts.api.serializers import (
     CustomerSubAccountOutputSerializer,
     CustomerUpdateInputSerializer,
     MeOutputSerializer,
+    ResellerLogoInputSerializer,
+    ResellerSettingsOutputSerializer,
+    ResellerSettingsUpdateInputSerializer,
     SubAccountCreateInputSerializer,
     SubAccountOutputSerializer,
     SubAccountUpdateInputSerializer,
@@ -35,7 +39,7 @@ from accounts.api.serializers import (
     UpstreamAccountUpdateInputSerializer,
 )
 from accounts.api_keys import api_key_create, api_key_revoke
-from accounts.models import ApiKey, Customer, SubAccount, UpstreamAccount
+from accounts.models import ApiKey, Customer, Reseller, SubAccount, UpstreamAccount
 from config.errors import ApplicationError, error_body
 
 
@@ -327,6 +331,97 @@ class SubAccountDetailView(ResellerScopedView):
 
 
 # --- customer scope -------------------------------------------------------------------------
+
+
+# --- reseller scope: the reseller's own settings --------------------------------------------
+
+_SETTINGS_EXAMPLE = {
+    "id": 3,
+    "name": "Acme Proxies Ltd",
+    "slug": "acme",
+    "currency": "USD",
+    "timezone": "Europe/Berlin",
+    "invoice_prefix": "ACME",
+    "address": "Hauptstr. 1\n10115 Berlin",
+    "tax_id": "DE123456789",
+    "payment_instructions": "IBAN DE89 3704 0044 0532 0130 00, reference: invoice number",
+    "sender_email": "billing@acme.example",
+    "grace_period_days": 3,
+    "logo": "logos/acme.png",
+}
+
+
+@extend_schema(tags=["reseller: settings"])
+class ResellerSettingsView(ResellerScopedView):
+    model = Reseller
+    serializer_class = ResellerSettingsOutputSerializer
+
+    @extend_schema(
+        operation_id="reseller_settings_retrieve",
+        summary="Read the reseller's settings",
+        description="The caller's own reseller: invoice address, tax id, payment "
+        "instructions, sender email, grace days and logo, with the admin-only fields "
+        "(name, currency, timezone, invoice prefix) read-only.",
+        responses={200: ResellerSettingsOutputSerializer},
+        examples=[OpenApiExample("Settings", value=_SETTINGS_EXAMPLE, response_only=True)],
+    )
+    def get(self, request):
+        return Response(ResellerSettingsOutputSerializer(self.reseller).data)
+
+    @extend_schema(
+        operation_id="reseller_settings_update",
+        summary="Change the reseller's settings",
+        description="Partial update of address, tax_id, payment_instructions, sender_email "
+        "and grace_period_days (0-60). Name, slug, currency, timezone, invoice_prefix are "
+        "refused (400, `This field cannot be changed.`): the timezone cuts billing periods "
+        "and the prefix numbers issued invoices. The logo has its own endpoint.",
+        request=ResellerSettingsUpdateInputSerializer,
+        responses={200: ResellerSettingsOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "Change",
+                value={"tax_id": "DE123456789", "grace_period_days": 3},
+                request_only=True,
+            ),
+            OpenApiExample("Settings", value=_SETTINGS_EXAMPLE, response_only=True),
+        ],
+    )
+    def patch(self, request):
+        data = self.parse(ResellerSettingsUpdateInputSerializer, partial=True)
+        reseller = services.reseller_settings_update(reseller=self.reseller, **data)
+        return Response(ResellerSettingsOutputSerializer(reseller).data)
+
+
+@extend_schema(tags=["reseller: settings"])
+class ResellerLogoView(ResellerScopedView):
+    model = Reseller
+    serializer_class = ResellerSettingsOutputSerializer
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="reseller_settings_logo_upload",
+        summary="Upload the reseller's logo",
+        description="multipart/form-data with one file field `logo`: PNG or JPEG, at most "
+        "1 MiB and 4000 pixels a side, else 400 naming `logo`. New invoices and credit "
+        "notes draw it; issued ones keep the logo they were frozen with.",
+        request={"multipart/form-data": ResellerLogoInputSerializer},
+        responses={200: ResellerSettingsOutputSerializer},
+        examples=[OpenApiExample("Settings", value=_SETTINGS_EXAMPLE, response_only=True)],
+    )
+    def put(self, request):
+        data = self.parse(ResellerLogoInputSerializer)
+        reseller = services.reseller_logo_set(reseller=self.reseller, upload=data["logo"])
+        return Response(ResellerSettingsOutputSerializer(reseller).data)
+
+    @extend_schema(
+        operation_id="reseller_settings_logo_delete",
+        summary="Remove the reseller's logo",
+        description="New documents render without a logo; issued ones keep theirs.",
+        responses={204: None},
+    )
+    def delete(self, request):
+        services.reseller_logo_delete(reseller=self.reseller)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema(tags=["customer"])
