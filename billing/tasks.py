@@ -67,3 +67,28 @@ def invoice_email_send_task(delivery_id: int) -> str:
     """Send one delivery; the claim inside the service makes retries and duplicates safe."""
     delivery = InvoiceEmail.objects.get(pk=delivery_id)
     return invoice_email_send(delivery=delivery, now=timezone.now()).status
+
+
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS)
+def invoices_generate_task(
+    reseller_id: int,
+    period: str,
+    finalize: bool = False,
+    actor: str = "",
+    now_iso: str | None = None,
+) -> int:
+    """`POST reseller/invoices/generate/` without a customer: the whole reseller's month.
+    Idempotent (drafts are refreshed, issued invoices left alone): a retry bills nothing twice.
+    Returns how many invoices the period has for the reseller's customers now."""
+    from billing.invoicing.generate import invoices_generate
+    from billing.invoicing.periods import period_parse
+
+    reseller = Reseller.objects.get(pk=reseller_id)
+    result = invoices_generate(
+        reseller=reseller,
+        period=period_parse(period),
+        now=_now(now_iso),
+        finalize=finalize,
+        actor=actor,
+    )
+    return len(result.invoice_ids)

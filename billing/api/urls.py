@@ -5,7 +5,7 @@ config/urls.py includes this under `api/v1/` next to accounts.api.urls.
 
 from django.urls import include, path
 
-from billing.api import views
+from billing.api import generate_views, views
 from billing.credit_notes import urls as credit_note_urls
 
 reseller_patterns = [
@@ -22,6 +22,15 @@ reseller_patterns = [
         name="subscription-detail",
     ),
     path("invoices/", views.ResellerInvoiceListView.as_view(), name="invoice-list"),
+    path(
+        "invoices/generate/", generate_views.InvoiceGenerateView.as_view(), name="invoice-generate"
+    ),
+    path("invoices/preview/", generate_views.InvoicePreviewView.as_view(), name="invoice-preview"),
+    path(
+        "customers/<int:pk>/usage/current/",
+        generate_views.CustomerUsageCurrentView.as_view(),
+        name="customer-usage-current",
+    ),
     path("invoices/<int:pk>/", views.ResellerInvoiceDetailView.as_view(), name="invoice-detail"),
     path("invoices/<int:pk>/pdf/", views.ResellerInvoicePdfView.as_view(), name="invoice-pdf"),
     path(

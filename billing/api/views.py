@@ -70,7 +70,13 @@ from config.errors import ApplicationError
 
 #: Service codes that mean "not in this state": the request was fine, the invoice is not.
 _CONFLICT_CODES = frozenset(
-    {"invoice_not_draft", "invalid_transition", "period_not_ended", "subscription_billed"}
+    {
+        "invoice_not_draft",
+        "invalid_transition",
+        "period_not_ended",
+        "period_not_started",
+        "subscription_billed",
+    }
 )
 
 

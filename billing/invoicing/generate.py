@@ -1,0 +1,59 @@
+"""Billing one ended month on request (the API's `invoices/generate/`, like the
+`generate_invoices` command): drafts, or issued invoices with `finalize`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from accounts.models import Customer, Reseller
+from billing.invoicing.cycle import invoices_generate_for_period
+from billing.invoicing.engine import Failure, require_ended
+from billing.invoicing.issuing import invoices_issue_for_period
+from billing.invoicing.periods import Period, period_containing
+from config.errors import ApplicationError
+
+
+@dataclass
+class Generated:
+    invoice_ids: list[int] = field(default_factory=list)
+    voided: list[int] = field(default_factory=list)  # customer ids left alone
+    failed: list[Failure] = field(default_factory=list)
+
+
+def period_require_started(*, period: Period, reseller: Reseller, now: dt.datetime) -> None:
+    if period > period_containing(tz=reseller.tzinfo, now=now):
+        raise ApplicationError(
+            "period_not_started",
+            f"{period.label} has not started yet in {reseller.timezone}.",
+            extra={"period": period.label},
+        )
+
+
+def invoices_generate(
+    *,
+    reseller: Reseller,
+    period: Period,
+    now: dt.datetime,
+    customer: Customer | None = None,
+    finalize: bool = False,
+    actor: str = "",
+) -> Generated:
+    """Draft (or with `finalize` issue) the period's invoices of `customer` or of every
+    billable customer of the reseller. The period must have ended (`period_not_ended`)."""
+    require_ended(period=period, reseller=reseller, now=now)
+    if finalize:
+        issued = invoices_issue_for_period(
+            reseller=reseller,
+            period_start=period.start,
+            now=now,
+            customers=[customer] if customer else None,
+            actor=actor,
+        )
+        invoices = [*issued.issued, *issued.already]
+        return Generated([i.pk for i in invoices], issued.voided, issued.failures)
+    drafted = invoices_generate_for_period(
+        reseller=reseller, period_start=period.start, now=now, customer=customer
+    )
+    ids = [*drafted.created, *drafted.refreshed, *drafted.unchanged]
+    return Generated(ids, drafted.voided, drafted.failed)
