@@ -48,7 +48,12 @@ from accounts.models import (
     UpstreamAccount,
     User,
 )
-from accounts.services import customer_check_currency_change, upstream_account_check_base_url_change
+from accounts.services import (
+    customer_check_currency_change,
+    reseller_grace_days_validate,
+    reseller_logo_validate,
+    upstream_account_check_base_url_change,
+)
 from accounts.tenancy import is_platform_admin, reseller_for_user
 from config.errors import ApplicationError
 
@@ -302,7 +307,38 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ResellerForm(forms.ModelForm):
+    """The same logo and grace-day rules as the settings API (accounts.services)."""
+
+    class Meta:
+        model = Reseller
+        fields = [
+            "name", "slug", "address", "tax_id", "currency", "timezone", "invoice_prefix",
+            "payment_terms_days", "grace_period_days", "sender_email", "payment_instructions",
+            "logo",
+        ]  # fmt: skip
+
+    def clean_logo(self):
+        logo = self.cleaned_data.get("logo")
+        if logo and "logo" in self.changed_data and hasattr(logo, "content_type"):
+            try:
+                reseller_logo_validate(logo)
+            except ValidationError as exc:
+                raise forms.ValidationError(exc.message_dict["logo"]) from exc
+        return logo
+
+    def clean_grace_period_days(self):
+        days = self.cleaned_data.get("grace_period_days")
+        if days is not None:
+            try:
+                reseller_grace_days_validate(days)
+            except ValidationError as exc:
+                raise forms.ValidationError(exc.message_dict["grace_period_days"]) from exc
+        return days
+
+
 class ResellerAdmin(TenantScopedAdmin):
+    form = ResellerForm
     list_display = ["name", "slug", "currency", "timezone", "invoice_prefix"]
     search_fields = ["name", "slug", "tax_id"]
     prepopulated_fields = {"slug": ["name"]}

@@ -243,11 +243,22 @@ RESELLER_SETTINGS_FIELDS = frozenset(
 LOGO_MAX_BYTES = 1_048_576
 LOGO_MAX_PIXELS = 4000
 LOGO_FORMATS = {"PNG": "png", "JPEG": "jpg"}
+GRACE_DAYS_MAX = 60
+
+
+def reseller_grace_days_validate(days: int) -> int:
+    """Drafts wait this long for late usage; beyond two months they would overlap the next
+    period's run."""
+    if days > GRACE_DAYS_MAX:
+        raise ValidationError({"grace_period_days": f"At most {GRACE_DAYS_MAX} days."})
+    return days
 
 
 def reseller_settings_update(*, reseller: Reseller, **fields: Any) -> Reseller:
     """Change the reseller's invoice settings; the model's validators apply (400 naming the
     field)."""
+    if "grace_period_days" in fields:
+        reseller_grace_days_validate(fields["grace_period_days"])
     return _update_validated(reseller, RESELLER_SETTINGS_FIELDS, fields)
 
 

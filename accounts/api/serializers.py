@@ -409,7 +409,7 @@ class ResellerSettingsUpdateInputSerializer(StrictInputSerializer):
         allow_blank=True, required=False, help_text=_SETTINGS_HELP["sender_email"]
     )
     grace_period_days = serializers.IntegerField(
-        min_value=0, max_value=60, required=False, help_text=_SETTINGS_HELP["grace_period_days"]
+        min_value=0, required=False, help_text=_SETTINGS_HELP["grace_period_days"] + " 0-60."
     )
 
 

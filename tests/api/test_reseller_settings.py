@@ -69,12 +69,14 @@ def test_patch_refuses_bad_values_and_admin_only_fields(reseller_api, reseller):
     fields = _fields(
         reseller_api.patch(
             URL,
-            {"sender_email": "not-an-email", "grace_period_days": 61, "timezone": "Asia/Tokyo"},
+            {"sender_email": "not-an-email", "grace_period_days": -1, "timezone": "Asia/Tokyo"},
             format="json",
         )
     )
     assert set(fields) == {"sender_email", "grace_period_days", "timezone"}
     assert fields["timezone"] == ["This field cannot be changed."]
+    too_long = _fields(reseller_api.patch(URL, {"grace_period_days": 61}, format="json"))
+    assert too_long == {"grace_period_days": ["At most 60 days."]}
     assert "unknown_thing" in _fields(reseller_api.patch(URL, {"unknown_thing": 1}, format="json"))
     reseller.refresh_from_db()
     assert reseller.timezone == "UTC" and reseller.sender_email == "billing@example.com"
@@ -124,3 +126,22 @@ def test_logo_upload_refuses_other_formats_junk_and_oversize(reseller_api, resel
     assert "logo" in _fields(reseller_api.put(LOGO, {}, format="multipart"))
     reseller.refresh_from_db()
     assert not reseller.logo
+
+
+@pytest.mark.django_db
+def test_the_admin_form_applies_the_same_logo_and_grace_rules(reseller):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.forms.models import model_to_dict
+
+    from accounts.admin import ResellerForm
+
+    data = {**model_to_dict(reseller, exclude=["logo"]), "grace_period_days": 61}
+    gif = SimpleUploadedFile("logo.gif", _image("GIF").getvalue(), content_type="image/gif")
+    form = ResellerForm(data=data, files={"logo": gif}, instance=reseller)
+    assert not form.is_valid()
+    assert form.errors["logo"] == ["Use a PNG or JPEG image, not GIF."]
+    assert form.errors["grace_period_days"] == ["At most 60 days."]
+
+    png = SimpleUploadedFile("logo.png", _image("PNG").getvalue(), content_type="image/png")
+    data["grace_period_days"] = 5
+    assert ResellerForm(data=data, files={"logo": png}, instance=reseller).is_valid()
