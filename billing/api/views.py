@@ -28,13 +28,17 @@ from rest_framework.response import Response
 from accounts.api.base import CustomerScopedView, ResellerScopedView
 from accounts.api.serializers import ApiErrorSerializer
 from accounts.models import Customer
+from billing.api.query_serializers import (
+    CustomerInvoiceListQuerySerializer,
+    PlanListQuerySerializer,
+    SubscriptionListQuerySerializer,
+)
 from billing.api.serializers import (
     CurrentUsageOutputSerializer,
     InvoiceFinalizeInputSerializer,
     InvoiceListQuerySerializer,
     InvoiceMarkPaidInputSerializer,
     InvoiceOutputSerializer,
-    InvoicePaginationQuerySerializer,
     InvoiceVoidInputSerializer,
     PlanCreateInputSerializer,
     PlanOutputSerializer,
@@ -67,6 +71,7 @@ from billing.selectors import (
     usage_current_for_customer,
 )
 from config.errors import ApplicationError
+from config.query import StrictQueryMixin, query_error_responses
 
 #: Service codes that mean "not in this state": the request was fine, the invoice is not.
 _CONFLICT_CODES = frozenset(
@@ -187,10 +192,19 @@ class _PlansBase(ResellerScopedView):
 
 
 @extend_schema(tags=["reseller: plans"])
-class PlanListCreateView(mixins.ListModelMixin, _PlansBase):
-    @extend_schema(operation_id="reseller_plans_list")
+class PlanListCreateView(StrictQueryMixin, _PlansBase):
+    query_serializer = PlanListQuerySerializer
+    equal_filters = {"is_active": "is_active"}
+
+    @extend_schema(
+        operation_id="reseller_plans_list",
+        parameters=[PlanListQuerySerializer],
+        responses={200: PlanOutputSerializer(many=True), **query_error_responses()},
+        description="Your plans, ordered by id; filter `is_active`. Unknown query "
+        "parameters are refused (400).",
+    )
     def get(self, request):
-        return self.list(request)
+        return self.filtered_list(self.parse_query(), self.get_queryset())
 
     @extend_schema(
         operation_id="reseller_plans_create",
@@ -240,13 +254,21 @@ class PlanDetailView(_PlansBase):
 
 
 @extend_schema(tags=["reseller: subscriptions"])
-class SubscriptionListCreateView(mixins.ListModelMixin, ResellerScopedView):
+class SubscriptionListCreateView(StrictQueryMixin, ResellerScopedView):
     model = Subscription
     serializer_class = SubscriptionOutputSerializer
+    query_serializer = SubscriptionListQuerySerializer
+    owned_filters = {"customer": Customer, "plan": Plan}
 
-    @extend_schema(operation_id="reseller_subscriptions_list")
+    @extend_schema(
+        operation_id="reseller_subscriptions_list",
+        parameters=[SubscriptionListQuerySerializer],
+        responses={200: SubscriptionOutputSerializer(many=True), **query_error_responses()},
+        description="Your subscriptions, ordered by id; filters `customer` and `plan` (not "
+        "yours: 404). Unknown query parameters are refused (400).",
+    )
     def get(self, request):
-        return self.list(request)
+        return self.filtered_list(self.parse_query(), self.get_queryset())
 
     @extend_schema(
         operation_id="reseller_subscriptions_create",
@@ -484,16 +506,29 @@ class _CustomerInvoicesBase(CustomerScopedView):
 
 
 @extend_schema(tags=["customer"])
-class InvoiceListView(mixins.ListModelMixin, _CustomerInvoicesBase):
+class InvoiceListView(StrictQueryMixin, _CustomerInvoicesBase):
+    query_serializer = CustomerInvoiceListQuerySerializer
+    equal_filters = {
+        "status": "status",
+        "period": "period_start",
+        "period_from": "period_start__gte",
+        "period_to": "period_start__lte",
+    }
+
     @extend_schema(
         operation_id="invoices_list",
-        parameters=[InvoicePaginationQuerySerializer],
+        parameters=[CustomerInvoiceListQuerySerializer],
         responses={200: InvoiceOutputSerializer(many=True), **_QUERY_ERROR},
-        description="The customer's finalized, paid and void invoices, ordered by id.",
+        description="The customer's finalized, paid and void invoices; filters `status`, "
+        "`period`, `period_from`/`period_to` (months, inclusive); `ordering=-period_start` "
+        "for the newest month first (default: by id). Unknown query parameters are refused "
+        "(400).",
     )
     def get(self, request):
-        _parse_query(self, InvoicePaginationQuerySerializer)
-        return self.list(request)
+        query = self.parse_query()
+        ordering = query.pop("ordering")
+        queryset = self.get_queryset().order_by(ordering, "pk")
+        return self.filtered_list(query, queryset)
 
 
 @extend_schema(tags=["customer"])
