@@ -452,3 +452,46 @@ class ResellerLogoInputSerializer(serializers.Serializer):
     logo = serializers.FileField(
         help_text="A PNG or JPEG image, at most 1 MiB and 4000 pixels a side (multipart/form-data)."
     )
+
+
+# --- list filters (config.query.StrictQueryMixin) -------------------------------------------
+
+_MAX_ID = 2**63 - 1
+
+
+def _owned_id(what: str) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=1,
+        max_value=_MAX_ID,
+        required=False,
+        help_text=f"A {what} id of yours (404 if not).",
+    )
+
+
+class NoFiltersQuerySerializer(serializers.Serializer):
+    """A list without filters: only `limit`/`offset` (anything else is a 400)."""
+
+
+class UpstreamAccountQuerySerializer(serializers.Serializer):
+    provider = serializers.ChoiceField(choices=Provider.choices, required=False)
+    is_active = serializers.BooleanField(required=False, help_text="`true` or `false`.")
+
+
+class CustomerQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Customer.Status.choices, required=False)
+
+
+class ApiKeyQuerySerializer(serializers.Serializer):
+    revoked = serializers.BooleanField(
+        required=False, help_text="`true`: only revoked keys; `false`: only live ones."
+    )
+
+
+class SubAccountQuerySerializer(serializers.Serializer):
+    customer = _owned_id("customer")
+    upstream_account = _owned_id("upstream account")
+    status = serializers.ChoiceField(choices=SubAccount.Status.choices, required=False)
+
+
+class CustomerSubAccountQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=SubAccount.Status.choices, required=False)

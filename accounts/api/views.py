@@ -23,9 +23,12 @@ from accounts.api.serializers import (
     ApiKeyCreatedOutputSerializer,
     ApiKeyCreateInputSerializer,
     ApiKeyOutputSerializer,
+    ApiKeyQuerySerializer,
     CustomerCreateInputSerializer,
     CustomerOutputSerializer,
+    CustomerQuerySerializer,
     CustomerSubAccountOutputSerializer,
+    CustomerSubAccountQuerySerializer,
     CustomerUpdateInputSerializer,
     MeOutputSerializer,
     ResellerLogoInputSerializer,
@@ -33,14 +36,17 @@ from accounts.api.serializers import (
     ResellerSettingsUpdateInputSerializer,
     SubAccountCreateInputSerializer,
     SubAccountOutputSerializer,
+    SubAccountQuerySerializer,
     SubAccountUpdateInputSerializer,
     UpstreamAccountCreateInputSerializer,
     UpstreamAccountOutputSerializer,
+    UpstreamAccountQuerySerializer,
     UpstreamAccountUpdateInputSerializer,
 )
 from accounts.api_keys import api_key_create, api_key_revoke
 from accounts.models import ApiKey, Customer, Reseller, SubAccount, UpstreamAccount
 from config.errors import ApplicationError, error_body
+from config.query import StrictQueryMixin, query_error_responses
 
 
 class ConflictError(ApplicationError):
@@ -55,13 +61,19 @@ _CONFLICT_CODES = frozenset({"customer_currency_locked"})
 
 
 @extend_schema(tags=["reseller: upstream accounts"])
-class UpstreamAccountListCreateView(mixins.ListModelMixin, ResellerScopedView):
+class UpstreamAccountListCreateView(StrictQueryMixin, mixins.ListModelMixin, ResellerScopedView):
     model = UpstreamAccount
     serializer_class = UpstreamAccountOutputSerializer
+    query_serializer = UpstreamAccountQuerySerializer
+    equal_filters = {"provider": "provider", "is_active": "is_active"}
 
-    @extend_schema(operation_id="reseller_upstream_accounts_list")
+    @extend_schema(
+        operation_id="reseller_upstream_accounts_list",
+        parameters=[UpstreamAccountQuerySerializer],
+        responses=query_error_responses(**{"200": UpstreamAccountOutputSerializer(many=True)}),
+    )
     def get(self, request):
-        return self.list(request)
+        return self.filtered_list(self.parse_query(), self.get_queryset())
 
     @extend_schema(
         operation_id="reseller_upstream_accounts_create",
@@ -101,13 +113,19 @@ class UpstreamAccountDetailView(ResellerScopedView):
 
 
 @extend_schema(tags=["reseller: customers"])
-class CustomerListCreateView(mixins.ListModelMixin, ResellerScopedView):
+class CustomerListCreateView(StrictQueryMixin, mixins.ListModelMixin, ResellerScopedView):
     model = Customer
     serializer_class = CustomerOutputSerializer
+    query_serializer = CustomerQuerySerializer
+    equal_filters = {"status": "status"}
 
-    @extend_schema(operation_id="reseller_customers_list")
+    @extend_schema(
+        operation_id="reseller_customers_list",
+        parameters=[CustomerQuerySerializer],
+        responses=query_error_responses(**{"200": CustomerOutputSerializer(many=True)}),
+    )
     def get(self, request):
-        return self.list(request)
+        return self.filtered_list(self.parse_query(), self.get_queryset())
 
     @extend_schema(
         operation_id="reseller_customers_create",
@@ -173,10 +191,17 @@ class _CustomerApiKeysBase(ResellerScopedView):
 
 
 @extend_schema(tags=["reseller: customer API keys"])
-class CustomerApiKeyListCreateView(mixins.ListModelMixin, _CustomerApiKeysBase):
-    @extend_schema(operation_id="reseller_customer_api_keys_list")
+class CustomerApiKeyListCreateView(StrictQueryMixin, mixins.ListModelMixin, _CustomerApiKeysBase):
+    query_serializer = ApiKeyQuerySerializer
+    equal_filters = {"revoked": "revoked_at__isnull"}
+
+    @extend_schema(
+        operation_id="reseller_customer_api_keys_list",
+        parameters=[ApiKeyQuerySerializer],
+        responses=query_error_responses(**{"200": ApiKeyOutputSerializer(many=True)}),
+    )
     def get(self, request, customer_pk: int):
-        return self.list(request)
+        return self.filtered_list(_revoked_query(self.parse_query()), self.get_queryset())
 
     @extend_schema(
         operation_id="reseller_customer_api_keys_create",
@@ -212,6 +237,13 @@ class CustomerApiKeyDetailView(_CustomerApiKeysBase):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _revoked_query(query: dict) -> dict:
+    """`revoked=true` is `revoked_at IS NOT NULL`: the filter's lookup is `__isnull`."""
+    if "revoked" in query:
+        query["revoked"] = not query["revoked"]
+    return query
+
+
 # --- reseller scope: the reseller's own API keys --------------------------------------------
 
 
@@ -227,14 +259,19 @@ class _ResellerApiKeysBase(ResellerScopedView):
 
 
 @extend_schema(tags=["reseller: API keys"])
-class ResellerApiKeyListCreateView(mixins.ListModelMixin, _ResellerApiKeysBase):
+class ResellerApiKeyListCreateView(StrictQueryMixin, mixins.ListModelMixin, _ResellerApiKeysBase):
+    query_serializer = ApiKeyQuerySerializer
+    equal_filters = {"revoked": "revoked_at__isnull"}
+
     @extend_schema(
         operation_id="reseller_api_keys_list",
+        parameters=[ApiKeyQuerySerializer],
+        responses=query_error_responses(**{"200": ApiKeyOutputSerializer(many=True)}),
         description="The reseller's own keys, revoked ones included (`revoked_at`). Never "
         "the key itself: only its public `prefix`.",
     )
     def get(self, request):
-        return self.list(request)
+        return self.filtered_list(_revoked_query(self.parse_query()), self.get_queryset())
 
     @extend_schema(
         operation_id="reseller_api_keys_create",
@@ -284,16 +321,23 @@ class ResellerApiKeyDetailView(_ResellerApiKeysBase):
 
 
 @extend_schema(tags=["reseller: sub-accounts"])
-class SubAccountListCreateView(mixins.ListModelMixin, ResellerScopedView):
+class SubAccountListCreateView(StrictQueryMixin, mixins.ListModelMixin, ResellerScopedView):
     model = SubAccount
     serializer_class = SubAccountOutputSerializer
+    query_serializer = SubAccountQuerySerializer
+    owned_filters = {"customer": Customer, "upstream_account": UpstreamAccount}
+    equal_filters = {"status": "status"}
 
     def scope_queryset(self, queryset):
         return queryset.select_related("upstream_account")
 
-    @extend_schema(operation_id="reseller_sub_accounts_list")
+    @extend_schema(
+        operation_id="reseller_sub_accounts_list",
+        parameters=[SubAccountQuerySerializer],
+        responses=query_error_responses(**{"200": SubAccountOutputSerializer(many=True)}),
+    )
     def get(self, request):
-        return self.list(request)
+        return self.filtered_list(self.parse_query(), self.get_queryset())
 
     @extend_schema(
         operation_id="reseller_sub_accounts_create",
@@ -437,16 +481,22 @@ class MeView(CustomerScopedView):
 
 
 @extend_schema(tags=["customer"])
-class MySubAccountListView(mixins.ListModelMixin, CustomerScopedView):
+class MySubAccountListView(StrictQueryMixin, mixins.ListModelMixin, CustomerScopedView):
     model = SubAccount
     serializer_class = CustomerSubAccountOutputSerializer
+    query_serializer = CustomerSubAccountQuerySerializer
+    equal_filters = {"status": "status"}
 
     def scope_queryset(self, queryset):
         return queryset.select_related("upstream_account")
 
-    @extend_schema(operation_id="sub_accounts_list")
+    @extend_schema(
+        operation_id="sub_accounts_list",
+        parameters=[CustomerSubAccountQuerySerializer],
+        responses=query_error_responses(**{"200": CustomerSubAccountOutputSerializer(many=True)}),
+    )
     def get(self, request):
-        return self.list(request)
+        return self.filtered_list(self.parse_query(), self.get_queryset())
 
 
 # --- fallbacks ------------------------------------------------------------------------------

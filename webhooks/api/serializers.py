@@ -135,6 +135,10 @@ class WebhookEventOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "type", "data", "created_at"]
 
 
+class WebhookEndpointQuerySerializer(serializers.Serializer):
+    is_active = serializers.BooleanField(required=False, help_text="`true` or `false`.")
+
+
 class WebhookDeliveryQuerySerializer(serializers.Serializer):
     event_type = serializers.ChoiceField(choices=EVENT_TYPE_CHOICES, required=False)
     status = serializers.ChoiceField(choices=WebhookDelivery.Status.choices, required=False)

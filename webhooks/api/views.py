@@ -22,6 +22,7 @@ from webhooks.api.serializers import (
     WebhookDeliveryQuerySerializer,
     WebhookEndpointCreateInputSerializer,
     WebhookEndpointOutputSerializer,
+    WebhookEndpointQuerySerializer,
     WebhookEndpointSecretOutputSerializer,
     WebhookEndpointUpdateInputSerializer,
     WebhookEventOutputSerializer,
@@ -37,13 +38,19 @@ _CONFLICT = OpenApiResponse(
 
 
 @extend_schema(tags=["reseller: webhooks"])
-class WebhookEndpointListCreateView(mixins.ListModelMixin, ResellerScopedView):
+class WebhookEndpointListCreateView(StrictQueryMixin, mixins.ListModelMixin, ResellerScopedView):
     model = WebhookEndpoint
     serializer_class = WebhookEndpointOutputSerializer
+    query_serializer = WebhookEndpointQuerySerializer
+    equal_filters = {"is_active": "is_active"}
 
-    @extend_schema(operation_id="reseller_webhook_endpoints_list")
+    @extend_schema(
+        operation_id="reseller_webhook_endpoints_list",
+        parameters=[WebhookEndpointQuerySerializer],
+        responses=query_error_responses(**{"200": WebhookEndpointOutputSerializer(many=True)}),
+    )
     def get(self, request):
-        return self.list(request)
+        return self.filtered_list(self.parse_query(), self.get_queryset())
 
     @extend_schema(
         operation_id="reseller_webhook_endpoints_create",
