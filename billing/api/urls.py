@@ -5,7 +5,7 @@ config/urls.py includes this under `api/v1/` next to accounts.api.urls.
 
 from django.urls import include, path
 
-from billing.api import generate_views, views
+from billing.api import generate_views, openapi, views  # noqa: F401 (openapi: texts)
 from billing.credit_notes import urls as credit_note_urls
 
 reseller_patterns = [
