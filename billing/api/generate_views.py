@@ -18,11 +18,16 @@ from billing.api.generate_serializers import (
     InvoicePreviewQuerySerializer,
 )
 from billing.api.serializers import CurrentUsageOutputSerializer
-from billing.api.views import _actor, _as_conflict, _parse_query, _ResellerInvoicesBase
+from billing.api.views import (
+    _actor,
+    _as_conflict,
+    _parse_query,
+    _ResellerInvoicesBase,
+    current_usage_response,
+)
 from billing.invoicing import invoice_preview, period_parse
 from billing.invoicing.engine import require_ended
 from billing.invoicing.generate import invoices_generate, period_require_started
-from billing.selectors import usage_current_for_customer
 from billing.tasks import invoices_generate_task
 from config.errors import ApplicationError
 
@@ -202,7 +207,4 @@ class CustomerUsageCurrentView(ResellerScopedView):
         responses={200: CurrentUsageOutputSerializer, 404: _NOT_YOURS},
     )
     def get(self, request, pk: int):
-        customer = _customer(self, pk)
-        current = usage_current_for_customer(customer=customer, now=timezone.now())
-        context = {"currency": current.currency}
-        return Response(CurrentUsageOutputSerializer(current, context=context).data)
+        return current_usage_response(_customer(self, pk))

@@ -491,6 +491,13 @@ class ResellerInvoiceMarkPaidView(_ResellerInvoicesBase):
         return self.respond(invoice)
 
 
+def current_usage_response(customer: Customer) -> Response:
+    """`usage/current/` of the customer (its own key, or a reseller's in reseller scope)."""
+    current = usage_current_for_customer(customer=customer, now=timezone.now())
+    context = {"currency": current.currency}
+    return Response(CurrentUsageOutputSerializer(current, context=context).data)
+
+
 # --- customer scope -------------------------------------------------------------------------
 
 
@@ -561,6 +568,4 @@ class CurrentUsageView(CustomerScopedView):
         "provider reports it (BytesFlows).",
     )
     def get(self, request):
-        current = usage_current_for_customer(customer=self.customer, now=timezone.now())
-        context = {"currency": current.currency}
-        return Response(CurrentUsageOutputSerializer(current, context=context).data)
+        return current_usage_response(self.customer)

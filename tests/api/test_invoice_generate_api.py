@@ -10,7 +10,7 @@ from billing.invoicing import period_containing, period_last_closed
 from billing.models import Invoice
 from tests import factories
 from tests.api.conftest import key_client
-from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
+from tests.billing.factories import PlanFactory, add_usage, customers_using
 from webhooks.models import WebhookEvent
 
 R = "/api/v1/reseller"
@@ -23,13 +23,9 @@ def shop(db, settings, tmp_path, reseller):
     settings.MEDIA_ROOT = tmp_path
     month = period_last_closed(tz=reseller.tzinfo, now=timezone.now())
     plan = PlanFactory(reseller=reseller)
-    customers = []
-    for _ in range(2):
-        customer = factories.CustomerFactory(reseller=reseller)
-        SubscriptionFactory(customer=customer, plan=plan)
-        add_usage(factories.SubAccountFactory(customer=customer), month.start, 20, 10)
-        customers.append(customer)
-    return month, customers
+    return month, customers_using(
+        reseller, plan, count=2, start=month.start, days=20, gib_per_day=10
+    )
 
 
 def _label(period) -> str:

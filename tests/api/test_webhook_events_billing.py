@@ -22,7 +22,7 @@ from billing.invoicing import (
 from billing.models import Invoice
 from config.errors import ApplicationError
 from tests import factories
-from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
+from tests.billing.factories import PlanFactory, customers_using
 from webhooks.models import WebhookEvent
 from webhooks.services import webhook_endpoint_create
 
@@ -39,13 +39,7 @@ def shop(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     reseller = factories.ResellerFactory(invoice_prefix="SH")
     plan = PlanFactory(reseller=reseller)
-    customers = []
-    for _ in range(3):
-        customer = factories.CustomerFactory(reseller=reseller)
-        SubscriptionFactory(customer=customer, plan=plan)
-        add_usage(factories.SubAccountFactory(customer=customer), OCT, 31, 5)
-        customers.append(customer)
-    return reseller, customers
+    return reseller, customers_using(reseller, plan, count=3, start=OCT, days=31, gib_per_day=5)
 
 
 def _endpoint(reseller, events):

@@ -9,7 +9,7 @@ import factory
 from django.db import connection
 
 from billing.models import Plan, PlanTier, Subscription
-from tests.factories import CustomerFactory, ResellerFactory
+from tests.factories import CustomerFactory, ResellerFactory, SubAccountFactory
 from usage.models import UsageDay
 
 GIB = 1_073_741_824
@@ -77,3 +77,15 @@ def in_thread(barrier, fn):
             connection.close()
 
     return run
+
+
+def customers_using(reseller, plan, *, count: int, start: dt.date, days: int, gib_per_day):
+    """`count` customers of `reseller` subscribed to `plan`, each with one sub-account using
+    `gib_per_day` GiB on `days` days from `start`."""
+    customers = []
+    for _ in range(count):
+        customer = CustomerFactory(reseller=reseller)
+        SubscriptionFactory(customer=customer, plan=plan)
+        add_usage(SubAccountFactory(customer=customer), start, days, gib_per_day)
+        customers.append(customer)
+    return customers
