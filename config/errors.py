@@ -132,3 +132,84 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         body = error_body(str(code), str(detail) or str(exc))
     response.data = body
     return response
+
+
+#: Every `code` an API error can carry, with what it means: the `ApiError.code` enum of the
+#: OpenAPI schema (`config.schema.error_code_enum`). A new code raised anywhere must be added
+#: here (tests/api/test_openapi_completeness.py checks the services' codes are all listed).
+ERROR_CODES: dict[str, str] = {
+    # DRF and the error handler
+    "validation_error": "The input is invalid; `extra.fields` names each field.",
+    "parse_error": "The body is not valid JSON (or not the declared content type).",
+    "not_authenticated": 'No credentials; send "Authorization: Api-Key <key>".',
+    "authentication_failed": "The credentials were not accepted.",
+    "invalid_api_key": 'The API key is unknown, revoked or not sent as "Api-Key <key>".',
+    "permission_denied": "Authenticated, but not allowed to do this.",
+    "not_found": "No such object, or it is not yours.",
+    "method_not_allowed": "The path does not accept this HTTP method.",
+    "not_acceptable": "No representation matches the Accept header.",
+    "unsupported_media_type": "The body's Content-Type is not accepted here.",
+    "throttled": "Too many requests; retry after `Retry-After` seconds.",
+    "request_too_large": "The body is larger than the API accepts (`extra.max_bytes`).",
+    "service_unavailable": "A backing service is unreachable; retry after `Retry-After`.",
+    "error": "An error without a more specific code.",
+    # scopes and keys
+    "reseller_key_required": "A reseller key or staff session is needed for this path.",
+    "customer_key_required": "A customer key is needed for this path.",
+    "staff_session_required": "Only a staff session (not an API key) may do this.",
+    "api_key_name_required": "An API key needs a non-empty name.",
+    "api_key_customer_of_other_reseller": "The customer is not one of the reseller's.",
+    "api_key_prefix_exhausted": "No free key prefix could be drawn; retry.",
+    # idempotency
+    "idempotency_key_reused": "The Idempotency-Key was used for a different request.",
+    "idempotency_request_in_progress": "The first request with this key is still running.",
+    # accounts
+    "customer_currency_locked": "The customer has subscriptions; its currency is fixed.",
+    "upstream_url_not_allowed": "The upstream base URL is not on the allowlist.",
+    # billing
+    "invalid_plan": "The plan's prices or tiers are inconsistent (`extra.fields`).",
+    "plan_price_immutable": "A plan's prices are fixed once created.",
+    "subscription_billed": "The subscription was used by an issued invoice.",
+    "currency_mismatch": "The plan's currency is not the customer's.",
+    "invalid_period": "The billing period is malformed.",
+    "period_not_started": "The period has not begun yet.",
+    "period_not_ended": "The period (plus the grace days) has not ended yet.",
+    "invoice_not_draft": "Only a draft invoice allows this.",
+    "invoice_not_issued": "Only an issued (finalized or paid) invoice allows this.",
+    "invoice_not_void": "Only a void invoice allows this.",
+    "invoice_immutable": "An issued invoice's amounts and lines cannot change.",
+    "invalid_transition": "The invoice's status does not allow this transition.",
+    "credit_note_immutable": "A credit note cannot change once issued.",
+    "subscription_overlap": "The subscription overlaps another of the customer's.",
+    "invalid_subscription": "The subscription's dates or plan are inconsistent.",
+    "invoice_not_creditable": "Only a finalized or paid invoice can be credited.",
+    "invoice_has_credit_notes": "The invoice has credit notes, so it cannot do this.",
+    "credit_amount_and_lines": "Give either an amount or lines for a credit note, not both.",
+    "credit_exceeds_invoice": "The credit is more than the invoice's balance.",
+    "credit_exceeds_line": "A line's credit is more than the line's amount.",
+    "invalid_amount": "The amount is not a valid positive decimal.",
+    "invalid_lines": "The lines are missing or not on this invoice.",
+    "invalid_reason": "Unknown credit note reason.",
+    # usage and upstreams
+    "naive_datetime": "A datetime without a timezone offset.",
+    "empty_sync_window": "The sync window holds no time.",
+    "provider_has_no_history": "The provider cannot backfill past usage.",
+    "snapshot_out_of_order": "An upstream counter reading is older than the last one.",
+    "upstream_account_inactive": "The upstream account is switched off.",
+    "request_budget_exhausted": "The upstream's request budget is used up; retry later.",
+    "upstream_auth_failed": "The upstream refused the stored credentials.",
+    "upstream_bad_parameter": "The upstream refused a parameter.",
+    "upstream_bad_response": "The upstream answered something unreadable.",
+    "upstream_error": "The upstream reported an error.",
+    "upstream_insufficient_balance": "The upstream account has no balance left.",
+    "upstream_rate_limited": "The upstream rate-limited the request.",
+    "upstream_unavailable": "The upstream could not be reached.",
+    "upstream_unknown_code": "The upstream answered with an unknown error code.",
+    "worker_lost": "The worker running a sync run died; the run was closed.",
+    # webhooks
+    "webhook_endpoint_limit": "The reseller has the most webhook endpoints allowed.",
+    "webhook_endpoint_disabled": "The webhook endpoint is switched off.",
+    "webhook_delivery_in_progress": "The delivery is being sent right now.",
+}
+
+ERROR_CODE_CHOICES: list[tuple[str, str]] = list(ERROR_CODES.items())

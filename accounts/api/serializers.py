@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from rest_framework import serializers
 
 from accounts.models import ApiKey, Customer, Provider, Reseller, SubAccount, UpstreamAccount
+from config.errors import ERROR_CODE_CHOICES
 
 # --- shared ---------------------------------------------------------------------------------
 
@@ -23,9 +24,16 @@ class ApiErrorSerializer(serializers.Serializer):
     Validation errors carry `extra.fields`: `{field: [messages]}` (nested for objects).
     """
 
-    code = serializers.CharField()
-    message = serializers.CharField()
-    extra = serializers.DictField()
+    code = serializers.ChoiceField(
+        choices=ERROR_CODE_CHOICES,
+        help_text="Stable snake_case error code; the enum lists every code with its meaning "
+        "(docs/api.md).",
+    )
+    message = serializers.CharField(help_text="Human-readable explanation; may change.")
+    extra = serializers.DictField(
+        help_text="Details: `fields` ({field: [messages]}) for validation errors, else "
+        "code-specific keys (e.g. `max_bytes`, `limit`)."
+    )
 
 
 class StrictInputSerializer(serializers.Serializer):

@@ -263,6 +263,7 @@ SPECTACULAR_SETTINGS = {
         "idempotency.schema.add_idempotency_key_header",
     ],
     "ENUM_NAME_OVERRIDES": {
+        "ErrorCodeEnum": "config.errors.ERROR_CODE_CHOICES",
         "CustomerStatusEnum": "accounts.models.Customer.Status",
         "SubAccountStatusEnum": "accounts.models.SubAccount.Status",
         "ProviderEnum": "accounts.models.Provider",
