@@ -1,17 +1,16 @@
 """OpenAPI texts of billing's operations and fields: a summary, a description and examples for
 every operation, a description for every field. Applied once, when the URLs are loaded
-(`billing.api.urls`), on top of each view's own `extend_schema` (which keeps its responses);
-model help_text is not touched (it would create migrations)."""
+(`billing.api.urls`), through config.openapi."""
 
 from __future__ import annotations
-
-from drf_spectacular.utils import OpenApiExample, extend_schema
 
 from billing.api import generate_serializers as gen
 from billing.api import generate_views, views
 from billing.api import serializers as ser
 from billing.credit_notes import serializers as cn_ser
 from billing.credit_notes import views as cn_views
+from config.openapi import COMMON_FIELDS, apply_texts
+from config.openapi import example as _ex
 
 INVOICE = {
     "id": 1,
@@ -165,21 +164,6 @@ CURRENT_USAGE = {
     "estimated_tax": "55.10",
     "estimated_total": "345.10",
 }
-
-
-def _ex(name: str, value, *, request: bool = False, status: str = "200") -> OpenApiExample:
-    if request:
-        return OpenApiExample(name, value=value, request_only=True)
-    return OpenApiExample(name, value=value, response_only=True, status_codes=[status])
-
-
-def _doc(view, method: str, summary: str, description: str | None = None, examples=()) -> None:
-    kwargs = {"summary": summary}
-    if description:
-        kwargs["description"] = description
-    if examples:
-        kwargs["examples"] = list(examples)
-    setattr(view, method, extend_schema(**kwargs)(getattr(view, method)))
 
 
 _OPERATIONS = [
@@ -435,10 +419,9 @@ _OPERATIONS = [
 ]
 
 _COMMON = {
-    "id": "Identifier.",
+    **COMMON_FIELDS,
     "code": "Your short code, unique among your plans.",
     "name": "Display name.",
-    "customer": "The customer's id.",
     "plan": "The plan's id.",
     "invoice": "The invoice's id.",
     "invoice_number": "The credited invoice's number.",
@@ -450,7 +433,6 @@ _COMMON = {
     "finalized_at": "When it was finalized (UTC).",
     "paid_at": "When it was marked paid.",
     "voided_at": "When it was voided.",
-    "created_at": "When it was created.",
     "lines": "The lines, in printed order.",
     "kind": "The line's kind.",
     "description": "The line's text, as printed.",
@@ -516,29 +498,4 @@ _SERIALIZERS = [
 ]
 
 
-def _describe(serializer_class) -> None:
-    """Give every field without help_text the common description of its name."""
-    fields = serializer_class().fields
-    declared = serializer_class._declared_fields
-    meta = getattr(serializer_class, "Meta", None)
-    for name, field in fields.items():
-        if field.help_text or name not in _COMMON:
-            continue
-        text = _COMMON[name]
-        if name in declared:
-            declared[name]._kwargs["help_text"] = text
-            declared[name].help_text = text
-        elif meta is not None:
-            extra = {k: dict(v) for k, v in getattr(meta, "extra_kwargs", {}).items()}
-            extra.setdefault(name, {})["help_text"] = text
-            meta.extra_kwargs = extra
-
-
-def apply() -> None:
-    for view, method, summary, description, examples in _OPERATIONS:
-        _doc(view, method, summary, description, examples)
-    for serializer_class in _SERIALIZERS:
-        _describe(serializer_class)
-
-
-apply()
+apply_texts(_OPERATIONS, _SERIALIZERS, _COMMON)

@@ -1,0 +1,71 @@
+"""Helpers for each app's `api/openapi.py`: the OpenAPI texts (summary, description,
+examples) of its operations and the descriptions of its serializer fields.
+
+An app lists its operations as `(view, method, summary, description, examples)` and its
+serializers with a `{field name: description}` map, then calls `apply_texts()` once, when
+its URLs are loaded. The texts go on top of each view's own `extend_schema` (which keeps
+its responses and operation ids). Field descriptions go on serializer fields, never on
+model help_text (that would create migrations); a field's own help_text wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from drf_spectacular.utils import OpenApiExample, extend_schema
+
+# Fields that mean the same in every app; an app's own map may override any of them.
+COMMON_FIELDS = {
+    "id": "Identifier.",
+    "customer": "The customer's id.",
+    "created_at": "When it was created (UTC).",
+}
+
+Operation = tuple[type, str, str, str | None, list[OpenApiExample]]
+
+
+def example(name: str, value, *, request: bool = False, status: str = "200") -> OpenApiExample:
+    """A request example, or a response example for `status`."""
+    if request:
+        return OpenApiExample(name, value=value, request_only=True)
+    return OpenApiExample(name, value=value, response_only=True, status_codes=[status])
+
+
+def document_operation(
+    view, method: str, summary: str, description: str | None = None, examples=()
+) -> None:
+    kwargs = {"summary": summary}
+    if description:
+        kwargs["description"] = description
+    if examples:
+        kwargs["examples"] = list(examples)
+    setattr(view, method, extend_schema(**kwargs)(getattr(view, method)))
+
+
+def describe_fields(serializer_class, descriptions: Mapping[str, str]) -> None:
+    """Give every field of `serializer_class` without help_text its description by name."""
+    fields = serializer_class().fields
+    declared = serializer_class._declared_fields
+    meta = getattr(serializer_class, "Meta", None)
+    for name, field in fields.items():
+        if field.help_text or name not in descriptions:
+            continue
+        text = descriptions[name]
+        if name in declared:
+            declared[name]._kwargs["help_text"] = text
+            declared[name].help_text = text
+        elif meta is not None:
+            extra = {k: dict(v) for k, v in getattr(meta, "extra_kwargs", {}).items()}
+            extra.setdefault(name, {})["help_text"] = text
+            meta.extra_kwargs = extra
+
+
+def apply_texts(
+    operations: Iterable[Operation],
+    serializers: Iterable[type],
+    descriptions: Mapping[str, str],
+) -> None:
+    for view, method, summary, description, examples in operations:
+        document_operation(view, method, summary, description, examples)
+    for serializer_class in serializers:
+        describe_fields(serializer_class, descriptions)
