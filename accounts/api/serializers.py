@@ -357,7 +357,28 @@ class CustomerSubAccountOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+# --- reseller settings ----------------------------------------------------------------------
+
+_SETTINGS_HELP = {
+    "address": "Postal address printed on invoices; one line per line.",
+    "tax_id": "The reseller's tax/VAT id printed on invoices (up to 64 characters).",
+    "payment_instructions": "Free text printed under the invoice total (bank, reference).",
+    "sender_email": "From address of invoice emails; empty uses the platform default.",
+    "grace_period_days": "Days drafts stay open after the period ends, for late usage.",
+}
+
+
+def _sender_email_output() -> serializers.CharField:
+    """A CharField, not an EmailField: the stored value may be empty, which a
+    `format: email` schema would reject."""
+    return serializers.CharField(
+        read_only=True, help_text="An email address, or empty. " + _SETTINGS_HELP["sender_email"]
+    )
+
+
 class MeResellerOutputSerializer(serializers.ModelSerializer):
+    sender_email = _sender_email_output()
+
     class Meta:
         model = Reseller
         fields = ["name", "currency", "timezone", "sender_email"]
@@ -390,17 +411,6 @@ class MeOutputSerializer(serializers.ModelSerializer):
         return obj.currency or obj.reseller.currency
 
 
-# --- reseller settings ----------------------------------------------------------------------
-
-_SETTINGS_HELP = {
-    "address": "Postal address printed on invoices; one line per line.",
-    "tax_id": "The reseller's tax/VAT id printed on invoices (up to 64 characters).",
-    "payment_instructions": "Free text printed under the invoice total (bank, reference).",
-    "sender_email": "From address of invoice emails; empty uses the platform default.",
-    "grace_period_days": "Days drafts stay open after the period ends, for late usage.",
-}
-
-
 class ResellerSettingsUpdateInputSerializer(StrictInputSerializer):
     immutable_fields = ("id", "name", "slug", "currency", "timezone", "invoice_prefix", "logo")
 
@@ -422,6 +432,7 @@ class ResellerSettingsUpdateInputSerializer(StrictInputSerializer):
 
 
 class ResellerSettingsOutputSerializer(serializers.ModelSerializer):
+    sender_email = _sender_email_output()
     logo = serializers.SerializerMethodField(
         help_text="Path of the current logo under the media storage; null when none."
     )

@@ -395,9 +395,18 @@ _SETTINGS_EXAMPLE = {
 }
 
 
-@extend_schema(tags=["reseller: settings"])
-class ResellerSettingsView(ResellerScopedView):
+class _OwnResellerView(ResellerScopedView):
+    """A singleton resource: the caller's own reseller, no id in the path."""
+
     model = Reseller
+
+    def get_object(self) -> Reseller:
+        # DRF's OPTIONS metadata calls this for PUT; the generic lookup wants a `pk`.
+        return self.reseller
+
+
+@extend_schema(tags=["reseller: settings"])
+class ResellerSettingsView(_OwnResellerView):
     serializer_class = ResellerSettingsOutputSerializer
 
     @extend_schema(
@@ -437,8 +446,7 @@ class ResellerSettingsView(ResellerScopedView):
 
 
 @extend_schema(tags=["reseller: settings"])
-class ResellerLogoView(ResellerScopedView):
-    model = Reseller
+class ResellerLogoView(_OwnResellerView):
     serializer_class = ResellerSettingsOutputSerializer
     parser_classes = [MultiPartParser]
 

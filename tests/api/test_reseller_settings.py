@@ -83,6 +83,30 @@ def test_patch_refuses_bad_values_and_admin_only_fields(reseller_api, reseller):
 
 
 @pytest.mark.django_db
+def test_an_empty_sender_email_is_allowed_and_documented_as_such(reseller_api, reseller):
+    from jsonschema import Draft202012Validator
+
+    from tests.api.schema_check import openapi
+
+    response = reseller_api.patch(URL, {"sender_email": ""}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["sender_email"] == ""
+    components = openapi()["components"]["schemas"]
+    for name in ("ResellerSettingsOutput", "MeResellerOutput"):
+        spec = components[name]["properties"]["sender_email"]
+        checker = Draft202012Validator.FORMAT_CHECKER
+        assert Draft202012Validator(spec, format_checker=checker).is_valid(""), name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", [URL, LOGO])
+def test_options_describes_the_settings_endpoints(reseller_api, path):
+    response = reseller_api.options(path)
+    assert response.status_code == 200, response.content
+    assert response.json()["name"]
+
+
+@pytest.mark.django_db
 def test_customer_keys_cannot_read_settings(reseller):
     from accounts.api_keys import api_key_create
 
