@@ -6,7 +6,7 @@ included next to it, and a JSON 404 catches everything else under `api/v1/`.
 
 from django.urls import include, path
 
-from accounts.api import views
+from accounts.api import openapi, views  # noqa: F401 (openapi: texts)
 
 reseller_patterns = [
     path(
