@@ -510,16 +510,13 @@ class InvoiceSequence(models.Model):
         return f"{self.reseller_id}/{self.year}: {self.last_number}"
 
 
-class InvoiceEmail(models.Model):
-    """One delivery of an invoice by email; claimed under a row lock so it is sent once.
+class EmailDelivery(models.Model):
+    """One email of a document (invoice, credit note) to its recipients, claimed under a row
+    lock so it is sent once (`billing.outbox`). Sequence 1 is queued when the document is
+    issued; staff resends add 2, 3, ... Concrete models add the document's foreign key and
+    name it in `document_field`."""
 
-    `sequence` 1 is the delivery queued at finalization; staff resends add 2, 3, ...
-    A delivery stuck in `sending` for 15 minutes (its worker died mid-send) is sent again
-    by the hourly cycle: if the SMTP server had already accepted it, the customer gets it
-    twice (the documented window), never more (`invoice_emails_redispatch`).
-    """
-
-    tenant_path = "invoice__reseller"
+    document_field: str
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -527,9 +524,7 @@ class InvoiceEmail(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="emails")
     sequence = models.PositiveSmallIntegerField(default=1)
-    is_resend = models.BooleanField(default=False)
     requested_by = models.CharField(max_length=150, blank=True)
     recipients = models.JSONField(default=list)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -543,15 +538,31 @@ class InvoiceEmail(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{getattr(self, self.document_field)} email #{self.sequence} ({self.status})"
+
+
+class InvoiceEmail(EmailDelivery):
+    """An invoice's delivery. A delivery stuck in `sending` for 15 minutes (its worker died
+    mid-send) is sent again by the hourly cycle: if the SMTP server had already accepted it,
+    the customer gets it twice (the documented window), never more
+    (`invoice_emails_redispatch`)."""
+
+    tenant_path = "invoice__reseller"
+    document_field = "invoice"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="emails")
+    is_resend = models.BooleanField(default=False)
+
+    class Meta:
         ordering = ["invoice", "sequence"]
         constraints = [
             models.UniqueConstraint(
                 fields=["invoice", "sequence"], name="invoice_email_unique_sequence"
             ),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.invoice} email #{self.sequence} ({self.status})"
 
 
 # Credit notes live in their own sub-package; importing registers them with the billing app.

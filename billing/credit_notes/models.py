@@ -15,7 +15,7 @@ from django.db import models
 from accounts.models import Customer, Reseller
 from accounts.tenancy import TenantQuerySet
 from accounts.validators import validate_currency
-from billing.models import Invoice, InvoiceLine
+from billing.models import EmailDelivery, Invoice, InvoiceLine
 from config.errors import ApplicationError
 
 # What may still change on an issued credit note: the stored PDF.
@@ -190,33 +190,13 @@ class CreditNoteSequence(models.Model):
         return f"{self.reseller_id}/{self.year}: {self.last_number}"
 
 
-class CreditNoteEmail(models.Model):
-    """One delivery of a credit note by email, claimed under a row lock so it is sent once.
-
-    Sequence 1 is queued when the note is issued; staff resends add 2, 3, ...
-    """
+class CreditNoteEmail(EmailDelivery):
+    """A credit note's delivery (`billing.outbox`)."""
 
     tenant_path = "credit_note__reseller"
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+    document_field = "credit_note"
 
     credit_note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="emails")
-    sequence = models.PositiveSmallIntegerField(default=1)
-    requested_by = models.CharField(max_length=150, blank=True)
-    recipients = models.JSONField(default=list)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.CharField(max_length=500, blank=True)
-    queued_at = models.DateTimeField()
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    message_id = models.CharField(max_length=300, blank=True)
-
-    objects = TenantQuerySet.as_manager()
 
     class Meta:
         ordering = ["credit_note", "sequence"]
@@ -225,6 +205,3 @@ class CreditNoteEmail(models.Model):
                 fields=["credit_note", "sequence"], name="credit_note_email_unique_sequence"
             ),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.credit_note} email #{self.sequence} ({self.status})"

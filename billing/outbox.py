@@ -1,0 +1,137 @@
+"""Sending document emails (invoices, credit notes) exactly once: the `EmailDelivery` rows.
+
+`email_delivery_send` claims a row under a row lock (queued/failed -> sending), sends outside
+the transaction, then records `sent`, or `failed` and re-raises for the task's retry. A row
+already `sending` or `sent` is never sent again, so a task retried or delivered twice sends
+one email. A resend is a new row (`email_delivery_next_sequence`).
+
+`email_deliveries_redispatch` is the hourly cycle's repair: rows still queued long after
+queueing (a lost task message) and rows claimed long ago that never finished (the worker died
+mid-send) are dispatched again. A stale `sending` row is first turned `failed` by a
+status-conditional update, so two cycles never both take it. Its mail may already have left
+(a worker killed after the SMTP server accepted it): that is the one window where a customer
+can get the same document twice, both Message-IDs naming the same delivery; never more, since
+the resend is claimed like any send.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from email.utils import make_msgid
+from typing import TypeVar
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import models, transaction
+
+from accounts.models import Reseller
+from billing.models import EmailDelivery
+
+Delivery = TypeVar("Delivery", bound=EmailDelivery)
+
+#: A queued delivery not claimed after this long is dispatched again by the cycle.
+REDISPATCH_AFTER = dt.timedelta(minutes=15)
+#: A send claimed this long ago and not finished: its worker died (SMTP timeouts are shorter).
+STALE_CLAIM_AFTER = dt.timedelta(minutes=15)
+
+ABANDONED_NOTE = (
+    "the worker stopped while sending; sent again (the first attempt may have been delivered)"
+)
+
+
+def email_delivery_next_sequence(*, deliveries: models.QuerySet) -> int:
+    """The next sequence among one document's deliveries (the document's row lock or the
+    unique constraint keeps two writers from taking the same)."""
+    last = deliveries.order_by("-sequence").first()
+    return last.sequence + 1 if last else 1
+
+
+def email_sender(*, reseller: Reseller) -> str:
+    return reseller.sender_email or settings.DEFAULT_FROM_EMAIL
+
+
+def email_reply_to(*, reseller: Reseller) -> list[str] | None:
+    return [reseller.sender_email] if reseller.sender_email else None
+
+
+def email_message_id(*, reseller: Reseller, idstring: str) -> str:
+    """A Message-ID naming the delivery, on the sender's domain."""
+    domain = email_sender(reseller=reseller).rpartition("@")[2]
+    return make_msgid(idstring=idstring, domain=domain or None)
+
+
+def _claim(model: type[Delivery], delivery_id: int, now: dt.datetime) -> Delivery | None:
+    with transaction.atomic():
+        delivery = (
+            model.objects.select_for_update(of=("self",))
+            .select_related(f"{model.document_field}__reseller")
+            .get(pk=delivery_id)
+        )
+        if delivery.status not in (model.Status.QUEUED, model.Status.FAILED):
+            return None
+        delivery.status = model.Status.SENDING
+        delivery.attempts += 1
+        delivery.claimed_at = now
+        delivery.save(update_fields=["status", "attempts", "claimed_at"])
+        return delivery
+
+
+def email_delivery_send(
+    *,
+    delivery: Delivery,
+    now: dt.datetime,
+    build_message: Callable[[Delivery, dt.datetime], EmailMessage],
+) -> Delivery:
+    """Send one delivery at most once. Returns the row; `status` says what happened.
+
+    Errors while building or sending mark it `failed` (retryable) and propagate to the
+    caller's retry.
+    """
+    model = type(delivery)
+    claimed = _claim(model, delivery.pk, now)
+    if claimed is None:
+        return model.objects.get(pk=delivery.pk)
+    try:
+        message = build_message(claimed, now)
+        message.send(fail_silently=False)
+    except Exception as exc:
+        claimed.status = model.Status.FAILED
+        # Exception text from SMTP carries the server's reply, never our credentials.
+        claimed.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        claimed.save(update_fields=["status", "last_error"])
+        raise
+    claimed.status = model.Status.SENT
+    claimed.sent_at = now
+    claimed.message_id = message.extra_headers.get("Message-ID", "")[:300]
+    claimed.last_error = ""
+    claimed.save(update_fields=["status", "sent_at", "message_id", "last_error"])
+    return claimed
+
+
+def email_deliveries_redispatch(
+    *,
+    model: type[EmailDelivery],
+    reseller: Reseller,
+    now: dt.datetime,
+    dispatch: Callable[[int], None],
+) -> list[int]:
+    """Dispatch again the reseller's stuck deliveries (see the module text); returns them."""
+    deliveries = model.objects.for_reseller(reseller)
+    abandoned = list(
+        deliveries.filter(
+            status=model.Status.SENDING, claimed_at__lt=now - STALE_CLAIM_AFTER
+        ).values_list("pk", flat=True)
+    )
+    for pk in abandoned:
+        model.objects.filter(pk=pk, status=model.Status.SENDING).update(
+            status=model.Status.FAILED, last_error=ABANDONED_NOTE
+        )
+    stale = abandoned + list(
+        deliveries.filter(
+            status=model.Status.QUEUED, queued_at__lt=now - REDISPATCH_AFTER
+        ).values_list("pk", flat=True)
+    )
+    for pk in stale:
+        dispatch(pk)
+    return stale
