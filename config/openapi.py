@@ -25,7 +25,8 @@ Operation = tuple[type, str, str, str | None, list[OpenApiExample]]
 
 
 def example(name: str, value, *, request: bool = False, status: str = "200") -> OpenApiExample:
-    """A request example, or a response example for `status`."""
+    """A request example, or a response example for `status`. For a list operation give one
+    item: drf-spectacular wraps it in the pagination envelope (`results: [item]`)."""
     if request:
         return OpenApiExample(name, value=value, request_only=True)
     return OpenApiExample(name, value=value, response_only=True, status_codes=[status])

@@ -168,7 +168,7 @@ CURRENT_USAGE = {
 
 _OPERATIONS = [
     # plans
-    (views.PlanListCreateView, "get", "List plans", None, [_ex("Plans", [PLAN])]),
+    (views.PlanListCreateView, "get", "List plans", None, [_ex("Plans", PLAN)]),
     (
         views.PlanListCreateView,
         "post",
@@ -216,7 +216,7 @@ _OPERATIONS = [
         "get",
         "List subscriptions",
         None,
-        [_ex("Subscriptions", [SUBSCRIPTION])],
+        [_ex("Subscriptions", SUBSCRIPTION)],
     ),
     (
         views.SubscriptionListCreateView,
@@ -247,7 +247,7 @@ _OPERATIONS = [
     ),
     (views.SubscriptionDetailView, "delete", "Delete a subscription", None, []),
     # reseller invoices
-    (views.ResellerInvoiceListView, "get", "List invoices", None, [_ex("Invoices", [INVOICE])]),
+    (views.ResellerInvoiceListView, "get", "List invoices", None, [_ex("Invoices", INVOICE)]),
     (
         views.ResellerInvoiceDetailView,
         "get",
@@ -327,7 +327,7 @@ _OPERATIONS = [
         [_ex("November so far", CURRENT_USAGE)],
     ),
     # customer invoices
-    (views.InvoiceListView, "get", "List my invoices", None, [_ex("Invoices", [CUSTOMER_INVOICE])]),
+    (views.InvoiceListView, "get", "List my invoices", None, [_ex("Invoices", CUSTOMER_INVOICE)]),
     (
         views.InvoiceDetailView,
         "get",
@@ -355,7 +355,7 @@ _OPERATIONS = [
         "get",
         "List an invoice's credit notes",
         "The credit notes issued against one of your invoices, ordered by id.",
-        [_ex("Credit notes", [CREDIT_NOTE])],
+        [_ex("Credit notes", CREDIT_NOTE)],
     ),
     (
         cn_views.ResellerInvoiceCreditNotesView,
@@ -372,7 +372,7 @@ _OPERATIONS = [
         "get",
         "List credit notes",
         "Every credit note of yours, ordered by id.",
-        [_ex("Credit notes", [CREDIT_NOTE])],
+        [_ex("Credit notes", CREDIT_NOTE)],
     ),
     (
         cn_views.ResellerCreditNoteDetailView,
@@ -393,14 +393,14 @@ _OPERATIONS = [
         "get",
         "List my invoice's credit notes",
         "The credit notes of one of the customer's invoices.",
-        [_ex("Credit notes", [CREDIT_NOTE])],
+        [_ex("Credit notes", CREDIT_NOTE)],
     ),
     (
         cn_views.CreditNoteListView,
         "get",
         "List my credit notes",
         "The customer's credit notes, ordered by id.",
-        [_ex("Credit notes", [CREDIT_NOTE])],
+        [_ex("Credit notes", CREDIT_NOTE)],
     ),
     (
         cn_views.CreditNoteDetailView,

@@ -14,12 +14,13 @@ from django.core.management import call_command
 from jsonschema import Draft202012Validator
 
 
-def _json_schema(node):
+def json_schema(node):
+    """OpenAPI 3.0 schema -> JSON Schema (`nullable` becomes a null type)."""
     if isinstance(node, list):
-        return [_json_schema(item) for item in node]
+        return [json_schema(item) for item in node]
     if not isinstance(node, dict):
         return node
-    node = {key: _json_schema(value) for key, value in node.items()}
+    node = {key: json_schema(value) for key, value in node.items()}
     if node.pop("nullable", False):
         if "type" in node:
             node["type"] = [node["type"], "null"]
@@ -45,7 +46,7 @@ def _operations():
         pattern = re.compile("^" + re.sub(r"\{[^}]+\}", r"[^/]+", template) + "$")
         for method, operation in item.items():
             table.append((pattern, method, operation))
-    return table, _json_schema(doc["components"])
+    return table, json_schema(doc["components"])
 
 
 def assert_matches_schema(response) -> None:

@@ -62,6 +62,34 @@ def test_every_json_request_and_success_response_has_an_example(schema):
     assert missing == []
 
 
+def test_every_example_fits_its_schema(schema):
+    """Examples are what integrators copy: each must have the shape the schema promises
+    (a list example is one item inside the pagination envelope, not a nested list)."""
+    from jsonschema import Draft202012Validator
+
+    from tests.api.schema_check import json_schema
+
+    components = json_schema(schema["components"])
+    checked, wrong = 0, []
+    for name, op in _operations(schema):
+        bodies = [("request", op.get("requestBody", {}).get("content", {}))]
+        bodies += [(status, r.get("content", {})) for status, r in op.get("responses", {}).items()]
+        for where, content in bodies:
+            media = content.get("application/json")
+            if not media or "schema" not in media:
+                continue
+            validator = Draft202012Validator(
+                {**json_schema(media["schema"]), "components": components}
+            )
+            for title, ex in media.get("examples", {}).items():
+                checked += 1
+                errors = list(validator.iter_errors(ex["value"]))
+                if errors:
+                    wrong.append(f"{name} {where} {title!r}: {errors[0].message[:120]}")
+    assert checked > 100
+    assert wrong == []
+
+
 def test_every_component_property_is_described(schema):
     components = schema["components"]["schemas"]
     missing = [
