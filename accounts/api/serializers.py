@@ -239,7 +239,9 @@ class ApiKeyOutputSerializer(serializers.ModelSerializer):
 
 class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
     key = serializers.SerializerMethodField(
-        help_text="The full key. Shown only in this response: it is not stored."
+        help_text="The full key. Shown only in this response (and, to the same caller, in an "
+        "`Idempotency-Key` replay of it within 24 h, kept encrypted until then); Flowbill "
+        "keeps only its hash."
     )
 
     class Meta(ApiKeyOutputSerializer.Meta):

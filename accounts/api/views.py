@@ -207,8 +207,6 @@ class CustomerApiKeyListCreateView(StrictQueryMixin, mixins.ListModelMixin, _Cus
         operation_id="reseller_customer_api_keys_create",
         request=ApiKeyCreateInputSerializer,
         responses={201: ApiKeyCreatedOutputSerializer},
-        description="Creates a customer-scope key. The response's `key` is the only time the "
-        "full key is shown; store it now.",
     )
     def post(self, request, customer_pk: int):
         customer = self.get_customer()
@@ -267,8 +265,6 @@ class ResellerApiKeyListCreateView(StrictQueryMixin, mixins.ListModelMixin, _Res
         operation_id="reseller_api_keys_list",
         parameters=[ApiKeyQuerySerializer],
         responses=query_error_responses(**{"200": ApiKeyOutputSerializer(many=True)}),
-        description="The reseller's own keys, revoked ones included (`revoked_at`). Never "
-        "the key itself: only its public `prefix`.",
     )
     def get(self, request):
         return self.filtered_list(_revoked_query(self.parse_query()), self.get_queryset())
@@ -283,9 +279,6 @@ class ResellerApiKeyListCreateView(StrictQueryMixin, mixins.ListModelMixin, _Res
                 description="`staff_session_required`: an API key cannot create reseller keys.",
             ),
         },
-        description="Creates a reseller-scope key; the response's `key` is the only time "
-        "the full key is shown. Only a logged-in staff session may do this: a reseller key "
-        "cannot mint further reseller keys (a leaked key must not outlive its revocation).",
     )
     def post(self, request):
         if self.tenant.api_key is not None:

@@ -75,8 +75,9 @@ class WebhookEndpointOutputSerializer(serializers.ModelSerializer):
 
 class WebhookEndpointSecretOutputSerializer(WebhookEndpointOutputSerializer):
     secret = serializers.SerializerMethodField(
-        help_text="The signing secret (`whsec_...`). Shown only in this response: store it "
-        "now to verify `Flowbill-Signature`."
+        help_text="The signing secret (`whsec_...`). Shown only in this response (and, to the "
+        "same caller, in an `Idempotency-Key` replay of it within 24 h): store it now to "
+        "verify `Flowbill-Signature`."
     )
 
     class Meta(WebhookEndpointOutputSerializer.Meta):
