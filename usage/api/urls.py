@@ -5,7 +5,7 @@ config/urls.py includes this under `api/v1/` next to accounts.api.urls.
 
 from django.urls import include, path
 
-from usage.api import views
+from usage.api import openapi, views  # noqa: F401 (openapi: texts)
 
 reseller_patterns: list = [
     path("usage/", views.ResellerUsageView.as_view(), name="usage"),

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from webhooks.api import views
+from webhooks.api import openapi, views  # noqa: F401 (openapi: texts)
 
 reseller_patterns = [
     path(
