@@ -46,8 +46,9 @@ class UsageQuerySerializer(serializers.Serializer):
 
     from_ = _date_field("First day, in the reseller's timezone (YYYY-MM-DD).")
     to = _date_field(
-        "Last day, inclusive, in the reseller's timezone (YYYY-MM-DD). At most 400 days "
-        "after `from` for `day`, 31 for `hour`, 120 calendar months for `month`."
+        "Last day, inclusive, in the reseller's timezone (YYYY-MM-DD). The range, both ends "
+        "counted, is at most 400 days for `day`, 31 days for `hour`, 120 calendar months "
+        "for `month`."
     )
     granularity = serializers.ChoiceField(
         choices=["day", "month", "hour"],

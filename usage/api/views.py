@@ -1,10 +1,10 @@
 """Usage endpoints: the usage series (customer and reseller scope), sync on request, the
 sync runs (reseller scope) and usage alert rules (reseller scope, CRUD).
 
-The series is not paginated: its length is bounded by the range limits (at most 401 days,
-745 hours or 120 months), and a chart wants it whole. Query parameters are parsed strictly:
-an unknown or repeated parameter is a 400 naming it. A `sub_account` or `customer` that is
-not the caller's answers 404, exactly like a missing one.
+The series is not paginated: its length is bounded by the range limits (at most 400 days,
+31 days of hours or 120 months), and a chart wants it whole. Query parameters are parsed
+strictly: an unknown or repeated parameter is a 400 naming it. A `sub_account` or `customer`
+that is not the caller's answers 404, exactly like a missing one.
 """
 
 from __future__ import annotations
@@ -55,14 +55,6 @@ _USAGE_ERRORS = {
         description="`sub_account` (or `customer`) is not one of the caller's.",
     ),
 }
-
-_USAGE_DESCRIPTION = (
-    "Traffic per period over `from..to` (both inclusive, reseller-local days), zero-filled: "
-    "every period of the range appears in order. Days and months are calendar days in the "
-    "reseller's timezone (`timezone`); hours are UTC hours, dated in that timezone. `gb` is "
-    "`bytes / unit_bytes` (1 GiB unless `unit=gb`), 3 decimals. Unknown query parameters "
-    "are refused. Not paginated."
-)
 
 
 def usage_gb(nbytes: int, unit_bytes: int) -> str:
@@ -123,7 +115,6 @@ class MyUsageView(_UsageSeriesMixin, CustomerScopedView):
         operation_id="usage_retrieve",
         parameters=[UsageQuerySerializer],
         responses={200: UsageSeriesOutputSerializer, **_USAGE_ERRORS},
-        description=_USAGE_DESCRIPTION,
     )
     def get(self, request):
         query = self.parse_query()
@@ -145,8 +136,6 @@ class ResellerUsageView(_UsageSeriesMixin, ResellerScopedView):
         operation_id="reseller_usage_retrieve",
         parameters=[ResellerUsageQuerySerializer],
         responses={200: UsageSeriesOutputSerializer, **_USAGE_ERRORS},
-        description=_USAGE_DESCRIPTION
-        + " Without `customer` or `sub_account`, the sum over all the reseller's customers.",
     )
     def get(self, request):
         query = self.parse_query()
@@ -172,11 +161,6 @@ class ResellerSyncView(ResellerScopedView):
         operation_id="reseller_sync_create",
         request=SyncRequestInputSerializer,
         responses={202: SyncRequestOutputSerializer},
-        description="Queues a usage sync of every active sub-account of one upstream account "
-        "(`upstream_account`) or of all active upstream accounts (`{}`): IPFoxy "
-        "sub-accounts re-sync the trailing 72 hours, BytesFlows ones take a ledger "
-        "snapshot. Answers 202 with one sync run per queued task, created `queued` before "
-        "the tasks run: `sync_runs` lists their ids, and each task fills its run.",
     )
     def post(self, request):
         data = self.parse(SyncRequestInputSerializer)
@@ -212,9 +196,6 @@ class SyncRunListView(StrictQueryMixin, mixins.ListModelMixin, ResellerScopedVie
         operation_id="reseller_sync_runs_list",
         parameters=[SyncRunQuerySerializer],
         responses=query_error_responses(**{"200": SyncRunOutputSerializer(many=True)}),
-        description="Sync runs, newest first (queued runs, then by start time). Unknown "
-        "parameters or values are a 400; an `upstream_account` or `sub_account` that is not "
-        "yours a 404.",
     )
     def get(self, request):
         query = self.parse_query()
@@ -257,9 +238,6 @@ class UsageAlertRuleListCreateView(StrictQueryMixin, mixins.ListModelMixin, Rese
         operation_id="reseller_usage_alert_rules_create",
         request=UsageAlertRuleCreateInputSerializer,
         responses={201: UsageAlertRuleOutputSerializer},
-        description="`quota_share`: fires when the month's traffic reaches `percent`% of "
-        "`quota_gb`; `remaining_below`: when BytesFlows remaining traffic drops under "
-        "`remaining_gb`. Fields of the other kind must be left out.",
     )
     def post(self, request):
         data = self.parse(UsageAlertRuleCreateInputSerializer)
@@ -290,7 +268,6 @@ class UsageAlertRuleDetailView(ResellerScopedView):
     @extend_schema(
         operation_id="reseller_usage_alert_rules_delete",
         responses={204: None},
-        description="Deletes the rule and the alerts it fired.",
     )
     def delete(self, request, pk: int):
         usage_alert_rule_delete(rule=self.get_object())

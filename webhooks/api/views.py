@@ -31,7 +31,10 @@ from webhooks.api.serializers import (
 from webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 _CONFLICT = OpenApiResponse(
-    ApiErrorSerializer, description="The delivery or endpoint does not allow this now."
+    ApiErrorSerializer,
+    description="The delivery or endpoint does not allow this now (the operation names the "
+    "code), or the Idempotency-Key was reused with another body (`idempotency_key_reused`) "
+    "or its first request is still running (`idempotency_request_in_progress`).",
 )
 
 # --- endpoints ------------------------------------------------------------------------------
@@ -56,8 +59,6 @@ class WebhookEndpointListCreateView(StrictQueryMixin, mixins.ListModelMixin, Res
         operation_id="reseller_webhook_endpoints_create",
         request=WebhookEndpointCreateInputSerializer,
         responses={201: WebhookEndpointSecretOutputSerializer, 409: _CONFLICT},
-        description="Creates an endpoint. The response's `secret` is the only time the "
-        "signing secret is shown; store it now. 409 `webhook_endpoint_limit` past 20.",
     )
     def post(self, request):
         data = self.parse(WebhookEndpointCreateInputSerializer)
@@ -89,7 +90,6 @@ class WebhookEndpointDetailView(ResellerScopedView):
     @extend_schema(
         operation_id="reseller_webhook_endpoints_delete",
         responses={204: None},
-        description="Deletes the endpoint with its deliveries and their log.",
     )
     def delete(self, request, pk: int):
         services.webhook_endpoint_delete(endpoint=self.get_object())
@@ -105,8 +105,6 @@ class WebhookEndpointRotateSecretView(ResellerScopedView):
         operation_id="reseller_webhook_endpoints_rotate_secret",
         request=None,
         responses={200: WebhookEndpointSecretOutputSerializer},
-        description="Replaces the signing secret; every send from now on is signed with the "
-        "new one, shown only in this response.",
     )
     def post(self, request, pk: int):
         endpoint, secret = services.webhook_endpoint_rotate_secret(endpoint=self.get_object())
@@ -139,8 +137,6 @@ class WebhookDeliveryListView(StrictQueryMixin, mixins.ListModelMixin, _Deliveri
         operation_id="reseller_webhook_deliveries_list",
         parameters=[WebhookDeliveryQuerySerializer],
         responses=query_error_responses(**{"200": WebhookDeliveryOutputSerializer(many=True)}),
-        description="The delivery log, newest first. Unknown parameters or values are a 400; "
-        "an `endpoint` that is not yours a 404.",
     )
     def get(self, request):
         query = self.parse_query()
@@ -170,10 +166,6 @@ class WebhookDeliveryReplayView(_DeliveriesBase):
         operation_id="reseller_webhook_deliveries_replay",
         request=None,
         responses={202: WebhookDeliveryOutputSerializer, 409: _CONFLICT},
-        description="Sends the delivery again (same event id and body, fresh signature) as "
-        "one more attempt, whatever its status; answers 202 with the delivery, pending. "
-        "409 `webhook_delivery_in_progress` while an attempt is in flight, "
-        "`webhook_endpoint_disabled` when its endpoint is disabled.",
     )
     def post(self, request, pk: int):
         delivery = services.webhook_delivery_replay(delivery=self.get_object(), now=timezone.now())
@@ -200,8 +192,6 @@ class WebhookEventListView(StrictQueryMixin, mixins.ListModelMixin, ResellerScop
             200: WebhookEventOutputSerializer(many=True),
             400: query_error_responses()[400],
         },
-        description="Events emitted for your endpoints, newest first (an event is recorded "
-        "only when an active endpoint subscribes to its type).",
     )
     def get(self, request):
         return self.filtered_list(self.parse_query(), self.get_queryset())
