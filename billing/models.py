@@ -490,8 +490,9 @@ class InvoiceEvent(models.Model):
         return f"{self.from_status or '-'} -> {self.to_status} at {self.at:%Y-%m-%d %H:%M}"
 
 
-class InvoiceSequence(models.Model):
-    """The last number issued per reseller and year; locked to assign the next one."""
+class YearlySequence(models.Model):
+    """The last number issued per reseller and year of one gapless series (`billing.sequences`
+    takes the next ones under the row's lock). Concrete models add the unique constraint."""
 
     tenant_path = "reseller"
 
@@ -502,12 +503,19 @@ class InvoiceSequence(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["reseller", "year"], name="invoice_sequence_unique"),
-        ]
+        abstract = True
 
     def __str__(self) -> str:
         return f"{self.reseller_id}/{self.year}: {self.last_number}"
+
+
+class InvoiceSequence(YearlySequence):
+    """The invoices' series."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reseller", "year"], name="invoice_sequence_unique"),
+        ]
 
 
 class EmailDelivery(models.Model):

@@ -15,7 +15,7 @@ from django.db import models
 from accounts.models import Customer, Reseller
 from accounts.tenancy import TenantQuerySet
 from accounts.validators import validate_currency
-from billing.models import EmailDelivery, Invoice, InvoiceLine
+from billing.models import EmailDelivery, Invoice, InvoiceLine, YearlySequence
 from config.errors import ApplicationError
 
 # What may still change on an issued credit note: the stored PDF.
@@ -168,16 +168,8 @@ class CreditNoteLine(models.Model):
         raise _immutable()
 
 
-class CreditNoteSequence(models.Model):
-    """The last credit note number per reseller and year (separate from invoices)."""
-
-    tenant_path = "reseller"
-
-    reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="+")
-    year = models.PositiveSmallIntegerField()
-    last_number = models.PositiveIntegerField(default=0)
-
-    objects = TenantQuerySet.as_manager()
+class CreditNoteSequence(YearlySequence):
+    """The credit notes' series (separate from the invoices')."""
 
     class Meta:
         constraints = [
@@ -185,9 +177,6 @@ class CreditNoteSequence(models.Model):
                 fields=["reseller", "year"], name="credit_note_sequence_unique"
             ),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.reseller_id}/{self.year}: {self.last_number}"
 
 
 class CreditNoteEmail(EmailDelivery):
