@@ -376,6 +376,20 @@ class TenantScopedInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ReadOnlyInline(TenantScopedInline):
+    """A log or a frozen part of its parent (lines, events, deliveries): shown, never edited."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 class CustomerForm(forms.ModelForm):
     """The customer form; a currency change goes through the same rule as the API."""
 

@@ -21,6 +21,7 @@ from accounts.admin import (
     ActionInput,
     ObjectAction,
     Panel,
+    ReadOnlyInline,
     TenantScopedAdmin,
     TenantScopedInline,
     admin_extend,
@@ -316,29 +317,17 @@ class SubscriptionAdmin(_ServiceFormAdmin):
             return HttpResponseRedirect(self.change_url(obj))
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class InvoiceUsageInline(_ReadOnlyInline):
+class InvoiceUsageInline(ReadOnlyInline):
     model = InvoiceUsage
     fields = readonly_fields = ["sub_account_label", "upstream_name", "bytes", "subscription"]
 
 
-class InvoiceEventInline(_ReadOnlyInline):
+class InvoiceEventInline(ReadOnlyInline):
     model = InvoiceEvent
     fields = readonly_fields = ["at", "from_status", "to_status", "actor", "note"]
 
 
-class InvoiceEmailInline(_ReadOnlyInline):
+class InvoiceEmailInline(ReadOnlyInline):
     model = InvoiceEmail
     fields = readonly_fields = [
         "sequence",

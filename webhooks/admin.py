@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from accounts.admin import ObjectAction, TenantScopedAdmin, TenantScopedInline
+from accounts.admin import ObjectAction, ReadOnlyInline, TenantScopedAdmin
 from config.errors import ApplicationError
 from webhooks.catalogue import EVENT_TYPES
 from webhooks.models import (
@@ -106,17 +106,9 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
         return _show_secret(self, request, endpoint, secret)
 
 
-class WebhookAttemptInline(TenantScopedInline):
+class WebhookAttemptInline(ReadOnlyInline):
     model = WebhookAttempt
-    extra = 0
-    can_delete = False
     fields = readonly_fields = ATTEMPT_LOG_FIELDS
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class _ReadOnly(TenantScopedAdmin):

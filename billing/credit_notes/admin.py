@@ -20,7 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.admin import ObjectAction, TenantScopedAdmin
+from accounts.admin import ObjectAction, ReadOnlyInline, TenantScopedAdmin
 from billing.credit_notes.delivery import credit_note_email_resend, credit_note_pdf_content
 from billing.credit_notes.models import CreditNote, CreditNoteEmail, CreditNoteLine
 from billing.credit_notes.selectors import invoice_amount_credited
@@ -43,26 +43,12 @@ class CreditNoteIssueForm(forms.Form):
     )
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return True
-
-
-class CreditNoteLineInline(_ReadOnlyInline):
+class CreditNoteLineInline(ReadOnlyInline):
     model = CreditNoteLine
     fields = readonly_fields = ["position", "description", "invoice_line", "amount", "tax", "total"]
 
 
-class CreditNoteEmailInline(_ReadOnlyInline):
+class CreditNoteEmailInline(ReadOnlyInline):
     model = CreditNoteEmail
     fields = readonly_fields = [
         "sequence",
