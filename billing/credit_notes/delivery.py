@@ -32,14 +32,25 @@ def credit_note_pdf_render(*, credit_note: CreditNote) -> bytes:
 
 
 def credit_note_pdf_store(*, credit_note: CreditNote, now: dt.datetime) -> CreditNote:
-    """Render and store the note's PDF unless it is stored already."""
+    """Render and store the note's PDF unless it is stored already, once: the row is the
+    judge (issuing and the first email can both get here, in-process even), and a writer that
+    loses the race deletes its file and takes the stored one."""
+    if not credit_note.pdf:
+        credit_note.refresh_from_db(fields=["pdf", "pdf_rendered_at"])
     if credit_note.pdf:
         return credit_note
     data = credit_note_pdf_render(credit_note=credit_note)
-    name = credit_note.pdf.storage.save(
+    storage = credit_note.pdf.storage
+    name = storage.save(
         f"credit_notes/{credit_note.reseller.slug}/{credit_note.number}.pdf", ContentFile(data)
     )
-    CreditNote.objects.filter(pk=credit_note.pk).update(pdf=name, pdf_rendered_at=now)
+    recorded = CreditNote.objects.filter(pk=credit_note.pk, pdf="").update(
+        pdf=name, pdf_rendered_at=now
+    )
+    if not recorded:
+        storage.delete(name)
+        credit_note.refresh_from_db(fields=["pdf", "pdf_rendered_at"])
+        return credit_note
     credit_note.pdf.name = name
     credit_note.pdf_rendered_at = now
     return credit_note

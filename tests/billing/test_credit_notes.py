@@ -424,6 +424,21 @@ def test_issuing_emails_the_customer_once_with_the_pdf(invoice, customer, on_com
     assert len(mail.outbox) == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_email_sent_at_commit_and_the_issuing_store_one_pdf(customer, tmp_path):
+    """Without a broker the email task runs when the issuing transaction commits, before
+    the issuing stores the PDF: both want it, one file is written and it is the one sent."""
+    invoice = make_issued_invoice(customer)
+    note = credit_note_create(invoice=invoice, amount="60.00", now=NOW)
+    assert len(mail.outbox) == 1
+    (_name, sent, _mimetype) = mail.outbox[0].attachments[0]
+    stored = sorted(p.name for p in (tmp_path / "credit_notes").rglob("*.pdf"))
+    assert stored == [f"{note.number}.pdf"]
+    note.refresh_from_db()
+    with note.pdf.open("rb") as fh:
+        assert fh.read() == sent
+
+
 def test_resend_on_purpose_sends_again(invoice, on_commit):
     note = on_commit(credit_note_create, invoice=invoice, amount="60.00", now=NOW)
     delivery = on_commit(
