@@ -450,7 +450,13 @@ class ResellerLogoView(_OwnResellerView):
         "1 MiB and 4000 pixels a side, else 400 naming `logo`. New invoices and credit "
         "notes draw it; issued ones keep the logo they were frozen with.",
         request={"multipart/form-data": ResellerLogoInputSerializer},
-        responses={200: ResellerSettingsOutputSerializer},
+        responses={
+            200: ResellerSettingsOutputSerializer,
+            415: OpenApiResponse(
+                ApiErrorSerializer,
+                description="`unsupported_media_type`: the body is not multipart/form-data.",
+            ),
+        },
         examples=[OpenApiExample("Settings", value=_SETTINGS_EXAMPLE, response_only=True)],
     )
     def put(self, request):

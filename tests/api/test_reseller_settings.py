@@ -107,6 +107,16 @@ def test_options_describes_the_settings_endpoints(reseller_api, path):
 
 
 @pytest.mark.django_db
+def test_logo_upload_that_is_not_multipart_is_a_documented_415(reseller_api):
+    from tests.api.schema_check import assert_matches_schema
+
+    response = reseller_api.put(LOGO, {"logo": "x"}, format="json")
+    assert response.status_code == 415, response.content
+    assert response.json()["code"] == "unsupported_media_type"
+    assert_matches_schema(response)
+
+
+@pytest.mark.django_db
 def test_customer_keys_cannot_read_settings(reseller):
     from accounts.api_keys import api_key_create
 
