@@ -135,7 +135,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
 
 #: Every `code` an API error can carry, with what it means: the `ApiError.code` enum of the
-#: OpenAPI schema (`config.schema.error_code_enum`). A new code raised anywhere must be added
+#: OpenAPI schema (`ErrorCodeEnum`, SPECTACULAR_SETTINGS). A new code raised anywhere must be added
 #: here (tests/api/test_openapi_completeness.py checks the services' codes are all listed).
 ERROR_CODES: dict[str, str] = {
     # DRF and the error handler

@@ -2,7 +2,7 @@
 examples) of its operations and the descriptions of its serializer fields.
 
 An app lists its operations as `(view, method, summary, description, examples)` and its
-serializers with a `{field name: description}` map, then calls `apply_texts()` once, when
+serializers with `{field name: description}` maps, then calls `apply_texts()` once, when
 its URLs are loaded. The texts go on top of each view's own `extend_schema` (which keeps
 its responses and operation ids). Field descriptions go on serializer fields, never on
 model help_text (that would create migrations); a field's own help_text wins.
@@ -63,10 +63,13 @@ def describe_fields(serializer_class, descriptions: Mapping[str, str]) -> None:
 
 def apply_texts(
     operations: Iterable[Operation],
-    serializers: Iterable[type],
-    descriptions: Mapping[str, str],
+    fields: Iterable[tuple[Iterable[type], Mapping[str, str]]],
 ) -> None:
+    """Document `operations`, then describe fields: `fields` pairs serializer classes with
+    their description map, applied in order (a field keeps the first text it gets, so list
+    the narrower maps first)."""
     for view, method, summary, description, examples in operations:
         document_operation(view, method, summary, description, examples)
-    for serializer_class in serializers:
-        describe_fields(serializer_class, descriptions)
+    for serializer_classes, descriptions in fields:
+        for serializer_class in serializer_classes:
+            describe_fields(serializer_class, descriptions)

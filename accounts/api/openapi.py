@@ -572,6 +572,4 @@ ser.CustomerUpdateInputSerializer.Meta.extra_kwargs = {
     },
 }
 
-apply_texts(_OPERATIONS, [], {})
-for _serializers, _descriptions in _FIELDS:
-    apply_texts((), _serializers, _descriptions)
+apply_texts(_OPERATIONS, _FIELDS)

@@ -498,4 +498,4 @@ _SERIALIZERS = [
 ]
 
 
-apply_texts(_OPERATIONS, _SERIALIZERS, _COMMON)
+apply_texts(_OPERATIONS, [(_SERIALIZERS, _COMMON)])

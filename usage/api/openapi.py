@@ -341,21 +341,24 @@ _RULE_FIELDS = {
 apply_texts(
     _OPERATIONS,
     [
-        ser.UsagePointOutputSerializer,
-        ser.UsageSeriesOutputSerializer,
-        ser.SyncRequestInputSerializer,
-        ser.QueuedSyncOutputSerializer,
-        ser.SyncRequestOutputSerializer,
+        (
+            [
+                ser.UsagePointOutputSerializer,
+                ser.UsageSeriesOutputSerializer,
+                ser.SyncRequestInputSerializer,
+                ser.QueuedSyncOutputSerializer,
+                ser.SyncRequestOutputSerializer,
+            ],
+            _SERIES_FIELDS,
+        ),
+        ([ser.SyncRunOutputSerializer], _SYNC_RUN_FIELDS),
+        (
+            [
+                ser.UsageAlertRuleCreateInputSerializer,
+                ser.UsageAlertRuleUpdateInputSerializer,
+                ser.UsageAlertRuleOutputSerializer,
+            ],
+            _RULE_FIELDS,
+        ),
     ],
-    _SERIES_FIELDS,
-)
-apply_texts([], [ser.SyncRunOutputSerializer], _SYNC_RUN_FIELDS)
-apply_texts(
-    [],
-    [
-        ser.UsageAlertRuleCreateInputSerializer,
-        ser.UsageAlertRuleUpdateInputSerializer,
-        ser.UsageAlertRuleOutputSerializer,
-    ],
-    _RULE_FIELDS,
 )

@@ -322,38 +322,41 @@ _FIELDS = {
     "type": "The event type (see `enabled_events`).",
 }
 
-# Fields whose meaning differs by serializer first (a field keeps the first text it gets).
-apply_texts([], [ser.WebhookEndpointCreateInputSerializer], _ENDPOINT_INPUT_FIELDS)
-apply_texts([], [ser.WebhookEndpointUpdateInputSerializer], _ENDPOINT_INPUT_FIELDS)
-apply_texts(
-    [],
-    [ser.WebhookDeliveryOutputSerializer, ser.WebhookDeliveryDetailOutputSerializer],
-    {
-        "id": "The delivery's id.",
-        "created_at": "When the event was emitted and this delivery queued (UTC).",
-    },
-)
-apply_texts(
-    [],
-    [ser.WebhookEventOutputSerializer],
-    {"created_at": "When it happened (UTC); the payload's `created`."},
-)
-apply_texts(
-    [],
-    [ser.WebhookEndpointOutputSerializer, ser.WebhookEndpointSecretOutputSerializer],
-    {"id": "The endpoint's id."},
-)
 apply_texts(
     _OPERATIONS,
     [
-        ser.WebhookEndpointCreateInputSerializer,
-        ser.WebhookEndpointUpdateInputSerializer,
-        ser.WebhookEndpointOutputSerializer,
-        ser.WebhookEndpointSecretOutputSerializer,
-        ser.WebhookAttemptOutputSerializer,
-        ser.WebhookDeliveryOutputSerializer,
-        ser.WebhookDeliveryDetailOutputSerializer,
-        ser.WebhookEventOutputSerializer,
+        # Fields whose meaning differs by serializer first (a field keeps the first text).
+        (
+            [ser.WebhookEndpointCreateInputSerializer, ser.WebhookEndpointUpdateInputSerializer],
+            _ENDPOINT_INPUT_FIELDS,
+        ),
+        (
+            [ser.WebhookDeliveryOutputSerializer, ser.WebhookDeliveryDetailOutputSerializer],
+            {
+                "id": "The delivery's id.",
+                "created_at": "When the event was emitted and this delivery queued (UTC).",
+            },
+        ),
+        (
+            [ser.WebhookEventOutputSerializer],
+            {"created_at": "When it happened (UTC); the payload's `created`."},
+        ),
+        (
+            [ser.WebhookEndpointOutputSerializer, ser.WebhookEndpointSecretOutputSerializer],
+            {"id": "The endpoint's id."},
+        ),
+        (
+            [
+                ser.WebhookEndpointCreateInputSerializer,
+                ser.WebhookEndpointUpdateInputSerializer,
+                ser.WebhookEndpointOutputSerializer,
+                ser.WebhookEndpointSecretOutputSerializer,
+                ser.WebhookAttemptOutputSerializer,
+                ser.WebhookDeliveryOutputSerializer,
+                ser.WebhookDeliveryDetailOutputSerializer,
+                ser.WebhookEventOutputSerializer,
+            ],
+            _FIELDS,
+        ),
     ],
-    _FIELDS,
 )
