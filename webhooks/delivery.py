@@ -1,12 +1,22 @@
 """Sending one delivery: claim, POST the signed event, record the attempt, plan the retry.
 
-- Claim: under the delivery's row lock, a pending delivery that is due gets its attempt
-  number and a lease (`next_attempt_at = now + LEASE`), committed before the request. A
-  second worker (a duplicate task, the beat sweep) finds it not due and does nothing, so
-  one attempt is made and recorded however many workers race for it. A worker that dies
-  mid-send leaves the lease to expire; the beat sweep then retries it.
-- Send: httpx, short timeouts, no redirects (a 3xx is a failure), the body signed with
-  `Flowbill-Signature` (see `webhooks.signing`).
+- Claim: under the delivery's row lock and then its endpoint's, a pending delivery that is
+  due gets its attempt number and a lease (`next_attempt_at = now + LEASE`), and the
+  endpoint is marked busy until the same time (`sending_until`), committed before the
+  request. A second worker (a duplicate task, the beat sweep) finds the delivery not due,
+  or the endpoint busy, and does nothing: one attempt at a time per delivery and per
+  endpoint, however many workers race. When an attempt ends, the endpoint's next due
+  delivery is queued, so one endpoint's backlog drains in order without hogging workers.
+  A worker that dies mid-send leaves both leases to expire; the beat sweep then retries.
+- Send: `core.http.guarded_post`, the one path for URLs a tenant chose: every resolved
+  address must be public and the connection goes to the checked one, a total deadline of
+  `ATTEMPT_DEADLINE` seconds (connect to the last byte), at most `MAX_RESPONSE_BYTES` of
+  the answer read, no redirects (a 3xx is a failure). The lease (`LEASE`) outlives the
+  deadline and the task's hard time limit, so the sweep never sends a delivery that is
+  still being sent.
+- Log: the HTTP status and at most 1 KiB of the answer; without an answer only
+  `endpoint address not allowed`, `connection failed`, `TLS error` or `timed out` (the
+  library's text is added in DEBUG only): the log must not map the receiver's network.
 - Outcome: 2xx succeeds. 410 Gone disables the endpoint (the receiver says it is gone for
   good) and fails the delivery. Anything else retries with exponential backoff and jitter
   (`RETRY_DELAYS`: 1 min ... 12 h, about 27 h in all) until `MAX_ATTEMPTS`, then fails.
@@ -21,21 +31,26 @@ import time
 from collections.abc import Callable
 
 import httpx
+from django.conf import settings
 from django.db import transaction
 
-from webhooks.events import webhook_event_payload
+from core import http as outbound
+from webhooks.events import webhook_deliveries_queue, webhook_event_payload
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.signing import SIGNATURE_HEADER, webhook_signature_header
-from webhooks.urls_check import webhook_url_problem
+from webhooks.urls_check import webhook_private_hosts_allowed, webhook_url_problem
 
 #: Seconds before retry n+1 after n failed attempts; the first attempt is immediate.
 RETRY_DELAYS = (60, 300, 1800, 7200, 14400, 28800, 43200)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 JITTER = 0.1
-#: A claimed delivery is not taken by another worker for this long (> the send timeout).
+#: Seconds for one attempt: connect, TLS, sending and the whole answer.
+ATTEMPT_DEADLINE = 10.0
+#: Bytes of an answer read and kept in the log.
+MAX_RESPONSE_BYTES = 1024
+#: A claimed delivery (and its endpoint) is not taken by another worker for this long: well
+#: past the deadline and the send task's hard time limit.
 LEASE = dt.timedelta(seconds=120)
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-BODY_EXCERPT = 500
 USER_AGENT = "Flowbill-Webhooks/1.0"
 
 
@@ -45,9 +60,9 @@ def retry_delay(attempts: int, *, rand: Callable[[], float] = random.random) -> 
     return dt.timedelta(seconds=base * (1 + JITTER * (2 * rand() - 1)))
 
 
-def http_client() -> httpx.Client:
-    """The client deliveries are sent with (tests swap it for a MockTransport one)."""
-    return httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+def http_transport() -> httpx.BaseTransport | None:
+    """None: the guarded network path. Tests swap in an httpx MockTransport."""
+    return None
 
 
 def webhook_delivery_body(delivery: WebhookDelivery) -> bytes:
@@ -59,7 +74,7 @@ def _claim(delivery_id: int, now: dt.datetime) -> WebhookDelivery | None:
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(of=("self",))
-            .select_related("event", "endpoint")
+            .select_related("event")
             .filter(pk=delivery_id)
             .first()
         )
@@ -67,14 +82,22 @@ def _claim(delivery_id: int, now: dt.datetime) -> WebhookDelivery | None:
             return None
         if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
             return None  # not due yet, or another worker holds the lease
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=delivery.endpoint_id)
+        if endpoint.sending_until is not None and endpoint.sending_until > now:
+            return None  # the endpoint is busy; its sender queues this one when done
         delivery.attempts += 1
         delivery.next_attempt_at = now + LEASE
         delivery.save(update_fields=["attempts", "next_attempt_at"])
+        endpoint.sending_until = now + LEASE
+        endpoint.save(update_fields=["sending_until"])
+        delivery.endpoint = endpoint
         return delivery
 
 
-def _excerpt(text: str) -> str:
-    return text[:BODY_EXCERPT]
+def _failure_text(error: outbound.OutboundError) -> str:
+    if settings.DEBUG and error.detail:
+        return f"{error.reason} ({error.detail})"[:300]
+    return error.reason
 
 
 def _post(delivery: WebhookDelivery, now: dt.datetime) -> tuple[int | None, str, str]:
@@ -96,12 +119,18 @@ def _post(delivery: WebhookDelivery, now: dt.datetime) -> tuple[int | None, str,
         "Flowbill-Event-Type": delivery.event.type,
     }
     try:
-        with http_client() as client:
-            response = client.post(endpoint.url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        # The receiver's URL and our headers are not in these messages; only the reason.
-        return None, "", f"{type(exc).__name__}: {exc}"[:300]
-    return response.status_code, _excerpt(response.text), ""
+        response = outbound.guarded_post(
+            endpoint.url,
+            content=body,
+            headers=headers,
+            deadline=ATTEMPT_DEADLINE,
+            max_body=MAX_RESPONSE_BYTES,
+            allow_private=webhook_private_hosts_allowed(),
+            transport=http_transport(),
+        )
+    except outbound.OutboundError as exc:
+        return None, "", _failure_text(exc)
+    return response.status, response.body.decode("utf-8", errors="replace"), ""
 
 
 def webhook_delivery_send(
@@ -149,7 +178,24 @@ def webhook_delivery_send(
         else:
             stored.next_attempt_at = now + retry_delay(stored.attempts, rand=rand)
         stored.save()
+        # Free the endpoint (only if the lease is still ours) and send its next due one.
+        WebhookEndpoint.objects.filter(
+            pk=delivery.endpoint_id, sending_until=delivery.endpoint.sending_until
+        ).update(sending_until=None)
+        webhook_deliveries_queue(_next_due_for_endpoint(delivery.endpoint_id, now))
     return stored
+
+
+def _next_due_for_endpoint(endpoint_id: int, now: dt.datetime) -> list[int]:
+    return list(
+        WebhookDelivery.objects.filter(
+            endpoint_id=endpoint_id,
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at__lte=now,
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:1]
+    )
 
 
 def webhook_deliveries_due(*, now: dt.datetime, limit: int = 500) -> list[int]:

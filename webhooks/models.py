@@ -31,6 +31,9 @@ class WebhookEndpoint(models.Model):
     signing = EncryptedJSONField(editable=False)
     is_active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=200, blank=True)
+    #: While a worker sends one of its deliveries: no other send to this endpoint until then
+    #: (one attempt at a time per endpoint; see `webhooks.delivery`).
+    sending_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
@@ -89,7 +92,7 @@ class WebhookDelivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_response_body = models.CharField(max_length=500, blank=True)
+    last_response_body = models.CharField(max_length=1024, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
@@ -134,7 +137,7 @@ class WebhookAttempt(models.Model):
     attempted_at = models.DateTimeField()
     succeeded = models.BooleanField(default=False)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.CharField(max_length=500, blank=True)
+    response_body = models.CharField(max_length=1024, blank=True)
     error = models.CharField(max_length=300, blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
 

@@ -39,7 +39,7 @@ def webhook_events_validate(events: Iterable[str]) -> list[str]:
 
 
 def webhook_url_validate(url: str) -> str:
-    problem = webhook_url_problem(url)
+    problem = webhook_url_problem(url, resolve=True)
     if problem:
         raise ValidationError({"url": [problem]})
     return url
@@ -91,7 +91,8 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookE
         setattr(endpoint, name, value)
     if changes.get("is_active"):
         endpoint.disabled_reason = ""
-    endpoint.save()
+    # Only what changed: a sender's `sending_until` lease must not be overwritten.
+    endpoint.save(update_fields=[*changes, "disabled_reason"])
     return endpoint
 
 

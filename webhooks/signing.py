@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 
 SIGNATURE_HEADER = "Flowbill-Signature"
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 DEFAULT_TOLERANCE_SECONDS = 300
+#: ASCII digits only (`str.isdigit` accepts "²", which `int` refuses), at most 12 of them.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def webhook_secret_generate() -> str:
@@ -40,19 +44,21 @@ def webhook_signature_verify(
     now: float | None = None,
 ) -> bool:
     """True when `header` signs `body` with `secret` and its timestamp is within
-    `tolerance` seconds of `now`. Any `v1` in the header may match (secret rotation)."""
+    `tolerance` seconds of `now`. Any `v1` in the header may match (secret rotation).
+    A malformed header (no or a non-ASCII-digit `t`, a `v1` that is not hex) is False,
+    never an exception."""
     timestamp = None
     signatures = []
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit():
+        if name == "t" and _TIMESTAMP.fullmatch(value):
             timestamp = int(value)
-        elif name == "v1" and value:
-            signatures.append(value)
+        elif name == "v1" and _HEX_DIGEST.fullmatch(value):
+            signatures.append(value.encode())
     if timestamp is None or not signatures:
         return False
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance:
         return False
-    expected = _hmac(secret, timestamp, body)
+    expected = _hmac(secret, timestamp, body).encode()
     return any(hmac.compare_digest(expected, signature) for signature in signatures)

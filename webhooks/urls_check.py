@@ -1,42 +1,97 @@
-"""Which webhook URLs Flowbill will POST to.
+"""Which webhook URLs Flowbill will POST to (checked when an endpoint is saved and again
+before every send; the send itself goes through `core.http`, which refuses any resolved
+address that is not public, whatever this module let through).
 
-http(s) only, no user name or password in the URL, a host present. Outside DEBUG only
-`https`, and never a loopback, private, link-local or reserved address literal nor
-`localhost` (the sender must not be turned against the internal network). Checked when an
-endpoint is saved and again before every send.
+Always: http(s) only, no user name or password in the URL, a host present. Outside DEBUG
+(and unless the operator set `FLOWBILL_WEBHOOK_ALLOW_PRIVATE_HOSTS` for a local receiver):
+only `https`; no address literal that is not public, in any numeric form (`127.1`,
+`2130706433`, `[::7f00:1]`, `[64:ff9b::a00:1]`); no special-use or single-label name
+(`localhost`, `*.localhost`, `*.local`, `*.internal`, `*.localdomain`, `*.home.arpa`,
+`metadata`), with or without a trailing dot; and, when the name resolves at save time, none
+of its addresses may be non-public (a name that does not resolve yet is accepted: every send
+resolves again).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from core import http as outbound
 
-def webhook_url_problem(url: str) -> str | None:
-    """Why `url` cannot be a webhook endpoint, or None when it can."""
+#: Names that never lead to a public receiver (RFC 6761, RFC 8375, ICANN's `.internal`).
+SPECIAL_USE_SUFFIXES = (
+    "localhost",
+    "local",
+    "internal",
+    "localdomain",
+    "home.arpa",
+    "arpa",
+    "test",
+    "invalid",
+    "onion",
+)
+NOT_PUBLIC = "Use a public host. This one is, or resolves to, a private or reserved address."
+
+
+def webhook_private_hosts_allowed() -> bool:
+    """DEBUG, or the operator's explicit opt-in for a receiver on a private network."""
+    return bool(settings.DEBUG or settings.FLOWBILL_WEBHOOK_ALLOW_PRIVATE_HOSTS)
+
+
+def _literal_address(host: str) -> str | None:
+    """The address a host names literally, including inet_aton's numeric forms."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def _host_problem(host: str, port: int, *, resolve: bool) -> str | None:
+    name = host.rstrip(".").lower()
+    if not name:
+        return "The URL needs a host."
+    address = _literal_address(name)
+    if address is not None:
+        return None if outbound.address_is_public(address) else NOT_PUBLIC
+    if "." not in name or any(
+        name == suffix or name.endswith("." + suffix) for suffix in SPECIAL_USE_SUFFIXES
+    ):
+        return NOT_PUBLIC
+    if resolve:
+        try:
+            addresses = outbound.resolve_host(name, port)
+        except outbound.OutboundError:
+            return None
+        if not all(outbound.address_is_public(a) for a in addresses):
+            return NOT_PUBLIC
+    return None
+
+
+def webhook_url_problem(url: str, *, resolve: bool = False) -> str | None:
+    """Why `url` cannot be a webhook endpoint, or None when it can. `resolve` also looks the
+    host up (when saving; a send resolves through the guarded client anyway)."""
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
-        parts.port  # noqa: B018 (raises on a bad port)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         return "Enter a valid URL."
-    allowed = {"https", "http"} if settings.DEBUG else {"https"}
+    lenient = webhook_private_hosts_allowed()
+    allowed = {"https", "http"} if lenient else {"https"}
     if parts.scheme not in allowed:
-        return "Use an https:// URL." if not settings.DEBUG else "Use an http(s):// URL."
+        return "Use an http(s):// URL." if lenient else "Use an https:// URL."
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         return "Do not put a user name or password in the URL."
     if not hostname:
         return "The URL needs a host."
-    if settings.DEBUG:
+    if lenient:
         return None
-    if hostname == "localhost" or hostname.endswith(".localhost"):
-        return "Use a public host."
-    try:
-        address = ipaddress.ip_address(hostname)
-    except ValueError:
-        return None
-    if not address.is_global:
-        return "Use a public host."
-    return None
+    return _host_problem(hostname, port, resolve=resolve)

@@ -31,11 +31,9 @@ class Receiver:
 def receiver(monkeypatch) -> Receiver:
     receiver = Receiver()
 
-    def client() -> httpx.Client:
-        transport = httpx.MockTransport(receiver.handler)
-        return httpx.Client(transport=transport, timeout=delivery_module.TIMEOUT)
-
-    monkeypatch.setattr(delivery_module, "http_client", client)
+    monkeypatch.setattr(
+        delivery_module, "http_transport", lambda: httpx.MockTransport(receiver.handler)
+    )
     return receiver
 
 

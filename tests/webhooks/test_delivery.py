@@ -126,7 +126,20 @@ def test_a_network_error_is_recorded_and_retried(reseller, make_endpoint, receiv
     result = webhook_delivery_send(delivery_id=delivery.pk, now=NOW)
     assert result.status == "pending"
     assert result.last_response_status is None
-    assert result.last_error == "ConnectError: connection refused"
+    # Outside DEBUG (tests run so) the log names the kind of failure, never errno text.
+    assert result.last_error == "connection failed"
+
+
+@pytest.mark.django_db
+def test_in_debug_a_network_error_also_shows_the_library_text(
+    reseller, make_endpoint, receiver, settings
+):
+    receiver.error = httpx.ConnectError("[Errno 111] Connection refused")
+    make_endpoint()
+    delivery = emit(reseller)
+    settings.DEBUG = True
+    result = webhook_delivery_send(delivery_id=delivery.pk, now=NOW)
+    assert result.last_error == "connection failed (ConnectError: [Errno 111] Connection refused)"
 
 
 @pytest.mark.django_db
@@ -134,10 +147,10 @@ def test_a_long_response_body_is_cut_to_an_excerpt(reseller, make_endpoint, monk
     from webhooks import delivery as module
 
     transport = httpx.MockTransport(lambda request: httpx.Response(500, text="x" * 5000))
-    monkeypatch.setattr(module, "http_client", lambda: httpx.Client(transport=transport))
+    monkeypatch.setattr(module, "http_transport", lambda: transport)
     make_endpoint()
     result = webhook_delivery_send(delivery_id=emit(reseller).pk, now=NOW)
-    assert result.last_response_body == "x" * 500
+    assert result.last_response_body == "x" * 1024
 
 
 @pytest.mark.django_db
