@@ -17,6 +17,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_request_budget():
+    """Each test starts with the in-process upstream request budget empty: it is process-wide
+    and keyed by upstream account id, which the next test's database reuses."""
+    from usage.services.connectors import process_budget_clear
+
+    process_budget_clear()
+
+
 @pytest.fixture
 def redis_url():
     """A Redis URL for tests that need a real Redis (db 15, flushed); skips when none runs."""

@@ -67,6 +67,11 @@ class InProcessBudget:
         self._lock = threading.Lock()
         self._logs: dict[str, deque[float]] = {}
 
+    def clear(self) -> None:
+        """Forget every key's log (a test starting afresh: ids are reused between tests)."""
+        with self._lock:
+            self._logs.clear()
+
     def _try(self, key: str, per_minute: int) -> float:
         """Take a slot and return 0, or return the seconds until one frees up."""
         with self._lock:
