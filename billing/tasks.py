@@ -15,7 +15,13 @@ from billing.invoicing import (
     invoice_finalize,
 )
 from billing.models import Invoice, InvoiceEmail
-from config.celery import DATABASE_RETRY_TASK_OPTIONS, EMAIL_SEND_TASK_OPTIONS
+from config.celery import (
+    DATABASE_RETRY_TASK_OPTIONS,
+    EMAIL_SEND_TASK_OPTIONS,
+    FANOUT_TIME_LIMITS,
+    RECORD_TIME_LIMITS,
+    RESELLER_BATCH_TIME_LIMITS,
+)
 from config.errors import ApplicationError
 
 
@@ -23,7 +29,7 @@ def _now(now_iso: str | None) -> dt.datetime:
     return dt.datetime.fromisoformat(now_iso) if now_iso else timezone.now()
 
 
-@shared_task(**DATABASE_RETRY_TASK_OPTIONS)
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
 def invoice_cycle_task(now_iso: str | None = None) -> int:
     """Hourly: one `invoice_cycle_reseller_task` per reseller."""
     now = _now(now_iso).isoformat()
@@ -33,13 +39,13 @@ def invoice_cycle_task(now_iso: str | None = None) -> int:
     return len(reseller_ids)
 
 
-@shared_task(**DATABASE_RETRY_TASK_OPTIONS)
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **RESELLER_BATCH_TIME_LIMITS)
 def invoice_cycle_reseller_task(reseller_id: int, now_iso: str | None = None) -> None:
     reseller = Reseller.objects.get(pk=reseller_id)
     invoice_cycle_run(reseller=reseller, now=_now(now_iso))
 
 
-@shared_task(**DATABASE_RETRY_TASK_OPTIONS)
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **RECORD_TIME_LIMITS)
 def invoice_finalize_task(invoice_id: int, now_iso: str | None = None) -> None:
     """Finalize one draft; one finalized meanwhile (the cycle won the race) is done."""
     invoice = Invoice.objects.select_related("reseller", "customer").get(pk=invoice_id)
@@ -52,7 +58,7 @@ def invoice_finalize_task(invoice_id: int, now_iso: str | None = None) -> None:
             raise
 
 
-@shared_task(**DATABASE_RETRY_TASK_OPTIONS)
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **RECORD_TIME_LIMITS)
 def invoice_drafts_refresh_task(*, customer_id: int, now_iso: str | None = None) -> int:
     """After a sync changed the customer's usage (FLOWBILL_AFTER_SYNC_TASKS): re-rate its
     drafts still in their grace period. Returns how many were refreshed."""
@@ -69,7 +75,7 @@ def invoice_email_send_task(delivery_id: int) -> str:
     return invoice_email_send(delivery=delivery, now=timezone.now()).status
 
 
-@shared_task(**DATABASE_RETRY_TASK_OPTIONS)
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **RESELLER_BATCH_TIME_LIMITS)
 def invoices_generate_task(
     reseller_id: int,
     period: str,

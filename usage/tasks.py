@@ -14,7 +14,14 @@ from celery import shared_task
 from django.utils import timezone
 
 from accounts.models import Customer, Provider, SubAccount, UpstreamAccount
-from config.celery import DATABASE_ERRORS, DATABASE_RETRY_TASK_OPTIONS, EMAIL_SEND_TASK_OPTIONS
+from config.celery import (
+    DATABASE_ERRORS,
+    DATABASE_RETRY_TASK_OPTIONS,
+    EMAIL_SEND_TASK_OPTIONS,
+    FANOUT_TIME_LIMITS,
+    RECORD_TIME_LIMITS,
+    UPSTREAM_TIME_LIMITS,
+)
 from usage.alerts import usage_alert_email_send, usage_alerts_check
 from usage.models import SyncRun
 from usage.services import (
@@ -43,6 +50,7 @@ _RETRY = {
     "retry_jitter": True,
     "max_retries": 5,
     "acks_late": True,
+    **UPSTREAM_TIME_LIMITS,
 }
 
 
@@ -90,7 +98,7 @@ def usage_sync_sub_account_task(
     return _check(run)
 
 
-@shared_task(**DATABASE_RETRY_TASK_OPTIONS)
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
 def usage_sync_all_task(now: str | None = None) -> int:
     """Fan out: re-sync the trailing 72 hours of every active IPFoxy sub-account.
 
@@ -131,7 +139,7 @@ def usage_snapshot_bytesflows_task(
     return _check(run)
 
 
-@shared_task(**DATABASE_RETRY_TASK_OPTIONS)
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
 def usage_snapshot_bytesflows_all_task() -> int:
     """Hourly fan-out: one snapshot task per active BytesFlows sub-account."""
     ids = SubAccount.objects.filter(
@@ -153,7 +161,7 @@ def usage_discover_sub_accounts_task(upstream_account_id: int, now: str | None =
     return _check(usage_discover_sub_accounts(upstream_account=upstream, now=_parse(now)))
 
 
-@shared_task(**DATABASE_RETRY_TASK_OPTIONS)
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
 def usage_discover_sub_accounts_all_task() -> int:
     """Hourly fan-out: discovery for every active IPFoxy upstream account."""
     ids = UpstreamAccount.objects.filter(is_active=True, provider=Provider.IPFOXY).values_list(
@@ -166,7 +174,7 @@ def usage_discover_sub_accounts_all_task() -> int:
     return count
 
 
-@shared_task(**DATABASE_RETRY_TASK_OPTIONS)
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **RECORD_TIME_LIMITS)
 def usage_alerts_check_task(*, customer_id: int, now: str | None = None) -> int:
     """After a sync changed the customer's usage: fire the usage alerts it crossed (each at
     most once per period). Returns how many fired. Named in FLOWBILL_AFTER_SYNC_TASKS."""
@@ -182,7 +190,7 @@ def usage_alert_email_send_task(alert_id: int) -> str:
     return usage_alert_email_send(alert_id=alert_id, now=timezone.now()).email_status
 
 
-@shared_task(**DATABASE_RETRY_TASK_OPTIONS)
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
 def usage_sync_upstream_account_task(upstream_account_id: int, now: str | None = None) -> int:
     """Staff's "sync now" for one upstream account: queue the discovery (IPFoxy) and one
     sync per active sub-account (the trailing 72 hours, or a BytesFlows snapshot) at once.

@@ -28,6 +28,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from accounts.models import Customer, Reseller
 from billing.document import LAYOUT_VERSION
 from billing.events import invoices_event_emit
@@ -65,11 +67,19 @@ class Failure:
     invoice_id: int | None = None
 
 
+def out_of_time_reraise(exc: BaseException) -> None:
+    """A task's soft time limit is not one customer's failure: stop the whole batch (the
+    task is acknowledged; the next cycle resumes where this one stopped)."""
+    if isinstance(exc, SoftTimeLimitExceeded):
+        raise exc
+
+
 def failure_of(exc: Exception, *, customer_id: int, invoice_id: int | None = None) -> Failure:
     """Log a customer's failure with its id and code, and describe it for the batch result.
 
     An `ApplicationError` keeps its code; anything else is `internal_error` (with a traceback
-    in the log)."""
+    in the log). A soft time limit is raised again (`out_of_time_reraise`)."""
+    out_of_time_reraise(exc)
     if isinstance(exc, ApplicationError):
         logger.warning("customer %s not billed (invoice %s): %s", customer_id, invoice_id, exc.code)
         return Failure(customer_id, exc.code, exc.message, invoice_id)
@@ -95,7 +105,8 @@ def one_at_a_time(
     items: list, issue_one: Callable[[list], list[Issued]], exc: Exception
 ) -> list[Issued]:
     """A chunk failed as a whole (rolled back, no number used): issue it again one item per
-    transaction, so only the bad one fails."""
+    transaction, so only the bad one fails. A soft time limit is raised again."""
+    out_of_time_reraise(exc)
     logger.warning("a chunk of %d failed (%r); one at a time", len(items), exc)
     issued: list[Issued] = []
     for item in items:

@@ -212,3 +212,25 @@ def test_finalize_due_invoices_lists_the_failure_and_exits_non_zero(five):
     assert [number for _, number, _ in _issued(reseller)] == [
         f"FX-2026-{n:05d}" for n in range(1, 5)
     ]
+
+
+def test_a_soft_time_limit_stops_the_batch_instead_of_failing_one_customer(five, monkeypatch):
+    """Celery's soft limit raises inside whatever customer is being billed: the batch stops
+    (the task ends; the next cycle resumes), it is not recorded as that customer's failure."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    reseller, customers = five
+    real = cycle_module.invoice_create_draft
+    seen = []
+
+    def create(*, customer, **kwargs):
+        seen.append(customer.pk)
+        if customer.pk == customers[1].pk:
+            raise SoftTimeLimitExceeded()
+        return real(customer=customer, **kwargs)
+
+    monkeypatch.setattr(cycle_module, "invoice_create_draft", create)
+    with pytest.raises(SoftTimeLimitExceeded):
+        invoices_generate_for_period(reseller=reseller, period_start=OCT, now=AFTER_OCTOBER)
+    assert seen == [customers[0].pk, customers[1].pk]  # the other three were not tried
+    assert Invoice.objects.count() == 1

@@ -1,6 +1,7 @@
 import datetime as dt
 from smtplib import SMTPException
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
 
 from billing.models import Invoice
@@ -37,10 +38,11 @@ def test_finalize_task_takes_an_id(db, settings, tmp_path):
     assert invoice.issued_on == dt.date(2026, 11, 1)
 
 
-def test_email_task_retries_smtp_and_network_errors_with_backoff():
+def test_email_task_retries_smtp_and_network_errors_and_a_send_cut_short_with_backoff():
     assert set(invoice_email_send_task.autoretry_for) == {
         SMTPException,
         OSError,
+        SoftTimeLimitExceeded,  # the service marked the claim failed: a retry sends once
         OperationalError,
         InterfaceError,
     }

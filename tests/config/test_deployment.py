@@ -17,10 +17,10 @@ def compose():
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_compose_runs_the_five_services_with_health_checks(compose):
+def test_compose_runs_the_six_services_with_health_checks(compose):
     services = compose["services"]
 
-    assert set(services) == {"postgres", "redis", "web", "worker", "beat"}
+    assert set(services) == {"postgres", "redis", "web", "worker", "webhooks-worker", "beat"}
     for name, service in services.items():
         assert "healthcheck" in service, name
         assert service.get("restart") == "unless-stopped", name
@@ -35,8 +35,24 @@ def test_compose_commands_start_gunicorn_worker_and_beat(compose):
     assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
 
 
+def test_compose_runs_webhook_sends_on_their_own_worker(compose):
+    """Receivers that hang hold the webhooks worker only: the default worker consumes the
+    default queue alone, the webhooks worker the webhooks queue alone, with the prefork pool
+    (the one that enforces time limits)."""
+    services = compose["services"]
+
+    def queues(command):
+        return command[command.index("-Q") + 1].split(",")
+
+    default, webhooks = services["worker"]["command"], services["webhooks-worker"]["command"]
+    assert webhooks[:4] == ["celery", "-A", "config", "worker"]
+    assert queues(default) == ["celery"]
+    assert queues(webhooks) == ["webhooks"]
+    assert not any(arg.startswith(("--pool", "-P")) for arg in default + webhooks)
+
+
 def test_compose_app_services_use_postgres_redis_and_production_mode(compose):
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "webhooks-worker", "beat"):
         service = compose["services"][name]
         env = service["environment"]
         assert env["DATABASE_URL"].startswith("postgres://"), name

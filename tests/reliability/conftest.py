@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import pytest
+from django.conf import settings as django_settings
 
 from tests.conftest import REQUIRE_SERVICES
 from tests.reliability import tally
@@ -73,8 +74,9 @@ class Drill:
         self.producer.send(name, *args, **kwargs)
 
     def broker_idle(self) -> bool:
-        """No message waiting and none delivered-but-unacknowledged."""
-        return self.redis.llen("celery") == 0 and self.redis.hlen("unacked") == 0
+        """No message waiting (in any queue) and none delivered-but-unacknowledged."""
+        waiting = sum(self.redis.llen(queue.name) for queue in django_settings.CELERY_TASK_QUEUES)
+        return waiting == 0 and self.redis.hlen("unacked") == 0
 
 
 @pytest.fixture

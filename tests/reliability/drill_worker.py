@@ -1,8 +1,8 @@
 """The Celery worker the drills start as a subprocess (`python -m tests.reliability.drill_worker`).
 
-It is the production worker (`config.settings.base`, `config.celery.app`, `-P solo`) with
-three test-only adjustments read from the environment, so that nothing in production code
-exists for the drills' sake:
+It is the production worker (`config.settings.base`, `config.celery.app`, `-P solo` unless
+`DRILL_POOL` says otherwise) with a few test-only adjustments read from the environment, so
+that nothing in production code exists for the drills' sake:
 
 - `DRILL_STALL=<what>:<nth>` stalls the worker at a chosen point, after writing
   `DRILL_MARKER`, so the test can SIGKILL it there deterministically:
@@ -15,6 +15,12 @@ exists for the drills' sake:
 - `DRILL_CLOCK_FILE=<path>`: `timezone.now()` runs off the real clock by the number of
   seconds in that file (re-read on every call), so the worker lives on the drill's timeline
   (the dates of its data and beat tasks) and the drill can move it forward.
+
+Which worker it is: `DRILL_QUEUES` (`-Q`; by default every queue in `CELERY_TASK_QUEUES`,
+`celery` and `webhooks`, as a worker started without -Q does), `DRILL_POOL` (`solo` by
+default; `prefork`, the production pool, is the one that enforces task time limits) and
+`DRILL_CONCURRENCY` (prefork processes), so a drill can run the two workers of
+docker-compose.yml (`worker -Q celery`, `webhooks-worker -Q webhooks --concurrency=8`).
 """
 
 from __future__ import annotations
@@ -103,10 +109,15 @@ def main() -> None:
             Path(ready).write_text(str(os.getpid()))
 
     name = os.environ.get("DRILL_WORKER_NAME", "drill")
+    options = [f"--pool={os.environ.get('DRILL_POOL') or 'solo'}"]
+    if os.environ.get("DRILL_QUEUES"):
+        options.append(f"--queues={os.environ['DRILL_QUEUES']}")
+    if os.environ.get("DRILL_CONCURRENCY"):
+        options.append(f"--concurrency={os.environ['DRILL_CONCURRENCY']}")
     app.worker_main(
         [
             "worker",
-            "--pool=solo",
+            *options,
             "--loglevel=INFO",
             "--without-mingle",
             "--without-gossip",

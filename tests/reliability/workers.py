@@ -133,11 +133,18 @@ class DrillWorker:
 
 
 class Producer:
-    """Sends tasks by name to the drill broker, like beat or a web process would."""
+    """Sends tasks by name to the drill broker, like beat or a web process would (routed to
+    their queues as in production: `webhooks.tasks.*` to `webhooks`, the rest to `celery`)."""
 
     def __init__(self, broker_url: str = BROKER_URL) -> None:
         self.app = Celery("drill-producer", broker=broker_url, set_as_current=False)
-        self.app.conf.update(task_serializer="json", accept_content=["json"])
+        self.app.conf.update(
+            task_serializer="json",
+            accept_content=["json"],
+            task_default_queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+            task_queues=settings.CELERY_TASK_QUEUES,
+            task_routes=settings.CELERY_TASK_ROUTES,
+        )
 
     def send(self, name: str, *args, **kwargs) -> None:
         self.app.send_task(name, args=list(args), kwargs=kwargs)
