@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.db.models.functions import Round
 
 from accounts.models import Customer, Reseller
 from accounts.tenancy import TenantQuerySet
@@ -94,8 +95,10 @@ class CreditNote(models.Model):
                 name="credit_note_unique_idempotency_key",
             ),
             models.CheckConstraint(condition=models.Q(total__gt=0), name="credit_note_positive"),
+            # Rounded (a no-op for amounts of at most 6 places): SQLite compares in floating
+            # point, where 0.20 + 0.10 != 0.30.
             models.CheckConstraint(
-                condition=models.Q(total=models.F("subtotal") + models.F("tax")),
+                condition=models.Q(total=Round(models.F("subtotal") + models.F("tax"), 6)),
                 name="credit_note_total_is_subtotal_plus_tax",
             ),
         ]

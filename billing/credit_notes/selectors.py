@@ -14,6 +14,7 @@ from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from accounts.models import Customer, Reseller
+from billing.credit_notes.amounts import Credited, NetTax
 from billing.credit_notes.models import CreditNote, CreditNoteLine
 from billing.models import Invoice, InvoiceStatus
 
@@ -71,25 +72,23 @@ def credit_note_lines(*, credit_note: CreditNote) -> list[CreditNoteLine]:
     return list(credit_note.lines.select_related("invoice_line").order_by("position"))
 
 
-def invoice_lines_credited(*, invoice: Invoice) -> dict[int, Decimal]:
-    """Net amount already credited per invoice line id (lines credited one by one)."""
+def invoice_credited(*, invoice: Invoice) -> Credited:
+    """Net and tax credited on the invoice: by all its notes, and per invoice line by line
+    credits (a credit of an amount belongs to no line)."""
+    zero = Value(Decimal(0))
+    sums = CreditNote.objects.filter(invoice_id=invoice.pk).aggregate(
+        net=Coalesce(Sum("subtotal"), zero, output_field=_AMOUNT),
+        tax=Coalesce(Sum("tax"), zero, output_field=_AMOUNT),
+    )
     rows = (
         CreditNoteLine.objects.filter(
             Q(credit_note__invoice_id=invoice.pk) & Q(invoice_line__isnull=False)
         )
         .order_by()
         .values("invoice_line_id")
-        .annotate(s=Sum("amount"))
+        .annotate(net=Sum("amount"), tax=Sum("tax"))
     )
-    return {row["invoice_line_id"]: row["s"] for row in rows}
-
-
-def invoice_credited_split(*, invoice: Invoice) -> tuple[Decimal, Decimal, Decimal]:
-    """(subtotal, tax, total) already credited on the invoice."""
-    zero = Value(Decimal(0))
-    sums = CreditNote.objects.filter(invoice_id=invoice.pk).aggregate(
-        subtotal=Coalesce(Sum("subtotal"), zero, output_field=_AMOUNT),
-        tax=Coalesce(Sum("tax"), zero, output_field=_AMOUNT),
-        total=Coalesce(Sum("total"), zero, output_field=_AMOUNT),
+    return Credited(
+        overall=NetTax(Decimal(sums["net"]), Decimal(sums["tax"])),
+        lines={row["invoice_line_id"]: NetTax(row["net"], row["tax"]) for row in rows},
     )
-    return Decimal(sums["subtotal"]), Decimal(sums["tax"]), Decimal(sums["total"])

@@ -2,11 +2,13 @@
 
 Rules (docs/api.md, "Credit notes"):
 - only a finalized or paid invoice is credited (`invoice_not_creditable`, a 409);
-- a full credit (no amount, no lines) credits whatever is left of the invoice; `amount` is a
-  gross figure (tax included) split at the invoice's tax rate; `lines` credit net amounts of
-  invoice lines, each at most what is left of that line (`credit_exceeds_line`), with the tax
-  of each line rounded once;
-- the sum of an invoice's credit notes never exceeds its total (`credit_exceeds_invoice`):
+- a full credit (no amount, no lines) credits whatever is left of the invoice, its uncredited
+  subtotal and tax exactly; `amount` is a gross figure (tax included) split at the invoice's
+  net/total ratio, cumulatively over its notes; `lines` credit net amounts of invoice lines,
+  each at most what is left of that line (`credit_exceeds_line`), with the tax of each line
+  rounded cumulatively per line (the arithmetic is `billing.credit_notes.amounts`);
+- over an invoice's credit notes the credited total, subtotal and tax never exceed the
+  invoice's, nor, for line credits, a line's net and tax (`credit_exceeds_invoice`):
   checked under the invoice's row lock, which every credit of that invoice takes first, so
   two concurrent credits are checked one after the other;
 - an optional `idempotency_key` (unique per reseller) makes a retried request return the
@@ -28,10 +30,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from billing.credit_notes.amounts import (
-    CreditAmounts,
-    credit_from_gross,
-    credit_from_net,
-    credit_remainder,
+    CreditRefused,
+    NetTax,
+    credit_split_gross,
+    credit_split_lines,
     money_places_ok,
 )
 from billing.credit_notes.delivery import credit_note_email_queue, credit_note_pdf_store
@@ -39,7 +41,7 @@ from billing.credit_notes.models import CreditNote, CreditNoteLine
 from billing.credit_notes.numbering import credit_note_number_next
 from billing.credit_notes.rendering import credit_note_snapshot
 from billing.credit_notes.rules import CreditNoteConflict
-from billing.credit_notes.selectors import invoice_credited_split, invoice_lines_credited
+from billing.credit_notes.selectors import invoice_credited
 from billing.events import credit_note_created_emit
 from billing.invoicing.periods import local_date
 from billing.models import Invoice, InvoiceStatus
@@ -162,20 +164,10 @@ def _create_locked(
             extra={"status": locked.status},
         )
     currency = locked.currency
-    credited_subtotal, _credited_tax, credited_total = invoice_credited_split(invoice=locked)
-    total_left = quantize_money(locked.total - credited_total, currency)
-    subtotal_left = quantize_money(locked.subtotal - credited_subtotal, currency)
-    if lines is not None:
-        drafts = _line_credits(locked, lines)
-    else:
-        drafts = [(None, _amount_credit(locked, amount, subtotal_left, total_left))]
-    total = sum((credit.total for _, credit in drafts), start=Decimal(0))
-    if total > total_left or total_left <= 0:
-        raise CreditNoteConflict(
-            "credit_exceeds_invoice",
-            f"Only {total_left} {currency} of invoice {locked} is left to credit.",
-            extra={"remaining": str(total_left), "requested": str(total)},
-        )
+    try:
+        drafts = _drafts(locked, amount=amount, lines=lines)
+    except CreditRefused as refused:
+        raise CreditNoteConflict(refused.code, refused.message, extra=refused.extra) from None
     issued_on = local_date(now, locked.reseller.tzinfo)
     number, sequence_number = credit_note_number_next(reseller=locked.reseller, year=issued_on.year)
     note = CreditNote.objects.create(
@@ -188,10 +180,10 @@ def _create_locked(
         sequence_number=sequence_number,
         reason=reason,
         memo=memo[:500],
-        subtotal=sum((c.amount for _, c in drafts), start=Decimal(0)),
+        subtotal=sum((c.net for _, c in drafts), start=Decimal(0)),
         tax_rate=locked.tax_rate,
         tax=sum((c.tax for _, c in drafts), start=Decimal(0)),
-        total=total,
+        total=sum((c.total for _, c in drafts), start=Decimal(0)),
         issued_on=issued_on,
         snapshot=credit_note_snapshot(invoice=locked),
         created_by=actor[:150],
@@ -204,7 +196,7 @@ def _create_locked(
             position=position,
             invoice_line=invoice_line,
             description=_description(locked, invoice_line, full=amount is None and lines is None),
-            amount=credit.amount,
+            amount=credit.net,
             tax=credit.tax,
             total=credit.total,
         )
@@ -218,45 +210,49 @@ def _create_locked(
     return note, True
 
 
-def _amount_credit(
-    invoice: Invoice, amount: Any, subtotal_left: Decimal, total_left: Decimal
-) -> CreditAmounts:
-    currency, rate = invoice.currency, invoice.tax_rate
-    if amount is not None:
-        gross = _money(amount, currency=currency, field="amount")
-        if gross != total_left:
-            return credit_from_gross(gross, tax_rate=rate, currency=currency)
-    return credit_remainder(
-        subtotal_left=subtotal_left, total_left=total_left, tax_rate=rate, currency=currency
+def _drafts(
+    invoice: Invoice, *, amount: Any, lines: Sequence[dict[str, Any]] | None
+) -> list[tuple[Any, NetTax]]:
+    """(invoice line or None, net and tax) per line of the note, within what is left."""
+    currency = invoice.currency
+    figures = NetTax(
+        quantize_money(invoice.subtotal, currency), quantize_money(invoice.tax, currency)
     )
-
-
-def _line_credits(invoice: Invoice, lines: Sequence[dict[str, Any]]) -> list[tuple[Any, Any]]:
+    credited = invoice_credited(invoice=invoice)
+    if lines is None:
+        gross = None if amount is None else _money(amount, currency=currency, field="amount")
+        split = credit_split_gross(
+            gross, invoice=figures, credited=credited.overall, currency=currency
+        )
+        return [(None, split)]
     by_id = {line.pk: line for line in invoice.lines.all()}
-    already = invoice_lines_credited(invoice=invoice)
-    seen: set[int] = set()
-    drafts = []
+    requests = _line_requests(invoice, lines, by_id)
+    splits = credit_split_lines(
+        requests,
+        lines={pk: quantize_money(line.amount, currency) for pk, line in by_id.items()},
+        invoice=figures,
+        credited=credited,
+        tax_rate=invoice.tax_rate,
+        currency=currency,
+    )
+    return [(by_id[line_id], split) for (line_id, _), split in zip(requests, splits, strict=True)]
+
+
+def _line_requests(
+    invoice: Invoice, lines: Sequence[dict[str, Any]], by_id: dict[int, Any]
+) -> list[tuple[int, Decimal]]:
+    """`[{"line": id, "amount": net}]` as (line id, net): ids of this invoice, each once."""
+    requests: list[tuple[int, Decimal]] = []
     for item in lines:
         line_id = item.get("line")
-        line = by_id.get(line_id) if isinstance(line_id, int) else None
-        if line is None:
+        if isinstance(line_id, bool) or not isinstance(line_id, int) or line_id not in by_id:
             raise _field_error("invalid_lines", "lines", f"Line {line_id} is not on this invoice.")
-        if line_id in seen:
+        if any(line_id == seen for seen, _ in requests):
             raise _field_error("invalid_lines", "lines", f"Line {line_id} is given twice.")
-        seen.add(line_id)
-        net = _money(item.get("amount"), currency=invoice.currency, field="lines")
-        left = line.amount - already.get(line.pk, Decimal(0))
-        if net > left:
-            raise CreditNoteConflict(
-                "credit_exceeds_line",
-                f"Only {quantize_money(max(left, Decimal(0)), invoice.currency)} "
-                f"{invoice.currency} of line {line_id} is left to credit.",
-                extra={"line": line_id, "remaining": str(left), "requested": str(net)},
-            )
-        drafts.append(
-            (line, credit_from_net(net, tax_rate=invoice.tax_rate, currency=invoice.currency))
+        requests.append(
+            (line_id, _money(item.get("amount"), currency=invoice.currency, field="lines"))
         )
-    return drafts
+    return requests
 
 
 def _description(invoice: Invoice, invoice_line, *, full: bool) -> str:
