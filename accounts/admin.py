@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path, unquote
+from django.contrib.admin.widgets import AdminFileWidget
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import (
     FieldDoesNotExist,
@@ -49,13 +50,19 @@ from accounts.models import (
     User,
 )
 from accounts.services import (
+    RESELLER_PLATFORM_FIELDS,
     customer_check_currency_change,
-    reseller_grace_days_validate,
+    reseller_create,
+    reseller_logo_delete,
+    reseller_logo_set,
     reseller_logo_validate,
+    reseller_settings_check,
+    reseller_settings_update,
     upstream_account_check_base_url_change,
 )
 from accounts.tenancy import is_platform_admin, reseller_for_user
 from config.errors import ApplicationError
+from core.money import ADMIN_FORMFIELD_OVERRIDES
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,8 @@ class TenantScopedAdmin(admin.ModelAdmin):
     #: One-click actions of the change page (see the module docstring).
     object_actions: tuple[ObjectAction, ...] = ()
     change_form_template = "admin/flowbill/change_form.html"
+    #: Every decimal input (prices, tax rates, costs, quotas) through the one money parser.
+    formfield_overrides = ADMIN_FORMFIELD_OVERRIDES
 
     @staticmethod
     def staff_reseller(request):
@@ -308,14 +317,22 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
 
 class ResellerForm(forms.ModelForm):
-    """The same logo and grace-day rules as the settings API (accounts.services)."""
+    """The same rules as the settings API (accounts.services): the logo checks, and
+    `reseller_settings_check` (grace days, platform-owned fields, a unique invoice prefix).
+    `ResellerAdmin` saves it through the services too."""
+
+    #: Whether the user is the platform operator (set by `ResellerAdmin.get_form`).
+    platform_admin = False
+    #: A plain file field, so the one logo check (`clean_logo`: `reseller_logo_validate`,
+    #: which refuses a decompression bomb before decoding) is the only one to read the file.
+    logo = forms.FileField(required=False, widget=AdminFileWidget)
 
     class Meta:
         model = Reseller
         fields = [
             "name", "slug", "address", "tax_id", "currency", "timezone", "invoice_prefix",
-            "payment_terms_days", "grace_period_days", "sender_email", "payment_instructions",
-            "logo",
+            "payment_terms_days", "grace_period_days", "sender_email", "verified_sender_domain",
+            "payment_instructions", "logo",
         ]  # fmt: skip
 
     def clean_logo(self):
@@ -327,17 +344,30 @@ class ResellerForm(forms.ModelForm):
                 raise forms.ValidationError(exc.message_dict["logo"]) from exc
         return logo
 
-    def clean_grace_period_days(self):
-        days = self.cleaned_data.get("grace_period_days")
-        if days is not None:
-            try:
-                reseller_grace_days_validate(days)
-            except ValidationError as exc:
-                raise forms.ValidationError(exc.message_dict["grace_period_days"]) from exc
-        return days
+    def settings_changes(self) -> dict:
+        """The fields to save: the changed ones (a new reseller: all of them), no logo."""
+        names = self.changed_data if self.instance.pk else self.cleaned_data
+        return {n: self.cleaned_data[n] for n in names if n in self.cleaned_data and n != "logo"}
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            reseller_settings_check(
+                reseller=self.instance,
+                fields=self.settings_changes(),
+                platform_admin=self.platform_admin,
+            )
+        except ValidationError as exc:
+            self.add_error(None, exc)
+        return cleaned
 
 
 class ResellerAdmin(TenantScopedAdmin):
+    """Reseller staff edit their own reseller's settings; the platform-owned fields (name,
+    slug, currency, timezone, invoice prefix, verified sender domain) are read-only to them
+    (not even part of their form, so a forged POST cannot set them) and editable by the
+    superuser. Saved through the same services as the settings API."""
+
     form = ResellerForm
     list_display = ["name", "slug", "currency", "timezone", "invoice_prefix"]
     search_fields = ["name", "slug", "tax_id"]
@@ -349,10 +379,48 @@ class ResellerAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return is_platform_admin(request.user)
 
+    def get_readonly_fields(self, request, obj=None):
+        if is_platform_admin(request.user):
+            return super().get_readonly_fields(request, obj)
+        return [name for name in ResellerForm.Meta.fields if name in RESELLER_PLATFORM_FIELDS]
+
+    def get_prepopulated_fields(self, request, obj=None):
+        if is_platform_admin(request.user):
+            return super().get_prepopulated_fields(request, obj)
+        return {}  # the slug is read-only to staff
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.platform_admin = is_platform_admin(request.user)
+        return form
+
+    def save_model(self, request, obj, form, change):
+        """`reseller_settings_update` (a change) or `reseller_create`, then the logo services;
+        `obj` gets the saved row's id and logo (the admin logs and redirects with it)."""
+        data = form.settings_changes()
+        if change:
+            saved = reseller_settings_update(
+                reseller=Reseller.objects.get(pk=obj.pk),
+                platform_admin=is_platform_admin(request.user),
+                **data,
+            )
+        else:
+            saved = reseller_create(**data)
+        if "logo" in form.changed_data:
+            upload = form.cleaned_data.get("logo")
+            if upload:
+                saved = reseller_logo_set(reseller=saved, upload=upload)
+            else:
+                saved = reseller_logo_delete(reseller=saved)
+        obj.pk, obj.logo = saved.pk, saved.logo
+        obj._state.adding = False
+
 
 class TenantScopedInline(admin.TabularInline):
     """An inline of a tenant-owned model: reseller staff may use it without per-model
     permissions, and its foreign-key choices are scoped to their reseller."""
+
+    formfield_overrides = ADMIN_FORMFIELD_OVERRIDES
 
     def _is_tenant_staff(self, request) -> bool:
         return bool(request.user.is_active and request.user.is_staff and request.user.reseller_id)
@@ -431,7 +499,10 @@ class CustomerAdmin(TenantScopedAdmin):
         messages or the session, never cached)."""
         name = request.POST.get("name", "").strip() or f"{customer.name} key"
         api_key, raw_key = api_key_create(
-            reseller=customer.reseller, name=name[:100], customer=customer
+            reseller=customer.reseller,
+            name=name[:100],
+            customer=customer,
+            created_by_user=request.user,
         )
         context = {
             **self.admin_site.each_context(request),
@@ -559,26 +630,28 @@ class SubAccountAdmin(TenantScopedAdmin):
 
 
 class ApiKeyAdmin(TenantScopedAdmin):
-    """Every key of the reseller (its own and its customers'): listed, never shown, revoked
-    at once. Keys are created from a customer's page (customer keys), the API or
-    `manage.py create_api_key` (reseller keys); rows are kept after revocation."""
+    """Every key of the reseller (its own and its customers'): listed with who created it,
+    never shown, revoked at once (with the customer keys it minted). Keys are created from a
+    customer's page (customer keys), the API or `manage.py create_api_key` (reseller keys);
+    rows are kept after revocation."""
 
     list_display = [
-        "name", "prefix", "scope", "customer", "created_at", "last_used_at", "revoked_at",
-        "reseller",
+        "name", "prefix", "scope", "customer", "created_at", "created_by", "last_used_at",
+        "revoked_at", "reseller",
     ]  # fmt: skip
     list_filter = ["scope", ("revoked_at", admin.EmptyFieldListFilter), "customer", "reseller"]
     search_fields = ["name", "prefix"]
-    list_select_related = ["customer", "reseller"]
+    list_select_related = ["customer", "reseller", "created_by_user", "created_by_key"]
     fields = readonly_fields = [
-        "reseller", "customer", "scope", "name", "prefix", "created_at", "last_used_at",
-        "revoked_at",
+        "reseller", "customer", "scope", "name", "prefix", "created_at", "created_by_user",
+        "created_by_key", "last_used_at", "revoked_at",
     ]  # fmt: skip
     actions = ["revoke_selected"]
     object_actions = (
         ObjectAction(
             "revoke", "Revoke now", style="danger",
-            help="The key stops working with its next request. This cannot be undone.",
+            help="The key, and the customer keys it created, stop working with their next "
+            "request. This cannot be undone.",
         ),
     )  # fmt: skip
 
@@ -592,16 +665,22 @@ class ApiKeyAdmin(TenantScopedAdmin):
         return obj.revoked_at is None
 
     def do_revoke(self, request, api_key):
-        api_key_revoke(api_key=api_key, now=timezone.now())
-        self.message_user(request, f"API key {api_key.prefix} revoked.", messages.SUCCESS)
+        done = api_key_revoke(api_key=api_key, now=timezone.now())
+        minted = done.minted_keys_revoked
+        note = f", and the {minted} customer key(s) it had created" if minted else ""
+        self.message_user(request, f"API key {api_key.prefix} revoked{note}.", messages.SUCCESS)
 
-    @admin.action(description="Revoke selected API keys")
+    @admin.action(description="Revoke selected API keys (and the keys they created)")
     def revoke_selected(self, request, queryset):
         now = timezone.now()
-        keys = list(queryset.filter(revoked_at__isnull=True))
-        for api_key in keys:
+        done = [
             api_key_revoke(api_key=api_key, now=now)
-        self.message_user(request, f"{len(keys)} API key(s) revoked.", messages.SUCCESS)
+            for api_key in queryset.filter(revoked_at__isnull=True)
+        ]
+        own = sum(d.revoked_now for d in done)  # a selected key a cascade took counts there
+        minted = sum(d.minted_keys_revoked for d in done)
+        note = f", and the {minted} customer key(s) they had created" if minted else ""
+        self.message_user(request, f"{own} API key(s) revoked{note}.", messages.SUCCESS)
 
 
 class FlowbillUserAdmin(UserAdmin):

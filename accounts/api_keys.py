@@ -4,6 +4,13 @@ A key reads `fb_<prefix>_<secret>`: `prefix` is 8 lowercase letters and digits, 
 clear and unique, used to find the row; `secret` is `secrets.token_urlsafe(32)` (256 random
 bits). Only the SHA-256 of the whole key is stored and compared in constant time. Because
 the secret may itself contain `_`, a key is split by position, not by `split("_")`.
+
+Every key records who created it: a staff login (`created_by_user`) or the key whose request
+minted it (`created_by_key`; a reseller key creating customer keys). Revoking a key revokes,
+in the same transaction, every live key it minted, so a leaked reseller key cannot leave
+customer keys behind that outlive it. Both rows are locked, so a key being revoked and a key
+it is minting at that moment cannot cross: either the new key is revoked with it, or the
+creation is refused.
 """
 
 from __future__ import annotations
@@ -12,12 +19,13 @@ import hashlib
 import hmac
 import secrets
 import string
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import ApiKey, Customer, Reseller
+from accounts.models import ApiKey, Customer, Reseller, User
 from config.errors import ApplicationError
 
 KEY_PREFIX = "fb_"
@@ -50,14 +58,30 @@ def api_key_parse_prefix(raw_key: str) -> str | None:
     return prefix
 
 
+class ApiKeyRevokedError(ApplicationError):
+    """The key making the request was revoked while it ran (401, like any revoked key)."""
+
+    http_status = 401
+
+    def __init__(self):
+        super().__init__("invalid_api_key", "The API key making this request was revoked.")
+
+
 @transaction.atomic
 def api_key_create(
-    *, reseller: Reseller, name: str, customer: Customer | None = None
+    *,
+    reseller: Reseller,
+    name: str,
+    customer: Customer | None = None,
+    created_by_user: User | None = None,
+    created_by_key: ApiKey | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key; returns the row and the full key, which is never stored or shown again.
 
     A customer key must name a customer of `reseller` (the API resolves the customer through
-    the caller's reseller first, so a foreign customer never gets this far).
+    the caller's reseller first, so a foreign customer never gets this far). The creator is
+    the staff login or the API key the request came with (neither: a command or the demo).
+    A creating key is locked and must still be live (`ApiKeyRevokedError`, 401).
     """
     name = name.strip()
     if not name:
@@ -66,6 +90,10 @@ def api_key_create(
         raise ApplicationError(
             "api_key_customer_of_other_reseller", "The customer belongs to another reseller."
         )
+    if created_by_key is not None:
+        creator = ApiKey.objects.select_for_update().get(pk=created_by_key.pk)
+        if creator.revoked_at is not None or creator.reseller_id != reseller.pk:
+            raise ApiKeyRevokedError()
     scope = ApiKey.Scope.CUSTOMER if customer is not None else ApiKey.Scope.RESELLER
     for _attempt in range(5):
         prefix = _new_prefix()
@@ -79,6 +107,8 @@ def api_key_create(
                     name=name,
                     prefix=prefix,
                     secret_hash=_hash_key(raw_key),
+                    created_by_user=created_by_user,
+                    created_by_key=created_by_key,
                 )
         except IntegrityError:  # prefix collision (1 in 36^8 per existing key): draw again
             continue
@@ -86,14 +116,33 @@ def api_key_create(
     raise ApplicationError("api_key_prefix_exhausted", "Could not allocate a key prefix.")
 
 
-def api_key_revoke(*, api_key: ApiKey, now: datetime | None = None) -> ApiKey:
-    """Revoke a key for good. Revoking twice keeps the first revocation time."""
-    if api_key.revoked_at is None:
-        api_key.revoked_at = now or timezone.now()
-        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
-            revoked_at=api_key.revoked_at
-        )
-    return api_key
+@dataclass(frozen=True)
+class ApiKeyRevocation:
+    api_key: ApiKey
+    #: False when the key was revoked already (its first revocation time is kept).
+    revoked_now: bool
+    #: Live keys it had minted (customer keys) that were revoked with it now.
+    minted_keys_revoked: int
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, now: datetime | None = None) -> ApiKeyRevocation:
+    """Revoke a key for good, and with it every live key it minted (see the module text).
+
+    Revoking twice keeps the first revocation time, and still revokes any minted key left
+    live. Keys cannot mint reseller keys, so the minted keys mint none in turn.
+    """
+    now = now or timezone.now()
+    locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    revoked_now = locked.revoked_at is None
+    if revoked_now:
+        locked.revoked_at = now
+        ApiKey.objects.filter(pk=locked.pk).update(revoked_at=now)
+    api_key.revoked_at = locked.revoked_at
+    minted = ApiKey.objects.filter(created_by_key=locked, revoked_at__isnull=True).update(
+        revoked_at=now
+    )
+    return ApiKeyRevocation(api_key=api_key, revoked_now=revoked_now, minted_keys_revoked=minted)
 
 
 def api_key_authenticate(*, raw_key: str, now: datetime) -> ApiKey | None:

@@ -12,9 +12,11 @@ from accounts.crypto import EncryptedJSONField
 from accounts.tenancy import TenantQuerySet
 from accounts.upstream_urls import validate_upstream_base_url
 from accounts.validators import (
+    MAX_CC_EMAILS,
+    validate_cc_emails,
     validate_country,
     validate_currency,
-    validate_email_list,
+    validate_sender_domain,
     validate_timezone,
 )
 
@@ -51,7 +53,19 @@ class Reseller(models.Model):
         default=2,
         help_text="Drafts stay open this long after the period ends, for late usage.",
     )
-    sender_email = models.EmailField(blank=True)
+    sender_email = models.EmailField(
+        blank=True,
+        help_text="Replies to invoice and alert emails go here. It is the From address only "
+        "when its domain is verified (FLOWBILL_SENDER_DOMAINS or the verified sender domain); "
+        "otherwise mail is from the platform's address under the reseller's name.",
+    )
+    verified_sender_domain = models.CharField(
+        max_length=253,
+        blank=True,
+        validators=[validate_sender_domain],
+        help_text="Set by the platform operator once this domain sends through the platform "
+        "(SPF/DKIM): a sender email on it is then used as From. Empty: none.",
+    )
     payment_instructions = models.TextField(blank=True)
     logo = models.ImageField(upload_to="logos/", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -93,11 +107,12 @@ class Customer(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField("billing email")
     cc_emails = models.CharField(
-        "further billing emails",
+        f"further billing emails (Cc, at most {MAX_CC_EMAILS})",
         max_length=500,
         blank=True,
-        validators=[validate_email_list],
-        help_text="Comma-separated; invoices go to these too.",
+        validators=[validate_cc_emails],
+        help_text=f"Comma-separated, at most {MAX_CC_EMAILS}; invoices, credit notes and usage "
+        "alerts go to these in Cc.",
     )
     address_line1 = models.CharField(max_length=200, blank=True)
     address_line2 = models.CharField(max_length=200, blank=True)
@@ -141,6 +156,7 @@ class Customer(models.Model):
 
     @property
     def billing_emails(self) -> list[str]:
+        """The billing email first (`To`), then the `cc_emails` (`Cc`)."""
         extra = [e.strip() for e in self.cc_emails.split(",") if e.strip()]
         return [self.email, *extra]
 
@@ -278,7 +294,9 @@ class ApiKey(models.Model):
     a customer key also names one of that reseller's customers and sees only its data. The
     `scope` column makes the kind explicit and a check constraint keeps it consistent with
     `customer`. Lookup is by the public `prefix`; only the SHA-256 of the key is stored
-    (keys carry 256 random bits, so a slow hash would add nothing).
+    (keys carry 256 random bits, so a slow hash would add nothing). A key records who created
+    it (`created_by_user` or `created_by_key`); revoking a key revokes the keys it minted
+    (`accounts.api_keys.api_key_revoke`).
     """
 
     tenant_path = "reseller"
@@ -296,6 +314,29 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     secret_hash = models.CharField("SHA-256 of the key", max_length=64, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    #: Who created the key: a staff login (admin, browsable API), or the key whose request
+    #: minted it. Both empty: a command (`create_api_key`), the demo, or a key from before
+    #: creators were recorded.
+    created_by_user = models.ForeignKey(
+        "accounts.User",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="created by (login)",
+    )
+    # PROTECT: keys are revoked, never deleted, and this link is what revoking a key follows
+    # to revoke the keys it minted; a deleted creator must not silently cut it.
+    created_by_key = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="minted_keys",
+        verbose_name="created by (API key)",
+    )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -323,3 +364,13 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def created_by(self) -> str:
+        """Who created it, for lists: `login alice`, `key k7x2m9qa`, or `not recorded` (a
+        command, the demo, or a key older than the record)."""
+        if self.created_by_key_id:
+            return f"key {self.created_by_key.prefix}"
+        if self.created_by_user_id:
+            return f"login {self.created_by_user.get_username()}"
+        return "not recorded"

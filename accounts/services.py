@@ -17,12 +17,15 @@ def _save_validated(obj):
     return obj
 
 
+@transaction.atomic
 def reseller_create(
     *, name: str, slug: str, currency: str = "USD", timezone: str = "UTC", **fields: Any
 ) -> Reseller:
-    return _save_validated(
-        Reseller(name=name, slug=slug, currency=currency, timezone=timezone, **fields)
-    )
+    """A new reseller (the platform operator's act: admin, `create_reseller`). Its invoice
+    prefix must not be another reseller's (`reseller_invoice_prefix_check_unique`)."""
+    reseller = Reseller(name=name, slug=slug, currency=currency, timezone=timezone, **fields)
+    reseller_invoice_prefix_check_unique(reseller=reseller, prefix=reseller.invoice_prefix)
+    return _save_validated(reseller)
 
 
 def customer_create(*, reseller: Reseller, name: str, email: str, **fields: Any) -> Customer:
@@ -233,12 +236,28 @@ def sub_account_update(*, sub_account: SubAccount, **fields: Any) -> SubAccount:
 
 # --- reseller settings ----------------------------------------------------------------------
 
-#: What a reseller changes about itself (API and admin alike). Name, slug, currency,
-#: timezone and invoice prefix stay with the platform admin: the timezone cuts billing
-#: periods and the prefix numbers issued invoices, so a change would move existing periods.
+#: What a reseller's staff change about their reseller (API and admin alike; the API does
+#: not offer `payment_terms_days`). The logo has its own services below.
 RESELLER_SETTINGS_FIELDS = frozenset(
-    {"address", "tax_id", "payment_instructions", "sender_email", "grace_period_days"}
+    {
+        "address",
+        "tax_id",
+        "payment_instructions",
+        "sender_email",
+        "grace_period_days",
+        "payment_terms_days",
+    }
 )
+#: What only the platform operator (a superuser) changes: the name and slug identify the
+#: reseller (the name is the display name of its emails), the currency prices its customers,
+#: the timezone cuts billing periods (a change would move existing periods), the prefix
+#: numbers issued invoices (unique, so one reseller's numbers never pass for another's), and
+#: the verified sender domain lets its `sender_email` be the From of its emails
+#: (`accounts.email_identity`).
+RESELLER_PLATFORM_FIELDS = frozenset(
+    {"name", "slug", "currency", "timezone", "invoice_prefix", "verified_sender_domain"}
+)
+PLATFORM_FIELD_MESSAGE = "Only the platform operator can change this."
 #: Largest accepted logo file; the invoice PDF draws it in a 40 mm box.
 LOGO_MAX_BYTES = 1_048_576
 LOGO_MAX_PIXELS = 4000
@@ -254,36 +273,87 @@ def reseller_grace_days_validate(days: int) -> int:
     return days
 
 
-def reseller_settings_update(*, reseller: Reseller, **fields: Any) -> Reseller:
-    """Change the reseller's invoice settings; the model's validators apply (400 naming the
-    field)."""
-    if "grace_period_days" in fields:
+def reseller_invoice_prefix_check_unique(*, reseller: Reseller, prefix: str) -> None:
+    """Refuse a prefix another reseller has: its invoice and credit note numbers would read
+    like theirs. (Not a database constraint: installations from before this rule may hold
+    resellers sharing the default `INV`; they keep it until the operator changes one.)"""
+    taken = Reseller.objects.filter(invoice_prefix=prefix)
+    if reseller.pk is not None:
+        taken = taken.exclude(pk=reseller.pk)
+    if taken.exists():
+        raise ValidationError(
+            {"invoice_prefix": f"Another reseller uses the prefix {prefix}; choose another."}
+        )
+
+
+def reseller_settings_check(
+    *, reseller: Reseller, fields: Mapping[str, Any], platform_admin: bool = False
+) -> None:
+    """The rules of a settings change, without saving it (the admin form shows them as field
+    errors; `reseller_settings_update` applies them again). A platform-owned field given
+    with a value other than the stored one is refused unless `platform_admin`; the stored
+    value sent back is not a change and passes."""
+    allowed = RESELLER_SETTINGS_FIELDS | RESELLER_PLATFORM_FIELDS
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    platform = sorted(set(fields) & RESELLER_PLATFORM_FIELDS)
+    stored = Reseller.objects.filter(pk=reseller.pk).values(*platform).first() or {}
+    changed = {name for name in platform if fields[name] != stored.get(name)}
+    if changed and not platform_admin:
+        raise ValidationError({name: PLATFORM_FIELD_MESSAGE for name in sorted(changed)})
+    if "invoice_prefix" in changed:
+        reseller_invoice_prefix_check_unique(reseller=reseller, prefix=fields["invoice_prefix"])
+    if fields.get("grace_period_days") is not None:
         reseller_grace_days_validate(fields["grace_period_days"])
-    return _update_validated(reseller, RESELLER_SETTINGS_FIELDS, fields)
+
+
+@transaction.atomic
+def reseller_settings_update(
+    *, reseller: Reseller, platform_admin: bool = False, **fields: Any
+) -> Reseller:
+    """Change a reseller's settings: its staff (API, admin) the `RESELLER_SETTINGS_FIELDS`,
+    the platform operator (`platform_admin`: a superuser) also the
+    `RESELLER_PLATFORM_FIELDS` (see `reseller_settings_check`). The model's validators
+    apply (400 naming the field)."""
+    reseller_settings_check(reseller=reseller, fields=fields, platform_admin=platform_admin)
+    return _update_validated(reseller, RESELLER_SETTINGS_FIELDS | RESELLER_PLATFORM_FIELDS, fields)
 
 
 def reseller_logo_validate(upload) -> str:
     """Check an uploaded logo is a PNG or JPEG (what the PDF renderer draws) within the size
-    limits; returns the file extension to store it under."""
+    limits; returns the file extension to store it under. The one check of the API and the
+    admin (`ResellerForm`).
+
+    Nothing is decoded before the header's declared size is known to be small: Pillow's
+    `open` reads only the header, refusing a declared size past its decompression-bomb limit
+    (`DecompressionBombError`; its warning, past half that, counts as a refusal too); the
+    format and the declared width and height are checked next, and only then is the file
+    verified. A PNG claiming 30000x30000 pixels is a 400 naming `logo`, never a 500."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     if upload.size > LOGO_MAX_BYTES:
         raise ValidationError({"logo": f"The logo is larger than {LOGO_MAX_BYTES} bytes."})
+    limit = f"at most {LOGO_MAX_PIXELS} pixels a side."
     try:
         upload.seek(0)
-        with Image.open(upload) as image:
-            image_format, (width, height) = image.format, image.size
-            image.verify()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(upload) as image:
+                image_format, (width, height) = image.format, image.size
+                if image_format not in LOGO_FORMATS:
+                    raise ValidationError({"logo": f"Use a PNG or JPEG image, not {image_format}."})
+                if max(width, height) > LOGO_MAX_PIXELS:
+                    raise ValidationError({"logo": f"The logo is {width}x{height}; {limit}"})
+                image.verify()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValidationError({"logo": f"The image is too large; {limit}"}) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValidationError({"logo": "The file is not a readable image."}) from exc
     finally:
         upload.seek(0)
-    if image_format not in LOGO_FORMATS:
-        raise ValidationError({"logo": f"Use a PNG or JPEG image, not {image_format}."})
-    if max(width, height) > LOGO_MAX_PIXELS:
-        raise ValidationError(
-            {"logo": f"The logo is {width}x{height}; at most {LOGO_MAX_PIXELS} pixels a side."}
-        )
     return LOGO_FORMATS[image_format]
 
 

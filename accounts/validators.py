@@ -6,7 +6,11 @@ from zoneinfo import available_timezones
 from babel import Locale
 from babel.numbers import list_currencies
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import DomainNameValidator, validate_email
+
+#: Further billing addresses a customer may have (`Customer.cc_emails`): every invoice, credit
+#: note and alert goes to them in `Cc`, so the list is kept short.
+MAX_CC_EMAILS = 5
 
 
 @cache
@@ -58,3 +62,25 @@ def validate_email_list(value: str) -> None:
     for email in (e.strip() for e in value.split(",")):
         if email:
             validate_email(email)
+
+
+def validate_cc_emails(value: str) -> None:
+    """A comma-separated list of at most `MAX_CC_EMAILS` email addresses."""
+    validate_email_list(value)
+    count = len([e for e in value.split(",") if e.strip()])
+    if count > MAX_CC_EMAILS:
+        raise ValidationError(
+            "At most %(max)d further billing emails (%(count)d given).",
+            code="too_many_cc_emails",
+            params={"max": MAX_CC_EMAILS, "count": count},
+        )
+
+
+_domain_name = DomainNameValidator()
+
+
+def validate_sender_domain(value: str) -> None:
+    """A domain name in lower case, without a trailing dot (`acme.example`)."""
+    _domain_name(value)
+    if value != value.lower() or value.endswith("."):
+        raise ValidationError("Write the domain in lower case, without a trailing dot.")

@@ -80,7 +80,9 @@ PLAN_COLUMNS = tuple(name for name in PLAN_FIXED_FIELDS if name != "tiers")
 
 class PlanForm(forms.ModelForm):
     """The plan fields checked by the same rules as `plan_create` (the tiers are checked by
-    `PlanTierFormSet` with the rest, once the plan fields are known)."""
+    `PlanTierFormSet` with the rest, once the plan fields are known). Prices are read by
+    `core.money.parse_amount` (the tenant admins' `formfield_overrides`): "1e400" is a form
+    error."""
 
     class Meta:
         model = Plan

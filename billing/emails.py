@@ -41,8 +41,11 @@ def build_invoice_email(
     to: list[str],
     from_email: str,
     reply_to: list[str] | None = None,
+    cc: list[str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> EmailMultiAlternatives:
-    """Build (never send) the invoice email: text body, HTML alternative, the PDF attached."""
+    """Build (never send) the invoice email: text body, HTML alternative, the PDF attached.
+    The addressing comes from `billing.outbox.email_envelope` when it is sent."""
     cur = doc.currency
     context = {
         "doc": doc,
@@ -64,7 +67,9 @@ def build_invoice_email(
         body=render_to_string("billing/invoice_email.txt", context),
         from_email=from_email,
         to=list(to),
+        cc=list(cc) if cc else None,
         reply_to=list(reply_to) if reply_to else None,
+        headers=dict(headers) if headers else None,
     )
     message.attach_alternative(render_to_string("billing/invoice_email.html", context), "text/html")
     message.attach(invoice_attachment_name(doc), pdf, PDF_MIMETYPE)

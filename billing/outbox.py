@@ -12,19 +12,21 @@ status-conditional update, so two cycles never both take it. Its mail may alread
 (a worker killed after the SMTP server accepted it): that is the one window where a customer
 can get the same document twice, both Message-IDs naming the same delivery; never more, since
 the resend is claimed like any send.
+
+Who a document email is from and to (`email_envelope`) is decided by
+`accounts.email_identity`, like every email sent for a reseller.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from email.utils import make_msgid
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import models, transaction
 
+from accounts.email_identity import reseller_email_envelope
 from accounts.models import Reseller
 from billing.models import EmailDelivery
 
@@ -47,18 +49,14 @@ def email_delivery_next_sequence(*, deliveries: models.QuerySet) -> int:
     return last.sequence + 1 if last else 1
 
 
-def email_sender(*, reseller: Reseller) -> str:
-    return reseller.sender_email or settings.DEFAULT_FROM_EMAIL
-
-
-def email_reply_to(*, reseller: Reseller) -> list[str] | None:
-    return [reseller.sender_email] if reseller.sender_email else None
-
-
-def email_message_id(*, reseller: Reseller, idstring: str) -> str:
-    """A Message-ID naming the delivery, on the sender's domain."""
-    domain = email_sender(reseller=reseller).rpartition("@")[2]
-    return make_msgid(idstring=idstring, domain=domain or None)
+def email_envelope(*, delivery: EmailDelivery, idstring: str) -> dict[str, Any]:
+    """`from_email`, `to`, `cc`, `reply_to` and `headers` (the Message-ID, naming the delivery
+    by `idstring`) of a document email, for its builder: the delivery's recipients, sent for
+    the document's reseller (`accounts.email_identity.reseller_email_envelope`)."""
+    reseller = getattr(delivery, delivery.document_field).reseller
+    return reseller_email_envelope(
+        reseller=reseller, recipients=delivery.recipients, idstring=idstring
+    ).as_kwargs()
 
 
 def _claim(model: type[Delivery], delivery_id: int, now: dt.datetime) -> Delivery | None:

@@ -89,6 +89,49 @@ def log_unavailable(service: str, exc: BaseException, path: str) -> None:
     logger.error("%s unavailable while serving %s", service, path, exc_info=exc)
 
 
+#: Field error codes more telling than `validation_error`: when every field error of a
+#: request carries the same one (an amount field refusing "1e400": `core.money`), the answer
+#: carries it as its `code`; `extra.fields` still names each field.
+FIELD_ERROR_CODES = frozenset({"invalid_amount"})
+
+
+def _field_errors(detail: Any, path: str = "") -> list[tuple[str, Any]]:
+    """(path, message) of every leaf of a DRF error detail: `lines[0].amount`."""
+    if isinstance(detail, dict):
+        return [
+            leaf
+            for key, value in detail.items()
+            for leaf in _field_errors(value, _child_path(path, key))
+        ]
+    if isinstance(detail, list):
+        if all(isinstance(item, str) for item in detail):
+            return [(path, item) for item in detail]
+        return [
+            leaf
+            for index, item in enumerate(detail)
+            for leaf in _field_errors(item, _child_path(path, index))
+        ]
+    return [(path, detail)]
+
+
+def _child_path(path: str, key: Any) -> str:
+    if isinstance(key, int):  # an item of a list (DRF keys list errors by index)
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def validation_code(detail: Any) -> tuple[str, str]:
+    """The `code` and `message` of a validation error: `validation_error`, unless every
+    field error carries one code of `FIELD_ERROR_CODES` (then that code, naming the first)."""
+    leaves = _field_errors(detail)
+    codes = {getattr(message, "code", None) for _path, message in leaves}
+    if len(codes) == 1 and (code := codes.pop()) in FIELD_ERROR_CODES:
+        path, message = leaves[0]
+        more = f" (and {len(leaves) - 1} more)" if len(leaves) > 1 else ""
+        return code, f"{path}: {message}{more}"
+    return "validation_error", "Invalid input."
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.extra), status=exc.http_status)
@@ -125,7 +168,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        body = error_body("validation_error", "Invalid input.", {"fields": response.data})
+        code, message = validation_code(exc.detail)
+        body = error_body(code, message, {"fields": response.data})
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
@@ -187,7 +231,8 @@ ERROR_CODES: dict[str, str] = {
     "credit_amount_and_lines": "Give either an amount or lines for a credit note, not both.",
     "credit_exceeds_invoice": "The credit is more than the invoice's balance.",
     "credit_exceeds_line": "A line's credit is more than the line's amount.",
-    "invalid_amount": "The amount is not a valid positive decimal.",
+    "invalid_amount": "An amount is not a plain decimal (no exponent, separators or non-ASCII "
+    "digits), is out of range or has more decimals than allowed; `extra.fields` names it.",
     "invalid_lines": "The lines are missing or not on this invoice.",
     "invalid_reason": "Unknown credit note reason.",
     # usage and upstreams

@@ -8,9 +8,16 @@ the view paginates, are always allowed.
 List views declare their filters and answer with `self.filtered_list(query, queryset)`:
 `owned_filters` name a model whose row the parameter must be one of the caller's (another
 tenant's id is a 404, like a missing one), `equal_filters` map a parameter to a lookup.
+
+Every integer a request carries (an id in a filter or a body, `limit`, `offset`, the number
+inside a public id such as `evt_381`) is parsed by the helpers here and bounded by the
+database's BigInteger range (`MAX_BIGINT`): beyond it a filter would overflow in the driver
+(`OverflowError`, a 500); here it is a 400 naming the parameter.
 """
 
 from __future__ import annotations
+
+import re
 
 from django.db import models
 from django.shortcuts import get_object_or_404
@@ -21,6 +28,63 @@ from rest_framework.response import Response
 #: Consumed by DRF's content negotiation (`?format=json` in a browser), so always allowed.
 ALWAYS_ALLOWED = frozenset({"format"})
 PAGINATION = frozenset({"limit", "offset"})
+#: The largest value of a BigInteger column (PostgreSQL `bigint`, SQLite INTEGER): the bound
+#: of every id and count parsed from a request.
+MAX_BIGINT = 2**63 - 1
+
+
+_ASCII_INTEGER = re.compile(r"-?[0-9]{1,20}")
+
+
+class AsciiIntegerField(serializers.IntegerField):
+    """An integer written in ASCII digits only: DRF's own field takes `int()`'s view, which
+    also reads " 5", "٣" (Arabic-Indic) and "1_0"."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not _ASCII_INTEGER.fullmatch(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def id_parameter(help_text: str, *, required: bool = False, **kwargs) -> serializers.IntegerField:
+    """An object id in a query string or a body: 1..`MAX_BIGINT`, else a 400 naming it."""
+    return AsciiIntegerField(
+        min_value=1, max_value=MAX_BIGINT, required=required, help_text=help_text, **kwargs
+    )
+
+
+def count_parameter(help_text: str, **kwargs) -> serializers.IntegerField:
+    """A count such as `limit` or `offset`: 0..`MAX_BIGINT`, else a 400 naming it."""
+    return AsciiIntegerField(
+        min_value=0, max_value=MAX_BIGINT, required=False, help_text=help_text, **kwargs
+    )
+
+
+class PublicIdField(serializers.RegexField):
+    """A public id `<prefix>_<id>` (`evt_381`), validated to the id (an int up to
+    `MAX_BIGINT`: `evt_9999999999999999999` is a 400, not an overflow)."""
+
+    def __init__(self, prefix: str, **kwargs):
+        self.prefix = f"{prefix}_"
+        kwargs.setdefault("error_messages", {"invalid": f"Give an id such as {prefix}_381."})
+        super().__init__(rf"^{prefix}_[1-9][0-9]{{0,18}}$", **kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        text = super().run_validation(data)  # the pattern is checked here
+        number = int(text.removeprefix(self.prefix))
+        if number > MAX_BIGINT:
+            raise serializers.ValidationError(
+                f"No such id: ids go up to {self.prefix}{MAX_BIGINT}.", code="max_value"
+            )
+        return number
+
+
+class PageQuerySerializer(serializers.Serializer):
+    """`limit` and `offset` of a paginated list (a larger `limit` is capped by the page
+    size limit, as the pagination does)."""
+
+    limit = count_parameter("Items per page (more than 500 is capped).")
+    offset = count_parameter("Items to skip.")
 
 
 class StrictQueryMixin:
@@ -53,7 +117,11 @@ class StrictQueryMixin:
         serializer = self.query_serializer(
             data={k: params[k] for k in params if k not in PAGINATION | ALWAYS_ALLOWED}
         )
-        serializer.is_valid(raise_exception=True)
+        page = PageQuerySerializer(data={k: params[k] for k in params if k in PAGINATION})
+        serializer.is_valid()
+        page.is_valid()
+        if serializer.errors or page.errors:
+            raise ValidationError({**page.errors, **serializer.errors})
         return dict(serializer.validated_data)
 
     def filtered_list(self, query: dict, queryset: models.QuerySet) -> Response:

@@ -9,9 +9,10 @@ What it guarantees, whatever the URL says:
   (DNS rebinding) cannot swap it for an internal one. TLS still verifies the certificate
   against the host name in the URL. Numeric host forms (`2130706433`, `0x7f.1`, `127.1`)
   are caught because the check runs on what the resolver returned.
-- **A total deadline.** Connect, TLS, sending and reading the whole answer share one clock
-  (`deadline` seconds): every socket operation waits at most the time left, so a receiver
-  that drips a byte every few seconds is cut off at the deadline, not after it.
+- **A total deadline.** The name lookup, connect, TLS, sending and reading the whole answer
+  share one clock (`deadline` seconds): every step waits at most the time left, so a
+  receiver that drips a byte every few seconds, or a name server that never answers, is cut
+  off at the deadline, not after it.
 - **A capped body.** At most `max_body` bytes of the answer are read (no decompression:
   `Accept-Encoding: identity`); the rest is never read.
 - **No redirects, no proxies from the environment.** A 3xx is an answer like any other.
@@ -30,6 +31,8 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 import httpcore
@@ -113,6 +116,23 @@ def resolve_host(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+#: Lookups run here so that a caller can stop waiting: `getaddrinfo` has no timeout of its
+#: own, and a tenant's slow name server must not hold a worker (or a web request) past its
+#: deadline. Bounded: when every thread is stuck, further lookups time out in the queue.
+_LOOKUPS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="outbound-dns")
+
+
+def resolve_within(host: str, port: int, seconds: float, resolver: Resolver | None = None):
+    """`resolver(host, port)` (by default `resolve_host`), given at most `seconds`."""
+    resolver = resolver or resolve_host
+    future = _LOOKUPS.submit(resolver, host, port)
+    try:
+        return future.result(timeout=max(seconds, 0))
+    except FutureTimeout:
+        future.cancel()
+        raise OutboundError(TIMED_OUT, f"name lookup of {host} took over {seconds:.1f} s") from None
+
+
 class _Clock:
     def __init__(self, seconds: float) -> None:
         self.ends = time.monotonic() + seconds
@@ -158,7 +178,7 @@ class _DeadlineStream(httpcore.NetworkStream):
 class _GuardedBackend(httpcore.NetworkBackend):
     """Resolves once, refuses unless every address is public, connects to the checked one."""
 
-    def __init__(self, *, clock: _Clock, resolver: Resolver, allow_private: bool) -> None:
+    def __init__(self, *, clock: _Clock, resolver: Resolver | None, allow_private: bool) -> None:
         self._inner = httpcore.SyncBackend()
         self._clock = clock
         self._resolver = resolver
@@ -173,7 +193,9 @@ class _GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable | None = None,
     ) -> httpcore.NetworkStream:
-        addresses = self._resolver(host, port)
+        addresses = resolve_within(
+            host, port, self._clock.bound(timeout, httpcore.ConnectTimeout), self._resolver
+        )
         if not addresses:
             raise OutboundError(CONNECTION_FAILED, f"no address for {host}")
         refused = [a for a in addresses if not address_is_public(a)]
@@ -289,13 +311,12 @@ def guarded_post(
     transport: httpx.BaseTransport | None = None,
 ) -> OutboundResponse:
     """POST `content` to `url` under the guarantees above; an `OutboundError` when no HTTP
-    answer came. `allow_private` is for local development (DEBUG) and tests only.
+    answer came. `allow_private` is for a receiver on a private network (tests, local
+    setups) only.
     `transport` replaces the network entirely (tests)."""
     clock = _Clock(deadline)
     if transport is None:
-        backend = _GuardedBackend(
-            clock=clock, resolver=resolver or resolve_host, allow_private=allow_private
-        )
+        backend = _GuardedBackend(clock=clock, resolver=resolver, allow_private=allow_private)
         transport = GuardedTransport(backend)
     timeout = httpx.Timeout(deadline)
     try:

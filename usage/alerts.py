@@ -27,12 +27,12 @@ import logging
 import math
 from decimal import Decimal, localcontext
 
-from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.template.loader import render_to_string
 
+from accounts.email_identity import reseller_email_envelope
 from accounts.models import Customer, Provider, Reseller, SubAccount
 from usage.models import LedgerSnapshot, UsageAlert, UsageAlertRule, UsageDay
 from webhooks.catalogue import USAGE_ALERT
@@ -224,12 +224,13 @@ def usage_alert_email_build(*, alert: UsageAlert) -> EmailMultiAlternatives:
         "measured": _gb(alert.measured_bytes, alert.rule.unit_bytes),
     }
     subject = " ".join(f"Traffic alert from {reseller.name}: {alert.rule}".split())
+    envelope = reseller_email_envelope(
+        reseller=reseller, recipients=customer.billing_emails, idstring=f"alert{alert.pk}"
+    )
     message = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string("usage/usage_alert_email.txt", context),
-        from_email=reseller.sender_email or settings.DEFAULT_FROM_EMAIL,
-        to=customer.billing_emails,
-        reply_to=[reseller.sender_email] if reseller.sender_email else None,
+        **envelope.as_kwargs(),
     )
     message.attach_alternative(
         render_to_string("usage/usage_alert_email.html", context), "text/html"

@@ -25,7 +25,7 @@ def webhook_secret_generate() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def _hmac(secret: str, timestamp: int, body: bytes) -> str:
+def _hmac(secret: str, timestamp: int | str, body: bytes) -> str:
     message = f"{timestamp}.".encode() + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
@@ -45,20 +45,21 @@ def webhook_signature_verify(
 ) -> bool:
     """True when `header` signs `body` with `secret` and its timestamp is within
     `tolerance` seconds of `now`. Any `v1` in the header may match (secret rotation).
-    A malformed header (no or a non-ASCII-digit `t`, a `v1` that is not hex) is False,
-    never an exception."""
-    timestamp = None
+    A malformed header (no `t`, several, or one that is not ASCII digits; no `v1` of 64 hex
+    digits) is False, never an exception."""
+    stamps = []
     signatures = []
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
-        if name == "t" and _TIMESTAMP.fullmatch(value):
-            timestamp = int(value)
+        if name == "t":
+            stamps.append(value)
         elif name == "v1" and _HEX_DIGEST.fullmatch(value):
             signatures.append(value.encode())
-    if timestamp is None or not signatures:
+    if len(stamps) != 1 or not _TIMESTAMP.fullmatch(stamps[0]) or not signatures:
         return False
     current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance:
+    if abs(current - int(stamps[0])) > tolerance:
         return False
-    expected = _hmac(secret, timestamp, body).encode()
+    # Over the timestamp's text as received (what the sender signed).
+    expected = _hmac(secret, stamps[0], body).encode()
     return any(hmac.compare_digest(expected, signature) for signature in signatures)

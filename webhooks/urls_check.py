@@ -2,14 +2,14 @@
 before every send; the send itself goes through `core.http`, which refuses any resolved
 address that is not public, whatever this module let through).
 
-Always: http(s) only, no user name or password in the URL, a host present. Outside DEBUG
-(and unless the operator set `FLOWBILL_WEBHOOK_ALLOW_PRIVATE_HOSTS` for a local receiver):
-only `https`; no address literal that is not public, in any numeric form (`127.1`,
-`2130706433`, `[::7f00:1]`, `[64:ff9b::a00:1]`); no special-use or single-label name
+Always: http(s) only, no user name or password in the URL, a host present. Unless the
+operator set `FLOWBILL_WEBHOOK_ALLOW_PRIVATE_HOSTS` for a local receiver (DEBUG alone does
+not lift the guard): only `https`; no address literal that is not public, in any numeric
+form (`127.1`, `2130706433`, `[::7f00:1]`, `[64:ff9b::a00:1]`); no special-use or single-label name
 (`localhost`, `*.localhost`, `*.local`, `*.internal`, `*.localdomain`, `*.home.arpa`,
-`metadata`), with or without a trailing dot; and, when the name resolves at save time, none
-of its addresses may be non-public (a name that does not resolve yet is accepted: every send
-resolves again).
+`metadata`), with or without a trailing dot, after IDNA mapping (`localhost。` is
+`localhost.`); and, when the name resolves at save time (within 2 s), none of its addresses
+may be non-public (a name that does not resolve yet is accepted: every send resolves again).
 """
 
 from __future__ import annotations
@@ -37,9 +37,15 @@ SPECIAL_USE_SUFFIXES = (
 NOT_PUBLIC = "Use a public host. This one is, or resolves to, a private or reserved address."
 
 
+#: Seconds a save waits for the host's name lookup (a slow name server must not hold a web
+#: worker); past it the URL is accepted and every send checks the addresses again.
+SAVE_LOOKUP_SECONDS = 2.0
+
+
 def webhook_private_hosts_allowed() -> bool:
-    """DEBUG, or the operator's explicit opt-in for a receiver on a private network."""
-    return bool(settings.DEBUG or settings.FLOWBILL_WEBHOOK_ALLOW_PRIVATE_HOSTS)
+    """The operator's explicit opt-in for a receiver on a private network (tests, a local
+    setup). Not DEBUG: a deployment that forgot `DJANGO_DEBUG=0` must not lose the guard."""
+    return bool(settings.FLOWBILL_WEBHOOK_ALLOW_PRIVATE_HOSTS)
 
 
 def _literal_address(host: str) -> str | None:
@@ -55,7 +61,10 @@ def _literal_address(host: str) -> str | None:
 
 
 def _host_problem(host: str, port: int, *, resolve: bool) -> str | None:
-    name = host.rstrip(".").lower()
+    try:  # IDNA: full-width and ideographic dots become dots, as a resolver would read them
+        name = host.encode("idna").decode("ascii").rstrip(".").lower()
+    except UnicodeError:
+        return "Enter a valid host name."
     if not name:
         return "The URL needs a host."
     address = _literal_address(name)
@@ -67,7 +76,7 @@ def _host_problem(host: str, port: int, *, resolve: bool) -> str | None:
         return NOT_PUBLIC
     if resolve:
         try:
-            addresses = outbound.resolve_host(name, port)
+            addresses = outbound.resolve_within(name, port, SAVE_LOOKUP_SECONDS)
         except outbound.OutboundError:
             return None
         if not all(outbound.address_is_public(a) for a in addresses):

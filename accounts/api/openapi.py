@@ -62,6 +62,7 @@ CUSTOMER_KEY = {
     "scope": "customer",
     "customer": 1,
     "created_at": "2026-09-15T09:00:00Z",
+    "created_by_key": 1,
     "last_used_at": "2026-11-02T08:15:00Z",
     "revoked_at": None,
 }
@@ -72,6 +73,7 @@ RESELLER_KEY = {
     "scope": "reseller",
     "customer": None,
     "created_at": "2026-09-01T09:00:00Z",
+    "created_by_key": None,
     "last_used_at": "2026-11-02T08:14:00Z",
     "revoked_at": None,
 }
@@ -376,7 +378,22 @@ _OPERATIONS = [
         [_ex("Key", RESELLER_KEY)],
     ),
     # Revoking: the view's own description.
-    (views.ResellerApiKeyDetailView, "delete", "Revoke one of your API keys", None, []),
+    (
+        views.ResellerApiKeyDetailView,
+        "delete",
+        "Revoke one of your API keys",
+        None,
+        [
+            _ex(
+                "Revoked, with the customer keys it created",
+                {
+                    **RESELLER_KEY,
+                    "revoked_at": "2026-11-03T10:00:00Z",
+                    "customer_keys_revoked": 2,
+                },
+            )
+        ],
+    ),
     # sub-accounts
     (
         views.SubAccountListCreateView,
@@ -477,6 +494,9 @@ _API_KEY_FIELDS = {
     "scope": "`reseller` (the `/api/v1/reseller/` endpoints) or `customer` (the customer "
     "endpoints, one customer's data).",
     "customer": "The customer the key acts for; null for a reseller key.",
+    "created_by_key": "The id of the API key whose request created this key (a reseller key "
+    "creating customer keys): revoking that key revokes this one too. Null when a staff "
+    "login or a command created it.",
     "last_used_at": "When the key last authenticated a request (UTC, to the minute); null "
     "if never.",
     "revoked_at": "When the key was revoked (UTC); null while it works.",
@@ -532,7 +552,7 @@ _FIELDS = [
         [ser.ApiKeyCreateInputSerializer, ser.ApiKeyOutputSerializer],
         _API_KEY_FIELDS,
     ),
-    ([ser.ApiKeyCreatedOutputSerializer], _API_KEY_FIELDS),
+    ([ser.ApiKeyCreatedOutputSerializer, ser.ApiKeyRevokedOutputSerializer], _API_KEY_FIELDS),
     (
         [
             ser.CustomerCreateInputSerializer,

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.db import models
 from rest_framework import serializers
 
+from accounts.email_identity import sender_email_verified
 from accounts.models import ApiKey, Customer, Provider, Reseller, SubAccount, UpstreamAccount
 from config.errors import ERROR_CODE_CHOICES
+from config.query import id_parameter
+from core.money import AmountInputField
 
 # --- shared ---------------------------------------------------------------------------------
 
@@ -65,7 +69,14 @@ class StrictInputSerializer(serializers.Serializer):
 
 
 class StrictModelInputSerializer(StrictInputSerializer, serializers.ModelSerializer):
-    """Field definitions taken from the model; validation only, never `.save()`."""
+    """Field definitions taken from the model; validation only, never `.save()`. A decimal
+    column (a tax rate, a cost per GB, a GB quota) is read by `core.money.parse_amount`,
+    bounded by the column's digits and the model's min/max validators (`invalid_amount`)."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DecimalField: AmountInputField,
+    }
 
 
 #: Credential keys per (kind, provider): (required, optional). Anything else is refused.
@@ -232,9 +243,23 @@ class ApiKeyOutputSerializer(serializers.ModelSerializer):
             "scope",
             "customer",
             "created_at",
+            "created_by_key",
             "last_used_at",
             "revoked_at",
         ]
+
+
+class ApiKeyRevokedOutputSerializer(ApiKeyOutputSerializer):
+    customer_keys_revoked = serializers.SerializerMethodField(
+        help_text="How many live customer keys this key had created (`created_by_key`) were "
+        "revoked with it by this request; 0 for a key that created none, or on a repeat."
+    )
+
+    class Meta(ApiKeyOutputSerializer.Meta):
+        fields = [*ApiKeyOutputSerializer.Meta.fields, "customer_keys_revoked"]
+
+    def get_customer_keys_revoked(self, obj: ApiKey) -> int:
+        return self.context["customer_keys_revoked"]
 
 
 class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
@@ -365,7 +390,9 @@ _SETTINGS_HELP = {
     "address": "Postal address printed on invoices; one line per line.",
     "tax_id": "The reseller's tax/VAT id printed on invoices (up to 64 characters).",
     "payment_instructions": "Free text printed under the invoice total (bank, reference).",
-    "sender_email": "From address of invoice emails; empty uses the platform default.",
+    "sender_email": "Reply-To of the reseller's invoice, credit note and alert emails, and "
+    "their From when its domain is verified by the platform operator; otherwise they come from "
+    "the platform's address under the reseller's name. Empty: no Reply-To.",
     "grace_period_days": "Days drafts stay open after the period ends, for late usage.",
 }
 
@@ -414,7 +441,17 @@ class MeOutputSerializer(serializers.ModelSerializer):
 
 
 class ResellerSettingsUpdateInputSerializer(StrictInputSerializer):
-    immutable_fields = ("id", "name", "slug", "currency", "timezone", "invoice_prefix", "logo")
+    immutable_fields = (
+        "id",
+        "name",
+        "slug",
+        "currency",
+        "timezone",
+        "invoice_prefix",
+        "logo",
+        "sender_email_verified",
+        "verified_sender_domain",
+    )
 
     address = serializers.CharField(
         allow_blank=True, required=False, help_text=_SETTINGS_HELP["address"]
@@ -438,6 +475,11 @@ class ResellerSettingsOutputSerializer(serializers.ModelSerializer):
     logo = serializers.SerializerMethodField(
         help_text="Path of the current logo under the media storage; null when none."
     )
+    sender_email_verified = serializers.SerializerMethodField(
+        help_text="Whether `sender_email` is the From of your emails: its domain is one the "
+        "platform operator verified. False: they are from the platform's address under your "
+        "name, with Reply-To `sender_email`."
+    )
 
     class Meta:
         model = Reseller
@@ -449,6 +491,7 @@ class ResellerSettingsOutputSerializer(serializers.ModelSerializer):
             "timezone",
             "invoice_prefix",
             *_SETTINGS_HELP,
+            "sender_email_verified",
             "logo",
         ]
         read_only_fields = fields
@@ -468,6 +511,9 @@ class ResellerSettingsOutputSerializer(serializers.ModelSerializer):
     def get_logo(self, obj: Reseller) -> str | None:
         return obj.logo.name if obj.logo else None
 
+    def get_sender_email_verified(self, obj: Reseller) -> bool:
+        return sender_email_verified(reseller=obj)
+
 
 class ResellerLogoInputSerializer(serializers.Serializer):
     logo = serializers.FileField(
@@ -477,16 +523,9 @@ class ResellerLogoInputSerializer(serializers.Serializer):
 
 # --- list filters (config.query.StrictQueryMixin) -------------------------------------------
 
-_MAX_ID = 2**63 - 1
-
 
 def _owned_id(what: str) -> serializers.IntegerField:
-    return serializers.IntegerField(
-        min_value=1,
-        max_value=_MAX_ID,
-        required=False,
-        help_text=f"A {what} id of yours (404 if not).",
-    )
+    return id_parameter(f"A {what} id of yours (404 if not).")
 
 
 class NoFiltersQuerySerializer(serializers.Serializer):

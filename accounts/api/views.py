@@ -24,6 +24,7 @@ from accounts.api.serializers import (
     ApiKeyCreateInputSerializer,
     ApiKeyOutputSerializer,
     ApiKeyQuerySerializer,
+    ApiKeyRevokedOutputSerializer,
     CustomerCreateInputSerializer,
     CustomerOutputSerializer,
     CustomerQuerySerializer,
@@ -174,6 +175,13 @@ class CustomerDetailView(ResellerScopedView):
 # --- reseller scope: a customer's API keys --------------------------------------------------
 
 
+def _key_creator(view: ResellerScopedView) -> dict:
+    """Who creates a key in this request: the API key it came with, else the staff login."""
+    if view.tenant.api_key is not None:
+        return {"created_by_key": view.tenant.api_key}
+    return {"created_by_user": view.request.user}
+
+
 class _CustomerApiKeysBase(ResellerScopedView):
     """Keys of one customer of the caller; the customer is resolved (or 404) first."""
 
@@ -211,7 +219,9 @@ class CustomerApiKeyListCreateView(StrictQueryMixin, mixins.ListModelMixin, _Cus
     def post(self, request, customer_pk: int):
         customer = self.get_customer()
         data = self.parse(ApiKeyCreateInputSerializer)
-        api_key, raw_key = api_key_create(reseller=self.reseller, customer=customer, **data)
+        api_key, raw_key = api_key_create(
+            reseller=self.reseller, customer=customer, **data, **_key_creator(self)
+        )
         body = ApiKeyCreatedOutputSerializer(api_key, context={"raw_key": raw_key}).data
         return Response(body, status=201)
 
@@ -288,7 +298,7 @@ class ResellerApiKeyListCreateView(StrictQueryMixin, mixins.ListModelMixin, _Res
                 code="staff_session_required",
             )
         data = self.parse(ApiKeyCreateInputSerializer)
-        api_key, raw_key = api_key_create(reseller=self.reseller, **data)
+        api_key, raw_key = api_key_create(reseller=self.reseller, **data, **_key_creator(self))
         body = ApiKeyCreatedOutputSerializer(api_key, context={"raw_key": raw_key}).data
         return Response(body, status=201)
 
@@ -301,13 +311,18 @@ class ResellerApiKeyDetailView(_ResellerApiKeysBase):
 
     @extend_schema(
         operation_id="reseller_api_keys_revoke",
-        responses={204: None},
-        description="Revokes the key at once and for good: its next request is a 401. A key "
-        "may revoke itself. Revoking a revoked key is a no-op.",
+        responses={200: ApiKeyRevokedOutputSerializer},
+        description="Revokes the key at once and for good: its next request is a 401. The "
+        "customer keys it created (`created_by_key`) are revoked with it, in the same "
+        "transaction; `customer_keys_revoked` says how many. A key may revoke itself. "
+        "Revoking a revoked key keeps its first `revoked_at` (and revokes any customer key "
+        "of it still live). Answers 200 with the revoked key (it was a 204 without a body "
+        "before customer keys were revoked with it).",
     )
     def delete(self, request, pk: int):
-        api_key_revoke(api_key=self.get_object(), now=timezone.now())
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        done = api_key_revoke(api_key=self.get_object(), now=timezone.now())
+        context = {"customer_keys_revoked": done.minted_keys_revoked}
+        return Response(ApiKeyRevokedOutputSerializer(done.api_key, context=context).data)
 
 
 # --- reseller scope: sub-accounts -----------------------------------------------------------
@@ -384,6 +399,7 @@ _SETTINGS_EXAMPLE = {
     "payment_instructions": "IBAN DE89 3704 0044 0532 0130 00, reference: invoice number",
     "sender_email": "billing@acme.example",
     "grace_period_days": 3,
+    "sender_email_verified": False,
     "logo": "logos/acme.png",
 }
 
@@ -407,7 +423,10 @@ class ResellerSettingsView(_OwnResellerView):
         summary="Read the reseller's settings",
         description="The caller's own reseller: invoice address, tax id, payment "
         "instructions, sender email, grace days and logo, with the admin-only fields "
-        "(name, currency, timezone, invoice prefix) read-only.",
+        "(name, currency, timezone, invoice prefix) read-only. `sender_email_verified` says "
+        "whether your emails go out From `sender_email` (its domain verified by the platform "
+        "operator) or from the platform's address under your name, replies to "
+        "`sender_email`.",
         responses={200: ResellerSettingsOutputSerializer},
         examples=[OpenApiExample("Settings", value=_SETTINGS_EXAMPLE, response_only=True)],
     )
@@ -418,9 +437,12 @@ class ResellerSettingsView(_OwnResellerView):
         operation_id="reseller_settings_update",
         summary="Change the reseller's settings",
         description="Partial update of address, tax_id, payment_instructions, sender_email "
-        "and grace_period_days (0-60). Name, slug, currency, timezone, invoice_prefix are "
-        "refused (400, `This field cannot be changed.`): the timezone cuts billing periods "
-        "and the prefix numbers issued invoices. The logo has its own endpoint.",
+        "and grace_period_days (0-60). Name, slug, currency, timezone, invoice_prefix and "
+        "verified_sender_domain are refused (400, `This field cannot be changed.`): the "
+        "timezone cuts billing periods, the prefix numbers issued invoices, and only the "
+        "platform operator verifies a sender domain. Any `sender_email` is accepted, but it "
+        "is the From of your emails only on a verified domain (`sender_email_verified`); "
+        "otherwise it is their Reply-To. The logo has its own endpoint.",
         request=ResellerSettingsUpdateInputSerializer,
         responses={200: ResellerSettingsOutputSerializer},
         examples=[

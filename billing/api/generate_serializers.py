@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from accounts.api.serializers import StrictInputSerializer
 from billing.api.serializers import CurrentMoneyField, ResellerInvoiceOutputSerializer
+from config.query import id_parameter
 
 PERIOD_RE = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
 
@@ -20,10 +21,9 @@ class InvoiceGenerateInputSerializer(StrictInputSerializer):
     period = _period(
         help_text="The month to bill, YYYY-MM; it must have ended (reseller's timezone)."
     )
-    customer = serializers.IntegerField(
-        required=False,
-        help_text="Only this customer (run at once, the invoice answered); without it every "
-        "billable customer of yours, queued (202). Not one of yours: 404.",
+    customer = id_parameter(
+        "Only this customer (run at once, the invoice answered); without it every billable "
+        "customer of yours, queued (202). Not one of yours: 404."
     )
     finalize = serializers.BooleanField(
         required=False,
@@ -57,7 +57,7 @@ class InvoiceGenerateOutputSerializer(serializers.Serializer):
 
 class InvoicePreviewQuerySerializer(StrictInputSerializer):
     period = _period(help_text="The month, YYYY-MM (open or ended; not a future one).")
-    customer = serializers.IntegerField(help_text="One of your customers (else 404).")
+    customer = id_parameter("One of your customers (else 404).", required=True)
 
 
 class InvoicePreviewLineSerializer(serializers.Serializer):

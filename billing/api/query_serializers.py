@@ -9,6 +9,7 @@ from rest_framework import serializers
 from billing.invoicing.periods import period_parse
 from billing.selectors import CUSTOMER_VISIBLE_STATUSES
 from config.errors import ApplicationError
+from config.query import id_parameter
 
 
 @extend_schema_field(
@@ -34,12 +35,8 @@ class PlanListQuerySerializer(serializers.Serializer):
 
 
 class SubscriptionListQuerySerializer(serializers.Serializer):
-    customer = serializers.IntegerField(
-        required=False, help_text="Only this customer's (not one of yours: 404)."
-    )
-    plan = serializers.IntegerField(
-        required=False, help_text="Only subscriptions to this plan (not one of yours: 404)."
-    )
+    customer = id_parameter("Only this customer's (not one of yours: 404).")
+    plan = id_parameter("Only subscriptions to this plan (not one of yours: 404).")
 
 
 INVOICE_ORDERINGS = ["id", "period_start", "-period_start", "number", "-number"]

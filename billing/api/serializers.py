@@ -21,6 +21,9 @@ from billing.credit_notes.selectors import invoice_amount_credited, invoice_bala
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, Plan, PlanTier, Subscription
 from billing.money import quantize_money
 from billing.plans import PLAN_FIXED_FIELDS
+from billing.plans.rules import PRICE_INTEGER_DIGITS, PRICE_PLACES
+from config.query import count_parameter, id_parameter
+from core.money import AmountInputField
 
 
 def money_text(amount: Decimal, currency: str) -> str:
@@ -87,10 +90,14 @@ class InvoiceLineKindField(serializers.ChoiceField):
 # --- plans ----------------------------------------------------------------------------------
 
 
-def _number(**kwargs) -> serializers.DecimalField:
-    """A decimal number as given: its range, places and minor unit are the plan rules'
-    (`billing.plans.rules`), checked by `plan_create` for the API and the admin alike."""
-    return serializers.DecimalField(max_digits=None, decimal_places=None, **kwargs)
+def _number(**kwargs) -> AmountInputField:
+    """A plain decimal string that fits the `Decimal(20, 6)` plan columns (`core.money`:
+    `"1e400"` or `"1_0"` is a 400 `invalid_amount`); its sign, the minor unit of the plan's
+    currency and the rest are the plan rules' (`billing.plans.rules`, `invalid_plan`),
+    checked by `plan_create` for the API and the admin alike."""
+    return AmountInputField(
+        places=PRICE_PLACES, integer_digits=PRICE_INTEGER_DIGITS, allow_negative=True, **kwargs
+    )
 
 
 class PlanTierInputSerializer(StrictInputSerializer):
@@ -357,18 +364,17 @@ class InvoiceListQuerySerializer(StrictInputSerializer):
         error_messages={"invalid": "Give the period as YYYY-MM."},
     )
     status = InvoiceStatusField(required=False)
-    customer = serializers.IntegerField(
-        required=False,
-        help_text="Only this customer's invoices; another reseller's or a missing customer "
-        "answers 404, like a missing object.",
+    customer = id_parameter(
+        "Only this customer's invoices; another reseller's or a missing customer answers 404, "
+        "like a missing object."
     )
-    limit = serializers.IntegerField(required=False, min_value=0)
-    offset = serializers.IntegerField(required=False, min_value=0)
+    limit = count_parameter("Items per page (more than 500 is capped).")
+    offset = count_parameter("Items to skip.")
 
 
 class InvoicePaginationQuerySerializer(StrictInputSerializer):
-    limit = serializers.IntegerField(required=False, min_value=0)
-    offset = serializers.IntegerField(required=False, min_value=0)
+    limit = count_parameter("Items per page (more than 500 is capped).")
+    offset = count_parameter("Items to skip.")
 
 
 class InvoiceFinalizeInputSerializer(StrictInputSerializer):

@@ -11,8 +11,6 @@ left) shows on the form.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django import forms
 from django.contrib import admin, messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -26,14 +24,18 @@ from billing.credit_notes.models import CreditNote, CreditNoteEmail, CreditNoteL
 from billing.credit_notes.selectors import invoice_amount_credited
 from billing.credit_notes.services import credit_note_create
 from billing.models import Invoice
-from billing.money import format_money
+from billing.money import currency_exponent, format_money
 from config.errors import ApplicationError
+from core.money import AmountFormField
 
 
 class CreditNoteIssueForm(forms.Form):
-    amount = forms.DecimalField(
+    """The amount is read by `core.money` with the invoice currency's decimals (`currency`):
+    "1e400", "1_0" or "10.005" USD is an error on the field, never a server error."""
+
+    amount = AmountFormField(
         required=False,
-        min_value=Decimal("0.001"),
+        places=CreditNote._meta.get_field("total").decimal_places,
         help_text="Gross amount, tax included. Empty: credit everything left on the invoice.",
     )
     reason = forms.ChoiceField(required=False, choices=[("", "—"), *CreditNote.Reason.choices])
@@ -41,6 +43,11 @@ class CreditNoteIssueForm(forms.Form):
     send_email = forms.BooleanField(
         required=False, initial=True, label="Email the credit note to the customer"
     )
+
+    def __init__(self, *args, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        amount = self.fields["amount"]
+        amount.places = min(amount.places, currency_exponent(currency))
 
 
 class CreditNoteLineInline(ReadOnlyInline):
@@ -148,7 +155,7 @@ class CreditNoteAdmin(TenantScopedAdmin):
                 reverse(f"{self.admin_site.name}:billing_invoice_changelist")
             )
         invoice = self._invoice_or_404(request)
-        form = CreditNoteIssueForm(request.POST or None)
+        form = CreditNoteIssueForm(request.POST or None, currency=invoice.currency)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import Any
 
-from billing.money import MONEY_PRECISION, currency_exponent, quantize_money
+from billing.money import MONEY_PRECISION, quantize_money
 
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
@@ -164,9 +164,3 @@ def _total_left(invoice: NetTax, credited: NetTax, currency: str) -> Decimal:
     together, nor than its total minus everything credited (whichever component it was)."""
     left = min(invoice.left_after(credited).total, invoice.total - credited.total)
     return quantize_money(max(left, ZERO), currency)
-
-
-def money_places_ok(value: Decimal, currency: str) -> bool:
-    """True when `value` has no more decimals than the currency (12.50 USD yes, 12.505 no)."""
-    exponent = value.normalize().as_tuple().exponent
-    return isinstance(exponent, int) and -exponent <= currency_exponent(currency)

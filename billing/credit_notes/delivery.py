@@ -119,21 +119,14 @@ def _build_message(delivery: CreditNoteEmail, now: dt.datetime):
     from billing.credit_notes.emails import build_credit_note_email
 
     note = delivery.credit_note
-    reseller = note.reseller
     credit_note_pdf_store(credit_note=note, now=now)
     with note.pdf.open("rb") as fh:
         pdf = fh.read()
-    message = build_credit_note_email(
+    return build_credit_note_email(
         doc=credit_note_document(note),
         pdf=pdf,
-        to=list(delivery.recipients),
-        from_email=outbox.email_sender(reseller=reseller),
-        reply_to=outbox.email_reply_to(reseller=reseller),
+        **outbox.email_envelope(delivery=delivery, idstring=f"cn{note.pk}.{delivery.sequence}"),
     )
-    message.extra_headers["Message-ID"] = outbox.email_message_id(
-        reseller=reseller, idstring=f"cn{note.pk}.{delivery.sequence}"
-    )
-    return message
 
 
 def credit_notes_catch_up(*, reseller: Reseller, now: dt.datetime) -> list[int]:

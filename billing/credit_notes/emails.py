@@ -27,6 +27,8 @@ def build_credit_note_email(
     to: list[str],
     from_email: str,
     reply_to: list[str] | None = None,
+    cc: list[str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> EmailMultiAlternatives:
     cur = doc.currency
     context = {
@@ -45,7 +47,9 @@ def build_credit_note_email(
         body=render_to_string("billing/credit_note_email.txt", context),
         from_email=from_email,
         to=list(to),
+        cc=list(cc) if cc else None,
         reply_to=list(reply_to) if reply_to else None,
+        headers=dict(headers) if headers else None,
     )
     message.attach_alternative(
         render_to_string("billing/credit_note_email.html", context), "text/html"

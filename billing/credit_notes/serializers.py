@@ -8,11 +8,19 @@ from rest_framework import serializers
 from accounts.api.serializers import StrictInputSerializer
 from billing.api.serializers import MoneyField
 from billing.credit_notes.models import CreditNote, CreditNoteLine, CreditNoteReason
+from config.query import id_parameter
+from core.money import AmountInputField
+
+#: Decimal places of the amount columns; a request narrows it to its invoice's currency
+#: (USD 2, JPY 0).
+AMOUNT_PLACES = CreditNoteLine._meta.get_field("amount").decimal_places
 
 
-def _amount(**kwargs) -> serializers.DecimalField:
-    """As given; the service checks it is above 0 with at most the currency's decimals."""
-    return serializers.DecimalField(max_digits=None, decimal_places=None, **kwargs)
+def _amount(**kwargs) -> AmountInputField:
+    """Plain decimal text (`core.money`) with at most the invoice currency's decimals (the
+    view passes them as the `amount_places` context); anything else is a 400
+    `invalid_amount`. The service checks it is above 0 and within what is left."""
+    return AmountInputField(places=AMOUNT_PLACES, **kwargs)
 
 
 @extend_schema_field(
@@ -25,7 +33,7 @@ class CreditNoteReasonField(serializers.ChoiceField):
 
 
 class CreditNoteLineInputSerializer(StrictInputSerializer):
-    line = serializers.IntegerField(help_text="Id of a line of this invoice.")
+    line = id_parameter("Id of a line of this invoice.", required=True)
     amount = _amount(help_text="Net amount of the line to credit (tax is added at its rate).")
 
 

@@ -34,7 +34,6 @@ from billing.credit_notes.amounts import (
     NetTax,
     credit_split_gross,
     credit_split_lines,
-    money_places_ok,
 )
 from billing.credit_notes.delivery import credit_note_email_queue, credit_note_pdf_store
 from billing.credit_notes.models import CreditNote, CreditNoteLine
@@ -45,8 +44,9 @@ from billing.credit_notes.selectors import invoice_credited
 from billing.events import credit_note_created_emit
 from billing.invoicing.periods import local_date
 from billing.models import Invoice, InvoiceStatus
-from billing.money import quantize_money
+from billing.money import currency_exponent, quantize_money
 from config.errors import ApplicationError
+from core.money import InvalidAmount, parse_amount
 
 logger = logging.getLogger(__name__)
 
@@ -58,18 +58,14 @@ def _field_error(code: str, field: str, message: str) -> ApplicationError:
 
 
 def _money(value: Any, *, currency: str, field: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
-        raise _field_error("invalid_amount", field, "Give the amount as a decimal string.")
+    """The one money parser (`core.money`), here too for callers other than the API and
+    the admin (shell, tasks): plain decimal digits, bounded, the currency's decimals."""
     try:
-        amount = Decimal(value)
-    except ArithmeticError:
-        raise _field_error("invalid_amount", field, "Give the amount as a decimal.") from None
-    if not amount.is_finite() or amount <= 0:
+        amount = parse_amount(value, places=currency_exponent(currency))
+    except InvalidAmount as exc:
+        raise _field_error("invalid_amount", field, exc.message) from None
+    if amount <= 0:
         raise _field_error("invalid_amount", field, "The amount must be above 0.")
-    if not money_places_ok(amount, currency):
-        raise _field_error(
-            "invalid_amount", field, f"{currency} amounts cannot have more decimals than that."
-        )
     return quantize_money(amount, currency)
 
 

@@ -2,9 +2,11 @@
 
 Views parse, call `credit_note_create` or a selector, and render. Every row comes through
 the tenancy base (`for_reseller`, and in customer scope the key's customer only), so another
-tenant's invoice or note is a 404 like a missing one. Service refusals of input answer 400
-with `extra.fields`; refusals because of the invoice's state (`invoice_not_creditable`,
-`credit_exceeds_invoice`, `credit_exceeds_line`, `idempotency_key_reused`) answer 409.
+tenant's invoice or note is a 404 like a missing one. Amounts are read by `core.money` with
+the invoice currency's decimals (`"1e400"`, `"1_0"`, `"1.005"` USD: 400 `invalid_amount`).
+Service refusals of input answer 400 with `extra.fields`; refusals because of the invoice's
+state (`invoice_not_creditable`, `credit_exceeds_invoice`, `credit_exceeds_line`,
+`idempotency_key_reused`) answer 409.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from billing.credit_notes.serializers import (
 )
 from billing.credit_notes.services import credit_note_create
 from billing.models import Invoice
+from billing.money import currency_exponent
 from billing.selectors import CUSTOMER_VISIBLE_STATUSES
 
 _CONFLICTS = {
@@ -113,7 +116,9 @@ class ResellerInvoiceCreditNotesView(_CreditNotesMixin, mixins.ListModelMixin, R
     )
     def post(self, request, pk: int):
         invoice = self.invoice()
-        data = self.parse(CreditNoteCreateInputSerializer)
+        data = self.parse(
+            CreditNoteCreateInputSerializer, amount_places=currency_exponent(invoice.currency)
+        )
         note = credit_note_create(invoice=invoice, now=timezone.now(), actor=_actor(self), **data)
         note = self.get_queryset().get(pk=note.pk)
         return Response(CreditNoteOutputSerializer(note).data, status=201)

@@ -151,18 +151,11 @@ def _build_message(delivery: InvoiceEmail, now: dt.datetime):
     from billing.emails import build_invoice_email
 
     invoice = delivery.invoice
-    reseller = invoice.reseller
-    message = build_invoice_email(
+    return build_invoice_email(
         doc=invoice_document(invoice),
         pdf=invoice_pdf_bytes(invoice=invoice, now=now),
-        to=list(delivery.recipients),
-        from_email=outbox.email_sender(reseller=reseller),
-        reply_to=outbox.email_reply_to(reseller=reseller),
+        **outbox.email_envelope(delivery=delivery, idstring=f"{invoice.pk}.{delivery.sequence}"),
     )
-    message.extra_headers["Message-ID"] = outbox.email_message_id(
-        reseller=reseller, idstring=f"{invoice.pk}.{delivery.sequence}"
-    )
-    return message
 
 
 def invoice_email_resend(

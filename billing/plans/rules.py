@@ -1,8 +1,9 @@
 """The rules a plan's prices must satisfy, in one place (services, admin and API use them).
 
-Pure: raw values in (Decimal, int or numeric text; `None` where a field is absent), a dict of
-errors out, keyed by the field path the caller names back to the user: `base_fee`,
-`tiers[0].up_to`, `tiers` (the list as a whole). An empty dict means the plan can rate.
+Pure: raw values in (Decimal, int or plain decimal text, read by `core.money.parse_amount`;
+`None` where a field is absent), a dict of errors out, keyed by the field path the caller
+names back to the user: `base_fee`, `tiers[0].up_to`, `tiers` (the list as a whole). An
+empty dict means the plan can rate.
 
 - currency: an ISO 4217 code Babel knows (upper case), whose exponent drives the next rule;
 - fixed amounts (base fee, minimum charge, package price, a tier's flat fee) are money: not
@@ -18,10 +19,11 @@ errors out, keyed by the field path the caller names back to the user: `base_fee
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from billing.money import currency_exponent
+from core.money import InvalidAmount, decimal_places, parse_amount
 
 Errors = dict[str, list[str]]
 
@@ -37,35 +39,20 @@ def _add(errors: Errors, path: str, message: str) -> None:
 
 
 def parse_decimal(value: Any, path: str, errors: Errors) -> Decimal | None:
-    """`value` as a finite Decimal, or None after recording why it is not one. Floats are
-    refused (they cannot say 0.1 exactly); numeric text and ints are accepted."""
-    if isinstance(value, bool | float):
-        _add(errors, path, 'Give a decimal number as text, e.g. "10.50".')
+    """`value` as a Decimal read by `core.money.parse_amount` (plain decimal text, an int or
+    a Decimal; never a float, an exponent or non-ASCII digits) that fits the columns (at most
+    14 integer digits and 6 decimals), or None after recording why it is not one. A negative
+    value is returned: the callers say "Must not be negative"."""
+    try:
+        return parse_amount(
+            value,
+            places=PRICE_PLACES,
+            integer_digits=PRICE_INTEGER_DIGITS,
+            allow_negative=True,
+        )
+    except InvalidAmount as exc:
+        _add(errors, path, exc.message)
         return None
-    if isinstance(value, int):
-        value = Decimal(value)
-    elif isinstance(value, str):
-        try:
-            value = Decimal(value.strip())
-        except InvalidOperation:
-            _add(errors, path, "A valid number is required.")
-            return None
-    if not isinstance(value, Decimal) or not value.is_finite():
-        _add(errors, path, "A valid number is required.")
-        return None
-    return value
-
-
-def _places(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-def _check_size(value: Decimal, path: str, errors: Errors) -> bool:
-    if abs(value) >= Decimal(10) ** PRICE_INTEGER_DIGITS:
-        _add(errors, path, f"At most {PRICE_INTEGER_DIGITS} digits before the decimal point.")
-        return False
-    return True
 
 
 def check_price(value: Any, path: str, errors: Errors, *, positive: bool = False):
@@ -77,8 +64,6 @@ def check_price(value: Any, path: str, errors: Errors, *, positive: bool = False
         _add(errors, path, "Must be greater than 0.")
     elif number < 0:
         _add(errors, path, "Must not be negative.")
-    elif _check_size(number, path, errors) and _places(number) > PRICE_PLACES:
-        _add(errors, path, f"At most {PRICE_PLACES} decimal places.")
     return number
 
 
@@ -89,9 +74,9 @@ def check_amount(value: Any, path: str, errors: Errors, currency: str | None):
         return None
     if number < 0:
         _add(errors, path, "Must not be negative.")
-    elif _check_size(number, path, errors) and currency is not None:
+    elif currency is not None:
         exponent = currency_exponent(currency)
-        if _places(number) > exponent:
+        if decimal_places(number) > exponent:
             _add(
                 errors,
                 path,

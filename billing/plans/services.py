@@ -16,9 +16,16 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Reseller
 from billing.models import GIB, Plan, PlanTier
-from billing.plans.rules import Errors, plan_rules_errors, tier_values
+from billing.plans.rules import (
+    PRICE_INTEGER_DIGITS,
+    PRICE_PLACES,
+    Errors,
+    plan_rules_errors,
+    tier_values,
+)
 from billing.plans.terms import plan_terms
 from config.errors import ApplicationError
+from core.money import parse_amount
 
 #: What cannot change once a plan is created (`plan_price_immutable`).
 PLAN_FIXED_FIELDS = (
@@ -43,9 +50,12 @@ def plan_error(errors: Errors) -> ApplicationError:
 
 
 def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, Decimal):
-        return value
-    return Decimal(value.strip() if isinstance(value, str) else value)
+    """A value the rules accepted, as the Decimal they read (`core.money.parse_amount`)."""
+    if value is None:
+        return None
+    return parse_amount(
+        value, places=PRICE_PLACES, integer_digits=PRICE_INTEGER_DIGITS, allow_negative=True
+    )
 
 
 def _code_taken(reseller: Reseller, code: str) -> Errors:

@@ -100,7 +100,7 @@ def test_repeated_syncs_fire_each_quota_threshold_once(
     sync(start, middle)
     assert list(UsageAlert.objects.values_list("rule_id", "measured_bytes")) == [(eighty.pk, first)]
     assert len(mail.outbox) == 1
-    assert mail.outbox[0].to == ["ops@customer.example", "cfo@x.example"]
+    assert (mail.outbox[0].to, mail.outbox[0].cc) == (["ops@customer.example"], ["cfo@x.example"])
     assert "80% of" in mail.outbox[0].subject
 
     assert sync(start, middle).rows_written == 0  # same data again: nothing new

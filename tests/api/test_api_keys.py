@@ -225,11 +225,15 @@ def test_delete_revokes_a_reseller_key_at_once(reseller, reseller_key):
 
     response = key_client(reseller_key).delete(f"/api/v1/reseller/api-keys/{victim.pk}/")
 
-    assert response.status_code == 204
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["id"], body["customer_keys_revoked"]) == (victim.pk, 0)
+    assert body["revoked_at"] is not None
     refused = key_client(victim_raw).get("/api/v1/reseller/customers/")
     assert refused.status_code == 401 and refused.json()["code"] == "invalid_api_key"
     again = key_client(reseller_key).delete(f"/api/v1/reseller/api-keys/{victim.pk}/")
-    assert again.status_code == 204  # a no-op, the first revocation time is kept
+    assert again.status_code == 200  # a no-op, the first revocation time is kept
+    assert again.json()["revoked_at"] == body["revoked_at"]
     victim.refresh_from_db()
     assert victim.revoked_at is not None
 
@@ -238,7 +242,7 @@ def test_delete_revokes_a_reseller_key_at_once(reseller, reseller_key):
 def test_a_key_can_revoke_itself(reseller, reseller_key):
     api = key_client(reseller_key)
     own_id = api.get("/api/v1/reseller/api-keys/").json()["results"][0]["id"]
-    assert api.delete(f"/api/v1/reseller/api-keys/{own_id}/").status_code == 204
+    assert api.delete(f"/api/v1/reseller/api-keys/{own_id}/").status_code == 200
     assert api.get("/api/v1/reseller/api-keys/").status_code == 401
 
 

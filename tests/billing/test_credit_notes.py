@@ -14,7 +14,7 @@ from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 from django.db import connection
 
-from billing.credit_notes.amounts import credit_from_gross, credit_from_net
+from billing.credit_notes.amounts import NOTHING, NetTax, credit_split_gross, line_tax
 from billing.credit_notes.delivery import (
     credit_note_email_resend,
     credit_note_email_send,
@@ -123,19 +123,29 @@ def _text(pdf: bytes) -> str:
 
 
 def test_gross_and_net_split_round_half_up_once():
-    assert credit_from_gross(Decimal("60.00"), tax_rate=Decimal(20), currency="USD") == (
-        credit_from_net(Decimal("50.00"), tax_rate=Decimal(20), currency="USD")
+    invoice = NetTax(Decimal("150.00"), Decimal("30.00"))
+    assert credit_split_gross(
+        Decimal("60.00"), invoice=invoice, credited=NOTHING, currency="USD"
+    ) == NetTax(Decimal("50.00"), Decimal("10.00"))
+    split = credit_split_gross(
+        Decimal("10.00"),
+        invoice=NetTax(Decimal("100.00"), Decimal("8.25")),
+        credited=NOTHING,
+        currency="USD",
     )
-    split = credit_from_gross(Decimal("10.00"), tax_rate=Decimal("8.25"), currency="USD")
-    assert (split.amount, split.tax, split.total) == (
+    assert (split.net, split.tax, split.total) == (
         Decimal("9.24"),
         Decimal("0.76"),
         Decimal("10.00"),
     )
-    line = credit_from_net(Decimal("0.10"), tax_rate=Decimal(25), currency="USD")
-    assert line.tax == Decimal("0.03")  # 0.025 rounds half up
-    yen = credit_from_gross(Decimal(1000), tax_rate=Decimal(10), currency="JPY")
-    assert (yen.amount, yen.tax) == (Decimal(909), Decimal(91))
+    assert line_tax(Decimal("0.10"), tax_rate=Decimal(25), currency="USD") == Decimal("0.03")
+    yen = credit_split_gross(
+        Decimal(1000),
+        invoice=NetTax(Decimal(12345), Decimal(1235)),
+        credited=NOTHING,
+        currency="JPY",
+    )
+    assert (yen.net, yen.tax) == (Decimal(909), Decimal(91))
 
 
 # --- issuing ---------------------------------------------------------------------------------
@@ -407,7 +417,7 @@ def test_issuing_emails_the_customer_once_with_the_pdf(invoice, customer, on_com
     note = on_commit(credit_note_create, invoice=invoice, amount="60.00", memo="<b>x</b>", now=NOW)
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
-    assert message.to == customer.billing_emails
+    assert [*message.to, *message.cc] == customer.billing_emails
     assert message.subject == (
         f"Credit note {note.number} from {customer.reseller.name} \u2014 USD 60.00"
     )

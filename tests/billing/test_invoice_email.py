@@ -37,7 +37,7 @@ def issued(reseller, customer, sub_account, settings, tmp_path, django_capture_o
 def test_finalizing_sends_one_email_with_the_pdf(issued, customer):
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
-    assert message.to == [customer.email, "ap@example.com"]
+    assert (message.to, message.cc) == ([customer.email], ["ap@example.com"])
     assert issued.number in message.subject
     _name, content, mimetype = message.attachments[0]
     assert mimetype == "application/pdf" and content.startswith(b"%PDF")

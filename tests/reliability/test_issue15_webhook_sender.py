@@ -170,6 +170,8 @@ def _endpoint(reseller, url):
         "https://100.64.0.1/",
         "https://224.0.0.1/",
         "https://0.0.0.0/",
+        "https://foo.LOCALHOST\uff0e/",  # full-width dot
+        "https://a.b\u3002localhost/",  # ideographic dot
     ],
 )
 def test_internal_hosts_and_address_literals_are_refused_when_saved(production, reseller, url):
@@ -289,6 +291,24 @@ def test_failures_are_logged_by_kind_without_errno_text(
 # --- finding 2: a deadline and a capped body ---------------------------------------------------
 
 
+def test_a_name_server_that_never_answers_is_cut_off_at_the_deadline(
+    production, reseller, monkeypatch
+):
+    """The lookup counts against the attempt's deadline, and a save waits at most 2 s."""
+    monkeypatch.setattr(delivery_module, "ATTEMPT_DEADLINE", 1.0)
+    monkeypatch.setattr("webhooks.urls_check.SAVE_LOOKUP_SECONDS", 0.5)
+    monkeypatch.setattr(outbound, "resolve_host", lambda host, port: time.sleep(3) or [PUBLIC])
+
+    started = time.monotonic()
+    _endpoint(reseller, "https://slow-dns.shop.example/x")  # accepted: checked at every send
+    assert time.monotonic() - started < 1.5
+
+    started = time.monotonic()
+    result = webhook_delivery_send(delivery_id=_emit(reseller).pk, now=timezone.now())
+    assert result.last_error == "timed out"
+    assert time.monotonic() - started < 2.0
+
+
 def test_a_dripping_receiver_is_cut_off_at_the_deadline(
     production, reseller, dns, server, settings, monkeypatch
 ):
@@ -377,6 +397,17 @@ def test_a_malformed_signature_header_is_false_never_an_exception(header):
     body = b'{"id":"evt_1"}'
     assert webhook_signature_verify(secret="whsec_x", body=body, header=header) is False
     assert _docs_verify()("whsec_x", body, header) is False
+
+
+def test_the_docs_recipe_and_the_helper_agree_on_repeated_and_zero_padded_timestamps():
+    body = b'{"id":"evt_1"}'
+    now = int(time.time())
+    signature = webhook_signature_header(secret="whsec_x", body=body, timestamp=now)
+    v1 = signature.split("v1=")[1]
+    for header in (f"t=0,t={now},v1={v1}", f"t={now},t=0,v1={v1}", f"t=0{now},v1={v1}"):
+        helper = webhook_signature_verify(secret="whsec_x", body=body, header=header)
+        assert helper is False
+        assert _docs_verify()("whsec_x", body, header) is helper
 
 
 def test_the_docs_recipe_and_the_helper_accept_a_real_signature():

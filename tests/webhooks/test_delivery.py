@@ -5,11 +5,13 @@ import json
 
 import httpx
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from webhooks.delivery import MAX_ATTEMPTS, RETRY_DELAYS, retry_delay, webhook_delivery_send
 from webhooks.events import webhook_event_emit
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webhooks.services import webhook_endpoint_create
 from webhooks.signing import webhook_signature_verify
 from webhooks.tasks import webhook_deliveries_send_due_task, webhook_delivery_send_task
 
@@ -166,13 +168,13 @@ def test_a_delivery_already_claimed_or_done_is_not_sent_again(reseller, make_end
 
 
 @pytest.mark.django_db
-def test_an_http_url_is_refused_at_send_time_outside_debug(
+def test_an_http_url_is_refused_at_send_time_once_private_hosts_are_not_allowed(
     reseller, make_endpoint, receiver, settings
 ):
-    settings.DEBUG = True
-    make_endpoint(url="http://hooks.example.com/flowbill")  # allowed while DEBUG
+    settings.FLOWBILL_WEBHOOK_ALLOW_PRIVATE_HOSTS = True
+    make_endpoint(url="http://hooks.example.com/flowbill")  # allowed while opted in
     delivery = emit(reseller)
-    settings.DEBUG = False
+    settings.FLOWBILL_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
     result = webhook_delivery_send(delivery_id=delivery.pk, now=NOW)
     assert result.status == "failed"
     assert result.last_error == "URL refused: Use an https:// URL."
@@ -204,3 +206,13 @@ def test_a_disabled_endpoint_fails_its_pending_deliveries(reseller, make_endpoin
     result = webhook_delivery_send(delivery_id=delivery.pk, now=NOW)
     assert result.status == "failed" and result.last_error == "endpoint disabled"
     assert receiver.requests == []
+
+
+@pytest.mark.django_db
+def test_debug_alone_does_not_lift_the_address_guard(reseller, settings):
+    """A deployment that forgot DJANGO_DEBUG=0 keeps refusing internal receivers."""
+    settings.DEBUG = True
+    with pytest.raises(ValidationError):
+        webhook_endpoint_create(
+            reseller=reseller, url="http://127.0.0.1:8000/x", enabled_events=["sync.failed"]
+        )

@@ -46,7 +46,7 @@ def test_a_real_receiver_verifies_the_signature_and_acknowledges(
     reseller, make_endpoint, server, settings
 ):
     httpd, handler, received = server
-    settings.DEBUG = True  # a local http:// receiver is allowed in development only
+    settings.FLOWBILL_WEBHOOK_ALLOW_PRIVATE_HOSTS = True  # a local http:// receiver: opt-in only
     _, secret = make_endpoint(url=f"http://127.0.0.1:{httpd.server_port}/hooks")
     handler.secret = secret
     event = webhook_event_emit(reseller_id=reseller.pk, event_type="sync.failed", data={"id": 9})
@@ -66,7 +66,7 @@ def test_a_receiver_with_another_secret_refuses_and_the_delivery_retries(
     reseller, make_endpoint, server, settings
 ):
     httpd, handler, received = server
-    settings.DEBUG = True
+    settings.FLOWBILL_WEBHOOK_ALLOW_PRIVATE_HOSTS = True
     make_endpoint(url=f"http://127.0.0.1:{httpd.server_port}/hooks")
     handler.secret = "whsec_not_the_one"
     event = webhook_event_emit(reseller_id=reseller.pk, event_type="sync.failed", data={})

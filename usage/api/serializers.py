@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from accounts.api.serializers import StrictInputSerializer, StrictModelInputSerializer
 from accounts.models import Customer, SubAccount, UpstreamAccount
+from config.query import id_parameter
 from usage.models import SyncRun, UsageAlertRule
 from usage.services.alert_rules import RULE_FIELDS
 
@@ -26,7 +27,6 @@ MAX_DAYS = {"day": 400, "hour": 31}
 MAX_MONTHS = 120
 #: Dates outside this span are refused (they would overflow the period arithmetic).
 MIN_DATE, MAX_DATE = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
-MAX_ID = 2**63 - 1
 
 # --- query ----------------------------------------------------------------------------------
 
@@ -57,12 +57,7 @@ class UsageQuerySerializer(serializers.Serializer):
         "the 1st, summing the range's days in them; `hour`: UTC hours starting inside the "
         "range's days, dated in the reseller's timezone.",
     )
-    sub_account = serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_ID,
-        required=False,
-        help_text="Only this sub-account (404 if it is not one of yours).",
-    )
+    sub_account = id_parameter("Only this sub-account (404 if it is not one of yours).")
     unit = serializers.ChoiceField(
         choices=list(UNITS),
         default="gib",
@@ -101,18 +96,9 @@ class UsageQuerySerializer(serializers.Serializer):
 
 
 class ResellerUsageQuerySerializer(UsageQuerySerializer):
-    customer = serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_ID,
-        required=False,
-        help_text="Only this customer's sub-accounts (404 if it is not one of yours).",
-    )
-    sub_account = serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_ID,
-        required=False,
-        help_text="Only this sub-account (404 if it is not one of yours; 400 if it is not "
-        "`customer`'s).",
+    customer = id_parameter("Only this customer's sub-accounts (404 if it is not one of yours).")
+    sub_account = id_parameter(
+        "Only this sub-account (404 if it is not one of yours; 400 if it is not `customer`'s)."
     )
 
 
@@ -211,12 +197,8 @@ class SyncRequestOutputSerializer(serializers.Serializer):
 class SyncRunQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=SyncRun.Status.choices, required=False)
     kind = serializers.ChoiceField(choices=SyncRun.Kind.choices, required=False)
-    upstream_account = serializers.IntegerField(
-        min_value=1, max_value=MAX_ID, required=False, help_text="404 if not yours."
-    )
-    sub_account = serializers.IntegerField(
-        min_value=1, max_value=MAX_ID, required=False, help_text="404 if not yours."
-    )
+    upstream_account = id_parameter("404 if not yours.")
+    sub_account = id_parameter("404 if not yours.")
     since = serializers.DateTimeField(
         required=False,
         help_text="Runs started at or after this instant (ISO 8601 with an offset, or a "
@@ -308,8 +290,6 @@ class UsageAlertRuleOutputSerializer(serializers.ModelSerializer):
 
 
 class UsageAlertRuleQuerySerializer(serializers.Serializer):
-    customer = serializers.IntegerField(
-        min_value=1, max_value=MAX_ID, required=False, help_text="404 if not yours."
-    )
+    customer = id_parameter("404 if not yours.")
     kind = serializers.ChoiceField(choices=UsageAlertRule.Kind.choices, required=False)
     is_active = serializers.BooleanField(required=False)

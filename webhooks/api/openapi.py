@@ -151,8 +151,10 @@ _OPERATIONS = [
         "response's `secret` (`whsec_...`) is shown only here and by `rotate-secret` (and "
         "to a replay of the same `Idempotency-Key`): store it now. Refused with 400 "
         "`validation_error` naming the field: a `url` that is not https, carries a user "
-        "name or password, or names `localhost` or a loopback, private, link-local or "
-        "reserved address; an unknown or empty `enabled_events`; an unknown key. A 21st "
+        "name or password, names a special-use host (`localhost`, `*.internal`, `*.local`, "
+        "a single label) or an address that is not public (loopback, private, link-local, "
+        "CGNAT, NAT64, IPv4-mapped, reserved, multicast; literal or resolved); an unknown "
+        "or empty `enabled_events`; an unknown key. A 21st "
         "endpoint is refused with 409 `webhook_endpoint_limit` (at most 20).\n\n"
         "**Deliveries.** Each event is POSTed as compact JSON "
         '`{"id": "evt_<id>", "type", "created", "data": {"object": ...}}` with the headers '
@@ -305,18 +307,20 @@ _FIELDS = {
     "last_attempt_at": "When the latest attempt was made (UTC); null before the first.",
     "last_response_status": "HTTP status of the latest answer; null when there was none "
     "(see `last_error`) or no attempt yet.",
-    "last_response_body": "The first 500 characters of the latest answer's body.",
-    "last_error": "Why the latest attempt got no answer (timeout, connection error, "
-    "endpoint disabled, URL refused); empty otherwise.",
+    "last_response_body": "The first 1 KiB of the latest answer's body (no more is read).",
+    "last_error": "Why the latest attempt got no answer: `endpoint address not allowed`, "
+    "`connection failed`, `TLS error`, `timed out`, `endpoint disabled` or `URL refused: "
+    "...`; empty otherwise.",
     "delivered_at": "When an attempt last succeeded (UTC); null if none has.",
     # attempts
     "number": "1 for the first attempt, then 2, 3, ... (replays included).",
     "attempted_at": "When it was sent (UTC).",
     "succeeded": "True when the receiver answered 2xx.",
     "response_status": "The answer's HTTP status; null when there was none (see `error`).",
-    "response_body": "The first 500 characters of the answer's body.",
-    "error": "Why there was no answer (timeout, connection error, endpoint disabled, URL "
-    "refused); empty when the receiver answered.",
+    "response_body": "The first 1 KiB of the answer's body (no more is read).",
+    "error": "Why there was no answer (`endpoint address not allowed`, `connection "
+    "failed`, `TLS error`, `timed out`, `endpoint disabled`, `URL refused: ...`); empty "
+    "when the receiver answered.",
     "duration_ms": "How long the attempt took, in milliseconds.",
     # events
     "type": "The event type (see `enabled_events`).",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.api.serializers import StrictInputSerializer
+from config.query import PublicIdField, id_parameter
 from webhooks.catalogue import EVENT_TYPE_CHOICES, EVENT_TYPES
 from webhooks.models import (
     ATTEMPT_LOG_FIELDS,
@@ -19,7 +20,6 @@ from webhooks.models import (
 )
 
 _EVENTS_HELP = "Event types to send: " + ", ".join(f"`{t}`" for t in EVENT_TYPES) + "."
-MAX_ID = 2**63 - 1
 
 
 def _events_field(**kwargs) -> serializers.ListField:
@@ -143,11 +143,9 @@ class WebhookEndpointQuerySerializer(serializers.Serializer):
 class WebhookDeliveryQuerySerializer(serializers.Serializer):
     event_type = serializers.ChoiceField(choices=EVENT_TYPE_CHOICES, required=False)
     status = serializers.ChoiceField(choices=WebhookDelivery.Status.choices, required=False)
-    endpoint = serializers.IntegerField(
-        min_value=1, max_value=MAX_ID, required=False, help_text="An endpoint id of yours."
-    )
-    event = serializers.RegexField(
-        r"^evt_[1-9][0-9]{0,18}$", required=False, help_text="One event's deliveries."
+    endpoint = id_parameter("An endpoint id of yours.")
+    event = PublicIdField(
+        "evt", required=False, help_text="One event's deliveries: its id, `evt_<id>`."
     )
 
 

@@ -142,7 +142,7 @@ class WebhookDeliveryListView(StrictQueryMixin, mixins.ListModelMixin, _Deliveri
         query = self.parse_query()
         queryset = self.get_queryset()
         if "event" in query:
-            queryset = queryset.filter(event_id=int(query["event"].removeprefix("evt_")))
+            queryset = queryset.filter(event_id=query["event"])  # the id, range-checked
         return self.filtered_list(query, queryset)
 
 

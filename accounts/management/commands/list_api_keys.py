@@ -1,7 +1,8 @@
 """`manage.py list_api_keys --reseller ID_OR_SLUG`: the reseller's keys, one a line.
 
-Prints id, prefix, scope (and customer), name, created, last used and revoked; never a key
-(only its hash is stored) and never the hash.
+Prints id, prefix, scope (and customer), name, created (when and by whom: `login alice`,
+`key k7x2m9qa`, `not recorded`), last used and revoked; never a key (only its hash is
+stored) and never the hash.
 """
 
 from django.core.management.base import BaseCommand
@@ -22,13 +23,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, reseller: str, **options):
         found = reseller_by_id_or_slug(reseller)
-        keys = ApiKey.objects.for_reseller(found).select_related("customer").order_by("pk")
+        keys = (
+            ApiKey.objects.for_reseller(found)
+            .select_related("customer", "created_by_user", "created_by_key")
+            .order_by("pk")
+        )
         for key in keys:
             scope = f"customer {key.customer_id} ({key.customer})" if key.customer else "reseller"
             status = f"revoked {_when(key.revoked_at)}" if key.revoked_at else "active"
             self.stdout.write(
                 f"{key.pk}\t{key.prefix}\t{scope}\t{key.name}\tcreated {_when(key.created_at)}"
-                f"\tlast used {_when(key.last_used_at)}\t{status}"
+                f" by {key.created_by}\tlast used {_when(key.last_used_at)}\t{status}"
             )
         if not keys:
             self.stderr.write(f"{found.slug} has no API keys.")

@@ -1,6 +1,7 @@
 """`manage.py revoke_api_key PREFIX_OR_ID`: revoke one API key at once (its next request is a
-401). Revoking a revoked key keeps the first revocation time. Platform operators use it; a
-reseller's staff use the admin or `DELETE /api/v1/reseller/api-keys/{id}/`.
+401), and the customer keys it created. Revoking a revoked key keeps the first revocation
+time. Platform operators use it; a reseller's staff use the admin or
+`DELETE /api/v1/reseller/api-keys/{id}/`.
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -34,9 +35,9 @@ class Command(BaseCommand):
             api_key = keys.filter(pk=int(value)).first()
         if api_key is None:
             raise CommandError(f"No API key with prefix or id {value!r}.")
-        was_active = api_key.revoked_at is None
-        api_key_revoke(api_key=api_key, now=timezone.now())
-        verb = "Revoked" if was_active else "Already revoked:"
+        done = api_key_revoke(api_key=api_key, now=timezone.now())
+        verb = "Revoked" if done.revoked_now else "Already revoked:"
         self.stdout.write(
-            f"{verb} API key {api_key.prefix} ({api_key.name}) of {api_key.reseller.slug}."
+            f"{verb} API key {api_key.prefix} ({api_key.name}) of {api_key.reseller.slug}; "
+            f"{done.minted_keys_revoked} customer key(s) it created revoked with it."
         )
