@@ -20,7 +20,7 @@ from config.celery import (
     EMAIL_SEND_TASK_OPTIONS,
     FANOUT_TIME_LIMITS,
     RECORD_TIME_LIMITS,
-    RESELLER_BATCH_TIME_LIMITS,
+    RESELLER_BATCH_TASK_OPTIONS,
 )
 from config.errors import ApplicationError
 
@@ -39,7 +39,7 @@ def invoice_cycle_task(now_iso: str | None = None) -> int:
     return len(reseller_ids)
 
 
-@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **RESELLER_BATCH_TIME_LIMITS)
+@shared_task(**RESELLER_BATCH_TASK_OPTIONS)
 def invoice_cycle_reseller_task(reseller_id: int, now_iso: str | None = None) -> None:
     reseller = Reseller.objects.get(pk=reseller_id)
     invoice_cycle_run(reseller=reseller, now=_now(now_iso))
@@ -75,7 +75,7 @@ def invoice_email_send_task(delivery_id: int) -> str:
     return invoice_email_send(delivery=delivery, now=timezone.now()).status
 
 
-@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **RESELLER_BATCH_TIME_LIMITS)
+@shared_task(**RESELLER_BATCH_TASK_OPTIONS)
 def invoices_generate_task(
     reseller_id: int,
     period: str,

@@ -1,8 +1,10 @@
 """The Celery application. With no broker configured, tasks run in-process (eagerly).
 
 Also the options every task is declared with: its retry policy (`*_TASK_OPTIONS`) and its
-time limits (`*_TIME_LIMITS`, one named constant per kind of work). Queues and routes are
-settings (`CELERY_TASK_QUEUES`, `CELERY_TASK_ROUTES` in config/settings/base.py).
+time limits (`*_TIME_LIMITS`, one named constant per kind of work), and the broker's
+visibility timeout sized on the longest of them (`broker_visibility_timeout`). Queues,
+routes and the transport options are settings (`CELERY_TASK_QUEUES`, `CELERY_TASK_ROUTES`,
+`CELERY_BROKER_TRANSPORT_OPTIONS` in config/settings/base.py).
 """
 
 import os
@@ -10,6 +12,7 @@ from smtplib import SMTPException
 
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
+from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
@@ -45,7 +48,12 @@ def time_limits(*, soft: int, hard: int) -> dict[str, int]:
     """
     if not 0 < soft < hard:
         raise ValueError(f"need 0 < soft < hard, got soft={soft} hard={hard}")
+    _HARD_TIME_LIMITS.append(hard)
     return {"soft_time_limit": soft, "time_limit": hard}
+
+
+#: Every hard limit declared through `time_limits` (the longest sizes the visibility timeout).
+_HARD_TIME_LIMITS: list[int] = []
 
 
 # Time limits per kind of task. Sized to the real work with a wide margin: a limit ends a
@@ -77,6 +85,50 @@ EMAIL_SEND_TIME_LIMITS = time_limits(soft=120, hard=180)
 #: 10 s) plus the claim and the record. The delivery's lease outlives the hard limit, so
 #: even a send killed here is never taken by a second worker while it runs.
 WEBHOOK_SEND_TIME_LIMITS = time_limits(soft=30, hard=45)
+
+#: The broker's visibility timeout (Redis): a message a worker took and never acknowledged
+#: (the worker was killed) is handed to another worker after this many seconds. Every message
+#: must be acknowledged before it: a task is acknowledged when it ends (`acks_late`), and a
+#: task scheduled for later (a retry's backoff, a sync fan-out wave) is held by a worker,
+#: unacknowledged, from the moment it is queued. So the default is the longest hard limit
+#: plus this margin, and every task's longest countdown plus its hard limit stays below it
+#: (tests/reliability/test_task_design.py). `FLOWBILL_BROKER_VISIBILITY_TIMEOUT` overrides it.
+VISIBILITY_TIMEOUT_MARGIN = 300
+LONGEST_HARD_TIME_LIMIT = max(_HARD_TIME_LIMITS)
+DEFAULT_VISIBILITY_TIMEOUT = LONGEST_HARD_TIME_LIMIT + VISIBILITY_TIMEOUT_MARGIN
+
+
+def broker_visibility_timeout(value: str | None, *, longest_hard_limit: int) -> int:
+    """The visibility timeout in seconds: `value` (the environment's text), or when unset
+    `longest_hard_limit` plus the margin. Refuses (`ImproperlyConfigured`) anything that is
+    not a whole number of seconds above `longest_hard_limit`: a task still running would then
+    be handed to a second worker."""
+    default = longest_hard_limit + VISIBILITY_TIMEOUT_MARGIN
+    if value is None or not value.strip():
+        return default
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"FLOWBILL_BROKER_VISIBILITY_TIMEOUT must be a whole number of seconds, not {value!r}"
+        ) from None
+    if seconds <= longest_hard_limit:
+        raise ImproperlyConfigured(
+            f"FLOWBILL_BROKER_VISIBILITY_TIMEOUT={seconds} must be above the longest task hard "
+            f"time limit ({longest_hard_limit} s), or a task still running would be handed to "
+            f"a second worker; unset, it is {default}"
+        )
+    return seconds
+
+
+#: Whole-reseller tasks (`RESELLER_BATCH_TIME_LIMITS`) retried on database errors: their
+#: backoff stops at 4 minutes instead of 10, so a retry waiting for its countdown and then
+#: running to the hard limit is still acknowledged within the visibility timeout.
+RESELLER_BATCH_TASK_OPTIONS = {
+    **DATABASE_RETRY_TASK_OPTIONS,
+    "retry_backoff_max": VISIBILITY_TIMEOUT_MARGIN - 60,
+    **RESELLER_BATCH_TIME_LIMITS,
+}
 
 # Tasks that send an email: retried on SMTP and network errors (and a send cut by its soft
 # time limit, which the service records as failed) with backoff and jitter, for up to about

@@ -1,7 +1,9 @@
 """The embedded email backend: every message as its own `.eml` file under `var/mail/`.
 
 Django's file backend appends all messages of a connection to one `.log` file; one
-RFC 5322 file per message opens directly in any mail client, attachments included.
+RFC 5322 file per message opens directly in any mail client, attachments included. Each
+file is written under a temporary name and renamed into place (`core.files`), so a process
+killed mid-write never leaves a truncated `.eml` behind.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
+
+from core.files import file_write_atomic
 
 
 class EmlFileBackend(BaseEmailBackend):
@@ -26,6 +30,7 @@ class EmlFileBackend(BaseEmailBackend):
             if not message.recipients():
                 continue
             name = f"{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:12]}.eml"
-            (self.file_path / name).write_bytes(message.message().as_bytes(linesep="\n"))
+            data = message.message().as_bytes(linesep="\n")
+            file_write_atomic(self.file_path / name, [data])
             sent += 1
         return sent

@@ -3,7 +3,10 @@
 - the trailing 72 hours of every active IPFoxy sub-account, once an hour, spread over the
   hour by the fan-out task itself (countdowns);
 - BytesFlows ledger snapshots hourly (on the hour, so intervals line up with buckets);
-- the IPFoxy sub-account list hourly.
+- the IPFoxy sub-account list hourly;
+- every 5 minutes, runs of sync requests still `queued` (their task's message was lost)
+  get their task again, or are closed as failed after 30 minutes
+  (`usage.services.requests.sync_runs_queued_sweep`).
 """
 
 from celery.schedules import crontab
@@ -20,5 +23,9 @@ BEAT_SCHEDULE: dict = {
     "usage-discover-sub-accounts": {
         "task": "usage.tasks.usage_discover_sub_accounts_all_task",
         "schedule": crontab(minute=30),
+    },
+    "usage-sync-runs-queued-sweep": {
+        "task": "usage.tasks.sync_runs_queued_sweep_task",
+        "schedule": crontab(minute="*/5"),
     },
 }

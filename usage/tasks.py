@@ -29,9 +29,11 @@ from usage.services import (
     usage_snapshot_bytesflows,
     usage_sync_sub_account,
 )
+from usage.services.requests import sync_runs_queued_sweep
 
 TRAILING_HOURS = 72
 SPREAD_SECONDS = 3600
+SPREAD_WAVE_SECONDS = 900
 RETRYABLE_CODES = {"upstream_unavailable", "upstream_rate_limited", "request_budget_exhausted"}
 
 
@@ -99,17 +101,23 @@ def usage_sync_sub_account_task(
 
 
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
-def usage_sync_all_task(now: str | None = None) -> int:
+def usage_sync_all_task(now: str | None = None, wave: int = 0) -> int:
     """Fan out: re-sync the trailing 72 hours of every active IPFoxy sub-account.
 
     Each upstream account's sub-accounts are spread evenly over the hour (countdown) so its
     request budget is used evenly instead of in a burst; one request each covers 72 hourly
-    buckets. Returns how many tasks were queued.
+    buckets. The hour is queued in waves of `SPREAD_WAVE_SECONDS`: this task queues the
+    syncs due in its wave (countdowns below 15 minutes) and, while later syncs remain, itself
+    again for the next wave, with the same `now`, when that wave starts. A message with a
+    countdown waits in a worker unacknowledged until it runs, and must be acknowledged within
+    the broker's visibility timeout (`config.celery`), so no countdown is longer than a wave.
+    Returns how many sync tasks this wave queued.
     """
     moment = _parse(now)
     end = moment.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
     start = end - dt.timedelta(hours=TRAILING_HOURS + 1)
-    queued = 0
+    low, high = wave * SPREAD_WAVE_SECONDS, (wave + 1) * SPREAD_WAVE_SECONDS
+    queued, last_offset = 0, 0
     upstreams = UpstreamAccount.objects.filter(is_active=True, provider=Provider.IPFOXY)
     for upstream in upstreams.order_by("pk"):
         ids = list(
@@ -119,12 +127,28 @@ def usage_sync_all_task(now: str | None = None) -> int:
         )
         step = SPREAD_SECONDS / max(len(ids), 1)
         for index, sub_account_id in enumerate(ids):
-            usage_sync_sub_account_task.apply_async(
-                args=[sub_account_id, start.isoformat(), end.isoformat()],
-                countdown=int(index * step),
-            )
-            queued += 1
+            offset = int(index * step)
+            last_offset = max(last_offset, offset)
+            if low <= offset < high:
+                usage_sync_sub_account_task.apply_async(
+                    args=[sub_account_id, start.isoformat(), end.isoformat()],
+                    countdown=offset - low,
+                )
+                queued += 1
+    if last_offset >= high:
+        usage_sync_all_task.apply_async(
+            kwargs={"now": moment.isoformat(), "wave": wave + 1}, countdown=SPREAD_WAVE_SECONDS
+        )
     return queued
+
+
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
+def sync_runs_queued_sweep_task(now: str | None = None) -> dict[str, int]:
+    """Every 5 minutes: send again the task of each requested sync still `queued` after 5
+    minutes (its message was lost), close as failed those still queued after 30. Returns
+    how many of each."""
+    swept = sync_runs_queued_sweep(now=_parse(now))
+    return {"requeued": len(swept.requeued), "closed": len(swept.closed)}
 
 
 @shared_task(**_RETRY)

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 from billing import schedule as billing_schedule
+from config.celery import LONGEST_HARD_TIME_LIMIT, broker_visibility_timeout
 from idempotency import schedule as idempotency_schedule
 from usage import schedule as usage_schedule
 from webhooks import schedule as webhooks_schedule
@@ -67,6 +69,12 @@ FLOWBILL_UPSTREAM_ALLOWED_HOSTS = {
     ],
 }
 
+# Webhook endpoints: outside DEBUG only https to hosts whose every address is public (see
+# webhooks/urls_check.py and core/http.py). A receiver on a private network (tests, a local
+# setup) needs this explicit opt-in, which also allows http://; DEBUG does not imply it.
+# Never set it in production.
+FLOWBILL_WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("FLOWBILL_WEBHOOK_ALLOW_PRIVATE_HOSTS", False)
+
 INSTALLED_APPS = [
     "config.admin.apps.FlowbillAdminConfig",  # django.contrib.admin with the Flowbill site
     "django.contrib.auth",
@@ -89,6 +97,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so it wraps every other: database/broker down -> 503, never a stack trace.
     "config.middleware.ServiceUnavailableMiddleware",
+    # /healthz and /readyz, answered before the host check and the HTTPS redirect.
+    "config.health.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -164,7 +174,9 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Django's file system storage, writing through a temporary file and a rename: a
+    # process killed mid-PDF never leaves a truncated file under the final name.
+    "default": {"BACKEND": "core.files.AtomicFileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -188,6 +200,11 @@ else:
     EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "billing@flowbill.localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Domains the platform's SMTP may send for (SPF/DKIM in place), comma-separated: a reseller's
+# `sender_email` on one of them is the From of its emails; any other is only the Reply-To
+# (accounts/email_identity.py). Every reseller may use a domain listed here: a reseller's own
+# domain goes on that reseller (admin: verified sender domain, set by the superuser).
+FLOWBILL_SENDER_DOMAINS = [d.lower() for d in env_list("FLOWBILL_SENDER_DOMAINS")]
 
 # Celery: with no broker configured, tasks run in-process (eagerly).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
@@ -201,6 +218,30 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Two queues: `webhooks` (every `webhooks.tasks.*` task: sends to tenants' URLs, which may
+# hang up to their deadline) and `celery` (everything else: syncs, invoicing, email). In
+# production each has its own worker (docker-compose.yml: `worker -Q celery`,
+# `webhooks-worker -Q webhooks`), so receivers that never answer cannot hold the workers of
+# the other work; a worker started without -Q consumes both (development).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (
+    Queue("celery", Exchange("celery"), routing_key="celery"),
+    Queue("webhooks", Exchange("webhooks"), routing_key="webhooks"),
+)
+CELERY_TASK_ROUTES = {"webhooks.tasks.*": {"queue": "webhooks"}}
+# Every task declares its own time limits (config/celery.py `*_TIME_LIMITS`); these are the
+# fallback for any other (Celery's built-in tasks), enforced by the prefork pool.
+CELERY_TASK_SOFT_TIME_LIMIT = 600
+CELERY_TASK_TIME_LIMIT = 720
+# Redis hands a message its worker never acknowledged (the worker was killed) to another
+# worker after this many seconds: by default the longest task hard time limit plus 5 minutes
+# (2100 s), instead of kombu's hour. A value not above the longest hard limit is refused.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": broker_visibility_timeout(
+        os.environ.get("FLOWBILL_BROKER_VISIBILITY_TIMEOUT"),
+        longest_hard_limit=max(LONGEST_HARD_TIME_LIMIT, CELERY_TASK_TIME_LIMIT),
+    ),
+}
 CELERY_BEAT_SCHEDULE = {
     **usage_schedule.BEAT_SCHEDULE,
     **billing_schedule.BEAT_SCHEDULE,
@@ -281,7 +322,10 @@ SPECTACULAR_SETTINGS = {
 
 # Production hardening: on whenever DEBUG is off (`manage.py check --deploy` is clean).
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Trust `X-Forwarded-Proto` only behind a proxy that sets it (and strips a client's own):
+    # with gunicorn exposed directly, any client could claim https.
+    if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True

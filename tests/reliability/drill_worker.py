@@ -10,7 +10,8 @@ that nothing in production code exists for the drills' sake:
   numbered and committed, its PDF not stored). Sync and SMTP stalls need no patch: the
   simulator's `slow` fault and the SMTP stub stall on their side.
 - `DRILL_VISIBILITY_TIMEOUT=<s>`: the Redis transport redelivers a message that was never
-  acknowledged (its worker died) after this many seconds instead of an hour.
+  acknowledged (its worker died) after this many seconds instead of the setting's 35
+  minutes (`CELERY_BROKER_TRANSPORT_OPTIONS`, which refuses anything this short).
 - `DRILL_FAST_RETRY=1`: autoretry backoff capped at 1 s, so a retry is seen within the drill.
 - `DRILL_CLOCK_FILE=<path>`: `timezone.now()` runs off the real clock by the number of
   seconds in that file (re-read on every call), so the worker lives on the drill's timeline
@@ -44,17 +45,19 @@ def _stall_at(what: str, nth: int, marker: Path) -> None:
 
     if what == "pdf":
         # Storing the PDF is the one step every path takes after the number is committed
-        # (whatever renders the bytes): stall there, with the PDF not stored yet.
-        from django.core.files.storage import FileSystemStorage
+        # (whatever renders the bytes): stall there, with the PDF not stored yet. Patched
+        # on the class of the configured storage (`STORAGES["default"]`).
+        from django.core.files.storage import storages
 
-        original = FileSystemStorage._save
+        storage_class = type(storages["default"])
+        original = storage_class._save
 
         def _save(self, name, content):
             if str(name).startswith("invoices/"):
                 stall(f"pdf {name}")
             return original(self, name, content)
 
-        FileSystemStorage._save = _save
+        storage_class._save = _save
     else:
         raise SystemExit(f"unknown DRILL_STALL target {what!r}")
 

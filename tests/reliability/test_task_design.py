@@ -23,9 +23,10 @@ from django.core.mail.backends.locmem import EmailBackend
 from billing.invoicing import invoice_create_draft, invoice_finalize
 from billing.models import InvoiceEmail
 from billing.outbox import STALE_CLAIM_AFTER
-from config.celery import app
+from config.celery import LONGEST_HARD_TIME_LIMIT, VISIBILITY_TIMEOUT_MARGIN, app
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
 from tests.usage.fakes import FakeHistory, utc
+from usage import tasks as usage_tasks
 from usage.locks import DEFAULT_TTL_SECONDS
 from usage.models import SyncRun, UsageHour
 from usage.services import usage_sync_sub_account
@@ -79,6 +80,32 @@ def test_every_task_has_a_soft_time_limit_below_its_hard_one():
     assert max(hard for _, hard in limits.values()) < visibility
     # The fallback for any task without its own (Celery's built-ins).
     assert 0 < app.conf.task_soft_time_limit < app.conf.task_time_limit < visibility
+
+
+def _longest_countdown(name: str, task) -> float:
+    """The longest a message of `task` can wait in a worker for its countdown: its retry
+    backoff (autoretry), or a wave of the hourly sync fan-out."""
+    delays = [0.0]
+    if getattr(task, "autoretry_for", ()):
+        delays.append(task.retry_backoff_max if task.retry_backoff else task.default_retry_delay)
+    if name in {"usage.tasks.usage_sync_sub_account_task", "usage.tasks.usage_sync_all_task"}:
+        delays.append(usage_tasks.SPREAD_WAVE_SECONDS)
+    return max(delays)
+
+
+def test_every_message_is_acknowledged_within_the_visibility_timeout_even_after_a_countdown():
+    """A message scheduled for later is held unacknowledged by a worker from the moment it
+    is queued until its task ends: were that longer than the visibility timeout, Redis would
+    hand it to a second worker and the task would run twice. Default: the longest hard
+    limit (1800 s) + 5 minutes, so a killed worker's task runs again after 35 minutes."""
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    assert visibility == LONGEST_HARD_TIME_LIMIT + VISIBILITY_TIMEOUT_MARGIN == 2100
+    held = {
+        name: _longest_countdown(name, task) + task.time_limit
+        for name, task in _flowbill_tasks().items()
+    }
+    assert {name: seconds for name, seconds in held.items() if seconds >= visibility} == {}
+    assert max(task.time_limit for task in _flowbill_tasks().values()) == LONGEST_HARD_TIME_LIMIT
 
 
 def test_what_a_task_holds_outlives_its_hard_time_limit():
