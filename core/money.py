@@ -136,21 +136,43 @@ def _bounds(
     return places, integer_digits
 
 
-class _RangeMixin:
-    """The caller's lower and upper bound, checked after parsing (a tax rate of 0..100)."""
+class _AmountBounds:
+    """What both input fields (API and admin) share: their bounds, taken from the keyword
+    arguments (`places` or a column's `max_digits`/`decimal_places`, `integer_digits`,
+    `allow_negative`, `min_value`/`max_value`), and the parse within them."""
 
-    min_value: Decimal | None
-    max_value: Decimal | None
+    def _take_bounds(self, kwargs: dict[str, Any]) -> None:
+        """Pop the bounds from `kwargs` (the rest goes to the framework's field)."""
+        self.places, self.integer_digits = _bounds(
+            kwargs.pop("max_digits", None),
+            kwargs.pop("decimal_places", None),
+            kwargs.pop("places", None),
+            kwargs.pop("integer_digits", MAX_INTEGER_DIGITS),
+        )
+        self.allow_negative = kwargs.pop("allow_negative", False)
+        min_value, max_value = kwargs.pop("min_value", None), kwargs.pop("max_value", None)
+        self.min_value = None if min_value is None else Decimal(min_value)
+        self.max_value = None if max_value is None else Decimal(max_value)
+        for unused in ("coerce_to_string", "localize", "rounding", "max_length", "step_size"):
+            kwargs.pop(unused, None)
 
-    def _in_range(self, value: Decimal) -> Decimal:
-        if self.min_value is not None and value < self.min_value:
+    def _parse(self, value: Any, places: int | None = None) -> Decimal:
+        """`parse_amount` within the bounds (the lower and upper bound after parsing: a tax
+        rate of 0..100); `InvalidAmount` otherwise."""
+        number = parse_amount(
+            value,
+            places=self.places if places is None else places,
+            integer_digits=self.integer_digits,
+            allow_negative=self.allow_negative,
+        )
+        if self.min_value is not None and number < self.min_value:
             raise InvalidAmount(f"Must be at least {self.min_value}.")
-        if self.max_value is not None and value > self.max_value:
+        if self.max_value is not None and number > self.max_value:
             raise InvalidAmount(f"Must be at most {self.max_value}.")
-        return value
+        return number
 
 
-class AmountInputField(_RangeMixin, serializers.Field):
+class AmountInputField(_AmountBounds, serializers.Field):
     """An API input amount parsed by `parse_amount`; a bad value is `invalid_amount`.
 
     `places` (or, from a ModelSerializer, the column's `decimal_places`) bounds the
@@ -160,38 +182,14 @@ class AmountInputField(_RangeMixin, serializers.Field):
 
     default_error_messages = {"invalid": "A valid number is required."}
 
-    def __init__(
-        self,
-        *,
-        places: int | None = None,
-        integer_digits: int = MAX_INTEGER_DIGITS,
-        allow_negative: bool = False,
-        max_digits: int | None = None,
-        decimal_places: int | None = None,
-        min_value: Any = None,
-        max_value: Any = None,
-        **kwargs: Any,
-    ):
-        self.places, self.integer_digits = _bounds(
-            max_digits, decimal_places, places, integer_digits
-        )
-        self.allow_negative = allow_negative
-        self.min_value = None if min_value is None else Decimal(min_value)
-        self.max_value = None if max_value is None else Decimal(max_value)
-        for unused in ("coerce_to_string", "localize", "rounding", "max_length"):
-            kwargs.pop(unused, None)
+    def __init__(self, **kwargs: Any):
+        self._take_bounds(kwargs)
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Decimal:
         places = min(self.context.get("amount_places", self.places), self.places)
         try:
-            value = parse_amount(
-                data,
-                places=places,
-                integer_digits=self.integer_digits,
-                allow_negative=self.allow_negative,
-            )
-            return self._in_range(value)
+            return self._parse(data, places)
         except InvalidAmount as exc:
             raise serializers.ValidationError(exc.message, code=INVALID_AMOUNT) from None
 
@@ -226,46 +224,22 @@ class AmountInputFieldSchema(OpenApiSerializerFieldExtension):
         return schema
 
 
-class AmountFormField(_RangeMixin, forms.Field):
+class AmountFormField(_AmountBounds, forms.Field):
     """The admin's amount input, parsed by `parse_amount`: a bad value is a form error on
     the field (code `invalid_amount`). Usable as a ModelForm `field_classes` entry: the
     column's `max_digits`/`decimal_places` bound it."""
 
     widget = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
 
-    def __init__(
-        self,
-        *,
-        places: int | None = None,
-        integer_digits: int = MAX_INTEGER_DIGITS,
-        allow_negative: bool = False,
-        max_digits: int | None = None,
-        decimal_places: int | None = None,
-        min_value: Any = None,
-        max_value: Any = None,
-        **kwargs: Any,
-    ):
-        self.places, self.integer_digits = _bounds(
-            max_digits, decimal_places, places, integer_digits
-        )
-        self.allow_negative = allow_negative
-        self.min_value = None if min_value is None else Decimal(min_value)
-        self.max_value = None if max_value is None else Decimal(max_value)
-        kwargs.pop("step_size", None)
-        kwargs.pop("localize", None)
+    def __init__(self, **kwargs: Any):
+        self._take_bounds(kwargs)
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> Decimal | None:
         if value in self.empty_values:
             return None
         try:
-            number = parse_amount(
-                value,
-                places=self.places,
-                integer_digits=self.integer_digits,
-                allow_negative=self.allow_negative,
-            )
-            return self._in_range(number)
+            return self._parse(value)
         except InvalidAmount as exc:
             raise forms.ValidationError(exc.message, code=INVALID_AMOUNT) from None
 
