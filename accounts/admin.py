@@ -15,6 +15,11 @@ without accounts importing them (imports flow accounts <- usage <- billing):
 usage/admin.py and billing/admin.py subclass these admin classes and re-register them with
 `admin_extend`, so the Customer page ends up as accounts' form + usage's chart and alert
 rules + billing's invoice actions.
+
+Upstream accounts and sub-accounts take their credentials in write-only inputs
+(`SecretFieldsForm`) and save through the accounts services, with the API's rules. Staff
+logins of a reseller are made by `staff_user_create`: "Create staff login" on the reseller's
+page (the superuser's; a one-time password shown once) or "Add user" with a reseller.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path, unquote
 from django.contrib.admin.widgets import AdminFileWidget
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import (
     FieldDoesNotExist,
     ImproperlyConfigured,
@@ -50,7 +56,17 @@ from accounts.models import (
     User,
 )
 from accounts.services import (
+    CREDENTIAL_KEYS,
     RESELLER_PLATFORM_FIELDS,
+    SUB_ACCOUNT,
+    SUB_ACCOUNT_UPDATABLE_FIELDS,
+    UPSTREAM,
+    UPSTREAM_ACCOUNT_UPDATABLE_FIELDS,
+    InvalidCredentials,
+    credential_keys,
+    credentials_check,
+    credentials_entered,
+    credentials_resolve,
     customer_check_currency_change,
     reseller_create,
     reseller_logo_delete,
@@ -58,7 +74,14 @@ from accounts.services import (
     reseller_logo_validate,
     reseller_settings_check,
     reseller_settings_update,
-    upstream_account_check_base_url_change,
+    staff_user_check,
+    staff_user_check_new,
+    staff_user_create,
+    sub_account_create,
+    sub_account_update,
+    upstream_account_check,
+    upstream_account_create,
+    upstream_account_update,
 )
 from accounts.tenancy import is_platform_admin, reseller_for_user
 from config.errors import ApplicationError
@@ -372,6 +395,48 @@ class ResellerAdmin(TenantScopedAdmin):
     list_display = ["name", "slug", "currency", "timezone", "invoice_prefix"]
     search_fields = ["name", "slug", "tax_id"]
     prepopulated_fields = {"slug": ["name"]}
+    object_actions = (
+        ObjectAction(
+            "create_staff_user",
+            "Create staff login",
+            inputs=(
+                ActionInput("username", "Username", placeholder="Username"),
+                ActionInput("email", "Email", placeholder="Email", input_type="email"),
+            ),
+            help="A login for this reseller's staff; its one-time password is shown once.",
+        ),
+    )
+
+    def object_action_visible(self, request, obj, name: str) -> bool:
+        return is_platform_admin(request.user)  # staff never create logins
+
+    def do_create_staff_user(self, request, reseller):
+        """`staff_user_create` (the superuser only): the generated password is on this
+        response only (never in messages or the session, never cached)."""
+        if not is_platform_admin(request.user):
+            raise PermissionDenied
+        try:
+            created = staff_user_create(
+                reseller=reseller,
+                username=request.POST.get("username", ""),
+                email=request.POST.get("email", ""),
+            )
+        except ValidationError as exc:
+            self.message_user(request, f"Refused: {' '.join(exc.messages)}", messages.ERROR)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Staff login created",
+            "opts": self.opts,
+            "original": reseller,
+            "staff_user": created.user,
+            "password": created.password,
+            "login_url": request.build_absolute_uri(reverse(f"{self.admin_site.name}:login")),
+            "back_url": self.change_url(reseller),
+        }
+        response = TemplateResponse(request, "admin/flowbill/staff_user_created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def has_add_permission(self, request):
         return is_platform_admin(request.user)
@@ -530,38 +595,100 @@ class CustomerAdmin(TenantScopedAdmin):
         return panels
 
 
+def secret_input(label: str, help_text: str) -> forms.CharField:
+    """A write-only credential input: never pre-filled (`render_value=False`), never echoed."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=True,
+        max_length=2000,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=help_text,
+    )
+
+
+def credentials_state(*, kind: str, provider: str, credentials) -> str:
+    """`set`, `missing` (the provider needs some that are not stored) or `not needed`."""
+    required = CREDENTIAL_KEYS.get((kind, provider), ())
+    if not required:
+        return "not needed"
+    return "set" if all(credentials.get(key) for key in required) else "missing"
+
+
 class SecretFieldsForm(forms.ModelForm):
-    """A form with write-only secret inputs that merge into the model's `credentials`.
+    """A form with write-only inputs for the model's `credentials`, one per key some provider
+    takes for `credential_kind` (accounts.services.CREDENTIAL_KEYS; subclasses declare them).
 
-    Inputs are never pre-filled (the stored values are not sent to the browser); leaving one
-    empty keeps the stored value.
-    """
+    Inputs are never pre-filled (the stored values are not sent to the browser) and each
+    says whether a value is stored; on a change, an input left empty keeps its stored value.
+    The rule of which keys a provider needs is the services' (`credentials_check`,
+    `credentials_resolve`), applied here to show field errors and again when the admin saves
+    through the services."""
 
-    secret_fields: tuple[str, ...] = ()
+    credential_kind = ""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         stored = self.instance.credentials if self.instance.pk else {}
-        for name in self.secret_fields:
-            help_text = "Stored; leave empty to keep it." if stored.get(name) else "Not set."
-            self.fields[name] = forms.CharField(
-                required=False,
-                strip=True,
-                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-                help_text=help_text,
-            )
+        for name in credential_keys(kind=self.credential_kind):
+            if name in self.fields:
+                state = "Stored; leave empty to keep it." if stored.get(name) else "Not set."
+                self.fields[name].help_text = f"{state} {self.fields[name].help_text}"
 
-    def save(self, commit=True):
-        credentials = dict(self.instance.credentials or {})
-        for name in self.secret_fields:
-            if self.cleaned_data.get(name):
-                credentials[name] = self.cleaned_data[name]
-        self.instance.credentials = credentials
-        return super().save(commit)
+    def credentials_entered(self) -> dict[str, str]:
+        """The credential inputs typed in (the others keep their stored values)."""
+        return credentials_entered(
+            {
+                name: self.cleaned_data.get(name) or ""
+                for name in credential_keys(kind=self.credential_kind)
+            }
+        )
+
+    def check_credentials(self, provider: str) -> None:
+        """The services' rule for `provider` over what was typed in (a new object) or the
+        stored credentials with it (a change), as errors on the inputs."""
+        if provider not in Provider.values:
+            return  # the provider's own field error says why
+        try:
+            if self.instance.pk is None:
+                credentials_check(
+                    kind=self.credential_kind,
+                    provider=provider,
+                    credentials=self.credentials_entered(),
+                )
+            else:
+                credentials_resolve(
+                    kind=self.credential_kind,
+                    provider=provider,
+                    stored=self.instance.credentials,
+                    given=self.credentials_entered(),
+                    keep_stored=True,
+                )
+        except InvalidCredentials as exc:
+            self.add_credential_errors(exc)
+
+    def add_credential_errors(self, exc: InvalidCredentials) -> None:
+        for key, errors in exc.problems.items():
+            if key in self.fields:
+                self.add_error(key, errors)
+            else:
+                self.add_error(None, [f"{key}: {error}" for error in errors])
+
+    def changes(self, updatable: frozenset[str]) -> dict:
+        """The changed fields an update service takes (secret inputs go as credentials)."""
+        return {n: self.cleaned_data[n] for n in self.changed_data if n in updatable}
+
+
+_CREDENTIAL_HELP = "Write-only: never shown again."
 
 
 class UpstreamAccountForm(SecretFieldsForm):
-    secret_fields = ("api_id", "api_token")
+    """IPFoxy needs the api-id and api-token (BytesFlows none: its tokens sit on the
+    sub-accounts); moving an IPFoxy account's base URL needs both typed in again."""
+
+    credential_kind = UPSTREAM
+    api_id = secret_input("IPFoxy API id", f"Required for IPFoxy. {_CREDENTIAL_HELP}")
+    api_token = secret_input("IPFoxy API token", f"Required for IPFoxy. {_CREDENTIAL_HELP}")
 
     class Meta:
         model = UpstreamAccount
@@ -578,34 +705,66 @@ class UpstreamAccountForm(SecretFieldsForm):
 
     def clean(self):
         cleaned = super().clean()
-        if self.instance.pk and "base_url" in self.changed_data:
-            try:
-                upstream_account_check_base_url_change(
-                    upstream_account=self.instance,
-                    base_url=cleaned.get("base_url") or "",
-                    credentials={k: cleaned.get(k) for k in self.secret_fields},
-                )
-            except ValidationError as exc:
-                self.add_error("base_url", exc.messages)
-        has_stored = bool(self.instance.pk and self.instance.credentials.get("api_token"))
-        if (
-            cleaned.get("provider") == Provider.IPFOXY
-            and not has_stored
-            and not (cleaned.get("api_id") and cleaned.get("api_token"))
-        ):
-            raise forms.ValidationError("IPFoxy needs both the api-id and the api-token.")
+        if self.instance.pk is None:
+            self.check_credentials(cleaned.get("provider") or "")
+            return cleaned
+        fields = {"credentials": self.credentials_entered()}
+        if "base_url" in self.changed_data:
+            fields["base_url"] = cleaned.get("base_url") or ""
+        try:
+            upstream_account_check(
+                upstream_account=self.instance, fields=fields, keep_stored_credentials=True
+            )
+        except InvalidCredentials as exc:
+            self.add_credential_errors(exc)
+        except ValidationError as exc:
+            self.add_error("base_url", exc.messages)  # the base URL moved without them
         return cleaned
 
 
 class UpstreamAccountAdmin(TenantScopedAdmin):
+    """Saved through `upstream_account_create` / `upstream_account_update`, with the same
+    credential rules as the API; the provider is fixed once created (as in the API)."""
+
     form = UpstreamAccountForm
-    list_display = ["name", "provider", "base_url", "cost_per_gb", "is_active", "reseller"]
+    list_display = [
+        "name", "provider", "base_url", "credentials_status", "cost_per_gb", "is_active",
+        "reseller",
+    ]  # fmt: skip
     list_filter = ["provider", "is_active", "reseller"]
     search_fields = ["name"]
 
+    @admin.display(description="credentials")
+    def credentials_status(self, obj):
+        return credentials_state(kind=UPSTREAM, provider=obj.provider, credentials=obj.credentials)
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ["provider"] if obj is not None else []
+        return [*super().get_readonly_fields(request, obj), *fixed]
+
+    def save_model(self, request, obj, form, change):
+        entered = form.credentials_entered()
+        if change:
+            saved = upstream_account_update(
+                upstream_account=UpstreamAccount.objects.get(pk=obj.pk),
+                keep_stored_credentials=True,
+                credentials=entered,
+                **form.changes(UPSTREAM_ACCOUNT_UPDATABLE_FIELDS),
+            )
+        else:
+            data = {
+                n: form.cleaned_data[n] for n in self.form.Meta.fields if n in form.cleaned_data
+            }
+            saved = upstream_account_create(credentials=entered, **data)
+        obj.pk, obj.credentials = saved.pk, saved.credentials
+        obj._state.adding = False
+
 
 class SubAccountForm(SecretFieldsForm):
-    secret_fields = ("token",)
+    """A BytesFlows sub-account needs its own token (IPFoxy ones none)."""
+
+    credential_kind = SUB_ACCOUNT
+    token = secret_input("BytesFlows token", f"Required for BytesFlows. {_CREDENTIAL_HELP}")
 
     class Meta:
         model = SubAccount
@@ -619,14 +778,54 @@ class SubAccountForm(SecretFieldsForm):
             "active_to",
         ]
 
+    def clean(self):
+        cleaned = super().clean()
+        upstream = self.instance.upstream_account if self.instance.pk else None
+        upstream = upstream or cleaned.get("upstream_account")
+        if upstream is not None:
+            self.check_credentials(upstream.provider)
+        return cleaned
+
 
 class SubAccountAdmin(TenantScopedAdmin):
+    """Saved through `sub_account_create` / `sub_account_update`, with the API's token rule;
+    the customer, upstream account and upstream id are fixed once created (as in the API)."""
+
     form = SubAccountForm
-    list_display = ["upstream_id", "label", "customer", "upstream_account", "status"]
+    list_display = [
+        "upstream_id", "label", "customer", "upstream_account", "status", "credentials_status",
+    ]  # fmt: skip
     list_filter = ["status", "upstream_account__provider"]
     search_fields = ["upstream_id", "label", "customer__name"]
     list_select_related = ["customer", "upstream_account"]
     autocomplete_fields = ["customer"]
+
+    @admin.display(description="credentials")
+    def credentials_status(self, obj):
+        return credentials_state(
+            kind=SUB_ACCOUNT, provider=obj.upstream_account.provider, credentials=obj.credentials
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ["customer", "upstream_account", "upstream_id"] if obj is not None else []
+        return [*super().get_readonly_fields(request, obj), *fixed]
+
+    def save_model(self, request, obj, form, change):
+        entered = form.credentials_entered()
+        if change:
+            saved = sub_account_update(
+                sub_account=SubAccount.objects.select_related("upstream_account").get(pk=obj.pk),
+                keep_stored_credentials=True,
+                credentials=entered,
+                **form.changes(SUB_ACCOUNT_UPDATABLE_FIELDS),
+            )
+        else:
+            data = {
+                n: form.cleaned_data[n] for n in self.form.Meta.fields if n in form.cleaned_data
+            }
+            saved = sub_account_create(credentials=entered, **data)
+        obj.pk, obj.credentials = saved.pk, saved.credentials
+        obj._state.adding = False
 
 
 class ApiKeyAdmin(TenantScopedAdmin):
@@ -683,13 +882,83 @@ class ApiKeyAdmin(TenantScopedAdmin):
         self.message_user(request, f"{own} API key(s) revoked{note}.", messages.SUCCESS)
 
 
-class FlowbillUserAdmin(UserAdmin):
-    """Logins are managed by platform superusers only."""
+class FlowbillUserCreationForm(AdminUserCreationForm):
+    """The superuser's "Add user": a login with a reseller is made by `staff_user_create`
+    (staff, never superuser; its email required), so it can log in to the admin at once."""
 
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ["username", "email", "reseller"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("reseller") is not None:
+            try:
+                staff_user_check_new(
+                    username=cleaned.get("username") or "", email=cleaned.get("email") or ""
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    if field not in self.errors:
+                        self.add_error(field, errors)
+            if cleaned.get("set_usable_password") is False:
+                self.add_error(
+                    None,
+                    "A reseller's login needs a password: enable password-based "
+                    "authentication, or use Create staff login on the reseller's page for "
+                    "a generated one.",
+                )
+        return cleaned
+
+
+class FlowbillUserChangeForm(UserChangeForm):
+    """A login linked to a reseller stays staff and never becomes a superuser
+    (`staff_user_check`): the admin would otherwise turn it away at login without a word."""
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            staff_user_check(
+                reseller=cleaned.get("reseller"),
+                is_staff=bool(cleaned.get("is_staff")),
+                is_superuser=bool(cleaned.get("is_superuser")),
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return cleaned
+
+
+class FlowbillUserAdmin(UserAdmin):
+    """Logins are managed by platform superusers only. A reseller's staff login is created
+    by `staff_user_create`: from "Add user" with a reseller, from Create staff login on the
+    reseller's page (a generated one-time password), or `manage.py create_staff_user`."""
+
+    form = FlowbillUserChangeForm
+    add_form = FlowbillUserCreationForm
     list_display = [*UserAdmin.list_display, "reseller"]
     list_filter = [*UserAdmin.list_filter, "reseller"]
     fieldsets = [*UserAdmin.fieldsets, ("Reseller", {"fields": ["reseller"]})]
-    add_fieldsets = [*UserAdmin.add_fieldsets, ("Reseller", {"fields": ["reseller"]})]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["username", "email", "usable_password",
+                                                 "password1", "password2"]}),
+        ("Reseller", {"fields": ["reseller"],
+                      "description": "A login with a reseller is that reseller's staff."}),
+    ]  # fmt: skip
+
+    def save_model(self, request, obj, form, change):
+        reseller = form.cleaned_data.get("reseller")
+        if change or reseller is None:
+            return super().save_model(request, obj, form, change)
+        created = staff_user_create(
+            reseller=reseller,
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data.get("email") or "",
+            password=form.cleaned_data["password1"],
+        )
+        obj.pk, obj.password, obj.is_staff = created.user.pk, created.user.password, True
+        obj._state.adding = False
+        return None
 
 
 admin.site.register(Reseller, ResellerAdmin)

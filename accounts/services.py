@@ -1,13 +1,22 @@
-"""Writes of the accounts domain. Each validates the whole object (model `full_clean`)."""
+"""Writes of the accounts domain. Each validates the whole object (model `full_clean`).
 
+The rules every entry point shares live here once: which credentials each provider needs
+(`CREDENTIAL_KEYS`, checked for the API, the admin and any caller), an IPFoxy base URL
+that moves only with its credentials, the reseller settings only the platform operator
+changes, and staff logins (`staff_user_create`: always staff, never superuser).
+"""
+
+import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.models import Customer, Provider, Reseller, SubAccount, UpstreamAccount
+from accounts.models import Customer, Provider, Reseller, SubAccount, UpstreamAccount, User
 from config.errors import ApplicationError
 
 
@@ -43,12 +52,17 @@ def upstream_account_create(
     cost_per_gb: Decimal = Decimal("0"),
     **fields: Any,
 ) -> UpstreamAccount:
+    """A new upstream connection; its `credentials` must be exactly the provider's
+    (`credentials_check`: IPFoxy `api_id` and `api_token`, BytesFlows none)."""
+    credentials = dict(credentials or {})
+    if provider in Provider.values:  # an unknown provider is the model's error
+        credentials = credentials_check(kind=UPSTREAM, provider=provider, credentials=credentials)
     return _save_validated(
         UpstreamAccount(
             reseller=reseller,
             provider=provider,
             name=name,
-            credentials=dict(credentials or {}),
+            credentials=credentials,
             base_url=base_url,
             cost_per_gb=cost_per_gb,
             **fields,
@@ -64,16 +78,106 @@ def sub_account_create(
     credentials: Mapping[str, str] | None = None,
     **fields: Any,
 ) -> SubAccount:
-    """Attach an upstream sub-account to a customer of the same reseller."""
+    """Attach an upstream sub-account to a customer of the same reseller; its `credentials`
+    must be exactly the provider's (`credentials_check`: a BytesFlows token, IPFoxy none)."""
     return _save_validated(
         SubAccount(
             customer=customer,
             upstream_account=upstream_account,
             upstream_id=upstream_id,
-            credentials=dict(credentials or {}),
+            credentials=credentials_check(
+                kind=SUB_ACCOUNT,
+                provider=upstream_account.provider,
+                credentials=credentials or {},
+            ),
             **fields,
         )
     )
+
+
+# --- credentials: which secrets each provider needs -----------------------------------------
+
+UPSTREAM = "upstream_account"
+SUB_ACCOUNT = "sub_account"
+#: The credential keys of each provider, per kind of object: exactly these, every one
+#: required. IPFoxy signs with the upstream account's api-id and api-token; BytesFlows has
+#: one token per sub-account. The one copy of this rule: the API serializers, the admin forms
+#: and the services all check through `credentials_check` / `credentials_resolve`.
+CREDENTIAL_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
+    (UPSTREAM, Provider.IPFOXY): ("api_id", "api_token"),
+    (UPSTREAM, Provider.BYTESFLOWS): (),
+    (SUB_ACCOUNT, Provider.IPFOXY): (),
+    (SUB_ACCOUNT, Provider.BYTESFLOWS): ("token",),
+}
+
+
+class InvalidCredentials(ValidationError):
+    """Credentials that are not the provider's. `problems` maps each offending key to its
+    messages (never the values); as a plain `ValidationError` it names `credentials`."""
+
+    def __init__(self, problems: Mapping[str, list[str]]):
+        self.problems = {key: list(messages) for key, messages in problems.items()}
+        super().__init__(
+            {
+                "credentials": [
+                    f"{key}: {message}"
+                    for key, messages in self.problems.items()
+                    for message in messages
+                ]
+            }
+        )
+
+
+def credential_keys(*, kind: str) -> tuple[str, ...]:
+    """Every credential key some provider takes for `kind` (the admin form's inputs)."""
+    keys = (key for (k, _), names in CREDENTIAL_KEYS.items() if k == kind for key in names)
+    return tuple(dict.fromkeys(keys))
+
+
+def credentials_check(
+    *, kind: str, provider: str, credentials: Mapping[str, str]
+) -> dict[str, str]:
+    """`credentials` if they are exactly what `provider` needs for `kind` (every required key
+    non-blank, no other key), else `InvalidCredentials` naming each key."""
+    required = CREDENTIAL_KEYS[(kind, provider)]
+    problems = {
+        key: [f"Not a {provider} credential."] for key in sorted(set(credentials) - set(required))
+    }
+    for key in required:
+        if not str(credentials.get(key, "")).strip():
+            problems[key] = ["This field is required."]
+    if problems:
+        raise InvalidCredentials(dict(sorted(problems.items())))
+    return dict(credentials)
+
+
+def credentials_entered(given: Mapping[str, str] | None) -> dict[str, str]:
+    """The keys of a write-only form that were typed in (an empty input keeps the stored
+    value, so it is no entry)."""
+    return {key: value for key, value in (given or {}).items() if str(value).strip()}
+
+
+def credentials_resolve(
+    *,
+    kind: str,
+    provider: str,
+    stored: Mapping[str, str],
+    given: Mapping[str, str] | None,
+    keep_stored: bool = False,
+) -> dict[str, str] | None:
+    """The credentials to store after a write, checked (`credentials_check`), or None when
+    they do not change. `given` replaces the stored ones as a whole (the API); with
+    `keep_stored` (the admin's write-only inputs, never pre-filled) each key typed in replaces
+    its stored value and the others stay, and nothing typed in changes nothing."""
+    if given is None:
+        return None
+    if keep_stored:
+        given = credentials_entered(given)
+        if not given:
+            return None
+        required = CREDENTIAL_KEYS[(kind, provider)]
+        given = {**{k: v for k, v in stored.items() if k in required}, **given}
+    return credentials_check(kind=kind, provider=provider, credentials=given)
 
 
 def encrypted_fields() -> list[tuple[type, str]]:
@@ -196,9 +300,10 @@ def upstream_account_check_base_url_change(
     *, upstream_account: UpstreamAccount, base_url: str, credentials: Mapping[str, str] | None
 ) -> None:
     """Moving an IPFoxy account to another base URL needs its api-id and api-token typed in
-    again: whoever can change the URL must already know the secrets sent there (a stolen
-    session or key alone cannot redirect them). BytesFlows accounts hold no credentials of
-    their own; their base URL is bounded by the host allowlist like every other."""
+    again (`credentials`: what was entered with the move, never the stored ones): whoever can
+    change the URL must already know the secrets sent there (a stolen session or key alone
+    cannot redirect them). BytesFlows accounts hold no credentials of their own; their base
+    URL is bounded by the host allowlist like every other."""
     if upstream_account.pk is None or upstream_account.provider != Provider.IPFOXY:
         return
     stored = UpstreamAccount.objects.filter(pk=upstream_account.pk).values_list(
@@ -213,24 +318,70 @@ def upstream_account_check_base_url_change(
         )
 
 
+def upstream_account_check(
+    *,
+    upstream_account: UpstreamAccount,
+    fields: Mapping[str, Any],
+    keep_stored_credentials: bool = False,
+) -> dict[str, Any]:
+    """The rules of a change beyond the model's, without saving it (the admin form shows
+    them as field errors; `upstream_account_update` applies them again): a new `base_url`
+    of an IPFoxy account comes with its credentials typed in again, and the credentials are
+    the provider's (`credentials_resolve`; `keep_stored_credentials`: a form's write-only
+    inputs). Returns `fields` with the credentials to store (none when they stay)."""
+    fields = dict(fields)
+    given = fields.pop("credentials", None)
+    if "base_url" in fields:
+        entered = credentials_entered(given) if keep_stored_credentials else given
+        upstream_account_check_base_url_change(
+            upstream_account=upstream_account, base_url=fields["base_url"], credentials=entered
+        )
+    credentials = credentials_resolve(
+        kind=UPSTREAM,
+        provider=upstream_account.provider,
+        stored=upstream_account.credentials if upstream_account.pk else {},
+        given=given,
+        keep_stored=keep_stored_credentials,
+    )
+    if credentials is not None:
+        fields["credentials"] = credentials
+    return fields
+
+
 @transaction.atomic
-def upstream_account_update(*, upstream_account: UpstreamAccount, **fields: Any) -> UpstreamAccount:
-    """Change an upstream connection; `credentials`, when given, replace the stored ones.
+def upstream_account_update(
+    *, upstream_account: UpstreamAccount, keep_stored_credentials: bool = False, **fields: Any
+) -> UpstreamAccount:
+    """Change an upstream connection; `credentials`, when given, replace the stored ones
+    (with `keep_stored_credentials`, only the keys typed in: the admin's write-only inputs).
 
     A new `base_url` must be on the provider's host allowlist and, for IPFoxy, come with the
-    credentials (see `upstream_account_check_base_url_change`)."""
-    if "base_url" in fields:
-        upstream_account_check_base_url_change(
-            upstream_account=upstream_account,
-            base_url=fields["base_url"],
-            credentials=fields.get("credentials"),
-        )
+    credentials (see `upstream_account_check`)."""
+    fields = upstream_account_check(
+        upstream_account=upstream_account,
+        fields=fields,
+        keep_stored_credentials=keep_stored_credentials,
+    )
     return _update_validated(upstream_account, UPSTREAM_ACCOUNT_UPDATABLE_FIELDS, fields)
 
 
 @transaction.atomic
-def sub_account_update(*, sub_account: SubAccount, **fields: Any) -> SubAccount:
-    """Change a sub-account's label, status, dates or token (never its customer or identity)."""
+def sub_account_update(
+    *, sub_account: SubAccount, keep_stored_credentials: bool = False, **fields: Any
+) -> SubAccount:
+    """Change a sub-account's label, status, dates or token (never its customer or identity).
+    A token is checked like the API's (`credentials_resolve`; `keep_stored_credentials`: the
+    admin's write-only input, left empty to keep the stored one)."""
+    if "credentials" in fields:
+        credentials = credentials_resolve(
+            kind=SUB_ACCOUNT,
+            provider=sub_account.upstream_account.provider,
+            stored=sub_account.credentials,
+            given=fields.pop("credentials"),
+            keep_stored=keep_stored_credentials,
+        )
+        if credentials is not None:
+            fields["credentials"] = credentials
     return _update_validated(sub_account, SUB_ACCOUNT_UPDATABLE_FIELDS, fields)
 
 
@@ -374,3 +525,71 @@ def reseller_logo_delete(*, reseller: Reseller) -> Reseller:
         reseller.logo = ""
         reseller.save(update_fields=["logo"])
     return reseller
+
+
+# --- staff logins ---------------------------------------------------------------------------
+
+#: Random bytes of a generated one-time password: 15 give 20 URL-safe characters, 120 bits.
+STAFF_PASSWORD_BYTES = 15
+
+
+@dataclass(frozen=True)
+class StaffUserCreated:
+    user: User
+    #: The generated password, to show this once (never stored in clear); None when the
+    #: caller chose the password.
+    password: str | None
+
+
+def staff_user_check(*, reseller: Reseller | None, is_staff: bool, is_superuser: bool) -> None:
+    """A login linked to a reseller is that reseller's staff: `is_staff` (or the admin login
+    would turn it away without a word) and never a superuser (a superuser sees every
+    reseller). To stop such a login, deactivate it (`is_active`)."""
+    if reseller is None:
+        return
+    errors = {}
+    if not is_staff:
+        errors["is_staff"] = (
+            "A reseller's login is always staff (the admin would refuse it otherwise); "
+            "to stop it, untick Active instead."
+        )
+    if is_superuser:
+        errors["is_superuser"] = "A reseller's login cannot be a superuser."
+    if errors:
+        raise ValidationError(errors)
+
+
+def staff_user_check_new(*, username: str, email: str) -> None:
+    """What a new staff login needs beyond the model's field rules: a username no login has
+    in any letter case, and an email address."""
+    errors = {}
+    if username and User.objects.filter(username__iexact=username).exists():
+        errors["username"] = f"A login named {username!r} already exists."
+    if not email:
+        errors["email"] = "A staff login needs an email address."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def staff_user_create(
+    *, reseller: Reseller, username: str, email: str, password: str | None = None
+) -> StaffUserCreated:
+    """A staff login for `reseller` (the `create_staff_user` command and the superuser's
+    admin): `is_staff`, never a superuser, able to log in to the admin at once, where it lands
+    on its reseller's dashboard. Without `password` a random one is generated and returned
+    once; a given one must pass the password validators. A username taken in any letter case
+    (`username`) and an invalid email are refused (`ValidationError` naming the field)."""
+    username, email = username.strip(), email.strip()
+    staff_user_check_new(username=username, email=email)
+    user = User(username=username, email=email, reseller=reseller, is_staff=True)
+    generated = None
+    if password is None:
+        generated = password = secrets.token_urlsafe(STAFF_PASSWORD_BYTES)
+    else:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from exc
+    user.set_password(password)
+    return StaffUserCreated(user=_save_validated(user), password=generated)

@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from accounts.email_identity import sender_email_verified
 from accounts.models import ApiKey, Customer, Provider, Reseller, SubAccount, UpstreamAccount
+from accounts.services import SUB_ACCOUNT, UPSTREAM, InvalidCredentials, credentials_check
 from config.errors import ERROR_CODE_CHOICES
 from config.query import id_parameter
 from core.money import AmountInputField
@@ -79,27 +80,13 @@ class StrictModelInputSerializer(StrictInputSerializer, serializers.ModelSeriali
     }
 
 
-#: Credential keys per (kind, provider): (required, optional). Anything else is refused.
-_CREDENTIAL_KEYS: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {
-    ("upstream", Provider.IPFOXY): (frozenset({"api_id", "api_token"}), frozenset()),
-    ("upstream", Provider.BYTESFLOWS): (frozenset(), frozenset()),
-    ("sub_account", Provider.IPFOXY): (frozenset(), frozenset()),
-    ("sub_account", Provider.BYTESFLOWS): (frozenset({"token"}), frozenset()),
-}
-
-
 def validate_credentials(kind: str, provider: str, value: Mapping[str, str]) -> dict[str, str]:
-    """Check a credentials object's keys for a provider. Messages never echo the values."""
-    required, optional = _CREDENTIAL_KEYS[(kind, provider)]
-    errors = {}
-    for key in sorted(set(value) - required - optional):
-        errors[key] = [f"Not a {provider} credential."]
-    for key in sorted(required):
-        if not str(value.get(key, "")).strip():
-            errors[key] = ["This field is required."]
-    if errors:
-        raise serializers.ValidationError({"credentials": errors})
-    return dict(value)
+    """The services' rule of which credentials `provider` needs (`credentials_check`), as a
+    400 naming each key under `credentials`. Messages never echo the values."""
+    try:
+        return credentials_check(kind=kind, provider=provider, credentials=value)
+    except InvalidCredentials as exc:
+        raise serializers.ValidationError({"credentials": exc.problems}) from exc
 
 
 def _credentials_field(help_text: str) -> serializers.DictField:
@@ -137,7 +124,7 @@ class UpstreamAccountCreateInputSerializer(StrictModelInputSerializer):
 
     def validate(self, attrs):
         attrs["credentials"] = validate_credentials(
-            "upstream", attrs["provider"], attrs.get("credentials", {})
+            UPSTREAM, attrs["provider"], attrs.get("credentials", {})
         )
         return attrs
 
@@ -161,7 +148,7 @@ class UpstreamAccountUpdateInputSerializer(StrictModelInputSerializer):
     def validate(self, attrs):
         if "credentials" in attrs:
             provider = self.context["upstream_account"].provider
-            attrs["credentials"] = validate_credentials("upstream", provider, attrs["credentials"])
+            attrs["credentials"] = validate_credentials(UPSTREAM, provider, attrs["credentials"])
         return attrs
 
 
@@ -316,7 +303,7 @@ class SubAccountCreateInputSerializer(StrictModelInputSerializer):
 
     def validate(self, attrs):
         attrs["credentials"] = validate_credentials(
-            "sub_account", attrs["upstream_account"].provider, attrs.get("credentials", {})
+            SUB_ACCOUNT, attrs["upstream_account"].provider, attrs.get("credentials", {})
         )
         return attrs
 
@@ -332,9 +319,7 @@ class SubAccountUpdateInputSerializer(StrictModelInputSerializer):
     def validate(self, attrs):
         if "credentials" in attrs:
             provider = self.context["sub_account"].upstream_account.provider
-            attrs["credentials"] = validate_credentials(
-                "sub_account", provider, attrs["credentials"]
-            )
+            attrs["credentials"] = validate_credentials(SUB_ACCOUNT, provider, attrs["credentials"])
         return attrs
 
 
@@ -440,14 +425,13 @@ class MeOutputSerializer(serializers.ModelSerializer):
         return obj.currency or obj.reseller.currency
 
 
+#: Shown by the settings API, changed only by the platform operator.
+_RESELLER_FIXED_FIELDS = ("id", "name", "slug", "currency", "timezone", "invoice_prefix")
+
+
 class ResellerSettingsUpdateInputSerializer(StrictInputSerializer):
     immutable_fields = (
-        "id",
-        "name",
-        "slug",
-        "currency",
-        "timezone",
-        "invoice_prefix",
+        *_RESELLER_FIXED_FIELDS,
         "logo",
         "sender_email_verified",
         "verified_sender_domain",
@@ -483,17 +467,7 @@ class ResellerSettingsOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Reseller
-        fields = [
-            "id",
-            "name",
-            "slug",
-            "currency",
-            "timezone",
-            "invoice_prefix",
-            *_SETTINGS_HELP,
-            "sender_email_verified",
-            "logo",
-        ]
+        fields = [*_RESELLER_FIXED_FIELDS, *_SETTINGS_HELP, "sender_email_verified", "logo"]
         read_only_fields = fields
         extra_kwargs = {
             "id": {"help_text": "The reseller's id."},

@@ -182,8 +182,9 @@ _OPERATIONS = [
         "replays the first 202 instead of queueing again. Each upstream request still "
         "draws on the upstream account's request budget (a task short of it retries with "
         "backoff). Refused with 400 `validation_error`: an `upstream_account` that is not "
-        "yours or does not exist (`Invalid pk`), an inactive one, or an unknown key. A task "
-        "broker that cannot be reached is a 503 `service_unavailable`.",
+        "yours or does not exist (`Invalid pk`), or an unknown key; with 400 "
+        "`upstream_account_inactive`: an inactive one. A task broker that cannot be reached "
+        "is a 503 `service_unavailable`.",
         [
             _ex("One upstream account", {"upstream_account": 1}, request=True),
             _ex("Every active upstream account", {}, request=True),

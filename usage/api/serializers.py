@@ -141,7 +141,8 @@ class SyncRequestInputSerializer(StrictInputSerializer):
     upstream_account = serializers.PrimaryKeyRelatedField(
         queryset=UpstreamAccount.objects.none(),
         required=False,
-        help_text="Sync only this upstream account; absent: every active one.",
+        help_text="Sync only this upstream account; absent: every active one. An inactive "
+        "one is refused by the service (400 `upstream_account_inactive`).",
     )
 
     def __init__(self, *args, **kwargs):
@@ -151,11 +152,6 @@ class SyncRequestInputSerializer(StrictInputSerializer):
             self.fields["upstream_account"].queryset = UpstreamAccount.objects.for_reseller(
                 tenant.reseller
             )
-
-    def validate_upstream_account(self, value: UpstreamAccount) -> UpstreamAccount:
-        if not value.is_active:
-            raise serializers.ValidationError("This upstream account is inactive.")
-        return value
 
 
 class QueuedSyncOutputSerializer(serializers.Serializer):
