@@ -2,7 +2,9 @@
 
 Sync calls `build_connector(...)` with an `UpstreamAccount`'s provider, base URL,
 credentials and `mb_bytes`, a shared `httpx.Client`, and a `RequestBudget`; it gets an
-IPFoxy `HistoryConnector` or a BytesFlows `LedgerConnector` back.
+IPFoxy `HistoryConnector` or a BytesFlows `LedgerConnector` back. The IPFoxy one is also a
+`ResellerConnector` (`reseller.py`: provisioning writes that share the same budget, with
+priority); BytesFlows publishes no write API.
 """
 
 from __future__ import annotations
@@ -111,7 +113,8 @@ def build_connector(
 ) -> HistoryConnector | LedgerConnector:
     """A connector for `provider`. Options: requests_per_minute (50), timeout (httpx.Timeout),
     allowed_hosts (the hosts the base URL may name; None checks only scheme and user info),
-    sleep, wall_clock, rng (tests); IPFoxy: max_window_hours, max_restarts; BytesFlows:
+    sleep, wall_clock, rng (tests); IPFoxy: max_window_hours, max_restarts, kb_bytes
+    (default mb_bytes / 1024), form_encoding ("multipart" | "urlencoded"); BytesFlows:
     record_timezone ("UTC"), max_restarts. Unknown options raise TypeError."""
     try:
         factory = CONNECTORS[provider]

@@ -30,6 +30,12 @@ class UpstreamError(Exception):
     code = "upstream_error"
     retryable = False
     retry_after: float | None = None  # seconds the upstream asked us to wait (Retry-After)
+    #: For a write: whether the upstream may have applied it despite this error (the request
+    #: left and no definitive refusal came back). False for refusals and unsent requests.
+    may_have_applied = True
+    #: For a write retried with its idempotency key: a refusal that proves no earlier attempt
+    #: was applied either (the upstream would have replayed that attempt's success).
+    definitive = False
 
     def __init__(self, message: str, *, context: dict[str, Any] | None = None):
         super().__init__(message)
@@ -45,6 +51,7 @@ class AuthError(UpstreamError):
     """Credentials refused (IPFoxy 60401, BytesFlows 401/expired token). Never retried."""
 
     code = "upstream_auth_failed"
+    may_have_applied = False
 
 
 class UrlNotAllowedError(UpstreamError):
@@ -52,12 +59,16 @@ class UrlNotAllowedError(UpstreamError):
     the provider's allowlist). Nothing was sent; never retried."""
 
     code = "upstream_url_not_allowed"
+    may_have_applied = False
 
 
 class ParameterError(UpstreamError):
-    """The upstream refused a parameter (IPFoxy 60400). Never retried."""
+    """The upstream refused a parameter (IPFoxy 60400; also an idempotency key reused with
+    other parameters). Never retried."""
 
     code = "upstream_bad_parameter"
+    may_have_applied = False
+    definitive = True
 
 
 class RateLimitedError(UpstreamError):
@@ -65,6 +76,7 @@ class RateLimitedError(UpstreamError):
 
     code = "upstream_rate_limited"
     retryable = True
+    may_have_applied = False
 
     def __init__(
         self,
@@ -88,10 +100,20 @@ class BudgetExhaustedError(RateLimitedError):
 
 
 class TransientError(UpstreamError):
-    """Connection errors, timeouts, 5xx, IPFoxy 60500. Retried with backoff."""
+    """Connection errors, timeouts, 5xx, IPFoxy 60500 / 10086. Retried with backoff.
+
+    `may_have_applied` is False on an instance when the request never left (connection
+    refused, connect timeout, no pooled connection)."""
 
     code = "upstream_unavailable"
     retryable = True
+
+
+class RetryableRefusalError(TransientError):
+    """The upstream refused a write and suggests retrying (IPFoxy 8700 "order failed"):
+    nothing was applied. Retried with backoff, with the same idempotency key."""
+
+    may_have_applied = False
 
 
 class BadResponseError(UpstreamError):
@@ -116,9 +138,25 @@ class UnknownCodeError(UpstreamError):
 
 
 class InsufficientBalanceError(UpstreamError):
-    """IPFoxy 60300: the reseller's upstream balance is exhausted."""
+    """IPFoxy 60300: the reseller's upstream balance (main-account traffic) is exhausted.
+    Never retried."""
 
     code = "upstream_insufficient_balance"
+    may_have_applied = False
+    definitive = True
+
+
+class OutcomeUnknownError(UpstreamError):
+    """A write may or may not have been applied: an attempt timed out or lost its connection
+    after sending, got a 5xx or an unreadable answer, and no later attempt (same body, same
+    idempotency key) settled it. Resend later with the SAME idempotency key, never a new one.
+    `cause` is the last attempt's error; `context["idempotency_key"]` names the key."""
+
+    code = "upstream_outcome_unknown"
+
+    def __init__(self, message: str, *, cause: UpstreamError, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.cause = cause
 
 
 # --------------------------------------------------------------------------- data
@@ -149,7 +187,9 @@ class UsageReport:
 
 @dataclass(frozen=True)
 class DiscoveredSubAccount:
-    """One row of IPFoxy's sub-account list (cumulative counters in bytes)."""
+    """One row of IPFoxy's sub-account list (cumulative counters in bytes). `expires_at` is
+    None when it never expires; `password` (the proxy password, kept out of repr) and
+    `ip_whitelist` are there when the upstream sends them."""
 
     upstream_id: str
     enabled: bool
@@ -158,6 +198,8 @@ class DiscoveredSubAccount:
     remaining_bytes: int
     created_at: dt.datetime | None
     expires_at: dt.datetime | None
+    password: str | None = field(default=None, repr=False)
+    ip_whitelist: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

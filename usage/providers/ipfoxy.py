@@ -1,4 +1,5 @@
-"""IPFoxy connector: hourly usage per sub-account, and the sub-account list.
+"""IPFoxy connector: hourly usage per sub-account, the sub-account list, and (mixed in from
+`ipfoxy_reseller.py`) the reseller writes and account reads.
 
 Upstream facts (see /work/shared/upstream/ipfoxy-account-flow-api.md and issue 3):
 - Headers `api-id` and `api-token` on every call; success is body `"code": 0`; errors arrive
@@ -31,6 +32,7 @@ from usage.providers.ipfoxy_parse import (
     parse_flow_page,
     parse_sub_account_page,
 )
+from usage.providers.ipfoxy_reseller import SUB_ACCOUNTS_PATH, IPFoxyResellerMixin
 from usage.providers.transport import Transport, secrets_scrubbed
 
 __all__ = [
@@ -45,7 +47,6 @@ __all__ = [
 ]
 
 FLOW_PATH = "/ip/open-api/get-account-use-flow-list"
-SUB_ACCOUNTS_PATH = "/ip/open-api/get-sub-account-list"
 PAGE_SIZE = 100
 MAX_PAGES = 10_000  # a hostile `total` cannot keep us walking forever
 LOOKBACK = dt.timedelta(days=90)
@@ -68,8 +69,10 @@ def split_window(start: dt.datetime, end: dt.datetime, max_hours: int):
         start += step
 
 
-class IPFoxyConnector:
-    """A HistoryConnector for one IPFoxy reseller account (its api-id and api-token)."""
+class IPFoxyConnector(IPFoxyResellerMixin):
+    """A HistoryConnector and ResellerConnector for one IPFoxy reseller account (its api-id
+    and api-token). `kb_bytes` (default mb_bytes / 1024) sizes the KB of the account
+    counters; `form_encoding` is "multipart" (form-data) or "urlencoded" for writes."""
 
     provider = "ipfoxy"
 
@@ -82,10 +85,16 @@ class IPFoxyConnector:
         mb_bytes: int = 1_048_576,
         max_window_hours: int = 24 * 31,
         max_restarts: int = 3,
+        kb_bytes: int | None = None,
+        form_encoding: str = "multipart",
     ) -> None:
+        if form_encoding not in ("multipart", "urlencoded"):
+            raise ValueError("form_encoding must be 'multipart' or 'urlencoded'")
         self.transport = transport
         self._headers = {"api-id": api_id, "api-token": api_token}
         self.mb_bytes = mb_bytes
+        self.kb_bytes = kb_bytes
+        self.form_encoding = form_encoding
         self.max_window_hours = max_window_hours
         self.max_restarts = max_restarts
         self.pages = 0  # pages read so far, across calls (for SyncRun when a call fails)
@@ -207,11 +216,10 @@ class IPFoxyConnector:
             expected: int | None = None
             received, page = 0, 1
             while True:
-                ctx = {"page": page}
-                data = self._get(SUB_ACCOUNTS_PATH, {"page": page, "page_size": PAGE_SIZE}, ctx)
+                result = self.sub_accounts_page(page=page, page_size=PAGE_SIZE)
                 self.pages += 1
-                ctx = {"provider": self.provider, "path": SUB_ACCOUNTS_PATH, **ctx}
-                total, rows = parse_sub_account_page(data, mb_bytes=self.mb_bytes, context=ctx)
+                total, rows = result.total, result.rows
+                ctx = {"provider": self.provider, "path": SUB_ACCOUNTS_PATH, "page": page}
                 if expected is None:
                     expected = total
                 elif total != expected:

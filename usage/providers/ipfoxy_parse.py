@@ -2,8 +2,9 @@
 
 Every doubt raises BadResponseError naming the field; business codes map to typed errors.
 Conversions: `flow` is MB text, bytes = Decimal(flow) * mb_bytes rounded half up to the
-nearest byte; sub-account `use_flow`/`surplus_flow` are KB text, 1 KB = mb_bytes / 1024
-bytes, rounded the same way. Labels are wall times in the echoed `timezone` (any ±HH:MM).
+nearest byte; sub-account `use_flow`/`surplus_flow` are KB text, 1 KB = `kb_bytes` bytes
+(default mb_bytes / 1024), rounded the same way. Labels are wall times in the echoed
+`timezone` (any ±HH:MM). An `ex_time` of 2147483647 (IPFoxy's "never") reads as None.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from usage.providers.base import (
     InsufficientBalanceError,
     ParameterError,
     RateLimitedError,
+    RetryableRefusalError,
     TransientError,
     UnknownCodeError,
     UpstreamError,
@@ -27,14 +29,28 @@ from usage.providers.base import (
 
 # Sub-account dates without a timezone of their own are IPFoxy's local time.
 IPFOXY_LOCAL = dt.timezone(dt.timedelta(hours=8))
+NEVER_EXPIRES = dt.datetime.fromtimestamp(2_147_483_647, dt.UTC)
 
 IPFOXY_ERRORS: dict[int, type[UpstreamError]] = {
     60400: ParameterError,
     60401: AuthError,
     60300: InsufficientBalanceError,
     60500: TransientError,
+    10086: TransientError,  # "request error": retried a few times, then fails
+    8700: RetryableRefusalError,  # "order failed, suggest retrying": nothing applied
     50000: RateLimitedError,
 }
+
+
+def kb_ratio(mb_bytes: int, kb_bytes: int | None) -> tuple[int, int]:
+    """(numerator, denominator) of one KB in bytes: `kb_bytes`, else mb_bytes / 1024."""
+    return (kb_bytes, 1) if kb_bytes is not None else (mb_bytes, 1024)
+
+
+def kb_to_bytes(value: Any, name: str, ratio: tuple[int, int], context: dict) -> tuple[int, str]:
+    """A KB amount (text or number) as (bytes rounded half up, the raw text)."""
+    amount, raw = p.amount(value, name, context)
+    return p.to_bytes(amount, numerator=ratio[0], denominator=ratio[1]), str(raw)
 
 
 def check_body(payload: Any, context: dict[str, Any]) -> Any:
@@ -103,11 +119,16 @@ def merge_buckets(
 
 
 def parse_sub_account_page(
-    data: Any, *, mb_bytes: int, context: dict[str, Any] | None = None
+    data: Any,
+    *,
+    mb_bytes: int,
+    kb_bytes: int | None = None,
+    context: dict[str, Any] | None = None,
 ) -> tuple[int, list[DiscoveredSubAccount]]:
-    """Validate one page of `get-sub-account-list`: (total, rows). Flows are KB strings,
-    1 KB = mb_bytes / 1024 bytes, rounded half up. Dates may be unix seconds or
-    "YYYY-MM-DD HH:MM:SS" in the echoed `timezone` (default +08:00, IPFoxy's local time)."""
+    """Validate one page of `get-sub-account-list`: (total, rows). Flows are KB strings
+    (`kb_ratio`), rounded half up. Dates may be unix seconds or "YYYY-MM-DD HH:MM:SS" in the
+    echoed `timezone` (default +08:00, IPFoxy's local time). `password` and `ip_whitelist`
+    are optional (older answers lack them)."""
     ctx = dict(context or {})
     data = p.mapping(data, "data", ctx)
     total = p.count(data.get("total"), "total", ctx)
@@ -115,21 +136,29 @@ def parse_sub_account_page(
     tz = IPFOXY_LOCAL
     if data.get("timezone") is not None:
         tz = p.utc_offset(data.get("timezone"), "timezone", ctx)
+    ratio = kb_ratio(mb_bytes, kb_bytes)
     out = []
     for i, row in enumerate(rows):
         row_ctx = {**ctx, "row": i}
         row = p.mapping(row, "list[]", row_ctx)
-        used, _ = p.amount(row.get("use_flow"), "use_flow", row_ctx)
-        left, _ = p.amount(row.get("surplus_flow"), "surplus_flow", row_ctx)
+        expires = p.optional_time(row.get("ex_time"), "ex_time", tz, row_ctx)
+        password = row.get("password")
+        whitelist = row.get("ip_whitelist") or ""
+        if not isinstance(whitelist, str):
+            raise p.bad("`ip_whitelist` is not a string", row_ctx)
         out.append(
             DiscoveredSubAccount(
                 upstream_id=p.text(row.get("account"), "account", row_ctx),
                 enabled=p.count(row.get("status"), "status", row_ctx) == 1,
                 is_main=p.count(row.get("is_main", 0), "is_main", row_ctx) == 1,
-                used_bytes=p.to_bytes(used, numerator=mb_bytes, denominator=1024),
-                remaining_bytes=p.to_bytes(left, numerator=mb_bytes, denominator=1024),
+                used_bytes=kb_to_bytes(row.get("use_flow"), "use_flow", ratio, row_ctx)[0],
+                remaining_bytes=kb_to_bytes(
+                    row.get("surplus_flow"), "surplus_flow", ratio, row_ctx
+                )[0],
                 created_at=p.optional_time(row.get("created_time"), "created_time", tz, row_ctx),
-                expires_at=p.optional_time(row.get("ex_time"), "ex_time", tz, row_ctx),
+                expires_at=None if expires == NEVER_EXPIRES else expires,
+                password=None if password in (None, "") else p.text(password, "password", row_ctx),
+                ip_whitelist=tuple(ip.strip() for ip in whitelist.split(",") if ip.strip()),
             )
         )
     return total, out

@@ -8,8 +8,17 @@ service-error codes are retried with exponential backoff and full jitter
 HTTP-date) wins over the backoff, and IPFoxy's 50000 without one waits for the next minute
 boundary. Authentication and parameter errors are never retried.
 
-Headers handed to `get_json` are treated as secrets: they are never logged, never put in an
-error, and their values are scrubbed from any upstream text we do quote.
+Writes (`post_form`) take the budget with priority (`ratelimit.py`: sync leaves them a share
+of every window) and are retried the same way, always with the same body, so an idempotency
+key in it is never replaced. An attempt that may have been applied (sent, then a timeout, a
+lost connection, a 5xx, an unreadable answer, a transient code) marks the call uncertain:
+if no later attempt succeeds or is refused definitively (`UpstreamError.definitive`), the
+call raises `OutcomeUnknownError` instead of the last error. A request that never left
+(connection refused, connect or pool timeout) is not uncertain.
+
+Headers handed to `get_json`/`post_form` are treated as secrets: they are never logged, never
+put in an error, and their values are scrubbed from any upstream text we do quote; so are the
+form fields named in `secret_fields`, and no form field goes into an error's context.
 
 Credentials go only where the base-URL policy allows (`accounts.upstream_urls`): before any
 request the URL is checked again (http(s), no user info, and, given `allowed_hosts`, a host on
@@ -39,6 +48,7 @@ from usage.providers.base import (
     AuthError,
     BadResponseError,
     BudgetExhaustedError,
+    OutcomeUnknownError,
     RateLimitedError,
     TransientError,
     UnreadableResponseError,
@@ -54,6 +64,18 @@ MAX_BODY_BYTES = 20 * 1024 * 1024
 
 # `check(payload, context)` turns a decoded JSON body into its `data`, or raises.
 BodyCheck = Callable[[Any, dict[str, Any]], Any]
+# httpx errors raised before any byte of the request left: a write cannot have been applied.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    path: str
+    params: dict[str, Any] | None
+    form: tuple[str, dict[str, str]] | None  # (encoding, fields)
+    headers: dict[str, str]
+    priority: bool
 
 
 @dataclass(frozen=True)
@@ -157,67 +179,117 @@ class Transport:
         headers: Mapping[str, str],
         check: BodyCheck,
         context: Mapping[str, Any] | None = None,
+        priority: bool = False,
     ) -> Any:
         """GET `path` and return `check(body)`; retries what is retryable, raises typed errors.
 
         `params` must be safe to show (they go into error context and logs); `headers` are
-        secret. `context` adds safe facts (account, page, window) to every error.
+        secret. `context` adds safe facts (account, page, window) to every error. `priority`
+        takes the budget ahead of bulk reads (a read on a customer's critical path).
         """
-        secrets = [v for v in headers.values() if v]
         base_ctx = {"provider": self.provider, "path": path, **dict(context or {})}
         base_ctx.update({k: v for k, v in params.items() if k not in base_ctx})
-        attempt = 0
+        request = _Request("GET", path, dict(params), None, dict(headers), priority)
+        return self._call(request, check, base_ctx, secrets=[v for v in headers.values() if v])
+
+    def post_form(
+        self,
+        path: str,
+        *,
+        form: Mapping[str, str],
+        headers: Mapping[str, str],
+        check: BodyCheck,
+        context: Mapping[str, Any] | None = None,
+        secret_fields: Collection[str] = (),
+        encoding: str = "multipart",
+    ) -> Any:
+        """POST `form` (a write) and return `check(body)`, with budget priority.
+
+        Retried like `get_json`, resending the identical form (its idempotency key included);
+        raises `OutcomeUnknownError` when an attempt may have been applied and none settled it.
+        Form fields never go into errors: `context` says what is safe to show. `encoding` is
+        "multipart" (form-data, as IPFoxy documents) or "urlencoded".
+        """
+        if encoding not in ("multipart", "urlencoded"):
+            raise ValueError("encoding must be 'multipart' or 'urlencoded'")
+        secrets = [v for v in headers.values() if v] + [
+            form[name] for name in secret_fields if form.get(name)
+        ]
+        base_ctx = {"provider": self.provider, "path": path, **dict(context or {})}
+        request = _Request("POST", path, None, (encoding, dict(form)), dict(headers), True)
+        return self._call(request, check, base_ctx, secrets=secrets)
+
+    # ------------------------------------------------------------------ internals
+
+    def _call(
+        self, request: _Request, check: BodyCheck, base_ctx: dict[str, Any], secrets: list[str]
+    ) -> Any:
+        write = request.method != "GET"
+        attempt, uncertain = 0, False
         while True:
             attempt += 1
             ctx = {**base_ctx, "attempt": attempt}
             try:
-                return self._attempt(path, params, headers, check, ctx, secrets)
+                return self._attempt(request, check, ctx)
             except UpstreamError as exc:
                 scrub_secrets(exc, secrets)
+                uncertain = uncertain or (write and exc.may_have_applied)
                 final = isinstance(exc, BudgetExhaustedError)  # it already waited its fill
                 if final or not exc.retryable or attempt >= self.retry.max_attempts:
                     logger.warning(
                         "upstream request failed: %s", exc, extra={"error_code": exc.code}
                     )
+                    if uncertain and not exc.definitive:
+                        raise OutcomeUnknownError(
+                            f"outcome unknown after {attempt} attempt(s): {exc.message}",
+                            cause=exc,
+                            context={**ctx, "last_error": exc.code},
+                        ) from exc
                     raise
                 delay = self._delay(exc, attempt)
                 logger.info("upstream retry in %.2fs after: %s", delay, exc)
                 self.sleep(delay)
 
-    # ------------------------------------------------------------------ internals
+    def _send(self, request: _Request, url: str) -> httpx.Response:
+        options: dict[str, Any] = {
+            "headers": request.headers,
+            "timeout": self.timeout,
+            "follow_redirects": False,  # a redirect must not carry the credentials elsewhere
+        }
+        if request.form is None:
+            return self.client.get(url, params=request.params, **options)
+        encoding, fields = request.form
+        if encoding == "multipart":  # (None, value): a plain field, not a file
+            options["files"] = {name: (None, value) for name, value in fields.items()}
+        else:
+            options["data"] = fields
+        return self.client.post(url, **options)
 
-    def _attempt(
-        self,
-        path: str,
-        params: Mapping[str, Any],
-        headers: Mapping[str, str],
-        check: BodyCheck,
-        ctx: dict[str, Any],
-        secrets: list[str],
-    ) -> Any:
-        url = self.base_url + path
+    def _attempt(self, request: _Request, check: BodyCheck, ctx: dict[str, Any]) -> Any:
+        url = self.base_url + request.path
         self._check_url(url)
         self.budget.acquire(
-            self.budget_key, per_minute=self.per_minute, timeout=self.retry.budget_timeout
+            self.budget_key,
+            per_minute=self.per_minute,
+            timeout=self.retry.budget_timeout,
+            priority=request.priority,
         )
         self.requests += 1
         try:
-            response = self.client.get(
-                url,
-                params=dict(params),
-                headers=dict(headers),
-                timeout=self.timeout,
-                follow_redirects=False,  # a redirect must not carry the credentials elsewhere
-            )
+            response = self._send(request, url)
         except httpx.TimeoutException as exc:
-            raise TransientError(
+            error = TransientError(
                 f"upstream unreachable: timeout ({type(exc).__name__})", context=ctx
-            ) from None
+            )
+            error.may_have_applied = not isinstance(exc, NOT_SENT)
+            raise error from None
         except httpx.TransportError as exc:
             # The exception text names hosts, ports, errnos and resolver output: never kept.
-            raise TransientError(
+            error = TransientError(
                 f"upstream unreachable: connection error ({type(exc).__name__})", context=ctx
-            ) from None
+            )
+            error.may_have_applied = not isinstance(exc, NOT_SENT)
+            raise error from None
         status = response.status_code
         ctx["http_status"] = status
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self.wall_clock())

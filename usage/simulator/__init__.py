@@ -27,16 +27,22 @@ From Python (tests, demo)::
         sim.set_faults(http_5xx=2, latency_ms=50)
         sim.advance(3600); sim.revise(account="SIM00001", hour=..., flow="12.5")
         sim.stats()["max_requests_per_60s"]
+        sim.pool(); sim.sub_account("FBalpha00001")  # the reseller book
 
-Endpoints served (GET): `/ip/open-api/get-account-use-flow-list`,
-`/ip/open-api/get-sub-account-list`, `/api/v1/dashboard/asset`,
-`/api/v1/user/traffic/records`. Control: `GET /_sim/stats`, `GET|POST /_sim/faults`,
-`GET|POST /_sim/clock`, `GET|POST /_sim/rate-limit`, `GET|POST /_sim/revisions`,
-`POST /_sim/tokens[/expire|/restore]`, `POST /_sim/stats/reset`, `GET /_sim/config`.
+Endpoints served: IPFoxy under `/ip/open-api/`: GET `get-account-use-flow-list`,
+`get-sub-account-list`, `get-sub-account-flow`, `residential-data`; POST (form-data)
+`create-sub-account`, `allocate-flow-sub-account`, `update-pass`, `update-ip-whitelist`.
+BytesFlows (GET): `/api/v1/dashboard/asset`, `/api/v1/user/traffic/records`. Control:
+`GET /_sim/stats`, `GET|POST /_sim/faults`, `GET|POST /_sim/clock`,
+`GET|POST /_sim/rate-limit`, `GET|POST /_sim/revisions`, `POST /_sim/tokens[/expire|/restore]`,
+`POST /_sim/stats/reset`, `GET /_sim/config`, `GET /_sim/reseller`,
+`POST /_sim/reseller/{pool,status,login}`.
 
-Modules: `server` (HTTP + `start_simulator`), `app` (routing, control), `ipfoxy` and
-`bytesflows` (the two APIs), `traffic` (the deterministic model), `faults` (switches),
-`clock`, `stats`, `config`, `cli`.
+Modules: `server` (HTTP + `start_simulator`), `app` (routing, control), `ipfoxy`,
+`ipfoxy_reseller` and `bytesflows` (the APIs), `provisioning` (the reseller book: pools,
+provisioned sub-accounts, allocations, idempotency), `consumption` (how a provisioned
+sub-account uses its allocations), `traffic` (the deterministic model), `faults`
+(switches), `clock`, `stats`, `config`, `cli`.
 """
 
 from usage.simulator.config import DEFAULT_API_ID, DEFAULT_API_TOKEN, SimulatorConfig

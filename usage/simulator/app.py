@@ -1,4 +1,4 @@
-"""Routing: the four upstream endpoints with transport faults around them, and the `/_sim/`
+"""Routing: the upstream endpoints with transport faults around them, and the `/_sim/`
 control endpoints (no authentication: the simulator binds to 127.0.0.1 by default)."""
 
 from __future__ import annotations
@@ -7,17 +7,38 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from usage.simulator import bytesflows, ipfoxy, traffic
+from usage.simulator import bytesflows, ipfoxy, ipfoxy_reseller, traffic
 from usage.simulator.clock import to_epoch
-from usage.simulator.config import SimulatorConfig
-from usage.simulator.faults import ASSET, FLOW_LIST, IPFOXY, RECORDS, SUB_ACCOUNTS
+from usage.simulator.config import DEFAULT_API_ID, SimulatorConfig
+from usage.simulator.faults import (
+    ALLOCATE_FLOW,
+    ASSET,
+    CREATE_SUB_ACCOUNT,
+    FLOW_LIST,
+    IPFOXY,
+    IPFOXY_WRITES,
+    RECORDS,
+    RESIDENTIAL_DATA,
+    SUB_ACCOUNT_FLOW,
+    SUB_ACCOUNTS,
+    UPDATE_PASS,
+    UPDATE_WHITELIST,
+)
 from usage.simulator.state import Request, Response, SimState
 
+IPFOXY_API = "/ip/open-api/"
+# path -> (endpoint key, method)
 ROUTES = {
-    "/ip/open-api/get-account-use-flow-list": FLOW_LIST,
-    "/ip/open-api/get-sub-account-list": SUB_ACCOUNTS,
-    "/api/v1/dashboard/asset": ASSET,
-    "/api/v1/user/traffic/records": RECORDS,
+    IPFOXY_API + "get-account-use-flow-list": (FLOW_LIST, "GET"),
+    IPFOXY_API + "get-sub-account-list": (SUB_ACCOUNTS, "GET"),
+    IPFOXY_API + "get-sub-account-flow": (SUB_ACCOUNT_FLOW, "GET"),
+    IPFOXY_API + "residential-data": (RESIDENTIAL_DATA, "GET"),
+    IPFOXY_API + "create-sub-account": (CREATE_SUB_ACCOUNT, "POST"),
+    IPFOXY_API + "allocate-flow-sub-account": (ALLOCATE_FLOW, "POST"),
+    IPFOXY_API + "update-pass": (UPDATE_PASS, "POST"),
+    IPFOXY_API + "update-ip-whitelist": (UPDATE_WHITELIST, "POST"),
+    "/api/v1/dashboard/asset": (ASSET, "GET"),
+    "/api/v1/user/traffic/records": (RECORDS, "GET"),
 }
 
 HTML_PAGE = (
@@ -57,6 +78,10 @@ class SimulatorApp:
             ("POST", "/_sim/tokens/expire"): self._expire_token,
             ("POST", "/_sim/tokens/restore"): self._restore_token,
             ("GET", "/_sim/config"): lambda _: self.describe(),
+            ("GET", "/_sim/reseller"): lambda _: self.state.book.describe(self._now()),
+            ("POST", "/_sim/reseller/pool"): self._set_pool,
+            ("POST", "/_sim/reseller/status"): self._set_status,
+            ("POST", "/_sim/reseller/login"): self._client_login,
         }
 
     # ------------------------------------------------------------------ dispatch
@@ -64,10 +89,11 @@ class SimulatorApp:
     def handle(self, request: Request) -> Response:
         if request.path.startswith("/_sim/"):
             return self._handle_control(request)
-        endpoint = ROUTES.get(request.path)
-        if endpoint is None:
+        route = ROUTES.get(request.path)
+        if route is None:
             return _json({"code": 404, "msg": "not found", "data": None}, 404)
-        if request.method != "GET":
+        endpoint, method = route
+        if request.method != method:
             return _json({"code": 405, "msg": "method not allowed", "data": None}, 405)
         response = self._handle_api(request, endpoint)
         self.state.stats.record_outcome(response.outcome)
@@ -76,7 +102,8 @@ class SimulatorApp:
     def _handle_api(self, request: Request, endpoint: str) -> Response:
         state, faults = self.state, self.state.faults
         if endpoint in IPFOXY:
-            account = request.query.get("account") if endpoint == FLOW_LIST else None
+            params = request.form if request.method == "POST" else request.query
+            account = None if endpoint == SUB_ACCOUNTS else params.get("account") or None
             credential = "ipfoxy:" + (request.headers.get("api-id") or "<none>")
         else:
             account = bytesflows.resolve_account(state, request)
@@ -110,11 +137,19 @@ class SimulatorApp:
             response = ipfoxy.flow_list(state, request)
         elif endpoint == SUB_ACCOUNTS:
             response = ipfoxy.sub_account_list(state, request)
+        elif endpoint in ipfoxy_reseller.HANDLERS:
+            response = ipfoxy_reseller.handle(state, request, endpoint)
         elif endpoint == ASSET:
             response = bytesflows.asset(state, request, account)
         else:
             response = bytesflows.records(state, request, account)
 
+        if endpoint in IPFOXY_WRITES and response.outcome == "ok" and fault("timeout_after_apply"):
+            # Applied; the answer never comes (a client with a shorter timeout gives up first).
+            stall = delay + faults.settings().slow_seconds
+            return Response(
+                0, b"", delay=stall, disconnect=True, outcome="fault_timeout_after_apply"
+            )
         if response.status == 200 and fault("malformed_json"):
             response.body = response.body[: max(1, len(response.body) // 2)]
             response.outcome = "fault_malformed_json"
@@ -186,6 +221,24 @@ class SimulatorApp:
         self.state.restore_token(str(body["token"]))
         return {"ok": True}
 
+    def _now(self) -> int:
+        return int(self.state.clock.now())
+
+    def _set_pool(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.state.book.set_pool(
+            str(body.get("api_id") or DEFAULT_API_ID),
+            total_mb=body.get("total_mb"),
+            add_mb=body.get("add_mb"),
+        )
+
+    def _set_status(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.state.book.set_status(str(body["account"]), int(body["status"]), self._now())
+        return {"ok": True}
+
+    def _client_login(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.state.book.client_login(str(body["account"]), str(body["password"]), self._now())
+        return {"ok": True}
+
     def describe(self) -> dict[str, Any]:
         """The public facts of this simulator (api-ids, not their tokens)."""
         config = self.state.config
@@ -194,6 +247,8 @@ class SimulatorApp:
             "ipfoxy_api_ids": sorted(self.state.ipfoxy_keys),
             "ipfoxy_main_account": config.ipfoxy_main_account,
             "ipfoxy_sub_accounts": len(self.state.sub_accounts),
+            "ipfoxy_pool_mb": config.ipfoxy_pool_mb,
+            "ipfoxy_password_gates_traffic": config.ipfoxy_password_gates_traffic,
             "bytesflows_token_prefix": config.bytesflows_token_prefix,
             "anchor_day": traffic.local_label(self.state.anchor_epoch),
             "clock": self.state.clock.describe(),

@@ -25,6 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sub-account-names", default="", help="comma-separated sub-account names instead"
     )
+    parser.add_argument(
+        "--pool-mb",
+        type=int,
+        default=SimulatorConfig.ipfoxy_pool_mb,
+        help="IPFoxy main-account traffic pool per api-id, MB (10 TiB); beyond it, 60300",
+    )
+    parser.add_argument(
+        "--password-gates-traffic",
+        action="store_true",
+        help="after update-pass, a sub-account's traffic stops until its client logs in anew",
+    )
     parser.add_argument("--no-rate-limit", action="store_true", help="turn the rate limit off")
     parser.add_argument(
         "--rate-limit", type=int, default=60, help="IPFoxy requests per rolling minute (60)"
@@ -65,6 +76,8 @@ def config_from_options(options: dict[str, Any]) -> SimulatorConfig:
         "ipfoxy_sub_account_count": options["sub_accounts"],
         "rate_limit_enabled": not options["no_rate_limit"],
         "rate_limit_per_minute": options["rate_limit"],
+        "ipfoxy_pool_mb": options.get("pool_mb", SimulatorConfig.ipfoxy_pool_mb),
+        "ipfoxy_password_gates_traffic": bool(options.get("password_gates_traffic")),
         "faults": faults,
     }
     if options.get("api_id") or options.get("api_token"):
@@ -94,7 +107,8 @@ def banner(url: str, config: SimulatorConfig) -> str:
             f"Upstream simulator listening on {url} (seed {config.seed})",
             f"  IPFoxy     base_url {url}  headers {keys}",
             f"             main account {config.ipfoxy_main_account}, sub-accounts {listed}"
-            f" ({len(names)}); any account name has traffic; rate limit {rate}",
+            f" ({len(names)}); any account name has traffic; rate limit {rate};"
+            f" traffic pool {config.ipfoxy_pool_mb} MB per api-id",
             f"  BytesFlows base_url {url}  Authorization: Bearer {prefix}<account>"
             f" (e.g. {prefix}demo)"
             if prefix

@@ -29,6 +29,15 @@ class SimulatorConfig:
     ipfoxy_lookback_days: int = 90
     # Whether hours with no traffic are left out of the flow list (default: sent as "0").
     ipfoxy_omit_zero_buckets: bool = False
+    # Reseller writes: each api-id's main account starts with this traffic pool (MB) to
+    # allocate from (`create-sub-account`, `allocate-flow-sub-account`); beyond it, 60300.
+    ipfoxy_pool_mb: int = 10 * 1024 * 1024  # 10 TiB
+    # `get-sub-account-flow` answers from a per-account cache this old at most (upstream: 1 min).
+    ipfoxy_flow_cache_seconds: int = 60
+    # False: a provisioned sub-account's traffic keeps flowing with the new password after
+    # `update-pass` (the customer is handed it at once). True: it stops until the client logs in
+    # with the current password (`/_sim/reseller/login`) or the IP whitelist is not empty.
+    ipfoxy_password_gates_traffic: bool = False
     rate_limit_enabled: bool = True
     rate_limit_per_minute: int = 60
     # BytesFlows: explicit token -> account, plus (when set) any "<prefix><account>" token.

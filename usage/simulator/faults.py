@@ -7,7 +7,8 @@ account (`account`). A `next` budget is only consumed by requests the fault appl
 negative flow cannot be injected into a BytesFlows asset read).
 
 Global knobs live next to the rules: a fixed latency added to every API response, how long a
-"slow" response stalls, which 5xx status to send, and the Retry-After of a 429.
+"slow" response stalls (also how long `timeout_after_apply` holds a write's answer before
+dropping it), which 5xx status to send, and the Retry-After of a 429.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ from typing import Any
 # Endpoint keys (also used in stats).
 FLOW_LIST = "ipfoxy.flow_list"
 SUB_ACCOUNTS = "ipfoxy.sub_accounts"
+SUB_ACCOUNT_FLOW = "ipfoxy.sub_account_flow"
+RESIDENTIAL_DATA = "ipfoxy.residential_data"
+CREATE_SUB_ACCOUNT = "ipfoxy.create_sub_account"
+ALLOCATE_FLOW = "ipfoxy.allocate_flow"
+UPDATE_PASS = "ipfoxy.update_pass"  # noqa: S105 - an endpoint key, not a secret
+UPDATE_WHITELIST = "ipfoxy.update_ip_whitelist"
 ASSET = "bytesflows.asset"
 RECORDS = "bytesflows.records"
-IPFOXY = frozenset({FLOW_LIST, SUB_ACCOUNTS})
+IPFOXY_WRITES = frozenset({CREATE_SUB_ACCOUNT, ALLOCATE_FLOW, UPDATE_PASS, UPDATE_WHITELIST})
+IPFOXY = frozenset({FLOW_LIST, SUB_ACCOUNTS, SUB_ACCOUNT_FLOW, RESIDENTIAL_DATA}) | IPFOXY_WRITES
 BYTESFLOWS = frozenset({ASSET, RECORDS})
 ALL = IPFOXY | BYTESFLOWS
 
@@ -44,11 +52,17 @@ FAULT_KINDS: dict[str, frozenset[str]] = {
     "missing_flow": frozenset({FLOW_LIST}),  # the first row has no "flow" key
     "foreign_rows": frozenset({FLOW_LIST}),  # the first row belongs to another account
     "counter_backwards": BYTESFLOWS,  # a record's trafficUsed reads lower than before
+    # The write is applied, then its answer stalls `slow_seconds` and the connection closes
+    # unanswered: the client cannot know whether it happened (only successful writes).
+    "timeout_after_apply": IPFOXY_WRITES,
 }
 
-TARGETS = {"all": ALL, "ipfoxy": IPFOXY, "bytesflows": BYTESFLOWS} | {
-    e: frozenset({e}) for e in ALL
-}
+TARGETS = {
+    "all": ALL,
+    "ipfoxy": IPFOXY,
+    "ipfoxy_writes": IPFOXY_WRITES,
+    "bytesflows": BYTESFLOWS,
+} | {e: frozenset({e}) for e in ALL}
 
 
 @dataclass

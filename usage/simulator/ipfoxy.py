@@ -1,8 +1,13 @@
-"""IPFoxy's open API as published: `get-account-use-flow-list` and `get-sub-account-list`.
+"""IPFoxy's open API as published: `get-account-use-flow-list` and `get-sub-account-list`
+(the reseller endpoints are in `ipfoxy_reseller.py`), and the envelope and gate they share.
 
 Errors are HTTP 200 with `{"code": ..., "msg": ..., "data": null}`: 60400 bad parameter,
-60401 authentication failed, 50000 rate limited (60 accepted requests per rolling minute per
-api-id, all endpoints together), 60500 service error (fault only).
+60401 authentication failed, 60300 insufficient traffic in the main account (writes),
+50000 rate limited (60 accepted requests per rolling minute per api-id, all endpoints
+together), 60500 service error (fault only).
+
+A provisioned sub-account (see `consumption.py`) reports what it really consumed; any other
+account name reports the synthetic traffic of `traffic.py`.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ import json
 from typing import Any
 
 from usage.simulator import traffic
+from usage.simulator.consumption import SubAccount
 from usage.simulator.faults import FLOW_LIST, SUB_ACCOUNTS
 from usage.simulator.state import Request, Response, SimState
 from usage.simulator.traffic import DAY, HOUR
 
 MESSAGES = {
     50000: "Too many requests, please try again later",
+    60300: "Insufficient balance",
     60400: "Parameter error",
     60401: "Authentication failed",
     60500: "Service error",
@@ -107,11 +114,14 @@ def flow_list(state: SimState, request: Request) -> Response:
         return error(60400, str(exc))
 
     revised = state.account_revisions(account)
+    provisioned = state.book.snapshot(account, now)
     if unit == 1:
         starts = state.hourly_rows(account, start, end, now)
         step = HOUR
 
         def value(bucket: int) -> int:
+            if provisioned is not None:
+                return provisioned.hours.get(bucket, 0)
             return state.hour_value(account, bucket, now, revised)
 
         def label(bucket: int) -> str:
@@ -121,6 +131,9 @@ def flow_list(state: SimState, request: Request) -> Response:
         step = 1
 
         def value(bucket: int) -> int:
+            if provisioned is not None:
+                first = traffic.local_day_start(bucket)
+                return sum(provisioned.hours.get(h, 0) for h in range(first, first + DAY, HOUR))
             return state.day_value(account, bucket, now, revised)
 
         def label(bucket: int) -> str:
@@ -171,30 +184,71 @@ def sub_account_list(state: SimState, request: Request) -> Response:
         page, page_size = _paging(request.query)
     except ParamError as exc:
         return error(60400, str(exc))
+    api_id = request.headers["api-id"]
     now = int(state.clock.now())
-    names = (state.config.ipfoxy_main_account, *state.sub_accounts)
+    legacy = (state.config.ipfoxy_main_account, *state.sub_accounts)
+    provisioned = state.book.owned(api_id)
+    wanted = request.query.get("account") or None
+    if wanted is not None:
+        kind = state.book.kind(api_id, wanted)
+        legacy = (wanted,) if kind == "legacy" else ()
+        provisioned = [wanted] if kind == "provisioned" else []
     offset = (page - 1) * page_size
-    rows = [
-        _sub_account_row(state, name, is_main=offset + i == 0, now=now)
-        for i, name in enumerate(names[offset : offset + page_size])
-    ]
-    total = len(names)
+    names = [*legacy[offset : offset + page_size]]
+    names += provisioned[max(0, offset - len(legacy)) : offset + page_size - len(legacy)]
+    rows = [sub_account_row(state, api_id, name, now) for name in names]
+    total = len(legacy) + len(provisioned)
     if state.faults.fires("count_mismatch", endpoint=SUB_ACCOUNTS, account=None):
         total += 3
     return success({"list": rows, "total": str(total)})
 
 
-def _sub_account_row(state: SimState, name: str, *, is_main: bool, now: int) -> dict[str, Any]:
+def _legacy(state: SimState, api_id: str, name: str, now: int):
+    """(profile, used, surplus centi-MB) of a configured sub-account; the main account's
+    surplus is the api-id's pool (what it can still allocate)."""
+    is_main = name == state.config.ipfoxy_main_account
     profile = traffic.sub_account_profile(
         state.seed, name, anchor_day=state.anchor_day, is_main=is_main
     )
     used = state.cumulative_centi(name, profile.created, now)
+    if is_main:
+        return profile, used, state.book.pool_remaining(api_id)
+    return profile, used, max(0, profile.package_centi + state.book.override(name).extra - used)
+
+
+def legacy_counters(state: SimState, api_id: str, name: str, now: int) -> tuple[int, int]:
+    """(used, surplus) centi-MB of a configured sub-account (see `_legacy`)."""
+    _, used, surplus = _legacy(state, api_id, name, now)
+    return used, surplus
+
+
+def sub_account_row(state: SimState, api_id: str, name: str, now: int) -> dict[str, Any]:
+    sub = state.book.snapshot(name, now)
+    if sub is not None:
+        return _row(sub, sub.used, sub.surplus, is_main=False)
+    profile, used, surplus = _legacy(state, api_id, name, now)
+    override = state.book.override(name)
+    password = override.password or "Sim" + str(traffic.mix(state.seed, "pw", name))[:10]
+    legacy = SubAccount(
+        name, "", password, password, created=profile.created, settled_at=now,
+        whitelist=override.whitelist, status=1 if profile.enabled else 2,
+    )  # fmt: skip
+    is_main = name == state.config.ipfoxy_main_account
+    return _row(legacy, used, surplus, is_main=is_main, expires=profile.expires)
+
+
+def _row(
+    sub: SubAccount, used: int, surplus: int, *, is_main: bool, expires: int | None = None
+) -> dict[str, Any]:
     return {
-        "account": name,
-        "status": 1 if profile.enabled else 2,
+        "account": sub.name,
+        "password": sub.password,
+        "status": sub.status,
         "use_flow": traffic.centi_mb_to_kb(used),
-        "surplus_flow": traffic.centi_mb_to_kb(max(0, profile.package_centi - used)),
-        "is_main": 1 if is_main else 0,
-        "created_time": traffic.local_label(profile.created, with_minutes=True),
-        "ex_time": traffic.local_label(profile.expires, with_minutes=True),
+        "surplus_flow": traffic.centi_mb_to_kb(surplus),
+        "ip_whitelist": ",".join(sub.whitelist),
+        "is_main": 1 if is_main else 2,
+        "created_time": traffic.local_label(sub.created, with_minutes=True),
+        "ex_time": traffic.local_label(expires or sub.ex_time, with_minutes=True),
+        "unit": "KB",
     }

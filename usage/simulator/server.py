@@ -6,7 +6,8 @@ concurrently with no thread per connection, and parses requests far more cheaply
 `http.server` (which runs the `email` header parser per request).
 
 The parser handles what httpx and curl send: a request line, headers, an optional
-Content-Length body, keep-alive (HTTP/1.1 default) and `Connection: close`.
+Content-Length body, keep-alive (HTTP/1.1 default) and `Connection: close`. A POST body in
+`application/x-www-form-urlencoded` or `multipart/form-data` is decoded into `Request.form`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import email.parser
+import email.policy
 import threading
 from dataclasses import replace
 from typing import Any
@@ -22,7 +25,8 @@ from urllib.parse import parse_qsl, urlsplit
 from usage.simulator import traffic
 from usage.simulator.app import SimulatorApp
 from usage.simulator.clock import to_epoch
-from usage.simulator.config import SimulatorConfig
+from usage.simulator.config import DEFAULT_API_ID, SimulatorConfig
+from usage.simulator.consumption import describe_sub_account
 from usage.simulator.faults import FaultSettings
 from usage.simulator.state import Request, Response
 
@@ -53,6 +57,27 @@ def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return method.upper(), target, version.strip().upper(), headers
+
+
+def parse_form(content_type: str, body: bytes) -> dict[str, str]:
+    """Form fields of a POST body (first value of each); {} when it is not a readable form."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        text = body.decode("utf-8", "replace")
+        return dict(reversed(parse_qsl(text, keep_blank_values=True)))
+    if kind != "multipart/form-data":
+        return {}
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        return {}
+    form: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes) and name not in form:
+            form[name] = payload.decode("utf-8", "replace")
+    return form
 
 
 def _encode(response: Response, *, keep_alive: bool) -> bytes:
@@ -137,7 +162,8 @@ class _Server:
         )
         url = urlsplit(target)
         query = dict(reversed(parse_qsl(url.query, keep_blank_values=True)))
-        request = Request(method, url.path, query, headers, body)
+        form = parse_form(headers.get("content-type", ""), body) if method == "POST" else {}
+        request = Request(method, url.path, query, headers, body, form)
         try:
             response = self.app.handle(request)
         except Exception as exc:  # a simulator bug must not kill the connection loop
@@ -283,6 +309,45 @@ class RunningSimulator:
 
     def restore_token(self, token: str) -> None:
         self.app.state.restore_token(token)
+
+    # ------------------------------------------------------------------ reseller book
+
+    def _epoch(self) -> int:
+        return int(self.app.state.clock.now())
+
+    def pool(self, api_id: str = DEFAULT_API_ID) -> dict[str, str]:
+        """The api-id's main-account pool: `total_mb`, `allocated_mb`, `remaining_mb`."""
+        return self.app.state.book.pool(api_id)
+
+    def set_pool(
+        self, *, total_mb: int | None = None, add_mb: int | None = None,
+        api_id: str = DEFAULT_API_ID,
+    ) -> dict[str, str]:  # fmt: skip
+        return self.app.state.book.set_pool(api_id, total_mb=total_mb, add_mb=add_mb)
+
+    def sub_account(self, account: str) -> dict[str, Any] | None:
+        """A provisioned sub-account settled at "now" (MB strings), or None."""
+        sub = self.app.state.book.snapshot(account, self._epoch())
+        return describe_sub_account(sub) if sub is not None else None
+
+    def hourly_usage(self, account: str) -> dict[dt.datetime, str]:
+        """UTC hour start -> MB a provisioned sub-account used in that hour (non-zero only)."""
+        sub = self.app.state.book.snapshot(account, self._epoch())
+        hours = sub.hours if sub is not None else {}
+        return {
+            dt.datetime.fromtimestamp(h, dt.UTC): traffic.format_centi(c)
+            for h, c in sorted(hours.items())
+            if c
+        }
+
+    def set_sub_account_status(self, account: str, status: int) -> None:
+        """1 normal, 2 disabled (upstream-side; a disabled sub-account uses no traffic)."""
+        self.app.state.book.set_status(account, status, self._epoch())
+
+    def client_login(self, account: str, password: str) -> None:
+        """The customer's proxy client starts sending `password` (matters only with
+        `ipfoxy_password_gates_traffic`)."""
+        self.app.state.book.client_login(account, password, self._epoch())
 
     # ------------------------------------------------------------------ expectations for tests
 

@@ -1,5 +1,6 @@
 """Mutable simulator state shared by the handlers and the control API: clock, faults, stats,
-rate limit, revisions and BytesFlows tokens, plus the traffic model evaluated at "now".
+rate limit, revisions, BytesFlows tokens and the IPFoxy reseller book (`provisioning.py`),
+plus the traffic model evaluated at "now".
 
 Everything here is thread-safe: the HTTP loop reads it while tests change it from their own
 thread through `RunningSimulator`.
@@ -8,12 +9,13 @@ thread through `RunningSimulator`.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from usage.simulator import traffic
 from usage.simulator.clock import SimClock, to_epoch
 from usage.simulator.config import SimulatorConfig
 from usage.simulator.faults import FaultInjector
+from usage.simulator.provisioning import ResellerBook
 from usage.simulator.stats import RateLimiter, Stats
 from usage.simulator.traffic import DAY, HOUR
 
@@ -25,6 +27,7 @@ class Request:
     query: dict[str, str]  # first value of each parameter
     headers: dict[str, str]  # lower-case names
     body: bytes
+    form: dict[str, str] = field(default_factory=dict)  # a POST's form fields (first values)
 
 
 @dataclass
@@ -56,6 +59,14 @@ class SimState:
         )
         self.sub_accounts = config.sub_account_names()
         self.ipfoxy_keys = dict(config.ipfoxy_keys)
+        self.book = ResellerBook(
+            seed=config.seed,
+            pool_mb=config.ipfoxy_pool_mb,
+            main_account=config.ipfoxy_main_account,
+            legacy_accounts=self.sub_accounts,
+            password_gates_traffic=config.ipfoxy_password_gates_traffic,
+            flow_cache_seconds=config.ipfoxy_flow_cache_seconds,
+        )
         self._lock = threading.Lock()
         self._revisions: dict[str, dict[int, int]] = {}
         self._tokens = dict(config.bytesflows_tokens)
@@ -93,6 +104,8 @@ class SimState:
         """From now on, report `flow` (MB) for the hour of `account` starting at `hour_start`."""
         if hour_start % HOUR:
             raise ValueError("a revision needs the start of an hour")
+        if self.book.is_provisioned(account):
+            raise ValueError("a provisioned sub-account reports what it used: no revisions")
         centi = traffic.parse_centi(flow)
         with self._lock:
             self._revisions.setdefault(account, {})[hour_start] = centi

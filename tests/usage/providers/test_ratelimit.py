@@ -54,7 +54,7 @@ def test_in_process_budget_never_exceeds_the_limit_for_random_arrivals():
         clock.now += rnd.choice([0, 0, 0.1, 0.5, 2, 7])
         budget.acquire("k", per_minute=50, timeout=600)
         grants.append(clock.now)
-    assert max_in_any_window(grants, 60.0) == 50
+    assert max_in_any_window(grants, 60.0) == 40  # a fifth of the window is left for writes
 
 
 def test_in_process_budget_times_out_with_a_typed_error_and_no_sleep():

@@ -79,7 +79,7 @@ def test_budget_is_taken_before_every_attempt(upstream, make_connector):
     taken = []
 
     class Budget:
-        def acquire(self, key, *, per_minute, timeout):
+        def acquire(self, key, *, per_minute, timeout, priority=False):
             taken.append((key, per_minute, len(upstream.requests)))
 
     upstream.add(FLOW_PATH, httpx.Response(500), OK)
@@ -91,7 +91,7 @@ def test_budget_is_taken_before_every_attempt(upstream, make_connector):
 
 def test_exhausted_budget_is_not_retried_and_sends_nothing(upstream, make_connector, sleeps):
     class Budget:
-        def acquire(self, key, *, per_minute, timeout):
+        def acquire(self, key, *, per_minute, timeout, priority=False):
             raise BudgetExhaustedError("no slot", retry_after=30.0)
 
     connector = make_connector()

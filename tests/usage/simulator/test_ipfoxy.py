@@ -206,17 +206,20 @@ def test_sub_account_list_shape_and_paging(ipfoxy):
     rows = first["data"]["list"] + rest[0] + rest[1]
     assert [r["account"] for r in rows] == ["SIMMAIN"] + [f"SIM{i:05d}" for i in range(1, 21)]
     main = rows[0]
-    assert list(main) == [
+    assert list(main) == [  # the published row (is_main 1 main, 2 sub)
         "account",
+        "password",
         "status",
         "use_flow",
         "surplus_flow",
+        "ip_whitelist",
         "is_main",
         "created_time",
         "ex_time",
+        "unit",
     ]
     assert main["is_main"] == 1
-    assert {r["is_main"] for r in rows[1:]} == {0}
+    assert {r["is_main"] for r in rows[1:]} == {2}
     assert {r["status"] for r in rows} == {1, 2}
     for row in rows:
         assert isinstance(row["use_flow"], str)
