@@ -126,7 +126,10 @@ class SmtpStub:
                         break
                     chunks.append(data[1:] if data.startswith(b"..") else data)
                 raw = b"".join(chunks)
-                message_id = email.message_from_bytes(raw).get("Message-ID", "")
+                # Unfolded: a long Message-ID is folded onto a second line (RFC 5322).
+                message_id = " ".join(
+                    str(email.message_from_bytes(raw).get("Message-ID", "")).split()
+                )
                 received = Received(message_id, list(recipients), raw)
                 action = self._next_action()
                 if action == "stall_before_accept":
