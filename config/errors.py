@@ -210,6 +210,15 @@ ERROR_CODES: dict[str, str] = {
     # accounts
     "customer_currency_locked": "The customer has subscriptions; its currency is fixed.",
     "upstream_url_not_allowed": "The upstream base URL is not on the allowlist.",
+    # sub-account lifecycle (409)
+    "sub_account_closed": "The sub-account is closed; it stays as it is.",
+    "sub_account_day_before_start": "The day is before the current customer's period of the "
+    "sub-account starts.",
+    "sub_account_period_invoiced": "A customer gaining or losing the days has an invoice issued "
+    "for them.",
+    "sub_account_billed": "The sub-account is on an invoice; close it instead of deleting it.",
+    "sub_account_has_usage": "The sub-account has usage not invoiced yet; close it instead.",
+    "sub_account_in_use": "Other records (e.g. allocations) refer to the sub-account; close it.",
     # billing
     "invalid_plan": "The plan's prices or tiers are inconsistent (`extra.fields`).",
     "plan_price_immutable": "A plan's prices are fixed once created.",
@@ -251,6 +260,15 @@ ERROR_CODES: dict[str, str] = {
     "upstream_unavailable": "The upstream could not be reached.",
     "upstream_unknown_code": "The upstream answered with an unknown error code.",
     "worker_lost": "The worker running a sync run died; the run was closed.",
+    # allocations and upstream reseller reads (409 unless said otherwise)
+    "provider_has_no_reseller_api": "The sub-account's provider publishes no reseller API "
+    "(BytesFlows: monitor-only): no allocations, no traffic read.",
+    "upstream_id_invalid": "The sub-account's upstream id is not an account name the "
+    "upstream accepts.",
+    "sub_account_not_active": "The sub-account is suspended or closed.",
+    "customer_suspended": "The customer is suspended: no traffic is allocated.",
+    "upstream_outcome_unknown": "The upstream may or may not have applied a write; it is "
+    "resent with the same idempotency key.",
     # webhooks
     "webhook_endpoint_limit": "The reseller has the most webhook endpoints allowed.",
     "webhook_endpoint_disabled": "The webhook endpoint is switched off.",

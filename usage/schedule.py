@@ -6,7 +6,9 @@
 - the IPFoxy sub-account list hourly;
 - every 5 minutes, runs of sync requests still `queued` (their task's message was lost)
   get their task again, or are closed as failed after 30 minutes
-  (`usage.services.requests.sync_runs_queued_sweep`).
+  (`usage.services.requests.sync_runs_queued_sweep`);
+- every minute, pending allocations that are due get their send again, with their own
+  idempotency key (`usage.services.allocations.allocations_resend_pending`).
 """
 
 from celery.schedules import crontab
@@ -27,5 +29,9 @@ BEAT_SCHEDULE: dict = {
     "usage-sync-runs-queued-sweep": {
         "task": "usage.tasks.sync_runs_queued_sweep_task",
         "schedule": crontab(minute="*/5"),
+    },
+    "usage-allocations-resend-pending": {
+        "task": "usage.tasks.allocations_resend_pending_task",
+        "schedule": crontab(),  # every minute
     },
 }

@@ -1,9 +1,11 @@
 """Celery tasks of the usage app: thin wrappers that load by id and call one service.
 
 Arguments are ids and ISO strings. Every task is idempotent (`acks_late`): a sync replaces
-buckets, a snapshot is stored once per time. Transient upstream failures (5xx, timeouts,
-rate limiting) retry with exponential backoff and jitter; authentication and parameter
-errors fail loudly at once (`SyncFailedError`), since retrying cannot fix them.
+buckets, a snapshot is stored once per time, an allocation is claimed under its row lock and
+always sent with its own idempotency key. Transient upstream failures of a sync (5xx,
+timeouts, rate limiting) retry with exponential backoff and jitter; authentication and
+parameter errors fail loudly at once (`SyncFailedError`), since retrying cannot fix them.
+An allocation's send is not retried by Celery: the ledger schedules its resends.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from accounts.models import Customer, Provider, SubAccount, UpstreamAccount
+from accounts.selectors import sub_accounts_syncable
 from config.celery import (
     DATABASE_ERRORS,
     DATABASE_RETRY_TASK_OPTIONS,
@@ -29,6 +32,7 @@ from usage.services import (
     usage_snapshot_bytesflows,
     usage_sync_sub_account,
 )
+from usage.services.allocations import allocation_send, allocations_resend_pending
 from usage.services.requests import sync_runs_queued_sweep
 
 TRAILING_HOURS = 72
@@ -102,7 +106,8 @@ def usage_sync_sub_account_task(
 
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
 def usage_sync_all_task(now: str | None = None, wave: int = 0) -> int:
-    """Fan out: re-sync the trailing 72 hours of every active IPFoxy sub-account.
+    """Fan out: re-sync the trailing 72 hours of every active IPFoxy sub-account (and every
+    closed one until its last day ends: `sub_accounts_syncable`).
 
     Each upstream account's sub-accounts are spread evenly over the hour (countdown) so its
     request budget is used evenly instead of in a burst; one request each covers 72 hourly
@@ -121,7 +126,7 @@ def usage_sync_all_task(now: str | None = None, wave: int = 0) -> int:
     upstreams = UpstreamAccount.objects.filter(is_active=True, provider=Provider.IPFOXY)
     for upstream in upstreams.order_by("pk"):
         ids = list(
-            SubAccount.objects.filter(upstream_account=upstream, status=SubAccount.Status.ACTIVE)
+            sub_accounts_syncable(SubAccount.objects.filter(upstream_account=upstream), start=start)
             .order_by("pk")
             .values_list("pk", flat=True)
         )
@@ -165,12 +170,13 @@ def usage_snapshot_bytesflows_task(
 
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
 def usage_snapshot_bytesflows_all_task() -> int:
-    """Hourly fan-out: one snapshot task per active BytesFlows sub-account."""
-    ids = SubAccount.objects.filter(
-        upstream_account__provider=Provider.BYTESFLOWS,
-        upstream_account__is_active=True,
-        status=SubAccount.Status.ACTIVE,
-    ).values_list("pk", flat=True)
+    """Hourly fan-out: one snapshot task per active BytesFlows sub-account (and per closed
+    one until an hour after its last day ends, so its last hours are counted)."""
+    subs = SubAccount.objects.filter(
+        upstream_account__provider=Provider.BYTESFLOWS, upstream_account__is_active=True
+    )
+    since = timezone.now() - dt.timedelta(hours=1)
+    ids = sub_accounts_syncable(subs, start=since).values_list("pk", flat=True)
     count = 0
     for sub_account_id in ids.order_by("pk"):
         usage_snapshot_bytesflows_task.delay(sub_account_id)
@@ -225,8 +231,8 @@ def usage_sync_upstream_account_task(upstream_account_id: int, now: str | None =
     start = end - dt.timedelta(hours=TRAILING_HOURS + 1)
     if upstream.provider == Provider.IPFOXY:
         usage_discover_sub_accounts_task.delay(upstream.pk, moment.isoformat())
-    ids = SubAccount.objects.filter(
-        upstream_account=upstream, status=SubAccount.Status.ACTIVE
+    ids = sub_accounts_syncable(
+        SubAccount.objects.filter(upstream_account=upstream), start=start
     ).values_list("pk", flat=True)
     count = 0
     for sub_account_id in ids.order_by("pk"):
@@ -238,3 +244,19 @@ def usage_sync_upstream_account_task(upstream_account_id: int, now: str | None =
             )
         count += 1
     return count
+
+
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **UPSTREAM_TIME_LIMITS)
+def allocation_send_task(allocation_id: int, now: str | None = None) -> str | None:
+    """Send one pending allocation with its own key and record the outcome; returns its
+    status, or None when there was nothing to send (settled, not due, or in flight). Upstream
+    errors are not retried here: the row's `next_attempt_at` and the sweep resend it."""
+    allocation = allocation_send(allocation_id=allocation_id, now=_parse(now))
+    return None if allocation is None else allocation.status
+
+
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
+def allocations_resend_pending_task(now: str | None = None) -> int:
+    """Every minute: queue the send of each due pending allocation older than a minute (a
+    lost message, a worker killed around its send, a retry). Returns how many."""
+    return len(allocations_resend_pending(now=_parse(now)))

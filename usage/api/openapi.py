@@ -128,6 +128,47 @@ _RULE_REMAINING = {
     "created_at": "2026-11-01T09:15:02Z",
 }
 
+_ALLOCATION = {
+    "id": 41,
+    "sub_account": 3,
+    "bytes": 10737418240,
+    "flow_mb": 10240,
+    "expires_in_days": 30,
+    "reason": "manual",
+    "status": "pending",
+    "created_by": "key k7x2m9qa",
+    "idempotency_key": "5f0c9a2e71b4d83c6e19a0f2",
+    "attempts": 0,
+    "error_code": "",
+    "error": "",
+    "created_at": "2026-11-03T09:30:12Z",
+    "sent_at": None,
+    "confirmed_at": None,
+}
+_ALLOCATION_CONFIRMED = {
+    **_ALLOCATION,
+    "status": "confirmed",
+    "attempts": 1,
+    "sent_at": "2026-11-03T09:30:12Z",
+    "confirmed_at": "2026-11-03T09:30:13Z",
+}
+_ALLOCATION_FAILED = {
+    **_ALLOCATION,
+    "id": 40,
+    "status": "failed",
+    "attempts": 1,
+    "error_code": "upstream_insufficient_balance",
+    "error": "IPFoxy: insufficient balance (60300)",
+    "sent_at": "2026-11-02T17:02:40Z",
+    "created_at": "2026-11-02T17:02:40Z",
+}
+_TRAFFIC = {
+    "allocated_bytes": 16106127360,
+    "used_bytes": 5368709120,
+    "remaining_bytes": 10737418240,
+    "as_of": "2026-11-03T09:31:00Z",
+}
+
 _SERIES_TEXT = (
     "Traffic per period over `from..to` (both inclusive), zero-filled: every period of the "
     "range appears, in order, with 0 where nothing was used. Traffic is integer bytes, as "
@@ -284,6 +325,60 @@ _OPERATIONS = [
         ],
     ),
     (
+        views.SubAccountAllocationListCreateView,
+        "get",
+        "List a sub-account's allocations",
+        "The allocation ledger of one of your sub-accounts, newest first: every allocation "
+        "of traffic asked for it (by you, by staff or by Flowbill's automatic top-up), "
+        "with its status. Filters `status` and `reason`. `confirmed` rows are what the "
+        "upstream holds; `failed` ones were refused and applied nothing; `pending` ones "
+        "are being sent (or resent); `needs_review` ones could not be settled (staff check "
+        "the upstream). A sub-account that is not yours is a 404 `not_found`; an unknown "
+        "or repeated parameter or a bad value a 400 `validation_error` naming it.",
+        [_ex("Confirmed", _ALLOCATION_CONFIRMED), _ex("Failed", _ALLOCATION_FAILED)],
+    ),
+    (
+        views.SubAccountAllocationListCreateView,
+        "post",
+        "Allocate traffic to a sub-account",
+        "Adds prepaid traffic to an IPFoxy sub-account upstream, exactly once, and answers "
+        "201 with the allocation. It is recorded `pending` with its own idempotency key "
+        "before anything is sent; a worker then sends it (IPFoxy `allocate-flow-sub-"
+        "account`) and records `confirmed`, or `failed` with `error_code` when the upstream "
+        "refused it (e.g. `upstream_insufficient_balance`: the reseller's IPFoxy pool is "
+        "empty). Follow it with `GET` on the list. When the outcome of a send is unknown (a "
+        "timeout after sending, a worker that died), it stays `pending` and is resent with "
+        "the SAME key, so the upstream applies it once whatever happens; one that cannot be "
+        "settled within a day or 8 sends becomes `needs_review`. Where tasks run in-process "
+        "(no task broker configured, as in the demo) the send happens before the answer, "
+        "which may then already say `confirmed` or `failed`. `bytes` must be a positive "
+        "whole number of the upstream account's MB (1 MB = 1,048,576 bytes unless the "
+        "upstream account says otherwise), else 400 `invalid_amount`; `expires_in_days` "
+        "(0 = never, 30, 90, 180, 360) is how long the upstream keeps the traffic. Refused "
+        "with 409: " + views._STATE_409 + ", `sub_account_not_active` (suspended or "
+        "closed), `customer_suspended`. A sub-account that is not yours is a 404. Each "
+        "POST is a new allocation: send an `Idempotency-Key` header to retry one safely.",
+        [
+            _ex("10 GiB for 30 days", {"bytes": 10737418240, "expires_in_days": 30}, request=True),
+            _ex("An order", {"bytes": 1073741824, "reason": "order"}, request=True),
+            _ex("Recorded, being sent", _ALLOCATION, status="201"),
+        ],
+    ),
+    (
+        views.SubAccountTrafficView,
+        "get",
+        "Get a sub-account's traffic",
+        "The traffic the upstream counts for one of your IPFoxy sub-accounts, read from it "
+        "now (one request, ahead of background syncs): `used_bytes`, `remaining_bytes` and "
+        "`allocated_bytes` = used + remaining (traffic that expired unused is not counted). "
+        "IPFoxy caches these figures for a minute, so an allocation confirmed seconds ago "
+        "may not show yet. Refused with 409: " + views._STATE_409 + " (BytesFlows "
+        "remaining traffic is in its hourly ledger snapshots instead). An upstream that "
+        "fails is a 502 with its error code (`extra.retryable`). A sub-account that is not "
+        "yours is a 404 `not_found`.",
+        [_ex("Traffic", _TRAFFIC)],
+    ),
+    (
         views.UsageAlertRuleDetailView,
         "delete",
         "Delete a usage alert rule",
@@ -339,6 +434,29 @@ _RULE_FIELDS = {
     "is_active": "False: the rule is kept but not checked.",
 }
 
+_ALLOCATION_FIELDS = {
+    **COMMON_FIELDS,
+    "id": "The allocation's id.",
+    "sub_account": "The sub-account the traffic goes to.",
+    "bytes": "Traffic allocated, in bytes (a whole number of the upstream's MB).",
+    "flow_mb": "The same in the upstream's MB: what is sent upstream.",
+    "expires_in_days": "Days the upstream keeps this traffic: 0 (never), 30, 90, 180, 360.",
+    "reason": "`manual` (you or staff), `order` (a customer's purchase) or `auto_topup` "
+    "(Flowbill's automatic top-up).",
+    "status": "`pending` (recorded, being sent or resent), `confirmed` (the upstream holds "
+    "it), `failed` (refused: nothing applied, see `error_code`) or `needs_review` (its "
+    "outcome could not be settled; staff check the upstream).",
+    "created_by": "Who asked: `key <prefix>` (an API key), `login <username>` (staff) or `system`.",
+    "idempotency_key": "Sent upstream with every send of this allocation, so it is "
+    "applied at most once (quote it to support).",
+    "attempts": "Sends so far (more than 1: resent with the same key).",
+    "error_code": "Why the last send failed (`upstream_insufficient_balance`, "
+    "`upstream_outcome_unknown`, ...); empty when none did.",
+    "error": "The same for people; empty when no send failed.",
+    "sent_at": "When it was last sent (UTC); null before the first send.",
+    "confirmed_at": "When the upstream confirmed it (UTC); null until then.",
+}
+
 apply_texts(
     _OPERATIONS,
     [
@@ -360,6 +478,14 @@ apply_texts(
                 ser.UsageAlertRuleOutputSerializer,
             ],
             _RULE_FIELDS,
+        ),
+        (
+            [
+                ser.AllocationCreateInputSerializer,
+                ser.AllocationOutputSerializer,
+                ser.SubAccountTrafficOutputSerializer,
+            ],
+            _ALLOCATION_FIELDS,
         ),
     ],
 )

@@ -14,8 +14,8 @@ from rest_framework import serializers
 
 from accounts.api.serializers import StrictInputSerializer, StrictModelInputSerializer
 from accounts.models import Customer, SubAccount, UpstreamAccount
-from config.query import id_parameter
-from usage.models import SyncRun, UsageAlertRule
+from config.query import MAX_BIGINT, AsciiIntegerField, id_parameter
+from usage.models import Allocation, SyncRun, UsageAlertRule
 from usage.services.alert_rules import RULE_FIELDS
 
 GIB = 1_073_741_824
@@ -289,3 +289,84 @@ class UsageAlertRuleQuerySerializer(serializers.Serializer):
     customer = id_parameter("404 if not yours.")
     kind = serializers.ChoiceField(choices=UsageAlertRule.Kind.choices, required=False)
     is_active = serializers.BooleanField(required=False)
+
+
+# --- allocations and traffic ----------------------------------------------------------------
+
+
+class BytesInputField(AsciiIntegerField):
+    """Bytes as a JSON integer (or ASCII digits). A value that is not one is refused with
+    `invalid_amount`, like the service refuses one that is not a positive whole number of
+    the upstream's MB."""
+
+    def __init__(self, **kwargs):
+        super().__init__(min_value=-MAX_BIGINT, max_value=MAX_BIGINT, **kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        try:
+            return super().run_validation(data)
+        except serializers.ValidationError as exc:
+            if data is serializers.empty or data is None:  # missing or null: not an amount
+                raise
+            messages = [str(message) for message in exc.detail]
+            raise serializers.ValidationError(messages, code="invalid_amount") from exc
+
+
+class AllocationCreateInputSerializer(StrictInputSerializer):
+    bytes = BytesInputField(
+        help_text="Traffic to add, in bytes: a positive whole number of the upstream "
+        "account's MB (`mb_bytes`, 1,048,576 by default: 1 GiB is 1073741824). Anything "
+        "else is a 400 `invalid_amount`."
+    )
+    expires_in_days = serializers.ChoiceField(
+        choices=[0, 30, 90, 180, 360],
+        default=0,
+        help_text="Days until this traffic expires upstream: 0 (default, never), 30, 90, 180 "
+        "or 360.",
+    )
+    reason = serializers.ChoiceField(
+        choices=[Allocation.Reason.MANUAL, Allocation.Reason.ORDER],
+        default=Allocation.Reason.MANUAL,
+        help_text="Why: `manual` (default) or `order` (a customer's purchase). "
+        "`auto_topup` is Flowbill's own.",
+    )
+
+
+class AllocationOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Allocation
+        fields = [
+            "id",
+            "sub_account",
+            "bytes",
+            "flow_mb",
+            "expires_in_days",
+            "reason",
+            "status",
+            "created_by",
+            "idempotency_key",
+            "attempts",
+            "error_code",
+            "error",
+            "created_at",
+            "sent_at",
+            "confirmed_at",
+        ]
+
+
+class AllocationQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Allocation.Status.choices, required=False)
+    reason = serializers.ChoiceField(choices=Allocation.Reason.choices, required=False)
+
+
+class SubAccountTrafficOutputSerializer(serializers.Serializer):
+    allocated_bytes = serializers.IntegerField(
+        help_text="Traffic the upstream holds for the sub-account: `used_bytes + "
+        "remaining_bytes` (expired traffic not counted)."
+    )
+    used_bytes = serializers.IntegerField(help_text="Traffic used, as the upstream counts it.")
+    remaining_bytes = serializers.IntegerField(help_text="Traffic left to use.")
+    as_of = serializers.DateTimeField(
+        help_text="When the upstream was asked (UTC); IPFoxy's figures may be up to a minute "
+        "older (it caches them)."
+    )

@@ -22,6 +22,17 @@ reseller_patterns: list = [
         views.UsageAlertRuleDetailView.as_view(),
         name="usage-alert-rule-detail",
     ),
+    # Next to accounts' `sub-accounts/<pk>/` (its pattern ends there, so no clash).
+    path(
+        "sub-accounts/<int:pk>/allocations/",
+        views.SubAccountAllocationListCreateView.as_view(),
+        name="sub-account-allocation-list",
+    ),
+    path(
+        "sub-accounts/<int:pk>/traffic/",
+        views.SubAccountTrafficView.as_view(),
+        name="sub-account-traffic",
+    ),
 ]
 
 customer_patterns: list = [

@@ -1,5 +1,6 @@
 """Usage endpoints: the usage series (customer and reseller scope), sync on request, the
-sync runs (reseller scope) and usage alert rules (reseller scope, CRUD).
+sync runs (reseller scope), usage alert rules (reseller scope, CRUD), and per sub-account
+(reseller scope) its allocations (the ledger) and its traffic as the upstream counts it.
 
 The series is not paginated: its length is bounded by the range limits (at most 400 days,
 31 days of hours or 120 months), and a chart wants it whole. Query parameters are parsed
@@ -23,7 +24,11 @@ from accounts.models import Customer, SubAccount, UpstreamAccount
 from config.query import StrictQueryMixin, query_error_responses
 from usage.api.serializers import (
     UNITS,
+    AllocationCreateInputSerializer,
+    AllocationOutputSerializer,
+    AllocationQuerySerializer,
     ResellerUsageQuerySerializer,
+    SubAccountTrafficOutputSerializer,
     SyncRequestInputSerializer,
     SyncRequestOutputSerializer,
     SyncRunOutputSerializer,
@@ -35,14 +40,16 @@ from usage.api.serializers import (
     UsageQuerySerializer,
     UsageSeriesOutputSerializer,
 )
-from usage.models import SyncRun, UsageAlertRule
+from usage.models import Allocation, SyncRun, UsageAlertRule
 from usage.selectors import usage_series
 from usage.services.alert_rules import (
     usage_alert_rule_create,
     usage_alert_rule_delete,
     usage_alert_rule_update,
 )
+from usage.services.allocations import allocation_create
 from usage.services.requests import usage_sync_request
+from usage.services.traffic import sub_account_traffic
 
 _USAGE_ERRORS = {
     400: OpenApiResponse(
@@ -272,3 +279,104 @@ class UsageAlertRuleDetailView(ResellerScopedView):
     def delete(self, request, pk: int):
         usage_alert_rule_delete(rule=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- per sub-account: allocations and traffic -----------------------------------------------
+
+_SUB_ACCOUNT_404 = OpenApiResponse(
+    ApiErrorSerializer, description="The sub-account is not one of yours (`not_found`)."
+)
+_STATE_409 = (
+    "`provider_has_no_reseller_api` (a BytesFlows sub-account: monitor-only), "
+    "`upstream_account_inactive`, `upstream_id_invalid` (not an account name IPFoxy accepts)"
+)
+
+
+def api_actor(request, tenant) -> str:
+    """Who is asking, for a ledger row: `key <prefix>` or `login <username>`."""
+    if tenant.api_key is not None:
+        return f"key {tenant.api_key.prefix}"
+    return f"login {request.user.get_username()}"
+
+
+class _SubAccountChildMixin:
+    """Views under `sub-accounts/{id}/`: the sub-account is the caller's, or 404."""
+
+    def sub_account(self, pk: int) -> SubAccount:
+        queryset = SubAccount.objects.for_reseller(self.reseller)
+        return get_object_or_404(queryset.select_related("customer", "upstream_account"), pk=pk)
+
+
+@extend_schema(tags=["reseller: sub-accounts"])
+class SubAccountAllocationListCreateView(
+    _SubAccountChildMixin, StrictQueryMixin, mixins.ListModelMixin, ResellerScopedView
+):
+    model = Allocation
+    serializer_class = AllocationOutputSerializer
+    query_serializer = AllocationQuerySerializer
+    equal_filters = {"status": "status", "reason": "reason"}
+
+    @extend_schema(
+        operation_id="reseller_sub_account_allocations_list",
+        parameters=[AllocationQuerySerializer],
+        responses=query_error_responses(**{"200": AllocationOutputSerializer(many=True)}),
+    )
+    def get(self, request, pk: int):
+        query = self.parse_query()
+        sub_account = self.sub_account(pk)
+        queryset = self.get_queryset().filter(sub_account=sub_account)
+        return self.filtered_list(query, queryset.order_by("-created_at", "-pk"))
+
+    @extend_schema(
+        operation_id="reseller_sub_account_allocations_create",
+        request=AllocationCreateInputSerializer,
+        responses={
+            201: AllocationOutputSerializer,
+            400: OpenApiResponse(
+                ApiErrorSerializer,
+                description="`invalid_amount`: `bytes` is not a positive whole number of "
+                "the upstream's MB; `validation_error`: another field (`extra.fields`).",
+            ),
+            404: _SUB_ACCOUNT_404,
+            409: OpenApiResponse(
+                ApiErrorSerializer,
+                description=f"{_STATE_409}, `sub_account_not_active`, `customer_suspended`.",
+            ),
+        },
+    )
+    def post(self, request, pk: int):
+        sub_account = self.sub_account(pk)
+        data = self.parse(AllocationCreateInputSerializer)
+        allocation = allocation_create(
+            sub_account=sub_account,
+            **data,
+            actor=api_actor(request, self.tenant),
+            now=timezone.now(),
+        )
+        allocation.refresh_from_db()  # with no broker its send already ran at the commit
+        return Response(AllocationOutputSerializer(allocation).data, status=201)
+
+
+@extend_schema(tags=["reseller: sub-accounts"])
+class SubAccountTrafficView(_SubAccountChildMixin, ResellerScopedView):
+    model = SubAccount
+    serializer_class = SubAccountTrafficOutputSerializer
+    pagination_class = None
+
+    @extend_schema(
+        operation_id="reseller_sub_account_traffic_retrieve",
+        responses={
+            200: SubAccountTrafficOutputSerializer,
+            404: _SUB_ACCOUNT_404,
+            409: OpenApiResponse(ApiErrorSerializer, description=f"{_STATE_409}."),
+            502: OpenApiResponse(
+                ApiErrorSerializer,
+                description="The upstream failed; `code` is its error "
+                "(`upstream_auth_failed`, `upstream_unavailable`, `upstream_rate_limited`, "
+                "...), `extra.retryable` says whether trying again later may help.",
+            ),
+        },
+    )
+    def get(self, request, pk: int):
+        traffic = sub_account_traffic(sub_account=self.sub_account(pk))
+        return Response(SubAccountTrafficOutputSerializer(traffic).data)

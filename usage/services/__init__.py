@@ -1,8 +1,10 @@
-"""Usage sync services (writes). Split by sub-domain:
+"""Usage services: sync (writes) and the upstream reseller operations. Split by sub-domain:
 
 - `history`: IPFoxy hourly buckets -> UsageHour (replace) -> UsageDay;
 - `ledger`: BytesFlows snapshots -> usage from the grant ledger -> UsageHour (add);
 - `discovery`: the IPFoxy sub-account list;
+- `allocations`: the allocation ledger (IPFoxy traffic allocated exactly once);
+- `traffic`: a sub-account's counters read from IPFoxy on request;
 - `fanout`: many sub-accounts at once (thread pool, one httpx client per thread);
 - `storage`, `runs`, `connectors`: shared plumbing.
 """

@@ -7,6 +7,11 @@ connections stalls under load). Celery prefork workers get one client per proces
 
 The request budget is per upstream account (key `upstream:<id>`, `requests_per_minute`),
 shared by every worker through Redis when `settings.REDIS_URL` is set, else in-process.
+Reseller writes (allocations) and account reads share it, ahead of sync (`ratelimit.py`).
+
+`reseller_connector_for_sub_account` is the one gate to the reseller API of a sub-account
+(allocations, its traffic counters): IPFoxy only (BytesFlows publishes no write API), an
+active upstream account, an upstream id IPFoxy accepts; anything else is a 409 naming why.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from functools import cache
 import httpx
 from django.conf import settings
 
-from accounts.models import UpstreamAccount
+from accounts.models import Provider, SubAccount, UpstreamAccount
 from accounts.upstream_urls import upstream_allowed_hosts
+from config.errors import ApplicationError
 from usage.providers.ratelimit import InProcessBudget, RedisBudget, RequestBudget
+from usage.providers.reseller import ResellerConnector, check_account
 
 _local = threading.local()
 _process_budget = InProcessBudget()
@@ -81,3 +88,56 @@ def connector_for_upstream_account(
         requests_per_minute=upstream_account.requests_per_minute,
         allowed_hosts=upstream_allowed_hosts(upstream_account.provider),
     )
+
+
+#: Providers with a reseller API (`usage.providers.reseller.ResellerConnector`).
+RESELLER_PROVIDERS = frozenset({Provider.IPFOXY})
+
+
+class UpstreamStateError(ApplicationError):
+    """The sub-account (or its upstream account) is in no state for this upstream
+    operation: a 409 wherever it surfaces."""
+
+    http_status = 409
+
+
+def reseller_api_check(*, sub_account: SubAccount) -> None:
+    """Raise `UpstreamStateError` unless `sub_account`'s reseller API can be called:
+    `provider_has_no_reseller_api` (BytesFlows: monitor-only), `upstream_account_inactive`,
+    `upstream_id_invalid` (not an account name IPFoxy accepts). Sends nothing."""
+    upstream = sub_account.upstream_account
+    if upstream.provider not in RESELLER_PROVIDERS:
+        raise UpstreamStateError(
+            "provider_has_no_reseller_api",
+            f"{upstream.get_provider_display()} publishes no reseller API: its sub-accounts "
+            "are monitored only (no allocations, no traffic counters on request).",
+            extra={"provider": upstream.provider},
+        )
+    if not upstream.is_active:
+        raise UpstreamStateError(
+            "upstream_account_inactive",
+            f"The upstream account {upstream.name!r} is switched off.",
+            extra={"upstream_account": upstream.pk},
+        )
+    try:
+        check_account(sub_account.upstream_id)
+    except ValueError:
+        raise UpstreamStateError(
+            "upstream_id_invalid",
+            f"The upstream id {sub_account.upstream_id[:40]!r} is not an account name IPFoxy "
+            "accepts.",
+            extra={"upstream_id": sub_account.upstream_id[:40]},
+        ) from None
+
+
+def reseller_connector_for_sub_account(
+    *, sub_account: SubAccount, client: httpx.Client | None = None
+) -> ResellerConnector:
+    """The connector for `sub_account`'s reseller API (allocations, traffic counters), after
+    `reseller_api_check`. Building it sends nothing; missing credentials raise `AuthError`."""
+    reseller_api_check(sub_account=sub_account)
+    connector = connector_for_upstream_account(
+        upstream_account=sub_account.upstream_account, client=client
+    )
+    assert isinstance(connector, ResellerConnector), "RESELLER_PROVIDERS names a reader only"
+    return connector
