@@ -24,6 +24,7 @@ page (the superuser's; a one-time password shown once) or "Add user" with a rese
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, replace
 
 from django import forms
@@ -83,6 +84,12 @@ from accounts.services import (
     upstream_account_create,
     upstream_account_update,
 )
+from accounts.sub_accounts import (
+    reseller_today,
+    sub_account_close,
+    sub_account_delete,
+    sub_account_move,
+)
 from accounts.tenancy import is_platform_admin, reseller_for_user
 from config.errors import ApplicationError
 from core.money import ADMIN_FORMFIELD_OVERRIDES
@@ -97,6 +104,8 @@ class ActionInput:
     placeholder: str = ""
     input_type: str = "text"
     value: str = ""
+    #: (value, label) pairs: the input is a drop-down of these (`object_action_choices`).
+    choices: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -258,14 +267,24 @@ class TenantScopedAdmin(admin.ModelAdmin):
         """Initial values of action inputs, by input name (e.g. last month for a period)."""
         return {}
 
+    def object_action_choices(self, request, obj) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Drop-down choices of action inputs, by input name (e.g. the reseller's customers)."""
+        return {}
+
     def _bind_action(self, request, action: ObjectAction, obj) -> BoundObjectAction:
         url = reverse(
             f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_action",
             args=[obj.pk, action.name],
         )
         initial = self.object_action_initial(request, obj)
+        choices = self.object_action_choices(request, obj) if action.inputs else {}
         inputs = tuple(
-            replace(field, value=initial.get(field.name, field.value)) for field in action.inputs
+            replace(
+                field,
+                value=initial.get(field.name, field.value),
+                choices=choices.get(field.name, field.choices),
+            )
+            for field in action.inputs
         )
         return BoundObjectAction(action=action, url=url, inputs=inputs)
 
@@ -778,6 +797,12 @@ class SubAccountForm(SecretFieldsForm):
             "active_to",
         ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        status = self.fields.get("status")
+        if status is not None:  # closing is the "Close" action (it sets the last day)
+            status.choices = [c for c in status.choices if c[0] != SubAccount.Status.CLOSED]
+
     def clean(self):
         cleaned = super().clean()
         upstream = self.instance.upstream_account if self.instance.pk else None
@@ -789,7 +814,9 @@ class SubAccountForm(SecretFieldsForm):
 
 class SubAccountAdmin(TenantScopedAdmin):
     """Saved through `sub_account_create` / `sub_account_update`, with the API's token rule;
-    the customer, upstream account and upstream id are fixed once created (as in the API)."""
+    the upstream account and upstream id are fixed once created (as in the API). The holder
+    and dates change through the "Move to another customer" and "Close" actions, and "Delete"
+    removes one never billed: `accounts.sub_accounts`, as the API's move, close and delete."""
 
     form = SubAccountForm
     list_display = [
@@ -806,9 +833,104 @@ class SubAccountAdmin(TenantScopedAdmin):
             kind=SUB_ACCOUNT, provider=obj.upstream_account.provider, credentials=obj.credentials
         )
 
+    object_actions = (
+        ObjectAction(
+            "move",
+            "Move to another customer",
+            inputs=(
+                ActionInput("customer", "New customer", placeholder="New customer"),
+                ActionInput("from", "From (first day)", input_type="date"),
+            ),
+            help="Its usage from this day on is billed to the new customer; earlier days "
+            "stay with whoever held it then.",
+        ),
+        ObjectAction(
+            "close",
+            "Close",
+            inputs=(ActionInput("on", "Last day", input_type="date"),),
+            help="Its usage through this day is billed; it is synced until the day ends and "
+            "its upstream id can be attached again from the next day.",
+        ),
+        ObjectAction(
+            "delete",
+            "Delete",
+            style="danger",
+            help="Only one never billed and without usage (a typo'd upstream id); otherwise "
+            "close it.",
+        ),
+    )
+
     def get_readonly_fields(self, request, obj=None):
         fixed = ["customer", "upstream_account", "upstream_id"] if obj is not None else []
-        return [*super().get_readonly_fields(request, obj), *fixed]
+        dates = ["active_from", "active_to"] if obj is not None else ["active_to"]
+        closed = ["status"] if obj is not None and obj.status == SubAccount.Status.CLOSED else []
+        return [*super().get_readonly_fields(request, obj), *fixed, *dates, *closed]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the "Delete" action, through `sub_account_delete`
+
+    def object_action_visible(self, request, obj, name: str) -> bool:
+        return name == "delete" or obj.status != SubAccount.Status.CLOSED
+
+    def object_action_initial(self, request, obj) -> dict[str, str]:
+        today = reseller_today(reseller=obj.customer.reseller, now=timezone.now())
+        return {"from": today.isoformat(), "on": today.isoformat()}
+
+    def object_action_choices(self, request, obj) -> dict[str, tuple[tuple[str, str], ...]]:
+        others = Customer.objects.for_reseller(obj.customer.reseller).exclude(pk=obj.customer_id)
+        return {"customer": tuple((str(c.pk), str(c)) for c in others.order_by("name", "pk"))}
+
+    def do_move(self, request, sub_account):
+        """`sub_account_move` to one of the reseller's customers (another id: refused)."""
+        customers = Customer.objects.for_reseller(sub_account.customer.reseller)
+        customer = customers.filter(pk=_int_or_none(request.POST.get("customer"))).first()
+        day = _date_or_none(request.POST.get("from"))
+        if customer is None or day is None:
+            self.message_user(request, "Refused: choose a customer and a day.", messages.ERROR)
+            return None
+        if self._refused(
+            request,
+            sub_account_move,
+            sub_account=sub_account,
+            to_customer=customer,
+            on_day=day,
+            actor=self.actor(request),
+        ):
+            return None
+        self.message_user(
+            request, f"{sub_account} is held by {customer} from {day}.", messages.SUCCESS
+        )
+        return None
+
+    def do_close(self, request, sub_account):
+        day = _date_or_none(request.POST.get("on"))
+        if day is None:
+            self.message_user(request, "Refused: give its last day.", messages.ERROR)
+            return None
+        if not self._refused(request, sub_account_close, sub_account=sub_account, on_day=day):
+            self.message_user(
+                request, f"{sub_account} is closed; its last day is {day}.", messages.SUCCESS
+            )
+        return None
+
+    def do_delete(self, request, sub_account):
+        if self._refused(request, sub_account_delete, sub_account=sub_account):
+            return None
+        self.message_user(request, f"Sub-account {sub_account} deleted.", messages.SUCCESS)
+        return HttpResponseRedirect(
+            reverse(
+                f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_changelist"
+            )
+        )
+
+    def _refused(self, request, service, **kwargs) -> bool:
+        """Run `service`; a model validation error is shown like a refused state."""
+        try:
+            service(**kwargs)
+        except ValidationError as exc:
+            self.message_user(request, f"Refused: {' '.join(exc.messages)}", messages.ERROR)
+            return True
+        return False
 
     def save_model(self, request, obj, form, change):
         entered = form.credentials_entered()
@@ -826,6 +948,20 @@ class SubAccountAdmin(TenantScopedAdmin):
             saved = sub_account_create(credentials=entered, **data)
         obj.pk, obj.credentials = saved.pk, saved.credentials
         obj._state.adding = False
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value or "")
+    except ValueError:
+        return None
+
+
+def _date_or_none(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value or "")
+    except ValueError:
+        return None
 
 
 class ApiKeyAdmin(TenantScopedAdmin):

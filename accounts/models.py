@@ -231,7 +231,14 @@ class UpstreamAccount(models.Model):
 
 
 class SubAccount(models.Model):
-    """One upstream sub-account, sold to one customer."""
+    """One upstream sub-account, held by one customer at a time.
+
+    `customer` is the current holder, from `active_from` (null: since its first usage)
+    through `active_to` (its last day, set when it is closed; null while open), days in the
+    reseller's timezone. Earlier holders are `SubAccountAssignment` rows. Usage of a day is
+    billed to whoever held the sub-account that day; only the lifecycle services
+    (`accounts.sub_accounts`: move, close, delete) change the holder and the dates.
+    """
 
     tenant_path = "customer__reseller"
 
@@ -254,8 +261,17 @@ class SubAccount(models.Model):
     )
     label = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
-    active_from = models.DateField(null=True, blank=True)
-    active_to = models.DateField(null=True, blank=True)
+    active_from = models.DateField(
+        null=True,
+        blank=True,
+        help_text="First day of the current customer's period (reseller's timezone); empty: "
+        "since its first usage.",
+    )
+    active_to = models.DateField(
+        null=True,
+        blank=True,
+        help_text="Its last day (inclusive), set when it is closed; empty while open.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
@@ -263,8 +279,13 @@ class SubAccount(models.Model):
     class Meta:
         ordering = ["customer__name", "upstream_id", "pk"]
         constraints = [
+            # A closed sub-account keeps its id for the records; the id is free for a new one.
             models.UniqueConstraint(
-                fields=["upstream_account", "upstream_id"], name="sub_account_unique_upstream_id"
+                fields=["upstream_account", "upstream_id"],
+                condition=~models.Q(status="closed"),
+                name="sub_account_unique_open_upstream_id",
+                violation_error_message="Another open sub-account of this upstream account "
+                "has this upstream id.",
             ),
         ]
 
@@ -285,6 +306,51 @@ class SubAccount(models.Model):
             errors["active_to"] = "Active to must not be before active from."
         if errors:
             raise ValidationError(errors)
+
+
+class SubAccountAssignment(models.Model):
+    """An earlier holder of a sub-account: `customer` held it on the days
+    `[starts_on, ends_on)` (reseller's timezone; `starts_on` empty: since its first usage).
+
+    The current holder's period is on the sub-account itself, so one that never moved has
+    no rows here. Rows are written only by `accounts.sub_accounts.sub_account_move`, under
+    the sub-account's row lock; a sub-account's periods never overlap (on PostgreSQL also an
+    exclusion constraint, `sub_account_assignment_no_overlap`).
+    """
+
+    tenant_path = "customer__reseller"
+
+    sub_account = models.ForeignKey(
+        SubAccount, on_delete=models.CASCADE, related_name="assignments"
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="sub_account_assignments"
+    )
+    starts_on = models.DateField(
+        null=True, blank=True, help_text="First day held; empty: since its first usage."
+    )
+    ends_on = models.DateField(help_text="First day no longer held (exclusive).")
+    moved_by = models.CharField(max_length=200, blank=True, help_text="Who moved it away.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sub_account", "ends_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(starts_on__isnull=True)
+                | models.Q(ends_on__gt=models.F("starts_on")),
+                name="sub_account_assignment_not_empty",
+            ),
+            models.UniqueConstraint(
+                fields=["sub_account", "ends_on"], name="sub_account_assignment_unique_end"
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "ends_on"], name="sub_account_holder_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.sub_account_id} held by {self.customer_id} until {self.ends_on}"
 
 
 class ApiKey(models.Model):

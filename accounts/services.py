@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import Customer, Provider, Reseller, SubAccount, UpstreamAccount, User
+from accounts.sub_accounts import sub_account_check_open, sub_account_start_check
 from config.errors import ApplicationError
 
 
@@ -79,7 +80,19 @@ def sub_account_create(
     **fields: Any,
 ) -> SubAccount:
     """Attach an upstream sub-account to a customer of the same reseller; its `credentials`
-    must be exactly the provider's (`credentials_check`: a BytesFlows token, IPFoxy none)."""
+    must be exactly the provider's (`credentials_check`: a BytesFlows token, IPFoxy none).
+
+    `active_from` (optional) is the customer's first day; without it all the sub-account's
+    usage is billed to the customer, except that an `upstream_id` a closed sub-account had
+    starts the day after that one's last day (`sub_account_start_check`). It starts open:
+    closing is `accounts.sub_accounts.sub_account_close`, so neither `active_to` nor the
+    status `closed` is taken here."""
+    _refuse_closing_fields(fields)
+    fields["active_from"] = sub_account_start_check(
+        upstream_account=upstream_account,
+        upstream_id=upstream_id,
+        active_from=fields.get("active_from"),
+    )
     return _save_validated(
         SubAccount(
             customer=customer,
@@ -246,9 +259,18 @@ UPSTREAM_ACCOUNT_UPDATABLE_FIELDS = frozenset(
         "is_active",
     }
 )
-SUB_ACCOUNT_UPDATABLE_FIELDS = frozenset(
-    {"label", "credentials", "status", "active_from", "active_to"}
-)
+#: A sub-account's customer and dates change only through `accounts.sub_accounts` (move,
+#: close): they decide whom its usage is billed to.
+SUB_ACCOUNT_UPDATABLE_FIELDS = frozenset({"label", "credentials", "status"})
+CLOSE_WITH_ACTION = "Close a sub-account with its close action (it sets the last day billed)."
+
+
+def _refuse_closing_fields(fields: Mapping[str, Any]) -> None:
+    """`closed` and `active_to` are set by `sub_account_close` only."""
+    if fields.get("status") == SubAccount.Status.CLOSED:
+        raise ValidationError({"status": CLOSE_WITH_ACTION})
+    if fields.get("active_to") is not None:
+        raise ValidationError({"active_to": CLOSE_WITH_ACTION})
 
 
 def _update_validated(obj, allowed: frozenset[str], fields: Mapping[str, Any]):
@@ -265,22 +287,29 @@ def _update_validated(obj, allowed: frozenset[str], fields: Mapping[str, Any]):
 
 def customer_check_currency_change(*, customer: Customer, currency: str) -> None:
     """Refuse (`customer_currency_locked`) to change the currency of a customer that has
-    any subscription, live or ended: its plans, drafts and issued invoices are priced in the
-    current currency, and a switch would make the next billing run unable to rate it.
-    An unchanged currency (or one that resolves to the same) is always fine."""
+    any subscription, live or ended, or any invoice (a draft, issued or void): its plans,
+    drafts and invoices are priced in the current currency, a switch would make the next
+    billing run unable to rate it, and its credit notes, adjustments and balances would mix
+    currencies. An unchanged currency (or one that resolves to the same) is always fine."""
     new = currency or customer.reseller.currency
     old = customer.currency or customer.reseller.currency
     if new == old or customer.pk is None:
         return
-    # Subscriptions live in billing, above accounts: asked through the reverse relation.
+    # Subscriptions and invoices live in billing, above accounts: asked through the
+    # reverse relations.
     if customer.subscriptions.exists():
-        message = (
-            f"The customer has subscriptions billed in {old}; its currency cannot change. "
-            "Create a new customer for another currency."
-        )
-        raise ApplicationError(
-            "customer_currency_locked", message, extra={"fields": {"currency": [message]}}
-        )
+        held = "subscriptions billed"
+    elif customer.invoices.exists():
+        held = "invoices"
+    else:
+        return
+    message = (
+        f"The customer has {held} in {old}; its currency cannot change. "
+        "Create a new customer for another currency."
+    )
+    raise ApplicationError(
+        "customer_currency_locked", message, extra={"fields": {"currency": [message]}}
+    )
 
 
 @transaction.atomic
@@ -369,9 +398,14 @@ def upstream_account_update(
 def sub_account_update(
     *, sub_account: SubAccount, keep_stored_credentials: bool = False, **fields: Any
 ) -> SubAccount:
-    """Change a sub-account's label, status, dates or token (never its customer or identity).
-    A token is checked like the API's (`credentials_resolve`; `keep_stored_credentials`: the
-    admin's write-only input, left empty to keep the stored one)."""
+    """Change a sub-account's label, status (`active` or `suspended`) or token; its customer
+    and dates change by moving or closing it (`accounts.sub_accounts`), never here, and a
+    closed one keeps its status (`sub_account_closed`). A token is checked like the API's
+    (`credentials_resolve`; `keep_stored_credentials`: the admin's write-only input, left
+    empty to keep the stored one)."""
+    _refuse_closing_fields(fields)
+    if fields.get("status", sub_account.status) != sub_account.status:
+        sub_account_check_open(sub_account=sub_account)
     if "credentials" in fields:
         credentials = credentials_resolve(
             kind=SUB_ACCOUNT,

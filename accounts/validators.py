@@ -1,10 +1,11 @@
 """Field validators shared by the accounts models and the API."""
 
+import datetime as dt
 from functools import cache
 from zoneinfo import available_timezones
 
 from babel import Locale
-from babel.numbers import list_currencies
+from babel.numbers import get_territory_currencies
 from django.core.exceptions import ValidationError
 from django.core.validators import DomainNameValidator, validate_email
 
@@ -15,7 +16,18 @@ MAX_CC_EMAILS = 5
 
 @cache
 def _currencies() -> frozenset[str]:
-    return frozenset(list_currencies())
+    """ISO 4217 currencies in circulation: legal tender of some territory today, by CLDR's
+    currency history as Babel ships it (`get_territory_currencies(..., tender=True)`; about
+    155 codes). Left out: withdrawn currencies (DEM, HRK), funds and non-tender units (BOV,
+    CLF, USN, XDR), precious metals (XAU, XAG), and the testing and "no currency" codes
+    (XTS, XXX). Babel's `list_currencies()` has all ~300 CLDR codes, those included; its
+    `is_currency()` says only whether a code is known. Read once per process."""
+    today = dt.datetime.now(dt.UTC).date()
+    return frozenset(
+        code
+        for territory in Locale("en").territories
+        for code in get_territory_currencies(territory, start_date=today, tender=True)
+    )
 
 
 #: Two-letter region codes CLDR knows that ISO 3166-1 does not assign to a country
@@ -37,9 +49,11 @@ def _timezones() -> frozenset[str]:
 
 
 def validate_currency(value: str) -> None:
+    """An ISO 4217 currency in circulation (`_currencies`): bills are paid in it."""
     if value not in _currencies():
         raise ValidationError(
-            "%(value)s is not an ISO 4217 currency code.", params={"value": value}
+            "%(value)s is not an ISO 4217 currency code in circulation (e.g. USD, EUR).",
+            params={"value": value},
         )
 
 

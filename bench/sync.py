@@ -41,7 +41,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_simulator(port: int, latency_ms: int) -> subprocess.Popen:
+def start_simulator(port: int, latency_ms: int, *flags: str) -> subprocess.Popen:
+    """`python -m usage.simulator` in its own process, rate limit off; `flags` replace the
+    frozen clock at NOW (bench/traffic.py passes its own)."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -52,8 +54,7 @@ def start_simulator(port: int, latency_ms: int) -> subprocess.Popen:
             "--latency-ms",
             str(latency_ms),
             "--no-rate-limit",
-            "--now",
-            NOW.isoformat(),
+            *(flags or ("--now", NOW.isoformat())),
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

@@ -333,6 +333,7 @@ class InvoiceEmailInline(ReadOnlyInline):
     model = InvoiceEmail
     fields = readonly_fields = [
         "sequence",
+        "kind",
         "status",
         "recipients",
         "attempts",
@@ -356,7 +357,7 @@ def _run(modeladmin, request, queryset, label, service):
 
 #: The invoice fields the page shows (read-only); the snapshot is rendered as blocks instead.
 INVOICE_FIELDSETS = (
-    (None, {"fields": ("customer", "status", "number", "currency")}),
+    (None, {"fields": ("customer", "status", "number", "replaces", "currency")}),
     ("Period and dates", {"fields": (("period_start", "period_end"), ("issued_on", "due_on"))}),
     (
         "Status history",
@@ -408,7 +409,8 @@ class InvoiceAdmin(TenantScopedAdmin):
             "Void",
             style="danger",
             inputs=(ActionInput("reason", "Reason", placeholder="Reason for voiding"),),
-            help="The number stays taken; bill the period again with a new invoice.",
+            help="The number stays taken and the customer is emailed a void notice; bill "
+            "the period again with a new invoice (it names this one).",
         ),
     )
     #: Which buttons each status shows (the services refuse the others anyway).
@@ -589,6 +591,10 @@ class CustomerBillingAdmin(CustomerUsageAdmin):
         result = invoices_generate_for_period(
             reseller=customer.reseller, period_start=period.start, now=now, customer=customer
         )
+        if not (result.created or result.refreshed or result.unchanged):
+            (outcome,) = result.skipped or result.failed  # the one customer's
+            self.message_user(request, f"No draft: {outcome.message}", messages.WARNING)
+            return None
         invoice_id = (result.created or result.refreshed or result.unchanged)[0]
         invoice = Invoice.objects.get(pk=invoice_id)
         if result.created:

@@ -67,3 +67,4 @@ class InvoiceDocument:
     unit_note: str  # e.g. "1 GB = 1,073,741,824 bytes"
     payment_instructions: str = ""
     logo: bytes | None = None  # PNG/JPEG bytes of the reseller's logo
+    replaces: str = ""  # number of the voided invoice this one bills again ("Replaces ...")

@@ -1,4 +1,5 @@
-"""The invoice email: built here from the document and the rendered PDF, sent elsewhere.
+"""The invoice email (built here from the document and the rendered PDF) and the notice that
+an invoice was voided (from the document alone); sent elsewhere.
 
 Building is pure (no sending, no database) so the send task can claim the invoice, build the
 message, send it and record the send, and tests can inspect the message without an outbox.
@@ -34,20 +35,17 @@ def invoice_attachment_name(doc: InvoiceDocument) -> str:
     return f"{doc.number or 'draft-' + doc.period_start.strftime('%Y-%m')}.pdf"
 
 
-def build_invoice_email(
-    *,
-    doc: InvoiceDocument,
-    pdf: bytes,
-    to: list[str],
-    from_email: str,
-    reply_to: list[str] | None = None,
-    cc: list[str] | None = None,
-    headers: dict[str, str] | None = None,
-) -> EmailMultiAlternatives:
-    """Build (never send) the invoice email: text body, HTML alternative, the PDF attached.
-    The addressing comes from `billing.outbox.email_envelope` when it is sent."""
+def void_notice_subject(doc: InvoiceDocument) -> str:
+    """ "Invoice INV-2026-00001 from Acme Proxies is void — USD 123.45 not due" """
+    seller = _one_line(doc.seller.name)
+    total = fmt.money(doc.total, doc.currency)
+    return f"Invoice {doc.number} from {seller} is void \u2014 {total} not due"
+
+
+def _context(doc: InvoiceDocument) -> dict:
+    """What both templates of the invoice email and of the void notice show."""
     cur = doc.currency
-    context = {
+    return {
         "doc": doc,
         "number": fmt.invoice_label(doc),
         "seller": doc.seller,
@@ -62,15 +60,77 @@ def build_invoice_email(
         "payment_lines": [line for line in doc.payment_instructions.splitlines() if line.strip()],
         "attachment_name": invoice_attachment_name(doc),
     }
+
+
+def _message(
+    *,
+    subject: str,
+    template: str,
+    context: dict,
+    to: list[str],
+    from_email: str,
+    reply_to: list[str] | None,
+    cc: list[str] | None,
+    headers: dict[str, str] | None,
+) -> EmailMultiAlternatives:
+    """Text body and HTML alternative of `billing/<template>.txt|html`, addressed."""
     message = EmailMultiAlternatives(
-        subject=invoice_email_subject(doc),
-        body=render_to_string("billing/invoice_email.txt", context),
+        subject=subject,
+        body=render_to_string(f"billing/{template}.txt", context),
         from_email=from_email,
         to=list(to),
         cc=list(cc) if cc else None,
         reply_to=list(reply_to) if reply_to else None,
         headers=dict(headers) if headers else None,
     )
-    message.attach_alternative(render_to_string("billing/invoice_email.html", context), "text/html")
+    message.attach_alternative(render_to_string(f"billing/{template}.html", context), "text/html")
+    return message
+
+
+def build_invoice_email(
+    *,
+    doc: InvoiceDocument,
+    pdf: bytes,
+    to: list[str],
+    from_email: str,
+    reply_to: list[str] | None = None,
+    cc: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> EmailMultiAlternatives:
+    """Build (never send) the invoice email: text body, HTML alternative, the PDF attached.
+    The addressing comes from `billing.outbox.email_envelope` when it is sent."""
+    message = _message(
+        subject=invoice_email_subject(doc),
+        template="invoice_email",
+        context=_context(doc),
+        to=to,
+        from_email=from_email,
+        reply_to=reply_to,
+        cc=cc,
+        headers=headers,
+    )
     message.attach(invoice_attachment_name(doc), pdf, PDF_MIMETYPE)
     return message
+
+
+def build_void_notice_email(
+    *,
+    doc: InvoiceDocument,
+    to: list[str],
+    from_email: str,
+    reply_to: list[str] | None = None,
+    cc: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> EmailMultiAlternatives:
+    """Build (never send) the notice that the invoice of `doc` was voided: which invoice,
+    its period and total, and that it is not owed. No attachment."""
+    return _message(
+        subject=void_notice_subject(doc),
+        template="invoice_void_email",
+        context=_context(doc),
+        to=to,
+        from_email=from_email,
+        reply_to=reply_to,
+        cc=cc,
+        headers=headers,
+    )

@@ -254,6 +254,15 @@ class Invoice(models.Model):
     finalized_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
+    replaces = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replaced_by",
+        help_text="The voided invoice of the same customer and period that this one bills "
+        "again (printed as 'Replaces <number>').",
+    )
 
     objects = InvoiceQuerySet.as_manager()
 
@@ -553,15 +562,26 @@ class EmailDelivery(models.Model):
 
 
 class InvoiceEmail(EmailDelivery):
-    """An invoice's delivery. A delivery stuck in `sending` for 15 minutes (its worker died
-    mid-send) is sent again by the hourly cycle: if the SMTP server had already accepted it,
-    the customer gets it twice (the documented window), never more
-    (`invoice_emails_redispatch`)."""
+    """An invoice's delivery: the invoice itself (`kind=invoice`: at issue, then staff
+    resends) or, once, the notice that it was voided (`kind=void_notice`). A delivery stuck
+    in `sending` for 15 minutes (its worker died mid-send) is sent again by the hourly cycle:
+    if the SMTP server had already accepted it, the customer gets it twice (the documented
+    window), never more (`invoice_emails_redispatch`)."""
 
     tenant_path = "invoice__reseller"
     document_field = "invoice"
 
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", "Invoice"
+        VOID_NOTICE = "void_notice", "Void notice"
+
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="emails")
+    kind = models.CharField(
+        max_length=12,
+        choices=Kind.choices,
+        default=Kind.INVOICE,
+        help_text="The invoice with its PDF, or the notice that it was voided.",
+    )
     is_resend = models.BooleanField(default=False)
 
     class Meta:
@@ -569,6 +589,12 @@ class InvoiceEmail(EmailDelivery):
         constraints = [
             models.UniqueConstraint(
                 fields=["invoice", "sequence"], name="invoice_email_unique_sequence"
+            ),
+            # Voiding happens once, so does its notice.
+            models.UniqueConstraint(
+                fields=["invoice"],
+                condition=models.Q(kind="void_notice"),
+                name="invoice_email_one_void_notice",
             ),
         ]
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from accounts.models import Customer, Reseller, SubAccount
+from accounts.selectors import held_customers_q
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, Subscription
 from usage.models import LedgerSnapshot, UsageDay
 
@@ -16,9 +17,10 @@ from usage.models import LedgerSnapshot, UsageDay
 def customers_to_invoice(
     *, reseller: Reseller, start_day: dt.date, end_day: dt.date
 ) -> QuerySet[Customer]:
-    """Customers with a subscription active on a day of the period or any stored usage in it
-    (what the cycle creates drafts for; a draft of a customer no longer in it is discarded
-    instead of finalized: `billing.invoicing.engine.nothing_billable`)."""
+    """Customers with a subscription active on a day of the period or stored usage of a day
+    of it on which they held the sub-account (what the cycle creates drafts for; a draft of
+    a customer no longer in it is discarded instead of finalized:
+    `billing.invoicing.engine.nothing_billable`)."""
     with_subscription = (
         Subscription.objects.filter(customer__reseller_id=reseller.pk, starts_on__lt=end_day)
         .filter(Q(ends_on__isnull=True) | Q(ends_on__gt=start_day))
@@ -32,10 +34,7 @@ def customers_to_invoice(
     )
     return (
         Customer.objects.for_reseller(reseller)
-        .filter(
-            Q(pk__in=with_subscription.values("customer_id"))
-            | Q(pk__in=with_usage.values("sub_account__customer_id"))
-        )
+        .filter(Q(pk__in=with_subscription.values("customer_id")) | held_customers_q(with_usage))
         .select_related("reseller")
         .order_by("pk")
     )
@@ -59,8 +58,9 @@ CUSTOMER_VISIBLE_STATUSES = (InvoiceStatus.FINALIZED, InvoiceStatus.PAID, Invoic
 
 
 def invoices_with_lines(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
-    """An (already tenant-scoped) invoice queryset with its lines, in order, in one query."""
-    return queryset.prefetch_related(
+    """An (already tenant-scoped) invoice queryset with its lines, in order, in one query,
+    and the number of the voided invoice each replaces (`replaces_number`)."""
+    return queryset.annotate(replaces_number=F("replaces__number")).prefetch_related(
         Prefetch("lines", queryset=InvoiceLine.objects.order_by("position"))
     )
 
@@ -206,8 +206,8 @@ def usage_current_for_customer(*, customer: Customer, now: dt.datetime) -> Curre
         if row.subscription_id is None:
             unbilled += row.bytes
     sub_accounts = list(
-        SubAccount.objects.filter(customer_id=customer.pk)
-        .only("pk", "label", "upstream_id")
+        SubAccount.objects.filter(Q(customer_id=customer.pk) | Q(pk__in=list(usage_by_sub_account)))
+        .only("pk", "customer_id", "label", "upstream_id")
         .annotate(
             latest_snapshot_id=Subquery(
                 LedgerSnapshot.objects.filter(sub_account_id=OuterRef("pk"))
@@ -222,7 +222,8 @@ def usage_current_for_customer(*, customer: Customer, now: dt.datetime) -> Curre
     )
     current_sub_accounts = []
     for sa in sub_accounts:
-        snapshot = snapshots.get(sa.latest_snapshot_id)
+        # Upstream traffic left is the current holder's business only (not a former one's).
+        snapshot = snapshots.get(sa.latest_snapshot_id) if sa.customer_id == customer.pk else None
         current_sub_accounts.append(
             CurrentSubAccount(
                 sub_account_id=sa.pk,

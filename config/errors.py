@@ -208,7 +208,8 @@ ERROR_CODES: dict[str, str] = {
     "idempotency_key_reused": "The Idempotency-Key was used for a different request.",
     "idempotency_request_in_progress": "The first request with this key is still running.",
     # accounts
-    "customer_currency_locked": "The customer has subscriptions; its currency is fixed.",
+    "customer_currency_locked": "The customer has subscriptions or invoices; its currency is "
+    "fixed.",
     "upstream_url_not_allowed": "The upstream base URL is not on the allowlist.",
     # sub-account lifecycle (409)
     "sub_account_closed": "The sub-account is closed; it stays as it is.",
@@ -227,6 +228,10 @@ ERROR_CODES: dict[str, str] = {
     "invalid_period": "The billing period is malformed.",
     "period_not_started": "The period has not begun yet.",
     "period_not_ended": "The period (plus the grace days) has not ended yet.",
+    "period_before_customer": "The month ended before the customer was created and has "
+    "nothing billable (409).",
+    "nothing_billable": "No subscription, usage or adjustment in the period: no invoice is "
+    "created or numbered (409 on finalize; `skipped` in a generate run).",
     "invoice_not_draft": "Only a draft invoice allows this.",
     "invoice_not_issued": "Only an issued (finalized or paid) invoice allows this.",
     "invoice_not_void": "Only a void invoice allows this.",

@@ -7,7 +7,8 @@ is claimed under a row lock before sending (pending/failed -> sending -> sent), 
 emails: a task delivered twice sends once.
 
 - Quota share: fires when the customer's traffic this month (`UsageDay`, all its
-  sub-accounts or the rule's one) reaches `percent`% of `quota_gb`.
+  sub-accounts or the rule's one, on the days it held them) reaches `percent`% of
+  `quota_gb`.
 - Remaining below: fires when the available traffic of the latest BytesFlows ledger
   snapshot (the rule's sub-account, or the sum over the customer's active BytesFlows
   sub-accounts that have a snapshot) is below `remaining_gb`.
@@ -25,15 +26,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.template.loader import render_to_string
 
 from accounts.email_identity import reseller_email_envelope
 from accounts.models import Customer, Provider, Reseller, SubAccount
+from accounts.selectors import held_totals
 from usage.models import LedgerSnapshot, UsageAlert, UsageAlertRule, UsageDay
 from webhooks.catalogue import USAGE_ALERT
 from webhooks.events import webhook_event_emit
@@ -64,6 +65,14 @@ def _gb(nbytes: int, unit_bytes: int) -> str:
         return f"{Decimal(nbytes) / unit_bytes:,.2f} GB"
 
 
+def _share(measured: int, rule: UsageAlertRule) -> Decimal:
+    """The measured share of the quota in whole percent, rounded half up like the GB figure
+    beside it (52.01 GB of 50 GB -> 104); never below the rule's `percent` once it fired."""
+    with localcontext(prec=60):
+        share = Decimal(measured) * 100 / (rule.quota_gb * rule.unit_bytes)
+        return share.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+
+
 def _sub_accounts(rule: UsageAlertRule, customer: Customer):
     if rule.sub_account_id:
         return SubAccount.objects.filter(pk=rule.sub_account_id, customer_id=customer.pk)
@@ -75,12 +84,12 @@ def usage_alert_measure(
 ) -> int | None:
     """Traffic used in `[start, end)` (quota rules) or remaining now (remaining rules);
     None when nothing is known yet (no snapshot)."""
+    if rule.kind == UsageAlertRule.Kind.QUOTA_SHARE:  # the days it held each sub-account
+        days = UsageDay.objects.filter(day__gte=start, day__lt=end)
+        if rule.sub_account_id:
+            days = days.filter(sub_account_id=rule.sub_account_id)
+        return sum(held_totals(days, customer_ids=[customer.pk]).get(customer.pk, {}).values())
     subs = _sub_accounts(rule, customer)
-    if rule.kind == UsageAlertRule.Kind.QUOTA_SHARE:
-        total = UsageDay.objects.filter(
-            sub_account__in=subs, day__gte=start, day__lt=end
-        ).aggregate(total=Sum("bytes"))["total"]
-        return int(total or 0)
     if not rule.sub_account_id:
         subs = subs.filter(
             upstream_account__provider=Provider.BYTESFLOWS, status=SubAccount.Status.ACTIVE
@@ -104,7 +113,7 @@ def _message(rule: UsageAlertRule, measured: int, start: dt.date) -> str:
         quota = f"{rule.quota_gb.normalize():f} GB"
         return (
             f"{_gb(measured, rule.unit_bytes)} used{scope} in {start:%B %Y}: "
-            f"{rule.percent}% of the {quota} monthly quota reached."
+            f"{_share(measured, rule)}% of the {quota} monthly quota (alert at {rule.percent}%)."
         )
     return (
         f"{_gb(measured, rule.unit_bytes)} BytesFlows traffic left{scope}, below "

@@ -1,6 +1,6 @@
 """Usage as stored: integer bytes per UTC hour and per reseller-local day, sync runs, usage
-alert rules with the alerts they fired, and the allocation ledger (prepaid traffic sent
-upstream, exactly once)."""
+alert rules with the alerts they fired, the allocation ledger (prepaid traffic sent
+upstream, exactly once) and each IPFoxy sub-account's traffic counters as last read."""
 
 from decimal import Decimal
 
@@ -531,3 +531,45 @@ class Allocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flow_mb} MB to {self.sub_account_id} ({self.status})"
+
+
+class SubAccountTraffic(models.Model):
+    """An IPFoxy sub-account's traffic as the upstream last counted it: allocated, used and
+    remaining bytes at `as_of` (one row per sub-account, replaced by every read).
+
+    Written for every sub-account of an upstream account at once from `get-sub-account-list`
+    (`usage.services.traffic.sub_account_traffic_refresh`, 100 per request) and by each read
+    of one sub-account on request (`get-sub-account-flow`), whichever is newer; read by
+    whatever shows or acts on remaining traffic without asking the upstream.
+    """
+
+    tenant_path = "sub_account__customer__reseller"
+
+    sub_account = models.OneToOneField(
+        SubAccount, on_delete=models.CASCADE, primary_key=True, related_name="traffic"
+    )
+    allocated_bytes = models.BigIntegerField(help_text="used + remaining (expired not counted)")
+    used_bytes = models.BigIntegerField()
+    remaining_bytes = models.BigIntegerField()
+    upstream_enabled = models.BooleanField(
+        null=True,
+        help_text="IPFoxy status 1 (True) or 2, disabled (False); empty: not known yet "
+        "(a read of one sub-account does not say)",
+    )
+    as_of = models.DateTimeField(help_text="When Flowbill received these figures (UTC)")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "sub-account traffic"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(used_bytes__gte=0)
+                & models.Q(remaining_bytes__gte=0)
+                & models.Q(allocated_bytes=models.F("used_bytes") + models.F("remaining_bytes")),
+                name="sub_account_traffic_counters_agree",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sub_account_id}: {self.remaining_bytes} B left ({self.as_of:%Y-%m-%d %H:%M})"

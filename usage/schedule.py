@@ -8,7 +8,9 @@
   get their task again, or are closed as failed after 30 minutes
   (`usage.services.requests.sync_runs_queued_sweep`);
 - every minute, pending allocations that are due get their send again, with their own
-  idempotency key (`usage.services.allocations.allocations_resend_pending`).
+  idempotency key (`usage.services.allocations.allocations_resend_pending`);
+- every 10 minutes, the traffic figures of every IPFoxy sub-account, one walk of the
+  sub-account list per upstream account (`usage.services.traffic.sub_account_traffic_refresh`).
 """
 
 from celery.schedules import crontab
@@ -33,5 +35,9 @@ BEAT_SCHEDULE: dict = {
     "usage-allocations-resend-pending": {
         "task": "usage.tasks.allocations_resend_pending_task",
         "schedule": crontab(),  # every minute
+    },
+    "usage-sub-account-traffic-refresh": {
+        "task": "usage.tasks.sub_account_traffic_refresh_all_task",
+        "schedule": crontab(minute="*/10"),
     },
 }

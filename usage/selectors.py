@@ -7,6 +7,7 @@ Periods are half-open: `[start_day, end_day)` in the reseller's calendar, whose 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import QuerySet, Sum
@@ -15,6 +16,7 @@ from django.db.models.functions import TruncMonth
 from accounts.models import Reseller
 from usage.models import (
     LedgerSnapshot,
+    SubAccountTraffic,
     SyncRun,
     UpstreamSubAccount,
     UsageDay,
@@ -299,3 +301,13 @@ def sync_runs_recent(
     if sub_account_id is not None:
         qs = qs.filter(sub_account_id=sub_account_id)
     return list(qs.order_by("-started_at", "-pk")[:limit])
+
+
+def sub_account_traffic_stored(
+    *, reseller: Reseller, sub_account_ids: Iterable[int]
+) -> dict[int, SubAccountTraffic]:
+    """The stored traffic figures of the reseller's sub-accounts among `sub_account_ids`, by
+    sub-account id (no upstream request; `usage.services.traffic` keeps them). A
+    sub-account never read, or not the reseller's, is absent."""
+    qs = SubAccountTraffic.objects.for_reseller(reseller).filter(sub_account_id__in=sub_account_ids)
+    return {row.sub_account_id: row for row in qs}

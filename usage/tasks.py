@@ -5,7 +5,8 @@ buckets, a snapshot is stored once per time, an allocation is claimed under its 
 always sent with its own idempotency key. Transient upstream failures of a sync (5xx,
 timeouts, rate limiting) retry with exponential backoff and jitter; authentication and
 parameter errors fail loudly at once (`SyncFailedError`), since retrying cannot fix them.
-An allocation's send is not retried by Celery: the ledger schedules its resends.
+An allocation's send is not retried by Celery: the ledger schedules its resends; nor is a
+traffic refresh: the next one walks the list again.
 """
 
 from __future__ import annotations
@@ -34,11 +35,15 @@ from usage.services import (
 )
 from usage.services.allocations import allocation_send, allocations_resend_pending
 from usage.services.requests import sync_runs_queued_sweep
+from usage.services.traffic import sub_account_traffic_refresh
 
 TRAILING_HOURS = 72
 SPREAD_SECONDS = 3600
 SPREAD_WAVE_SECONDS = 900
 RETRYABLE_CODES = {"upstream_unavailable", "upstream_rate_limited", "request_budget_exhausted"}
+#: A traffic refresh not started this long after its fan-out is dropped: the next one (beat,
+#: every 10 minutes: `usage.schedule`) replaces it.
+TRAFFIC_REFRESH_EXPIRES = 600
 
 
 class RetryableSyncError(Exception):
@@ -260,3 +265,28 @@ def allocations_resend_pending_task(now: str | None = None) -> int:
     """Every minute: queue the send of each due pending allocation older than a minute (a
     lost message, a worker killed around its send, a retry). Returns how many."""
     return len(allocations_resend_pending(now=_parse(now)))
+
+
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **UPSTREAM_TIME_LIMITS)
+def sub_account_traffic_refresh_task(upstream_account_id: int, now: str | None = None) -> dict:
+    """Store the traffic figures of every sub-account of one IPFoxy upstream account from its
+    sub-account list (100 per request). Upstream errors are reported, not retried: the next
+    refresh walks the list again. Returns the refresh's counts."""
+    upstream = UpstreamAccount.objects.get(pk=upstream_account_id)
+    return sub_account_traffic_refresh(upstream_account=upstream, now=_parse(now)).as_dict()
+
+
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
+def sub_account_traffic_refresh_all_task() -> int:
+    """Every 10 minutes: one traffic refresh per active IPFoxy upstream account, dropped if
+    not started within `TRAFFIC_REFRESH_EXPIRES`. Returns how many were queued."""
+    ids = UpstreamAccount.objects.filter(is_active=True, provider=Provider.IPFOXY).values_list(
+        "pk", flat=True
+    )
+    count = 0
+    for upstream_account_id in ids.order_by("pk"):
+        sub_account_traffic_refresh_task.apply_async(
+            args=[upstream_account_id], expires=TRAFFIC_REFRESH_EXPIRES
+        )
+        count += 1
+    return count

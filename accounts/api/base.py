@@ -40,6 +40,15 @@ class TenantScopedView(IdempotentPostMixin, GenericAPIView):
     def reseller(self) -> Reseller:
         return self.tenant.reseller
 
+    @property
+    def actor(self) -> str:
+        """Who a recorded change names: the API key (by its public prefix) or the staff
+        login."""
+        api_key = self.tenant.api_key
+        if api_key is not None:
+            return f"api-key {api_key.prefix}"
+        return self.request.user.get_username()
+
     def get_queryset(self) -> models.QuerySet:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request
             return self.model.objects.none()

@@ -101,6 +101,25 @@ BYTESFLOWS_SUB_ACCOUNT = {
     "active_from": None,
     "created_at": "2026-09-15T09:20:00Z",
 }
+SUB_ACCOUNT_DETAIL = {
+    **SUB_ACCOUNT,
+    "assignments": [{"customer": 1, "starts_on": "2026-10-01", "ends_on": None}],
+}
+MOVED_SUB_ACCOUNT = {
+    **SUB_ACCOUNT,
+    "customer": 2,
+    "active_from": "2026-10-16",
+    "assignments": [
+        {"customer": 1, "starts_on": "2026-10-01", "ends_on": "2026-10-16"},
+        {"customer": 2, "starts_on": "2026-10-16", "ends_on": None},
+    ],
+}
+CLOSED_SUB_ACCOUNT = {
+    **SUB_ACCOUNT_DETAIL,
+    "status": "closed",
+    "active_to": "2026-10-20",
+    "assignments": [{"customer": 1, "starts_on": "2026-10-01", "ends_on": "2026-10-21"}],
+}
 MY_SUB_ACCOUNT = {
     k: v
     for k, v in SUB_ACCOUNT.items()
@@ -120,6 +139,11 @@ ME = {
 def _new_key(row: dict, raw_key: str) -> dict:
     return {**row, "last_used_at": None, "created_at": "2026-11-03T10:00:00Z", "key": raw_key}
 
+
+_PERIOD_INVOICED = (
+    "Cannot move it away: Globex GmbH has invoice ACME-2026-0042 issued for 2026-10-01 to "
+    "2026-10-31, so its usage from 2026-10-16 cannot change hands. Choose 2026-11-01 or later."
+)
 
 _CURRENCY_LOCKED = (
     "The customer has subscriptions billed in USD; its currency cannot change. "
@@ -271,7 +295,8 @@ _OPERATIONS = [
         "patch",
         "Change a customer",
         "Changes the fields given (same rules as on create). `currency` of a customer that "
-        "has any subscription, live or ended, cannot change: 409 `customer_currency_locked` "
+        "has any subscription, live or ended, or any invoice cannot change: 409 "
+        "`customer_currency_locked` "
         "(its plans and invoices are in that currency; create a new customer instead); an "
         "empty `currency` means your reseller's. New details and tax rate apply to invoices "
         "computed from then on; issued invoices keep the ones they were issued with. "
@@ -411,10 +436,16 @@ _OPERATIONS = [
         "Attaches a sub-account at an upstream provider (`upstream_id`, the provider's own "
         "identifier) to one of your customers, whose usage it is billed to. `customer` and "
         "`upstream_account` must be yours (another reseller's id reads like a missing one: "
-        "a 400 `Invalid pk ... does not exist`). `upstream_id` is unique per upstream account "
-        "(400). `credentials` are write-only and stored encrypted: BytesFlows needs "
+        "a 400 `Invalid pk ... does not exist`). `upstream_id` is unique among the upstream "
+        "account's sub-accounts that are not closed (400). `credentials` are write-only and "
+        "stored encrypted: BytesFlows needs "
         '`{"token"}` (the account\'s own token), IPFoxy takes `{}`; a missing or foreign key '
-        "is a 400 naming it under `credentials`. Only `active` sub-accounts are synced.",
+        "is a 400 naming it under `credentials`. `active_from` (optional) is the customer's "
+        "first day: its usage before it is not billed; absent, all its usage is (an "
+        "`upstream_id` a closed sub-account had starts the day after that one's last day, and "
+        "an earlier `active_from` is a 400). It starts `active` or `suspended` (closing is "
+        "`close/`; `closed` or an `active_to` here is a 400). Only `active` sub-accounts are "
+        "synced (and closed ones until their last day ends).",
         [
             _ex(
                 "IPFoxy",
@@ -446,22 +477,86 @@ _OPERATIONS = [
         views.SubAccountDetailView,
         "get",
         "Get a sub-account",
-        "One sub-account of one of your customers. Its credentials are never returned: "
-        "`has_credentials` says whether some are stored.",
-        [_ex("Sub-account", SUB_ACCOUNT)],
+        "One sub-account of one of your customers, with every customer that held it "
+        "(`assignments`, oldest first: its usage of a day is billed to the customer holding it "
+        "that day). Its credentials are never returned: `has_credentials` says whether some "
+        "are stored.",
+        [_ex("Sub-account", SUB_ACCOUNT_DETAIL), _ex("Moved", MOVED_SUB_ACCOUNT)],
     ),
     (
         views.SubAccountDetailView,
         "patch",
         "Change a sub-account",
-        "Changes `label`, `credentials`, `status`, `active_from` and `active_to`. `customer`, "
-        "`upstream_account` and `upstream_id` are fixed, as usage and invoices refer to them "
+        "Changes `label`, `credentials` and `status` (`active` or `suspended`). `upstream_account` "
+        "and `upstream_id` are fixed, as usage and invoices refer to them; `customer`, "
+        "`active_from` and `active_to` change by moving (`move/`) or closing (`close/`) it "
         "(400, `This field cannot be changed.`). New `credentials` replace the stored ones. "
-        "`active_to` before `active_from` is a 400. `suspended` or `closed` stops syncing it; "
-        "usage already synced stays billable.",
+        "`suspended` stops syncing it; usage already synced stays billable. `closed` is a 400 "
+        "(use `close/`), and a closed sub-account's status cannot change (409 "
+        "`sub_account_closed`).",
         [
             _ex("Suspend", {"status": "suspended"}, request=True),
-            _ex("Sub-account", {**SUB_ACCOUNT, "status": "suspended"}),
+            _ex("Sub-account", {**SUB_ACCOUNT_DETAIL, "status": "suspended"}),
+        ],
+    ),
+    (
+        views.SubAccountDetailView,
+        "delete",
+        "Delete a sub-account",
+        "Deletes a sub-account that was never billed (a typo'd `upstream_id`, one attached to "
+        "the wrong customer), with its empty usage rows and sync history: 204. Anything that "
+        "would lose a billing record is a 409: it is on an invoice, draft or issued "
+        "(`sub_account_billed`); it has usage not invoiced yet (`sub_account_has_usage`); "
+        "traffic was allocated to it upstream (`sub_account_in_use`). Close it instead. "
+        "Nothing changes upstream.",
+        [],
+    ),
+    (
+        views.SubAccountMoveView,
+        "post",
+        "Move a sub-account to another customer",
+        "From `from` on (YYYY-MM-DD, your timezone) the sub-account is held by `customer`: its "
+        "usage of each day is billed to the customer that held it that day, so the month of "
+        "the move is split between the two invoices (each under its own plans and currency). "
+        "`customer` must be one of yours (another reseller's id reads like a missing one: a "
+        "400 `Invalid pk ... does not exist`) and not the current one (400). A day before the "
+        "current customer's period starts is a 409 `sub_account_day_before_start`; a day in a "
+        "period already invoiced (finalized or paid) for either customer is a 409 "
+        "`sub_account_period_invoiced` naming the invoice and the first day allowed; a closed "
+        "sub-account is a 409 `sub_account_closed`. Drafts follow at their next refresh. The "
+        "upstream sub-account and its login do not change.",
+        [
+            _ex("Move", {"customer": 2, "from": "2026-10-16"}, request=True),
+            _ex("Moved", MOVED_SUB_ACCOUNT),
+            _ex(
+                "Period invoiced",
+                {
+                    "code": "sub_account_period_invoiced",
+                    "message": _PERIOD_INVOICED,
+                    "extra": {
+                        "customer": 1,
+                        "invoice": "ACME-2026-0042",
+                        "first_free_day": "2026-11-01",
+                    },
+                },
+                status="409",
+            ),
+        ],
+    ),
+    (
+        views.SubAccountCloseView,
+        "post",
+        "Close a sub-account",
+        "Closes it with `on` (YYYY-MM-DD, default today in your timezone) as its last day: its "
+        "usage through that day is billed to the customer holding it, it is synced until that "
+        "day ends and never after, and its `upstream_id` is free for a new sub-account from "
+        "the next day (the closed one keeps it for the records). A last day before the "
+        "customer's period starts is a 409 `sub_account_day_before_start`; one inside a "
+        "period already invoiced for the customer (whose billed later days would vanish) a "
+        "409 `sub_account_period_invoiced`; closing twice a 409 `sub_account_closed`.",
+        [
+            _ex("Close", {"on": "2026-10-20"}, request=True),
+            _ex("Closed", CLOSED_SUB_ACCOUNT),
         ],
     ),
     # customer scope
@@ -534,17 +629,19 @@ _UPSTREAM_ACCOUNT_FIELDS = {
 
 _SUB_ACCOUNT_FIELDS = {
     **COMMON_FIELDS,
-    "customer": "The customer it is sold to (one of yours); fixed at creation.",
+    "customer": "The customer holding it now (one of yours); changes by a move (`move/`).",
     "upstream_account": "The upstream account it lives on (one of yours); fixed at creation.",
     "provider": "Its upstream provider: `ipfoxy` or `bytesflows`.",
     "label": "Free text to tell it apart; may be empty.",
     "has_credentials": "Whether credentials (a BytesFlows token) are stored (write-only, kept "
     "encrypted, never returned).",
-    "status": "`active` (synced), `suspended` or `closed` (no longer synced; usage already "
-    "synced stays billable).",
-    "active_from": "Start date, for the records (sync and billing do not read it); null: none.",
-    "active_to": "End date, not before `active_from`, for the records (sync and billing do "
-    "not read it); null: none.",
+    "status": "`active` (synced), `suspended` (not synced; usage already synced stays "
+    "billable) or `closed` (by `close/`: synced through its last day, never after).",
+    "active_from": "The current customer's first day (reseller's timezone): usage before it "
+    "is not billed to this customer; null: since its first usage. Set at creation or by a "
+    "move.",
+    "active_to": "Its last day (inclusive), set by `close/`; null while it is not closed. "
+    "Usage after it is not billed.",
 }
 
 _FIELDS = [
@@ -576,6 +673,7 @@ _FIELDS = [
             ser.SubAccountCreateInputSerializer,
             ser.SubAccountUpdateInputSerializer,
             ser.SubAccountOutputSerializer,
+            ser.SubAccountDetailOutputSerializer,
             ser.CustomerSubAccountOutputSerializer,
         ],
         _SUB_ACCOUNT_FIELDS,
@@ -587,8 +685,8 @@ _FIELDS = [
 ser.CustomerUpdateInputSerializer.Meta.extra_kwargs = {
     **ser.CustomerCreateInputSerializer.Meta.extra_kwargs,
     "currency": {
-        "help_text": "ISO 4217; empty: the reseller's. Refused (409 "
-        "`customer_currency_locked`) once the customer has any subscription."
+        "help_text": "An ISO 4217 currency in circulation; empty: the reseller's. Refused "
+        "(409 `customer_currency_locked`) once the customer has any subscription or invoice."
     },
 }
 

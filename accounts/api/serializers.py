@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.db import models
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.email_identity import sender_email_verified
 from accounts.models import ApiKey, Customer, Provider, Reseller, SubAccount, UpstreamAccount
+from accounts.selectors import sub_account_periods
 from accounts.services import SUB_ACCOUNT, UPSTREAM, InvalidCredentials, credentials_check
 from config.errors import ERROR_CODE_CHOICES
 from config.query import id_parameter
@@ -309,12 +311,14 @@ class SubAccountCreateInputSerializer(StrictModelInputSerializer):
 
 
 class SubAccountUpdateInputSerializer(StrictModelInputSerializer):
-    immutable_fields = ("customer", "upstream_account", "upstream_id")
+    """The customer and dates change by moving or closing it (their own endpoints)."""
+
+    immutable_fields = ("customer", "upstream_account", "upstream_id", "active_from", "active_to")
     credentials = _credentials_field(_SUB_ACCOUNT_CREDENTIALS_HELP)
 
     class Meta:
         model = SubAccount
-        fields = ["label", "credentials", "status", "active_from", "active_to"]
+        fields = ["label", "credentials", "status"]
 
     def validate(self, attrs):
         if "credentials" in attrs:
@@ -345,6 +349,75 @@ class SubAccountOutputSerializer(serializers.ModelSerializer):
 
     def get_has_credentials(self, obj: SubAccount) -> bool:
         return bool(obj.credentials)
+
+
+class SubAccountAssignmentOutputSerializer(serializers.Serializer):
+    """One customer's period `[starts_on, ends_on)` (`accounts.selectors.HoldingPeriod`)."""
+
+    customer = serializers.IntegerField(
+        source="customer_id", help_text="The id of the customer that held it."
+    )
+    starts_on = serializers.DateField(
+        allow_null=True,
+        help_text="Its first day held (reseller's timezone); null: since its first usage.",
+    )
+    ends_on = serializers.DateField(
+        allow_null=True,
+        help_text="The first day no longer held (exclusive, like a subscription's `ends_on`); "
+        "null: held now, open-ended. A closed sub-account's last period ends the day after its "
+        "`active_to`.",
+    )
+
+
+class SubAccountDetailOutputSerializer(SubAccountOutputSerializer):
+    """A sub-account with every customer that held it (`assignments`, oldest first)."""
+
+    assignments = serializers.SerializerMethodField(
+        help_text="Every customer that held it, oldest first; the last is the current one. "
+        "Its usage of a day is billed to the customer holding it that day."
+    )
+
+    class Meta(SubAccountOutputSerializer.Meta):
+        fields = [*SubAccountOutputSerializer.Meta.fields, "assignments"]
+
+    @extend_schema_field(SubAccountAssignmentOutputSerializer(many=True))
+    def get_assignments(self, obj: SubAccount) -> list[dict]:
+        periods = sub_account_periods(sub_account=obj)
+        return SubAccountAssignmentOutputSerializer(periods, many=True).data
+
+
+class SubAccountMoveInputSerializer(StrictInputSerializer):
+    """`customer` is looked up among the caller's own customers only: another reseller's id
+    reads exactly like a missing one. `from` is a Python keyword, so it is added by name."""
+
+    customer = serializers.PrimaryKeyRelatedField(
+        queryset=Customer.objects.none(),
+        help_text="The id of the customer that holds it from `from` on (one of yours, not the "
+        "current one).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tenant = self.context.get("tenant")
+        if tenant is not None:
+            self.fields["customer"].queryset = Customer.objects.for_reseller(tenant.reseller)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.DateField(
+            help_text="YYYY-MM-DD, the new customer's first day (reseller's timezone): its "
+            "usage from this day on is billed to `customer`, earlier days stay with whoever "
+            "held it then."
+        )
+        return fields
+
+
+class SubAccountCloseInputSerializer(StrictInputSerializer):
+    on = serializers.DateField(
+        required=False,
+        help_text="YYYY-MM-DD, its last day (inclusive, reseller's timezone): its usage through "
+        "this day is billed, and it is synced until this day ends. Default: today.",
+    )
 
 
 # --- customer scope -------------------------------------------------------------------------

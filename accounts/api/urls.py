@@ -35,6 +35,14 @@ reseller_patterns = [
     path("api-keys/<int:pk>/", views.ResellerApiKeyDetailView.as_view(), name="api-key-detail"),
     path("sub-accounts/", views.SubAccountListCreateView.as_view(), name="sub-account-list"),
     path("sub-accounts/<int:pk>/", views.SubAccountDetailView.as_view(), name="sub-account-detail"),
+    path(
+        "sub-accounts/<int:pk>/move/", views.SubAccountMoveView.as_view(), name="sub-account-move"
+    ),
+    path(
+        "sub-accounts/<int:pk>/close/",
+        views.SubAccountCloseView.as_view(),
+        name="sub-account-close",
+    ),
     path("settings/", views.ResellerSettingsView.as_view(), name="settings"),
     path("settings/logo/", views.ResellerLogoView.as_view(), name="settings-logo"),
 ]

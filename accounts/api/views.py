@@ -35,7 +35,10 @@ from accounts.api.serializers import (
     ResellerLogoInputSerializer,
     ResellerSettingsOutputSerializer,
     ResellerSettingsUpdateInputSerializer,
+    SubAccountCloseInputSerializer,
     SubAccountCreateInputSerializer,
+    SubAccountDetailOutputSerializer,
+    SubAccountMoveInputSerializer,
     SubAccountOutputSerializer,
     SubAccountQuerySerializer,
     SubAccountUpdateInputSerializer,
@@ -46,6 +49,12 @@ from accounts.api.serializers import (
 )
 from accounts.api_keys import api_key_create, api_key_revoke
 from accounts.models import ApiKey, Customer, Reseller, SubAccount, UpstreamAccount
+from accounts.sub_accounts import (
+    reseller_today,
+    sub_account_close,
+    sub_account_delete,
+    sub_account_move,
+)
 from config.errors import ApplicationError, error_body
 from config.query import StrictQueryMixin, query_error_responses
 
@@ -155,8 +164,8 @@ class CustomerDetailView(ResellerScopedView):
             200: CustomerOutputSerializer,
             409: OpenApiResponse(
                 ApiErrorSerializer,
-                description="`customer_currency_locked`: the customer has subscriptions, so "
-                "its currency cannot change.",
+                description="`customer_currency_locked`: the customer has subscriptions or "
+                "invoices, so its currency cannot change.",
             ),
         },
     )
@@ -358,28 +367,115 @@ class SubAccountListCreateView(StrictQueryMixin, mixins.ListModelMixin, Reseller
         return Response(SubAccountOutputSerializer(sub_account).data, status=201)
 
 
-@extend_schema(tags=["reseller: sub-accounts"])
-class SubAccountDetailView(ResellerScopedView):
+class _SubAccountView(ResellerScopedView):
+    """One of the caller's sub-accounts (another reseller's id is a 404), answered with its
+    holders (`assignments`)."""
+
     model = SubAccount
-    serializer_class = SubAccountOutputSerializer
+    serializer_class = SubAccountDetailOutputSerializer
 
     def scope_queryset(self, queryset):
-        return queryset.select_related("upstream_account")
+        return queryset.select_related("upstream_account__reseller", "customer__reseller")
 
+    def respond(self, sub_account: SubAccount) -> Response:
+        return Response(SubAccountDetailOutputSerializer(sub_account).data)
+
+
+def _sub_account_conflicts(*codes: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        ApiErrorSerializer, description=" ".join(SUB_ACCOUNT_CONFLICTS[code] for code in codes)
+    )
+
+
+#: The 409s of the sub-account lifecycle, as the schema describes them.
+SUB_ACCOUNT_CONFLICTS = {
+    "sub_account_closed": "`sub_account_closed`: it is closed and stays as it is.",
+    "sub_account_day_before_start": "`sub_account_day_before_start`: the day is before its "
+    "current customer's period starts (`extra.starts_on`).",
+    "sub_account_period_invoiced": "`sub_account_period_invoiced`: a customer gaining or "
+    "losing the days has an invoice issued for them (`extra.invoice`, `extra.first_free_day`).",
+    "sub_account_billed": "`sub_account_billed`: it is on an invoice (`extra.invoices`).",
+    "sub_account_has_usage": "`sub_account_has_usage`: it has usage not invoiced yet.",
+    "sub_account_in_use": "`sub_account_in_use`: other records refer to it, e.g. traffic "
+    "allocated upstream (`extra.referred_by`).",
+}
+
+
+@extend_schema(tags=["reseller: sub-accounts"])
+class SubAccountDetailView(_SubAccountView):
     @extend_schema(operation_id="reseller_sub_accounts_retrieve")
     def get(self, request, pk: int):
-        return Response(SubAccountOutputSerializer(self.get_object()).data)
+        return self.respond(self.get_object())
 
     @extend_schema(
         operation_id="reseller_sub_accounts_update",
         request=SubAccountUpdateInputSerializer,
-        responses={200: SubAccountOutputSerializer},
+        responses={
+            200: SubAccountDetailOutputSerializer,
+            409: _sub_account_conflicts("sub_account_closed"),
+        },
     )
     def patch(self, request, pk: int):
         sub_account = self.get_object()
         data = self.parse(SubAccountUpdateInputSerializer, partial=True, sub_account=sub_account)
         sub_account = services.sub_account_update(sub_account=sub_account, **data)
-        return Response(SubAccountOutputSerializer(sub_account).data)
+        return self.respond(sub_account)
+
+    @extend_schema(
+        operation_id="reseller_sub_accounts_delete",
+        responses={
+            204: None,
+            409: _sub_account_conflicts(
+                "sub_account_billed", "sub_account_has_usage", "sub_account_in_use"
+            ),
+        },
+    )
+    def delete(self, request, pk: int):
+        sub_account_delete(sub_account=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["reseller: sub-accounts"])
+class SubAccountMoveView(_SubAccountView):
+    @extend_schema(
+        operation_id="reseller_sub_accounts_move",
+        request=SubAccountMoveInputSerializer,
+        responses={
+            200: SubAccountDetailOutputSerializer,
+            409: _sub_account_conflicts(
+                "sub_account_closed", "sub_account_day_before_start", "sub_account_period_invoiced"
+            ),
+        },
+    )
+    def post(self, request, pk: int):
+        sub_account = self.get_object()
+        data = self.parse(SubAccountMoveInputSerializer)
+        moved = sub_account_move(
+            sub_account=sub_account,
+            to_customer=data["customer"],
+            on_day=data["from"],
+            actor=self.actor,
+        )
+        return self.respond(moved)
+
+
+@extend_schema(tags=["reseller: sub-accounts"])
+class SubAccountCloseView(_SubAccountView):
+    @extend_schema(
+        operation_id="reseller_sub_accounts_close",
+        request=SubAccountCloseInputSerializer,
+        responses={
+            200: SubAccountDetailOutputSerializer,
+            409: _sub_account_conflicts(
+                "sub_account_closed", "sub_account_day_before_start", "sub_account_period_invoiced"
+            ),
+        },
+    )
+    def post(self, request, pk: int):
+        sub_account = self.get_object()
+        data = self.parse(SubAccountCloseInputSerializer)
+        on_day = data.get("on") or reseller_today(reseller=self.reseller, now=timezone.now())
+        return self.respond(sub_account_close(sub_account=sub_account, on_day=on_day))
 
 
 # --- customer scope -------------------------------------------------------------------------

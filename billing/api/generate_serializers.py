@@ -38,6 +38,15 @@ class GenerateFailureSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class GenerateSkippedSerializer(serializers.Serializer):
+    customer = serializers.IntegerField(help_text="The customer that got no invoice.")
+    code = serializers.CharField(
+        help_text="`nothing_billable`: no subscription active in the month, no usage and no "
+        "adjustment, so no invoice (never a numbered zero invoice)."
+    )
+    message = serializers.CharField()
+
+
 class InvoiceGenerateOutputSerializer(serializers.Serializer):
     period = serializers.CharField(help_text="The month, YYYY-MM.")
     queued = serializers.BooleanField(
@@ -53,6 +62,11 @@ class InvoiceGenerateOutputSerializer(serializers.Serializer):
         help_text="Customers whose invoice of the period was voided and not billed again.",
     )
     failed = GenerateFailureSerializer(many=True)
+    skipped = GenerateSkippedSerializer(
+        many=True,
+        help_text="Customers with nothing billable in the month: no invoice was created or "
+        "issued (an existing draft of theirs was discarded).",
+    )
 
 
 class InvoicePreviewQuerySerializer(StrictInputSerializer):

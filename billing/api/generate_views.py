@@ -26,7 +26,7 @@ from billing.api.views import (
     current_usage_response,
 )
 from billing.invoicing import invoice_preview, period_parse
-from billing.invoicing.engine import require_ended
+from billing.invoicing.engine import Failure, require_ended
 from billing.invoicing.generate import invoices_generate, period_require_started
 from billing.tasks import invoices_generate_task
 from config.errors import ApplicationError
@@ -35,6 +35,10 @@ _NOT_YOURS = OpenApiResponse(ApiErrorSerializer, description="`customer` is not 
 _BAD_INPUT = OpenApiResponse(
     ApiErrorSerializer, description="A field is missing or invalid: `extra.fields` names it."
 )
+
+
+def _outcomes(failures: list[Failure]) -> list[dict]:
+    return [{"customer": f.customer_id, "code": f.code, "message": f.message} for f in failures]
 
 
 def _customer(view: ResellerScopedView, pk: int) -> Customer:
@@ -53,8 +57,12 @@ class InvoiceGenerateView(_ResellerInvoicesBase):
         "answers 200 with that customer's invoice. Without: queues the whole reseller's run "
         "and answers 202 (watch `GET reseller/invoices/?period=`). Safe to repeat: issued "
         "invoices are left alone, nothing is billed twice. A voided month is billed again "
-        "(next number) only for a named `customer`. An open month is 409 `period_not_ended` "
-        "(use `preview/`).",
+        "(next number) only for a named `customer`; the new invoice shows `replaces`. A "
+        "customer with nothing billable in the month (no subscription active in it, no usage, "
+        "no adjustment) gets no invoice and is listed in `skipped` (`nothing_billable`). An "
+        "open month is 409 `period_not_ended` (use `preview/`); a month that ended before "
+        "the named customer was created (your timezone), with nothing billable in it, is 409 "
+        "`period_before_customer`.",
         request=InvoiceGenerateInputSerializer,
         responses={
             200: InvoiceGenerateOutputSerializer,
@@ -62,7 +70,9 @@ class InvoiceGenerateView(_ResellerInvoicesBase):
             400: _BAD_INPUT,
             404: _NOT_YOURS,
             409: OpenApiResponse(
-                ApiErrorSerializer, description="`period_not_ended` (the month is still open)."
+                ApiErrorSerializer,
+                description="`period_not_ended` (the month is still open) or "
+                "`period_before_customer` (the month ended before the customer was created).",
             ),
         },
         examples=[
@@ -80,6 +90,7 @@ class InvoiceGenerateView(_ResellerInvoicesBase):
                     "invoices": [],
                     "voided": [],
                     "failed": [],
+                    "skipped": [],
                 },
                 response_only=True,
                 status_codes=["202"],
@@ -91,7 +102,13 @@ class InvoiceGenerateView(_ResellerInvoicesBase):
         period = period_parse(data["period"])
         customer = _customer(self, data["customer"]) if "customer" in data else None
         now = timezone.now()
-        body = {"period": data["period"], "finalize": data["finalize"], "voided": [], "failed": []}
+        body = {
+            "period": data["period"],
+            "finalize": data["finalize"],
+            "voided": [],
+            "failed": [],
+            "skipped": [],
+        }
         try:
             if customer is None:
                 require_ended(period=period, reseller=self.reseller, now=now)
@@ -117,10 +134,8 @@ class InvoiceGenerateView(_ResellerInvoicesBase):
                     "queued": False,
                     "invoices": invoices,
                     "voided": result.voided,
-                    "failed": [
-                        {"customer": f.customer_id, "code": f.code, "message": f.message}
-                        for f in result.failed
-                    ],
+                    "failed": _outcomes(result.failed),
+                    "skipped": _outcomes(result.skipped),
                 }
             ).data
         )

@@ -16,6 +16,7 @@ INVOICE = {
     "id": 1,
     "customer": 1,
     "number": "DEMO-2026-00001",
+    "replaces": None,
     "status": "finalized",
     "period_start": "2026-10-01",
     "period_end": "2026-11-01",
@@ -33,6 +34,7 @@ INVOICE = {
     "voided_at": None,
     "lines": [
         {
+            "id": 11,
             "kind": "base_fee",
             "group": "Starter (graduated) - all upstreams",
             "description": "Base fee",
@@ -43,6 +45,7 @@ INVOICE = {
             "amount": "20.00",
         },
         {
+            "id": 12,
             "kind": "usage",
             "group": "Starter (graduated) - all upstreams",
             "description": "Traffic, tier 2: 10 - 500 GB",
@@ -53,8 +56,28 @@ INVOICE = {
             "amount": "1470.00",
         },
     ],
+    "stale": False,
 }
-CUSTOMER_INVOICE = {k: v for k, v in INVOICE.items() if k != "customer"}
+CUSTOMER_INVOICE = {k: v for k, v in INVOICE.items() if k not in ("customer", "stale")}
+#: A month billed again after its invoice was voided.
+REISSUED = {
+    **INVOICE,
+    "id": 7,
+    "number": "DEMO-2026-00009",
+    "replaces": "DEMO-2026-00001",
+    "issued_on": "2026-11-20",
+    "due_on": "2026-12-04",
+    "finalized_at": "2026-11-20T10:00:00Z",
+    "lines": [{**line, "id": line["id"] + 60} for line in INVOICE["lines"]],
+}
+DRAFT = {
+    **INVOICE,
+    "number": None,
+    "status": "draft",
+    "issued_on": None,
+    "due_on": None,
+    "finalized_at": None,
+}
 PLAN = {
     "id": 3,
     "code": "starter",
@@ -252,8 +275,13 @@ _OPERATIONS = [
         views.ResellerInvoiceDetailView,
         "get",
         "Get an invoice",
-        "One of your invoices (drafts included) with its lines.",
-        [_ex("Invoice", INVOICE)],
+        "One of your invoices (drafts included) with its lines. A draft says whether it is "
+        "`stale`: whether finalizing it now would issue other figures.",
+        [
+            _ex("Invoice", INVOICE),
+            _ex("Reissued", REISSUED),
+            _ex("Stale draft", {**DRAFT, "stale": True}),
+        ],
     ),
     (views.ResellerInvoiceDetailView, "delete", "Discard a draft", None, []),
     (views.ResellerInvoicePdfView, "get", "Download an invoice PDF", None, []),
@@ -270,7 +298,7 @@ _OPERATIONS = [
         "Void an invoice",
         None,
         [
-            _ex("Void", {"reason": "duplicate"}, request=True),
+            _ex("Void", {"reason": "duplicate", "send_email": True}, request=True),
             _ex(
                 "Voided",
                 {
@@ -315,8 +343,28 @@ _OPERATIONS = [
                     "invoices": [INVOICE],
                     "voided": [],
                     "failed": [],
+                    "skipped": [],
                 },
-            )
+            ),
+            _ex(
+                "Nothing billable",
+                {
+                    "period": "2026-10",
+                    "finalize": True,
+                    "queued": False,
+                    "invoices": [],
+                    "voided": [],
+                    "failed": [],
+                    "skipped": [
+                        {
+                            "customer": 8,
+                            "code": "nothing_billable",
+                            "message": "Customer 8 has no subscription, usage or adjustment "
+                            "in 2026-10: no invoice.",
+                        }
+                    ],
+                },
+            ),
         ],
     ),
     (
@@ -489,6 +537,7 @@ _SERIALIZERS = [
     ser.CurrentUsageOutputSerializer,
     gen.InvoiceGenerateOutputSerializer,
     gen.GenerateFailureSerializer,
+    gen.GenerateSkippedSerializer,
     gen.InvoicePreviewLineSerializer,
     gen.InvoicePreviewOutputSerializer,
     cn_ser.CreditNoteLineInputSerializer,

@@ -280,6 +280,7 @@ class InvoiceLineOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = InvoiceLine
         fields = [
+            "id",
             "kind",
             "group",
             "description",
@@ -290,6 +291,11 @@ class InvoiceLineOutputSerializer(serializers.ModelSerializer):
             "amount",
         ]
         extra_kwargs = {
+            "id": {
+                "help_text": "The line's id: a credit note credits a line by it "
+                "(`lines[].line`). Fixed once the invoice is issued; a draft's lines get new "
+                "ids when it is re-rated."
+            },
             "group": {"help_text": "The subscription the line belongs to (plan - scope)."},
         }
 
@@ -319,12 +325,17 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
         "paid or void."
     )
     lines = InvoiceLineOutputSerializer(many=True, read_only=True)
+    replaces = serializers.SerializerMethodField(
+        help_text="The number of the voided invoice this one bills again (a reissue; printed "
+        "'Replaces <number>' on the PDF); null otherwise."
+    )
 
     class Meta:
         model = Invoice
         fields = [
             "id",
             "number",
+            "replaces",
             "status",
             "period_start",
             "period_end",
@@ -348,10 +359,28 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
             "tax_rate": {"help_text": "Percent."},
         }
 
+    def get_replaces(self, obj: Invoice) -> str | None:
+        if not obj.replaces_id:
+            return None
+        # annotated on list querysets (`invoices_with_lines`), read for a lone invoice
+        return getattr(obj, "replaces_number", None) or obj.replaces.number
+
 
 class ResellerInvoiceOutputSerializer(InvoiceOutputSerializer):
+    stale = serializers.SerializerMethodField(
+        help_text="Drafts, on `GET reseller/invoices/{id}/`: true when finalizing now would "
+        "issue other figures than the draft shows (`preview/` has them; `generate/` for the "
+        "customer refreshes it). Drafts are re-rated when the customer's usage or "
+        "subscriptions change, so this is rare. False once issued; null for drafts in lists."
+    )
+
     class Meta(InvoiceOutputSerializer.Meta):
-        fields = ["id", "customer", *InvoiceOutputSerializer.Meta.fields[1:]]
+        fields = ["id", "customer", *InvoiceOutputSerializer.Meta.fields[1:], "stale"]
+
+    def get_stale(self, obj: Invoice) -> bool | None:
+        if obj.status != InvoiceStatus.DRAFT:
+            return False
+        return getattr(obj, "stale", None)  # set by the detail view
 
 
 class InvoiceListQuerySerializer(StrictInputSerializer):
@@ -388,6 +417,11 @@ class InvoiceFinalizeInputSerializer(StrictInputSerializer):
 class InvoiceVoidInputSerializer(StrictInputSerializer):
     reason = serializers.CharField(
         max_length=500, required=False, default="", allow_blank=True, help_text="Logged."
+    )
+    send_email = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="Email the customer that the invoice is void and not owed (default true).",
     )
 
 

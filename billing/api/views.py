@@ -51,6 +51,7 @@ from billing.api.serializers import (
 from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.invoicing import (
     invoice_draft_discard,
+    invoice_draft_stale,
     invoice_finalize,
     invoice_mark_paid,
     invoice_void,
@@ -81,6 +82,8 @@ _CONFLICT_CODES = frozenset(
         "period_not_ended",
         "period_not_started",
         "subscription_billed",
+        "nothing_billable",
+        "period_before_customer",
     }
 )
 
@@ -158,11 +161,9 @@ _PDF_RESPONSE = {
 
 
 def _actor(view: ResellerScopedView) -> str:
-    """Who the invoice events name: the API key (by its public prefix) or the staff user."""
-    api_key = view.tenant.api_key
-    if api_key is not None:
-        return f"api-key {api_key.prefix}"
-    return view.request.user.get_username()
+    """Who the invoice events name (`TenantScopedView.actor`: the API key by its public
+    prefix, or the staff user)."""
+    return view.actor
 
 
 def _parse_query(view, serializer_class) -> dict:
@@ -391,7 +392,9 @@ class ResellerInvoiceListView(mixins.ListModelMixin, _ResellerInvoicesBase):
 class ResellerInvoiceDetailView(_ResellerInvoicesBase):
     @extend_schema(operation_id="reseller_invoices_retrieve")
     def get(self, request, pk: int):
-        return Response(ResellerInvoiceOutputSerializer(self.get_object()).data)
+        invoice = self.get_object()
+        invoice.stale = invoice_draft_stale(invoice=invoice)
+        return Response(ResellerInvoiceOutputSerializer(invoice).data)
 
     @extend_schema(
         operation_id="reseller_invoices_destroy",
@@ -430,10 +433,15 @@ class ResellerInvoiceFinalizeView(_ResellerInvoicesBase):
         request=InvoiceFinalizeInputSerializer,
         responses={
             200: ResellerInvoiceOutputSerializer,
-            **_conflict_responses("`invoice_not_draft`", "`period_not_ended`"),
+            **_conflict_responses(
+                "`invoice_not_draft`",
+                "`period_not_ended`",
+                "`nothing_billable` (no subscription, usage or adjustment left: discard it)",
+            ),
         },
         description="Issues a draft: re-rated from current usage, numbered, frozen, its PDF "
-        "stored and (unless `send_email` is false) emailed to the customer.",
+        "stored and (unless `send_email` is false) emailed to the customer. A draft with "
+        "nothing billable left is never numbered (409 `nothing_billable`).",
     )
     def post(self, request, pk: int):
         invoice = self.get_object()
@@ -456,7 +464,10 @@ class ResellerInvoiceVoidView(_ResellerInvoicesBase):
             200: ResellerInvoiceOutputSerializer,
             **_conflict_responses("`invalid_transition` (only a finalized invoice can be voided)"),
         },
-        description="Voids a finalized invoice; it keeps its number.",
+        description="Voids a finalized invoice; it keeps its number. The customer is "
+        "emailed a void notice once (unless `send_email` is false) and its drafts are "
+        "re-rated. Bill the month again with `generate/` for the customer: the new invoice "
+        "shows `replaces` (this number), also printed on its PDF.",
     )
     def post(self, request, pk: int):
         invoice = self.get_object()

@@ -2,7 +2,7 @@
 
 Split by sub-domain; import the public services from here. Modules depend one way:
 periods, numbering, context, compute/adjustments, rendering, transitions, pdf_pool, delivery
-<- engine (the one finalization engine) <- finalizing <- issuing, cycle <- refresh
+<- engine (the one finalization engine) <- finalizing <- issuing, cycle <- refresh <- voiding
 (checked by tests/billing/test_invoicing_structure.py).
 """
 
@@ -13,6 +13,7 @@ from billing.invoicing.cycle import (
     invoice_create_draft,
     invoice_cycle_run,
     invoice_draft_discard,
+    invoice_draft_stale,
     invoice_preview,
     invoice_refresh_draft,
     invoices_generate_for_period,
@@ -52,9 +53,10 @@ from billing.invoicing.periods import (
     period_last_closed,
     period_parse,
 )
-from billing.invoicing.refresh import invoice_drafts_refresh
+from billing.invoicing.refresh import invoice_drafts_refresh, invoice_drafts_rerate
 from billing.invoicing.rendering import invoice_document, invoice_snapshot
-from billing.invoicing.transitions import invoice_mark_paid, invoice_void
+from billing.invoicing.transitions import invoice_mark_paid
+from billing.invoicing.voiding import invoice_void
 
 __all__ = [
     "CycleResult",
@@ -69,7 +71,9 @@ __all__ = [
     "invoice_cycle_run",
     "invoice_document",
     "invoice_draft_discard",
+    "invoice_draft_stale",
     "invoice_drafts_refresh",
+    "invoice_drafts_rerate",
     "invoice_email_resend",
     "invoice_email_send",
     "invoice_finalize",

@@ -1,7 +1,8 @@
 """Rating inputs of many customers of one reseller and period, read in a few queries.
 
-Rating one customer needs its sub-accounts, its subscriptions (with plan and tiers), its usage
-per active window and, for late-usage adjustments, what its issued invoices billed. Read one
+Rating one customer needs its sub-accounts (those it held before a move too), its
+subscriptions (with plan and tiers), its usage per active window (the days it held each
+sub-account) and, for late-usage adjustments, what its issued invoices billed. Read one
 customer at a time that is a dozen queries per invoice; closing a month for thousands of
 customers reads them per chunk of customers instead (`RatingContext(customers=chunk, ...)`):
 one query per kind of row for the whole chunk, the usage once per distinct day window.
@@ -21,9 +22,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import Q
 
 from accounts.models import Customer, SubAccount
+from accounts.selectors import held_totals, sub_accounts_held
 from billing.invoicing.periods import Period
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, Plan, Subscription
 from billing.rating import PlanTerms
@@ -65,28 +67,15 @@ class RatingContext:
         self._terms: dict[int, PlanTerms] = {}
         self._history: dict[int, BilledHistory] | None = None
         self._frozen_subscriptions: dict[int, Subscription] = {}
+        self._voided: dict[int, int] | None = None
 
     # -- the rated period ------------------------------------------------------------------
 
     def sub_accounts(self, customer_id: int) -> list[SubAccount]:
-        """The customer's sub-accounts in id order (never their credentials)."""
+        """The sub-accounts the customer holds or held before a move, in id order (never
+        their credentials); `usage` says which of their days were its own."""
         if self._sub_accounts is None:
-            rows = (
-                SubAccount.objects.filter(customer_id__in=self._ids)
-                .select_related("upstream_account")
-                .only(
-                    "pk",
-                    "customer_id",
-                    "label",
-                    "upstream_id",
-                    "upstream_account_id",
-                    "upstream_account__name",
-                )
-                .order_by("pk")
-            )
-            self._sub_accounts = defaultdict(list)
-            for sa in rows:
-                self._sub_accounts[sa.customer_id].append(sa)
+            self._sub_accounts = sub_accounts_held(customer_ids=self._ids)
         return self._sub_accounts.get(customer_id, [])
 
     def subscriptions(self, customer_id: int) -> list[Subscription]:
@@ -114,24 +103,21 @@ class RatingContext:
         return self._terms[plan.pk]
 
     def usage(self, customer_id: int, start: dt.date, end: dt.date) -> dict[int, int]:
-        """Bytes per sub-account id of the customer over the local days `[start, end)`."""
+        """Bytes per sub-account id of the customer over the local days `[start, end)`: the
+        days on which it held each sub-account (`accounts.selectors.held_totals`)."""
         key = (start, end)
         if key not in self._usage:
-            rows = (
-                UsageDay.objects.filter(
-                    sub_account__customer_id__in=self._ids, day__gte=start, day__lt=end
-                )
-                .values("sub_account__customer_id", "sub_account_id")
-                .annotate(total=Sum("bytes"))
-                .order_by()
+            self._usage[key] = held_totals(
+                UsageDay.objects.filter(day__gte=start, day__lt=end), customer_ids=self._ids
             )
-            per_customer: dict[int, dict[int, int]] = defaultdict(dict)
-            for row in rows:
-                per_customer[row["sub_account__customer_id"]][row["sub_account_id"]] = int(
-                    row["total"] or 0
-                )
-            self._usage[key] = per_customer
         return self._usage[key].get(customer_id, {})
+
+    def voided_invoice(self, customer_id: int) -> int | None:
+        """The id of the customer's latest voided invoice of the period: the one a new
+        invoice of the period replaces (read once for the chunk)."""
+        if self._voided is None:
+            self._voided = voided_invoices(self._ids, self.period)
+        return self._voided.get(customer_id)
 
     # -- issued periods (late usage) ---------------------------------------------------------
 
@@ -193,3 +179,17 @@ class RatingContext:
             )
         }
         return history
+
+
+def voided_invoices(customer_ids: Sequence[int], period: Period) -> dict[int, int]:
+    """The customers' latest voided invoice of the period, by customer id (one query)."""
+    rows = (
+        Invoice.objects.filter(
+            customer_id__in=list(customer_ids),
+            period_start=period.start,
+            status=InvoiceStatus.VOID,
+        )
+        .order_by("customer_id", "voided_at", "pk")
+        .values_list("customer_id", "pk")
+    )
+    return dict(rows)  # rows in void order: each customer's latest void is the last one

@@ -17,9 +17,15 @@ named customer: `invoices_generate_for_period(customer=...)`, the admin's "creat
 `generate_invoices --customer`).
 
 A draft can be discarded (`invoice_draft_discard`); the cycle creates it again only while the
-customer is still billable for the period (`customers_to_invoice`). A draft whose customer has
-nothing billable left (its only subscription deleted, no usage) is discarded by the cycle
-rather than finalized.
+customer is still billable for the period (`customers_to_invoice`). No draft is created for a
+customer with nothing billable in the period (`engine.nothing_billable`: reported in
+`skipped`, even when named), and a draft whose customer has nothing billable left (its only
+subscription deleted, no usage) is discarded when it is refreshed, never finalized.
+
+A draft says what finalizing it would issue: it is re-rated when the customer's usage
+changes (`billing.invoicing.refresh`), when its subscriptions change and when one of its
+invoices is voided (`invoice_drafts_rerate`); `invoice_draft_stale` tells whether it still
+does (say the re-rating of a draft failed).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from billing.invoicing.compute import InvoiceComputation, invoice_compute
 from billing.invoicing.context import CHUNK_SIZE, RatingContext
 from billing.invoicing.delivery import invoice_emails_redispatch, invoice_pdfs_render_missing
 from billing.invoicing.engine import (
+    SKIP_CODES,
     Failure,
     Issued,
     computation_rows,
@@ -48,6 +55,10 @@ from billing.invoicing.engine import (
     nothing_billable,
     require_ended,
     rewrite_changed_rows,
+    row_keys,
+    skip_of,
+    skipped_for,
+    stored_row_keys,
 )
 from billing.invoicing.finalizing import FinalizeResult, invoices_finalize_due
 from billing.invoicing.periods import Period, period_last_closed
@@ -91,8 +102,10 @@ def invoice_create_draft(
     """The customer's draft for the period, created once (`created` says whether by this call).
 
     An existing live invoice (draft or issued) is returned untouched; a void one does not
-    count (the period is billed again). `context`: rating inputs prefetched for a chunk of
-    customers of the period.
+    count (the period is billed again, and the new draft `replaces` it). A customer with
+    nothing billable in the period gets no draft: `nothing_billable` or
+    `period_before_customer` is raised (`engine.skipped_for`). `context`: rating inputs
+    prefetched for a chunk of customers of the period.
     """
     period = Period.starting(period_start)
     reseller = customer.reseller
@@ -100,11 +113,19 @@ def invoice_create_draft(
     existing = _live_invoice(customer, period)
     if existing is not None:
         return existing, False
+    if context is None or context.period != period:
+        context = RatingContext(customers=[customer], period=period)
     # Rated before the write transaction so it holds locks briefly; finalization re-rates.
     computation = invoice_compute(customer=customer, period=period, context=context)
+    if nothing_billable(computation):
+        raise skipped_for(customer, period)
     try:
         with transaction.atomic():
-            invoice = new_invoice(customer=customer, period=period)
+            invoice = new_invoice(
+                customer=customer,
+                period=period,
+                replaces_id=context.voided_invoice(customer.pk),
+            )
             _apply_computation(invoice, computation, now, fresh=True)
             invoice_event_record(
                 invoice=invoice,
@@ -134,15 +155,63 @@ def _live_invoice(customer: Customer, period: Period) -> Invoice | None:
 def invoice_refresh_draft(*, invoice: Invoice, now: dt.datetime) -> Invoice:
     """Re-rate a draft from current usage: its lines and usage rows are rewritten (when they
     changed). A draft finalized meanwhile raises `invoice_not_draft`."""
+    refreshed = _rerate(invoice, now, discard_empty=False)
+    if refreshed is None:  # not reached: only `discard_empty` discards
+        raise not_draft(invoice.pk, None)
+    return refreshed
+
+
+def invoice_refresh_or_discard(*, invoice: Invoice, now: dt.datetime) -> Invoice | None:
+    """Re-rate a draft like `invoice_refresh_draft`, or discard it (None) when its customer
+    has nothing billable left in the period (`engine.nothing_billable`), under the same lock.
+    A draft finalized meanwhile raises `invoice_not_draft`."""
+    return _rerate(invoice, now, discard_empty=True)
+
+
+def _rerate(invoice: Invoice, now: dt.datetime, *, discard_empty: bool) -> Invoice | None:
     with transaction.atomic():
         locked = _lock_draft(invoice)
         period = Period(start=locked.period_start, end=locked.period_end)
         computation = invoice_compute(
             customer=locked.customer, period=period, exclude_invoice_id=locked.pk
         )
+        if discard_empty and nothing_billable(computation):
+            drafts_delete([locked.pk])
+            logger.info(
+                "draft %s of customer %s for %s discarded: nothing billable",
+                locked.pk,
+                locked.customer_id,
+                period.label,
+            )
+            return None
         _apply_computation(locked, computation, now, fresh=False)
         locked.save()
     return locked
+
+
+def invoice_draft_stale(*, invoice: Invoice) -> bool:
+    """Whether finalizing the draft now would issue other figures than it shows (its totals,
+    lines or usage rows differ from a rating now, or it cannot be rated now). Reads only;
+    `invoice_refresh_draft` brings it up to date. An issued invoice is never stale."""
+    if invoice.status != InvoiceStatus.DRAFT:
+        return False
+    period = Period(start=invoice.period_start, end=invoice.period_end)
+    try:
+        computation = invoice_compute(
+            customer=invoice.customer, period=period, exclude_invoice_id=invoice.pk
+        )
+    except ApplicationError:
+        return True
+    totals = computation.totals
+    if (invoice.currency, invoice.subtotal, invoice.tax, invoice.total) != (
+        computation.currency,
+        totals.subtotal,
+        totals.tax,
+        totals.total,
+    ):
+        return True
+    rows = row_keys(*computation_rows(invoice.pk, computation))
+    return stored_row_keys([invoice.pk])[invoice.pk] != rows
 
 
 def invoice_preview(*, customer: Customer, period_start: dt.date) -> InvoiceComputation:
@@ -181,29 +250,6 @@ def invoice_draft_discard(*, invoice: Invoice, actor: str, now: dt.datetime) -> 
     )
 
 
-def _discard_if_nothing_billable(draft: Invoice, now: dt.datetime) -> bool:
-    """Discard a draft (under its lock, after rating once more) whose customer has nothing
-    billable left in the period; False if it still has something, or is no draft any more."""
-    with transaction.atomic():
-        locked = lock_drafts([draft.pk]).get(draft.pk)
-        if locked is None or locked.status != InvoiceStatus.DRAFT:
-            return False
-        period = Period(start=locked.period_start, end=locked.period_end)
-        computation = invoice_compute(
-            customer=locked.customer, period=period, exclude_invoice_id=locked.pk
-        )
-        if not nothing_billable(computation):
-            return False
-        drafts_delete([locked.pk])
-    logger.info(
-        "draft %s of customer %s for %s discarded by the cycle: nothing billable",
-        locked.pk,
-        locked.customer_id,
-        period.label,
-    )
-    return True
-
-
 @dataclass
 class GenerateResult:
     period: Period
@@ -211,7 +257,9 @@ class GenerateResult:
     refreshed: list[int] = field(default_factory=list)
     unchanged: list[int] = field(default_factory=list)  # already issued
     voided: list[int] = field(default_factory=list)  # customer ids: period voided, left alone
-    failed: list[Failure] = field(default_factory=list)  # customers skipped, and why
+    failed: list[Failure] = field(default_factory=list)  # customers that failed, and why
+    skipped: list[Failure] = field(default_factory=list)  # nothing billable: no draft
+    discarded: list[int] = field(default_factory=list)  # drafts left with nothing billable
 
 
 def invoices_generate_for_period(
@@ -227,8 +275,9 @@ def invoices_generate_for_period(
     `customer`, or `customers`); existing drafts are refreshed, issued invoices left alone.
 
     Without named customers, a customer whose invoice of the period was voided is left alone
-    (`voided`); a named one gets a new draft. A customer that fails is reported in `failed`
-    and skipped. New drafts are rated from inputs read once per chunk of customers."""
+    (`voided`); a named one gets a new draft. A customer with nothing billable gets none
+    (`skipped`, its existing draft `discarded`); one that fails is reported in `failed`.
+    New drafts are rated from inputs read once per chunk of customers."""
     period = Period.starting(period_start)
     require_ended(period=period, reseller=reseller, now=now)
     result = GenerateResult(period=period)
@@ -251,29 +300,44 @@ def invoices_generate_for_period(
                 invoice, created = invoice_create_draft(
                     customer=each, period_start=period.start, now=now, context=context
                 )
-                if created:
-                    result.created.append(invoice.pk)
-                elif invoice.status == InvoiceStatus.DRAFT and _refreshed(invoice, now) is not None:
-                    result.refreshed.append(invoice.pk)
-                else:
-                    result.unchanged.append(invoice.pk)
+                outcome = CREATED if created else _refreshed(invoice, now)
+                if outcome == DISCARDED:  # its draft had nothing billable left
+                    result.discarded.append(invoice.pk)
+                    raise skipped_for(each, period)
             except Exception as exc:  # one bad customer must not stop the others
-                result.failed.append(failure_of(exc, customer_id=each.pk))
+                if isinstance(exc, ApplicationError) and exc.code in SKIP_CODES:
+                    result.skipped.append(skip_of(exc, customer_id=each.pk))
+                else:
+                    result.failed.append(failure_of(exc, customer_id=each.pk))
                 continue
+            if outcome == CREATED:
+                result.created.append(invoice.pk)
+            elif outcome == REFRESHED:
+                result.refreshed.append(invoice.pk)
+            else:
+                result.unchanged.append(invoice.pk)
             if on_progress is not None:
                 on_progress(invoice)
     return result
 
 
-def _refreshed(draft: Invoice, now: dt.datetime) -> Invoice | None:
-    """Refresh a draft unless it was finalized or discarded meanwhile (by a finalize task,
-    another cycle worker, staff): then there is nothing left to refresh, and it is no error."""
+#: What `_refreshed` did to an invoice (and `CREATED`, a draft just created).
+CREATED, REFRESHED, DISCARDED, UNCHANGED = "created", "refreshed", "discarded", "unchanged"
+
+
+def _refreshed(invoice: Invoice, now: dt.datetime) -> str:
+    """Refresh a draft, or discard it when nothing billable is left. An issued invoice, or a
+    draft finalized or discarded meanwhile (by a finalize task, another cycle worker, staff),
+    is left alone: `UNCHANGED`, and no error."""
+    if invoice.status != InvoiceStatus.DRAFT:
+        return UNCHANGED
     try:
-        return invoice_refresh_draft(invoice=draft, now=now)
+        fresh = invoice_refresh_or_discard(invoice=invoice, now=now)
     except ApplicationError as exc:
         if exc.code != "invoice_not_draft":
             raise
-        return None
+        return UNCHANGED
+    return REFRESHED if fresh is not None else DISCARDED
 
 
 @dataclass
@@ -308,20 +372,15 @@ def invoice_cycle_run(*, reseller: Reseller, now: dt.datetime) -> CycleResult:
         emails_dispatched=[],
     )
     done = set(generated.created) | set(generated.refreshed)
+    result.discarded += generated.discarded
     for draft in Invoice.objects.for_reseller(reseller).filter(status=InvoiceStatus.DRAFT):
         if draft.pk in done:
             continue
         try:
-            fresh = _refreshed(draft, now)
-            if fresh is None:
-                continue
-            if (
-                fresh.total == 0
-                and not fresh.snapshot.get("subscriptions")
-                and _discard_if_nothing_billable(fresh, now)
-            ):
+            outcome = _refreshed(draft, now)
+            if outcome == DISCARDED:
                 result.discarded.append(draft.pk)
-            else:
+            elif outcome == REFRESHED:
                 result.refreshed.append(draft.pk)
         except Exception as exc:
             result.refresh_failed.append(

@@ -5,7 +5,9 @@ PDF: rendered from the frozen document and stored under `invoices/<reseller>/<nu
 for every issued invoice without a PDF.
 
 Email: every delivery is an `InvoiceEmail` row, sent at most once by `billing.outbox` (a
-task retried or delivered twice sends one email). A resend is a new row.
+task retried or delivered twice sends one email). A resend is a new row. A voided invoice's
+notice is a row too (kind `void_notice`, one per invoice): no PDF attached, it names the
+invoice, its period and total and says it is no longer owed.
 """
 
 from __future__ import annotations
@@ -148,14 +150,36 @@ def invoice_email_send(*, delivery: InvoiceEmail, now: dt.datetime) -> InvoiceEm
 
 
 def _build_message(delivery: InvoiceEmail, now: dt.datetime):
-    from billing.emails import build_invoice_email
+    from billing.emails import build_invoice_email, build_void_notice_email
 
     invoice = delivery.invoice
-    return build_invoice_email(
-        doc=invoice_document(invoice),
-        pdf=invoice_pdf_bytes(invoice=invoice, now=now),
-        **outbox.email_envelope(delivery=delivery, idstring=f"{invoice.pk}.{delivery.sequence}"),
+    envelope = outbox.email_envelope(
+        delivery=delivery, idstring=f"{invoice.pk}.{delivery.sequence}"
     )
+    if delivery.kind == InvoiceEmail.Kind.VOID_NOTICE:
+        return build_void_notice_email(doc=invoice_document(invoice), **envelope)
+    return build_invoice_email(
+        doc=invoice_document(invoice), pdf=invoice_pdf_bytes(invoice=invoice, now=now), **envelope
+    )
+
+
+def invoice_void_notice_queue(*, invoice: Invoice, now: dt.datetime) -> InvoiceEmail | None:
+    """Queue the notice that `invoice` was voided, to the addresses it was issued to; sent by
+    the task once the caller's transaction commits. Call it in the void's transaction (the
+    invoice row locked): a void happens once, and so does its notice (one per invoice, a
+    unique constraint). None when the invoice had no recipient."""
+    recipients = invoice.snapshot.get("buyer", {}).get("emails", [])
+    if not recipients:
+        return None
+    delivery = InvoiceEmail.objects.create(
+        invoice=invoice,
+        kind=InvoiceEmail.Kind.VOID_NOTICE,
+        sequence=outbox.email_delivery_next_sequence(deliveries=invoice.emails.all()),
+        recipients=recipients,
+        queued_at=now,
+    )
+    invoice_email_dispatch(delivery=delivery)
+    return delivery
 
 
 def invoice_email_resend(

@@ -19,6 +19,14 @@ invoice and customer rows locked (or just inserted):
 
 A failure of one customer is a `Failure` (customer id, stable code, message), logged and
 reported by the caller, which goes on with the others.
+
+Nothing billable, nothing issued: a customer with no subscription active in the period, no
+usage in it and no adjustment (`nothing_billable`) gets no invoice on any path. Batches
+report it in `skipped` (`skipped_for`: `nothing_billable`, or `period_before_customer` for a
+month that ended before the customer was created), never numbering a zero invoice.
+
+Reissue: an invoice created for a period whose invoice was voided names the voided one in
+`replaces` (`RatingContext.voided_invoice`), printed "Replaces <number>" on its PDF.
 """
 
 from __future__ import annotations
@@ -223,6 +231,41 @@ def nothing_billable(computation: InvoiceComputation) -> bool:
     return not (computation.subscriptions or computation.usage or computation.lines)
 
 
+#: The codes of `skipped_for`: a customer with nothing to bill in the period is skipped.
+SKIP_CODES = frozenset({"nothing_billable", "period_before_customer"})
+
+
+def customer_first_period(customer: Customer) -> Period:
+    """The month (reseller's timezone) in which the customer was created."""
+    return Period.containing(local_date(customer.created_at, customer.reseller.tzinfo))
+
+
+def skipped_for(customer: Customer, period: Period) -> ApplicationError:
+    """Why a customer with nothing billable in `period` gets no invoice (see SKIP_CODES):
+    `period_before_customer` when the month ended before the customer was created (a typo,
+    `1970-01`), else `nothing_billable`. Not a failure: nothing is wrong, nothing is owed."""
+    first = customer_first_period(customer)
+    if period < first:
+        return ApplicationError(
+            "period_before_customer",
+            f"Customer {customer.pk} was created in {first.label}; {period.label} is before "
+            "it and has nothing to bill.",
+            extra={"period": period.label, "customer_since": first.label},
+        )
+    return ApplicationError(
+        "nothing_billable",
+        f"Customer {customer.pk} has no subscription, usage or adjustment in {period.label}: "
+        "no invoice.",
+        extra={"period": period.label},
+    )
+
+
+def skip_of(exc: ApplicationError, *, customer_id: int, invoice_id: int | None = None) -> Failure:
+    """A batch's record of a skipped customer (logged at info level: not an error)."""
+    logger.info("customer %s skipped (invoice %s): %s", customer_id, invoice_id, exc.code)
+    return Failure(customer_id, exc.code, exc.message, invoice_id)
+
+
 def rewrite_changed_rows(items: list[Issued]) -> None:
     """Store the rows of drafts whose lines or usage differ from what is stored (the rest are
     left as they are: re-rating an unchanged draft writes nothing)."""
@@ -241,14 +284,16 @@ def rewrite_changed_rows(items: list[Issued]) -> None:
     InvoiceUsage.objects.bulk_create([row for item in changed for row in item.usage])
 
 
-def new_invoice(*, customer: Customer, period: Period) -> Invoice:
-    """An unsaved draft of the customer's period (its reseller object shared)."""
+def new_invoice(*, customer: Customer, period: Period, replaces_id: int | None = None) -> Invoice:
+    """An unsaved draft of the customer's period (its reseller object shared); `replaces_id`:
+    the period's voided invoice it bills again (`RatingContext.voided_invoice`)."""
     return Invoice(
         reseller=customer.reseller,
         customer=customer,
         period_start=period.start,
         period_end=period.end,
         layout_version=LAYOUT_VERSION,
+        replaces_id=replaces_id,
     )
 
 

@@ -8,9 +8,10 @@ Both run `finalize_chunk`, a chunk of drafts of one reseller and period per tran
    reported in `skipped` (`invoice_not_draft`), never finalized twice;
 2. re-rate every draft from the rows read once for the chunk (`RatingContext`): a draft that
    cannot be rated (say a plan in another currency) is reported in `failed` and stays a
-   draft, the others go on. With `discard_empty` (the cycle), a draft whose customer has
-   nothing billable left in the period any more (a mistaken subscription deleted) is
-   discarded, not finalized;
+   draft, the others go on. A draft whose customer has nothing billable left in the period
+   any more (a mistaken subscription deleted) is never numbered: with `discard_empty` (the
+   cycle, closing a month) it is discarded, else it fails with `nothing_billable` and stays
+   a draft (for staff to discard);
 3. rewrite the lines and usage of the drafts whose figures changed since they were last rated;
 4. number, stamp, log and queue the emails (`billing.invoicing.engine.issue`).
 
@@ -218,7 +219,10 @@ def _finalize_locked(
         except ApplicationError as exc:
             _fail(result, invoice, exc)
             continue
-        if discard_empty and nothing_billable(computation):
+        if nothing_billable(computation):
+            if not discard_empty:
+                _fail(result, invoice, _nothing_to_issue(invoice, period))
+                continue
             logger.info(
                 "draft %s of customer %s discarded by the cycle: nothing billable in %s",
                 invoice.pk,
@@ -239,6 +243,15 @@ def _finalize_locked(
     result.finalized += [item.invoice.pk for item in rated]
     result.issued += [item.invoice for item in rated]
     return rated
+
+
+def _nothing_to_issue(invoice: Invoice, period: Period) -> ApplicationError:
+    return ApplicationError(
+        "nothing_billable",
+        f"Draft {invoice.pk} has no subscription, usage or adjustment left in {period.label}: "
+        "it is not numbered (discard it).",
+        extra={"period": period.label},
+    )
 
 
 def _fail(result: FinalizeResult, invoice: Invoice, exc: ApplicationError) -> None:

@@ -1,5 +1,10 @@
 """Billing one ended month on request (the API's `invoices/generate/`, like the
-`generate_invoices` command): drafts, or issued invoices with `finalize`."""
+`generate_invoices` command): drafts, or issued invoices with `finalize`.
+
+A customer with nothing billable in the month gets no invoice and is reported in `skipped`
+(`nothing_billable`); a named customer asked for a month that ended before it was created,
+with nothing billable in it, is refused (`period_before_customer`, `engine.skipped_for`).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ class Generated:
     invoice_ids: list[int] = field(default_factory=list)
     voided: list[int] = field(default_factory=list)  # customer ids left alone
     failed: list[Failure] = field(default_factory=list)
+    skipped: list[Failure] = field(default_factory=list)  # nothing billable: no invoice
 
 
 def period_require_started(*, period: Period, reseller: Reseller, now: dt.datetime) -> None:
@@ -28,6 +34,16 @@ def period_require_started(*, period: Period, reseller: Reseller, now: dt.dateti
             f"{period.label} has not started yet in {reseller.timezone}.",
             extra={"period": period.label},
         )
+
+
+def skipped_refusal(skipped: list[Failure], *, customer: Customer | None) -> None:
+    """Raise `period_before_customer` when the named customer was skipped for it: asking to
+    bill a month before the customer existed is a mistake, not a batch outcome."""
+    if customer is None:
+        return
+    for skip in skipped:
+        if skip.customer_id == customer.pk and skip.code == "period_before_customer":
+            raise ApplicationError(skip.code, skip.message)
 
 
 def invoices_generate(
@@ -51,9 +67,12 @@ def invoices_generate(
             actor=actor,
         )
         invoices = [*issued.issued, *issued.already]
-        return Generated([i.pk for i in invoices], issued.voided, issued.failures)
-    drafted = invoices_generate_for_period(
-        reseller=reseller, period_start=period.start, now=now, customer=customer
-    )
-    ids = [*drafted.created, *drafted.refreshed, *drafted.unchanged]
-    return Generated(ids, drafted.voided, drafted.failed)
+        result = Generated([i.pk for i in invoices], issued.voided, issued.failures, issued.skips)
+    else:
+        drafted = invoices_generate_for_period(
+            reseller=reseller, period_start=period.start, now=now, customer=customer
+        )
+        ids = [*drafted.created, *drafted.refreshed, *drafted.unchanged]
+        result = Generated(ids, drafted.voided, drafted.failed, drafted.skipped)
+    skipped_refusal(result.skipped, customer=customer)
+    return result

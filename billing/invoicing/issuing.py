@@ -12,9 +12,13 @@ invoice's period again. Per chunk of customers, one transaction:
    emails (`engine.issue`).
 
 A customer that cannot be rated (say a plan in another currency) is reported and skipped; the
-rest of the chunk is issued. If the chunk fails as a whole (another run created one of its
-invoices meanwhile, or anything unexpected), it is rolled back (no number used) and issued one
-customer at a time, so only the bad customer is reported.
+rest of the chunk is issued. A customer with nothing billable in the period gets no invoice
+(reported in `skipped`; its draft, if any, discarded), so no zero invoice is ever numbered.
+If the chunk fails as a whole (another run created one of its invoices meanwhile, or
+anything unexpected), it is rolled back (no number used) and issued one customer at a time,
+so only the bad customer is reported.
+
+A new invoice of a period whose invoice was voided `replaces` the voided one.
 
 Void: a voided invoice frees its period. When the customers are not named (the whole
 reseller), a period whose only invoice is void is left alone and reported in `voided`: a void
@@ -45,8 +49,11 @@ from billing.invoicing.engine import (
     issue,
     lock_customers,
     new_invoice,
+    nothing_billable,
     one_at_a_time,
     require_ended,
+    skip_of,
+    skipped_for,
 )
 from billing.invoicing.finalizing import FinalizeResult, finalize_chunk
 from billing.invoicing.periods import Period
@@ -65,10 +72,15 @@ class IssueResult:
     already: list[Invoice] = field(default_factory=list)  # issued before
     failed: dict[int, ApplicationError] = field(default_factory=dict)  # customer id -> why
     voided: list[int] = field(default_factory=list)  # customer ids: period voided, not reissued
+    skipped: dict[int, ApplicationError] = field(default_factory=dict)  # nothing billable
 
     @property
     def failures(self) -> list[Failure]:
         return [Failure(pk, exc.code, exc.message) for pk, exc in self.failed.items()]
+
+    @property
+    def skips(self) -> list[Failure]:
+        return [Failure(pk, exc.code, exc.message) for pk, exc in self.skipped.items()]
 
 
 def invoices_issue_for_period(
@@ -138,7 +150,8 @@ def invoice_issue(
     """Create and finalize the customer's invoice for an ended period in one transaction
     (rated once). An existing draft is finalized; an issued invoice is returned as is
     (`False`). A voided invoice of the period does not count: the period is billed again
-    with a new number. A customer that cannot be rated raises its `ApplicationError`."""
+    with a new number. A customer that cannot be rated raises its `ApplicationError`, one
+    with nothing billable `nothing_billable` or `period_before_customer`."""
     result = invoices_issue_for_period(
         reseller=customer.reseller,
         period_start=period_start,
@@ -149,6 +162,8 @@ def invoice_issue(
     )
     if result.failed:
         raise result.failed[customer.pk]
+    if result.skipped:
+        raise result.skipped[customer.pk]
     if result.issued:
         return result.issued[0], True
     if result.already:
@@ -209,7 +224,7 @@ def _issue_chunk(
             lock_customers(ids)
             existing = _live_invoices(ids, period)
             taken = {invoice.customer_id for invoice in existing}
-            issued, failed = _issue_new(
+            issued, failed, skipped = _issue_new(
                 reseller=reseller,
                 customers=[c for c in customers if c.pk not in taken],
                 period=period,
@@ -239,18 +254,23 @@ def _issue_chunk(
             failure = failure_of(exc, customer_id=ids[0])
             result.failed[ids[0]] = error_of(exc, failure)
             return []
-        issued, failed = [], {}
+        issued, failed, skipped = [], {}, {}
     result.issued.extend(item.invoice for item in issued)
     result.failed.update(failed)
+    result.skipped.update(skipped)
     result.already += [invoice for invoice in existing if invoice.status != InvoiceStatus.DRAFT]
     drafts = [invoice for invoice in existing if invoice.status == InvoiceStatus.DRAFT]
     if drafts:
         done = FinalizeResult()
-        issued += finalize_chunk(drafts, now=now, actor=actor, send_email=send_email, result=done)
+        issued += finalize_chunk(
+            drafts, now=now, actor=actor, send_email=send_email, result=done, discard_empty=True
+        )
         result.issued += done.issued
         result.already += list(Invoice.objects.filter(pk__in=done.skipped))  # by another run
         for draft in drafts:
-            if draft.pk in done.errors and draft.pk not in done.skipped:
+            if draft.pk in done.discarded:
+                result.skipped[draft.customer_id] = skipped_for(draft.customer, period)
+            elif draft.pk in done.errors and draft.pk not in done.skipped:
                 result.failed[draft.customer_id] = done.errors[draft.pk]
     return issued
 
@@ -272,9 +292,11 @@ def _issue_new(
     now: dt.datetime,
     actor: str,
     send_email: bool,
-) -> tuple[list[Issued], dict[int, ApplicationError]]:
-    """Inside the chunk's transaction, customers locked: rate, insert, then `engine.issue`."""
+) -> tuple[list[Issued], dict[int, ApplicationError], dict[int, ApplicationError]]:
+    """Inside the chunk's transaction, customers locked: rate, insert, then `engine.issue`.
+    Returns what was issued, the customers that failed and those with nothing billable."""
     failed: dict[int, ApplicationError] = {}
+    skipped: dict[int, ApplicationError] = {}
     context = RatingContext(customers=customers, period=period)
     rated = []
     for customer in customers:
@@ -284,11 +306,17 @@ def _issue_new(
             failure_of(exc, customer_id=customer.pk)
             failed[customer.pk] = exc
             continue
-        invoice = new_invoice(customer=customer, period=period)
+        if nothing_billable(computation):
+            skipped[customer.pk] = skipped_for(customer, period)
+            skip_of(skipped[customer.pk], customer_id=customer.pk)
+            continue
+        invoice = new_invoice(
+            customer=customer, period=period, replaces_id=context.voided_invoice(customer.pk)
+        )
         fill_from_computation(invoice, computation, now)
         rated.append((invoice, computation))
     if not rated:
-        return [], failed
+        return [], failed, skipped
     invoices = [invoice for invoice, _ in rated]
     if connection.features.can_return_rows_from_bulk_insert:
         Invoice.objects.bulk_create(invoices)
@@ -299,4 +327,4 @@ def _issue_new(
     InvoiceLine.objects.bulk_create([line for item in issued for line in item.lines])
     InvoiceUsage.objects.bulk_create([row for item in issued for row in item.usage])
     issue(issued, reseller=reseller, now=now, actor=actor, send_email=send_email, inserted=True)
-    return issued, failed
+    return issued, failed, skipped

@@ -2,8 +2,9 @@
 
 `invoice_snapshot` freezes who sold to whom at finalization (names, addresses, tax ids,
 emails, payment instructions, logo path, timezone, unit note, the rating terms per
-subscription). `invoice_document` reads only that snapshot and the invoice's own rows, so a
-finalized invoice re-renders identically even after the customer or reseller changes.
+subscription). `invoice_document` reads only that snapshot, the invoice's own rows and the
+number of the voided invoice it replaces (fixed forever), so a finalized invoice re-renders
+identically even after the customer or reseller changes.
 """
 
 from __future__ import annotations
@@ -158,6 +159,8 @@ def invoice_document(
         unit_note=snapshot.get("unit_note", f"1 GB = {unit_bytes:,} bytes"),
         payment_instructions=snapshot.get("payment_instructions", ""),
         logo=_logo_bytes(snapshot.get("logo_path", "")),
+        # A void invoice's number never changes, so this re-renders identically too.
+        replaces=invoice.replaces.number if invoice.replaces_id else "",
     )
 
 

@@ -104,12 +104,14 @@ def invoice_mark_paid(
     )
 
 
-def invoice_void(
+def invoice_status_void(
     *, invoice: Invoice, now: dt.datetime, actor: str = "", reason: str = ""
 ) -> Invoice:
-    """finalized -> void. The number stays taken and the period is freed: staff bill it again
-    with `invoice_reissue` (a new number, the usage re-rated); the cycle never re-bills a
-    voided period by itself. Paid invoices cannot be voided (credit them instead)."""
+    """finalized -> void, the status change only (`billing.invoicing.voiding.invoice_void`
+    also tells the customer and re-rates its drafts). The number stays taken and the period
+    is freed: staff bill it again with `invoice_reissue` (a new number, the usage re-rated,
+    the new invoice `replaces` this one); the cycle never re-bills a voided period by itself.
+    Paid invoices cannot be voided (credit them instead)."""
     return _transition(
         invoice=invoice,
         to_status=InvoiceStatus.VOID,

@@ -94,8 +94,10 @@ def _party(block: PartyBlock, heading: str | None) -> list[Text | Gap]:
 
 
 def _header(doc: InvoiceDocument) -> Panel:
-    meta = [
-        ("Invoice number", fmt.invoice_label(doc)),
+    meta = [("Invoice number", fmt.invoice_label(doc))]
+    if doc.replaces:  # a reissue: the voided invoice it takes the place of
+        meta.append(("Replaces", doc.replaces))
+    meta += [
         ("Issue date", fmt.date_label(doc.issued_on)),
         ("Due date", fmt.date_label(doc.due_on)),
         ("Billing period", fmt.period_label(doc)),

@@ -22,6 +22,9 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
+from accounts.validators import validate_currency
 from billing.money import currency_exponent
 from core.money import InvalidAmount, decimal_places, parse_amount
 
@@ -88,11 +91,16 @@ def check_amount(value: Any, path: str, errors: Errors, currency: str | None):
 
 
 def check_currency(value: Any, errors: Errors) -> str | None:
-    """The currency if it is an ISO 4217 code Babel knows, else None (error recorded)."""
+    """The currency if it is an ISO 4217 code in circulation (`accounts.validators`, the
+    rule customers and resellers follow too), else None (error recorded)."""
     try:
-        currency_exponent(value)
-    except ValueError:
-        _add(errors, "currency", f"{value!r} is not an ISO 4217 currency code (e.g. USD).")
+        validate_currency(value)
+    except (ValidationError, TypeError):
+        _add(
+            errors,
+            "currency",
+            f"{value!r} is not an ISO 4217 currency code in circulation (e.g. USD).",
+        )
         return None
     return value
 

@@ -8,6 +8,10 @@ cancelled one: it bills nothing and overlaps nothing); subscriptions of one cust
 overlap when their scopes can meet (the same upstream account, or either covering all).
 The customer row is locked while a rule that reads other rows is checked, so two requests
 cannot both pass the overlap check.
+
+Every change re-rates the customer's drafts in the same transaction
+(`billing.invoicing.invoice_drafts_rerate`), so a draft never shows a plan the customer no
+longer has; a draft left with nothing billable is discarded.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import datetime as dt
 import logging
 
 from django.db import models, transaction
+from django.utils import timezone
 
 from accounts.models import Customer, UpstreamAccount
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, InvoiceUsage, Plan, Subscription
@@ -89,6 +94,14 @@ def _lock_customer(customer_id: int) -> None:
     Customer.objects.select_for_update().filter(pk=customer_id).first()
 
 
+def _drafts_rerate(customer_id: int, now: dt.datetime | None) -> None:
+    """Re-rate the customer's drafts after its subscriptions changed (customer row locked)."""
+    from billing.invoicing import invoice_drafts_rerate  # invoicing rates with plans
+
+    customer = Customer.objects.select_related("reseller").get(pk=customer_id)
+    invoice_drafts_rerate(customer=customer, now=now or timezone.now())
+
+
 @transaction.atomic
 def subscription_create(
     *,
@@ -97,8 +110,10 @@ def subscription_create(
     starts_on: dt.date,
     ends_on: dt.date | None = None,
     upstream_account: UpstreamAccount | None = None,
+    now: dt.datetime | None = None,
 ) -> Subscription:
-    """Subscribe a customer from `starts_on` to `ends_on` (exclusive; None: open-ended)."""
+    """Subscribe a customer from `starts_on` to `ends_on` (exclusive; None: open-ended); its
+    drafts are re-rated (`now`: their refresh time, default the clock)."""
     _lock_customer(customer.pk)
     subscription = Subscription(
         customer=customer,
@@ -109,24 +124,31 @@ def subscription_create(
     )
     _check(subscription, new=True)
     subscription.save()
+    _drafts_rerate(customer.pk, now)
     return subscription
 
 
 @transaction.atomic
-def subscription_update(*, subscription: Subscription, ends_on: dt.date | None) -> Subscription:
+def subscription_update(
+    *, subscription: Subscription, ends_on: dt.date | None, now: dt.datetime | None = None
+) -> Subscription:
     """Set when a subscription ends (exclusive): `starts_on` cancels it (never active), None
     reopens it. Customer, plan, start and scope are fixed: to change plan, end it and
-    subscribe again from that day (or delete it while it was never billed)."""
+    subscribe again from that day (or delete it while it was never billed). The customer's
+    drafts are re-rated."""
     _lock_customer(subscription.customer_id)
     subscription.ends_on = ends_on
     _check(subscription, new=False)
     subscription.save(update_fields=["ends_on"])
+    _drafts_rerate(subscription.customer_id, now)
     return subscription
 
 
-def subscription_end(*, subscription: Subscription, ends_on: dt.date) -> Subscription:
+def subscription_end(
+    *, subscription: Subscription, ends_on: dt.date, now: dt.datetime | None = None
+) -> Subscription:
     """End a subscription on `ends_on` (exclusive: the first day no longer billed)."""
-    return subscription_update(subscription=subscription, ends_on=ends_on)
+    return subscription_update(subscription=subscription, ends_on=ends_on, now=now)
 
 
 def _invoices_using(subscription: Subscription) -> models.QuerySet[Invoice]:
@@ -142,12 +164,10 @@ def subscription_delete(*, subscription: Subscription, actor: str, now: dt.datet
     `subscription_billed` naming the invoices. Void invoices count as issued: they keep
     their lines, which name the subscription (cancel it instead: `ends_on = starts_on`).
 
-    Drafts that contained it are re-rated without it (`invoice_refresh_draft`); one left
-    with no line and no usage row is discarded (`invoice_draft_discard`), and comes back at
-    the next cycle only if the customer still has something to bill.
+    The customer's drafts are re-rated without it (`invoice_drafts_rerate`); one left with
+    nothing billable is discarded, and comes back at the next cycle only if the customer
+    still has something to bill.
     """
-    from billing.invoicing import invoice_draft_discard, invoice_refresh_draft
-
     _lock_customer(subscription.customer_id)
     if not Subscription.objects.filter(pk=subscription.pk).exists():
         raise NotFoundError("No such subscription.")
@@ -173,10 +193,7 @@ def subscription_delete(*, subscription: Subscription, actor: str, now: dt.datet
     InvoiceUsage.objects.filter(invoice_id__in=draft_ids, subscription=subscription).delete()
     pk = subscription.pk
     subscription.delete()
-    for draft in drafts:
-        refreshed = invoice_refresh_draft(invoice=draft, now=now)
-        if not (refreshed.lines.exists() or refreshed.usage.exists()):
-            invoice_draft_discard(invoice=refreshed, actor=actor, now=now)
+    _drafts_rerate(subscription.customer_id, now)
     logger.info(
         "subscription %s of customer %s deleted by %s (drafts re-rated: %s)",
         pk,

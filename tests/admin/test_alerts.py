@@ -119,7 +119,12 @@ def test_repeated_syncs_fire_each_quota_threshold_once(
     ]
     assert [a.email_status for a in alerts] == ["sent", "sent"]
     assert len(mail.outbox) == 2
-    assert "100% of the" in alerts[1].message
+    # the share measured when it fired (163% here), and the rule's threshold apart
+    share = (Decimal(alerts[1].measured_bytes) * 100 / (quota * GIB)).quantize(
+        Decimal(1), rounding=ROUND_HALF_UP
+    )
+    assert share > 100
+    assert f"{share}% of the {quota} GB monthly quota (alert at 100%)." in alerts[1].message
 
     # A new month is a new period: the thresholds can fire again there.
     clock["now"] = dt.datetime(2026, 4, 1, 1, tzinfo=dt.UTC)

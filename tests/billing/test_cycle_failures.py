@@ -142,7 +142,7 @@ def test_the_hourly_cycle_reports_the_bad_customer_and_bills_the_others(five, mo
     reseller, customers = five
     invoice_cycle_run(reseller=reseller, now=AFTER_OCTOBER)  # five drafts
     _make_bad(customers[4])
-    real = cycle_module.invoice_refresh_draft
+    real = cycle_module.invoice_refresh_or_discard
     refreshed_bad = []
 
     def refresh(*, invoice, now):
@@ -150,7 +150,7 @@ def test_the_hourly_cycle_reports_the_bad_customer_and_bills_the_others(five, mo
             refreshed_bad.append(invoice.pk)
         return real(invoice=invoice, now=now)
 
-    monkeypatch.setattr(cycle_module, "invoice_refresh_draft", refresh)
+    monkeypatch.setattr(cycle_module, "invoice_refresh_or_discard", refresh)
     result = invoice_cycle_run(reseller=reseller, now=OCTOBER_DUE)
     codes = sorted({(f.customer_id, f.code) for f in result.failed})
     assert codes == [(customers[4].pk, "currency_mismatch")]

@@ -367,6 +367,8 @@ class SubAccountTrafficOutputSerializer(serializers.Serializer):
     used_bytes = serializers.IntegerField(help_text="Traffic used, as the upstream counts it.")
     remaining_bytes = serializers.IntegerField(help_text="Traffic left to use.")
     as_of = serializers.DateTimeField(
-        help_text="When the upstream was asked (UTC); IPFoxy's figures may be up to a minute "
+        help_text="When Flowbill received these figures from the upstream (UTC): a figure "
+        "stored in the last minute (by the periodic refresh or an earlier read) is served as "
+        "is, else the upstream is asked now. IPFoxy's own figures may be up to a minute "
         "older (it caches them)."
     )

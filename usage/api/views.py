@@ -378,5 +378,5 @@ class SubAccountTrafficView(_SubAccountChildMixin, ResellerScopedView):
         },
     )
     def get(self, request, pk: int):
-        traffic = sub_account_traffic(sub_account=self.sub_account(pk))
+        traffic = sub_account_traffic(sub_account=self.sub_account(pk), now=timezone.now())
         return Response(SubAccountTrafficOutputSerializer(traffic).data)

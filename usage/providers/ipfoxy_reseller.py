@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from usage.providers import parsing as p
@@ -170,23 +171,31 @@ class IPFoxyResellerMixin:
             )
         return r.SubAccountPage(page=page, page_size=page_size, total=total, rows=tuple(rows))
 
-    def iter_sub_accounts(self, *, page_size: int = 100) -> Iterator[DiscoveredSubAccount]:
-        """Every row of the list, page by page as they arrive (a 10,000-row refresh costs
-        101 requests). Rows are not restarted when the list changes mid-walk: an account
-        seen twice is yielded once, one shifted past the walk is caught by the next pass
-        (`list_sub_accounts` restarts instead, for a consistent snapshot)."""
+    def iter_sub_account_pages(self, *, page_size: int = 100) -> Iterator[r.SubAccountPage]:
+        """Every page of the list, each as it arrives (a 10,000-row walk costs 100 requests,
+        101 with the main account's row). Rows are not restarted when the list changes
+        mid-walk: a row already yielded is left out of later pages, one shifted past the walk
+        is caught by the next pass (`list_sub_accounts` restarts instead, for a consistent
+        snapshot)."""
         seen: set[str] = set()
         received, page = 0, 1
         while page <= MAX_PAGES:
             result = self.sub_accounts_page(page=page, page_size=page_size)
+            fresh = []
             for row in result.rows:
                 if row.upstream_id not in seen:
                     seen.add(row.upstream_id)
-                    yield row
+                    fresh.append(row)
+            yield replace(result, rows=tuple(fresh))
             received += len(result.rows)
             if not result.rows or received >= result.total:
                 return
             page += 1
+
+    def iter_sub_accounts(self, *, page_size: int = 100) -> Iterator[DiscoveredSubAccount]:
+        """Every row of the list once, page by page as they arrive (`iter_sub_account_pages`)."""
+        for result in self.iter_sub_account_pages(page_size=page_size):
+            yield from result.rows
 
     def pool_balance(self, *, account: str | None = None) -> r.PoolBalance:
         """`residential-data`: the main account's traffic (the pool) by default."""

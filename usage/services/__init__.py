@@ -4,7 +4,8 @@
 - `ledger`: BytesFlows snapshots -> usage from the grant ledger -> UsageHour (add);
 - `discovery`: the IPFoxy sub-account list;
 - `allocations`: the allocation ledger (IPFoxy traffic allocated exactly once);
-- `traffic`: a sub-account's counters read from IPFoxy on request;
+- `traffic`: IPFoxy sub-accounts' traffic counters, stored: all of an upstream account's
+  from its sub-account list (periodic refresh), or one on request;
 - `fanout`: many sub-accounts at once (thread pool, one httpx client per thread);
 - `storage`, `runs`, `connectors`: shared plumbing.
 """

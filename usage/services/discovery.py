@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
+from django.db.models import Case, When
 
 from accounts.models import SubAccount, UpstreamAccount
 from usage.models import SyncRun, UpstreamSubAccount
@@ -75,10 +76,12 @@ def usage_discover_sub_accounts(
                 raise BadResponseError(
                     "negative traffic counter", context={"account": item.upstream_id}
                 )
+        # An upstream id held by an open sub-account and closed ones: the open one (else
+        # the latest closed one) is linked.
         linked = dict(
-            SubAccount.objects.filter(upstream_account=upstream_account).values_list(
-                "upstream_id", "pk"
-            )
+            SubAccount.objects.filter(upstream_account=upstream_account)
+            .order_by(Case(When(status=SubAccount.Status.CLOSED, then=0), default=1), "pk")
+            .values_list("upstream_id", "pk")
         )
         rows = [
             UpstreamSubAccount(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from accounts.models import Provider, SubAccount, UpstreamAccount
+from accounts.selectors import sub_accounts_syncable
 from usage.models import SyncRun
 from usage.services.connectors import connector_for_upstream_account
 from usage.services.followups import usage_followups_batched
@@ -156,10 +157,12 @@ def usage_sync_sub_accounts(
     return summary
 
 
-def active_sub_accounts(*, upstream_account: UpstreamAccount):
+def syncable_sub_accounts(*, upstream_account: UpstreamAccount, start: dt.datetime):
+    """The sub-accounts of `upstream_account` whose usage from `start` on is synced: active
+    ones, and closed ones until their last day ends (`sub_accounts_syncable`)."""
     return (
-        SubAccount.objects.filter(
-            upstream_account=upstream_account, status=SubAccount.Status.ACTIVE
+        sub_accounts_syncable(
+            SubAccount.objects.filter(upstream_account=upstream_account), start=start
         )
         .select_related("upstream_account__reseller")
         .order_by("pk")
@@ -176,9 +179,10 @@ def usage_sync_upstream_account(
     wait_seconds: float = 0.0,
     connector_factory: ConnectorFactory | None = None,
 ) -> SyncSummary:
-    """Sync every active sub-account of one upstream account (see `usage_sync_sub_accounts`)."""
+    """Sync every synced sub-account of one upstream account (`syncable_sub_accounts`; see
+    `usage_sync_sub_accounts`)."""
     return usage_sync_sub_accounts(
-        sub_accounts=list(active_sub_accounts(upstream_account=upstream_account)),
+        sub_accounts=list(syncable_sub_accounts(upstream_account=upstream_account, start=start)),
         start=start,
         end=end,
         now=now,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from accounts.models import SubAccount
+from accounts.selectors import sub_account_synced_until
 from config.errors import ApplicationError
 from usage.models import SyncRun
 from usage.providers.base import BadResponseError, HistoryConnector
@@ -45,7 +46,9 @@ def usage_sync_sub_account(
 ) -> SyncRun:
     """Fetch the hourly usage of one sub-account over `[start, end)` and store it.
 
-    Stored hours in the window become exactly what the upstream reports (re-sync replaces,
+    A closed sub-account is synced up to the end of its last day, never after (a window
+    wholly after it is an `empty_sync_window` error). Stored hours in the window become
+    exactly what the upstream reports (re-sync replaces,
     never adds; unchanged rows are not written; a changed bucket bumps its revision), then
     the affected reseller-local days are recomputed from the hours, all in one transaction.
     Any connector error or hostile row fails this sync only: nothing is written and the
@@ -54,6 +57,16 @@ def usage_sync_sub_account(
     """
     upstream = sub_account.upstream_account
     window_start, window_end = sync_window(start=start, end=end, now=now)
+    closed_at = sub_account_synced_until(sub_account=sub_account)
+    if closed_at is not None:
+        # A closed sub-account's usage ends with its last day: the hours starting in it.
+        if closed_at <= window_start:
+            raise ApplicationError(
+                "empty_sync_window",
+                f"Sub-account {sub_account} is closed: its last day, {sub_account.active_to}, "
+                f"ended before {window_start.isoformat()}.",
+            )
+        window_end = min(window_end, ceil_hour(closed_at))
     tz = upstream.reseller.tzinfo
 
     def fetch(outcome: RunOutcome) -> tuple:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from accounts.models import Provider, Reseller, SubAccount, UpstreamAccount
+from accounts.selectors import sub_accounts_syncable
 from config.errors import ApplicationError, NotFoundError
 from usage.models import SyncRun
 from usage.services.runs import sync_run_failed_notify
@@ -71,8 +72,9 @@ class SyncRequest:
 def usage_sync_request(
     *, reseller: Reseller, upstream_account: UpstreamAccount | None, now: dt.datetime
 ) -> SyncRequest:
-    """Queue a sync of every active sub-account of one upstream account of `reseller`, or of
-    all its active upstream accounts (`upstream_account=None`).
+    """Queue a sync of every active sub-account (and closed one until its last day ends:
+    `sub_accounts_syncable`) of one upstream account of `reseller`, or of all its active
+    upstream accounts (`upstream_account=None`).
 
     Creates one queued `SyncRun` per sub-account and queues its task when that commits.
     Raises `upstream_account_inactive` for an explicitly named inactive upstream account,
@@ -99,8 +101,10 @@ def usage_sync_request(
     window_end = floor_hour(now) + dt.timedelta(hours=1)
     window_start = window_end - dt.timedelta(hours=TRAILING_HOURS + 1)
     subs = (
-        SubAccount.objects.for_reseller(reseller)
-        .filter(upstream_account_id__in=upstream_ids, status=SubAccount.Status.ACTIVE)
+        sub_accounts_syncable(
+            SubAccount.objects.for_reseller(reseller).filter(upstream_account_id__in=upstream_ids),
+            start=window_start,
+        )
         .order_by("upstream_account_id", "pk")
         .values_list("pk", "upstream_account_id", "upstream_account__provider")
     )

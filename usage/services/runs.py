@@ -18,6 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from accounts.models import Provider, SubAccount
+from accounts.selectors import sub_account_holder_ids
 from config.errors import ApplicationError
 from usage.locks import sub_account_sync_lock
 from usage.models import SyncRun
@@ -241,6 +242,17 @@ def run_save(
     return stored
 
 
+def _followups_for_holders(sub_account: SubAccount, since: dt.datetime | None) -> None:
+    """After-sync tasks for every customer that held the sub-account on a day the sync may
+    have changed (a moved one's earlier holder too): from the window's first local day, or
+    any day for a snapshot (its usage can reach back to the previous one)."""
+    day = None if since is None else since.astimezone(sub_account.upstream_account.reseller.tzinfo)
+    for customer_id in sub_account_holder_ids(
+        sub_account=sub_account, since=None if day is None else day.date()
+    ):
+        usage_followups_enqueue(customer_id=customer_id)
+
+
 def run_locked_sync(
     *,
     sub_account: SubAccount,
@@ -296,7 +308,7 @@ def run_locked_sync(
                     with write_transaction():
                         write(payload, outcome)
                         if outcome.rows_written:
-                            usage_followups_enqueue(customer_id=sub_account.customer_id)
+                            _followups_for_holders(sub_account, window_start)
                         return run_save(**record, outcome=outcome, started=started)
                 except UpstreamError as exc:
                     fail(outcome, exc, provider=upstream.provider)

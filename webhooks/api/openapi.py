@@ -119,7 +119,8 @@ _EVENT_USAGE_ALERT = {
         "measured_bytes": 429496729600,
         "threshold_bytes": 429496729600,
         "unit_bytes": 1073741824,
-        "message": "400.00 GB used in October 2026: 80% of the 500 GB monthly quota reached.",
+        "message": "400.00 GB used in October 2026: 80% of the 500 GB monthly quota "
+        "(alert at 80%).",
     },
     "created_at": "2026-10-20T12:00:00Z",
 }

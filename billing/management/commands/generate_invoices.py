@@ -6,7 +6,9 @@ An ended period: drafts are created (or refreshed) per customer, and issued with
 Void then reissue: a customer whose invoice of the period was voided is billed again (a new
 number) only when named with `--customer`; without it such customers are listed and left
 alone. A customer that fails is listed with its error code and the others are billed; the
-exit code is then 1.
+exit code is then 1. A customer with nothing billable in the month gets no invoice and is
+listed as skipped (`nothing_billable`); `--customer` for a month that ended before the
+customer was created, with nothing billable in it, is an error (`period_before_customer`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from billing.invoicing import (
     period_has_ended,
     period_parse,
 )
+from billing.invoicing.generate import skipped_refusal
 from billing.invoicing.pdf_pool import default_pdf_processes
 from billing.money import format_money
 from billing.selectors import customers_to_invoice
@@ -130,10 +133,17 @@ class Command(BaseCommand):
                 )
             done = f"{len(result.issued)} finalized, {len(result.already)} already issued"
         failures = result.failures if opts["finalize"] else result.failed
+        skipped = result.skips if opts["finalize"] else result.skipped
+        try:
+            skipped_refusal(skipped, customer=customer)
+        except ApplicationError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from exc
         for failure in failures:
             self.stderr.write(
                 f"  customer {failure.customer_id}: {failure.code}: {failure.message}"
             )
+        for skip in skipped:
+            self.stdout.write(f"  customer {skip.customer_id}: skipped: {skip.message}")
         for customer_id in result.voided:
             self.stdout.write(
                 f"  customer {customer_id}: {month.label} was voided; not billed again "
@@ -143,6 +153,6 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"{reseller.name} {month.label}: {done}, {len(result.voided)} voided left "
-                f"alone, {len(failures)} failed."
+                f"alone, {len(skipped)} with nothing billable, {len(failures)} failed."
             )
         )

@@ -7,7 +7,8 @@ Dates are calendar days in each sub-account's reseller timezone, both inclusive:
 is `[since 00:00, until + 1 day 00:00)` local, cut at the current hour. Defaults: the last
 3 days up to today. IPFoxy looks back at most 90 days; older days are clamped (the run
 says so). BytesFlows has no history: its sub-accounts get one ledger snapshot now.
-A sub-account already syncing is waited for (up to 5 minutes), not skipped.
+A sub-account already syncing is waited for (up to 5 minutes), not skipped. A closed
+sub-account is synced up to the end of its last day, never after.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from accounts.models import SubAccount
+from accounts.selectors import sub_account_synced_until, sub_accounts_syncable
 from usage.services import SyncSummary, usage_sync_sub_accounts
 
 DEFAULT_DAYS = 3
@@ -29,6 +31,12 @@ def _date(value: str, name: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise CommandError(f"--{name} must be a date like 2026-03-01, not {value!r}") from None
+
+
+def _closed_before(sub: SubAccount, start: dt.datetime) -> bool:
+    """Closed, and its last day ended by `start`: nothing of the window is its usage."""
+    until = sub_account_synced_until(sub_account=sub)
+    return until is not None and until <= start
 
 
 class Command(BaseCommand):
@@ -68,8 +76,10 @@ class Command(BaseCommand):
             subs = subs.filter(pk=options["sub_account"])
             if not subs.exists():
                 raise CommandError(f"No sub-account with id {options['sub_account']}")
-        else:
-            subs = subs.filter(status=SubAccount.Status.ACTIVE)
+        else:  # active ones, and closed ones up to their last day (to the day: see below)
+            first_day = since or ((until or now.date()) - dt.timedelta(days=DEFAULT_DAYS))
+            loose = dt.datetime.combine(first_day - dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+            subs = sub_accounts_syncable(subs, start=loose)
         if options["upstream_account"]:
             subs = subs.filter(upstream_account_id=options["upstream_account"])
             if not subs.exists():
@@ -93,6 +103,16 @@ class Command(BaseCommand):
             end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz)
             if start >= now:
                 raise CommandError(f"--since is in the future in {tz_name}")
+            ended = [sub for sub in group if _closed_before(sub, start)]
+            for sub in ended:
+                self.stderr.write(
+                    f"sub-account {sub.pk}: closed, its last day {sub.active_to} is before "
+                    f"{first}; not synced"
+                )
+                bar.update(1)
+            group = [sub for sub in group if sub not in ended]
+            if not group:
+                continue
             summary = usage_sync_sub_accounts(
                 sub_accounts=group,
                 start=start,
