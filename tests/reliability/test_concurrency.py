@@ -247,13 +247,13 @@ def test_cycle_skips_a_draft_finalized_while_it_runs(monkeypatch, settings, tmp_
     customer = factories.CustomerFactory(reseller=reseller)
     SubscriptionFactory(customer=customer, plan=PlanFactory(reseller=reseller))
     invoices_generate_for_period(reseller=reseller, period_start=dt.date(2026, 3, 1), now=SYNCED_AT)
-    real_refresh = cycle.invoice_refresh_draft
+    real_refresh = cycle.invoice_refresh_or_discard
 
     def finalized_meanwhile(*, invoice, now):
         invoice_finalize(invoice=Invoice.objects.get(pk=invoice.pk), now=CLOSED_AT)
         return real_refresh(invoice=invoice, now=now)
 
-    monkeypatch.setattr(cycle, "invoice_refresh_draft", finalized_meanwhile)
+    monkeypatch.setattr(cycle, "invoice_refresh_or_discard", finalized_meanwhile)
     billing_tasks.invoice_cycle_reseller_task(
         reseller.pk, (SYNCED_AT + dt.timedelta(hours=1)).isoformat()
     )
