@@ -10,6 +10,8 @@ which mail clients block and which would leak when the customer opens the email.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
@@ -62,18 +64,21 @@ def _context(doc: InvoiceDocument) -> dict:
     }
 
 
-def _message(
+def document_email(
     *,
     subject: str,
     template: str,
     context: dict,
+    attachment: tuple[str, bytes] | None = None,
     to: list[str],
     from_email: str,
-    reply_to: list[str] | None,
-    cc: list[str] | None,
-    headers: dict[str, str] | None,
+    reply_to: list[str] | None = None,
+    cc: list[str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> EmailMultiAlternatives:
-    """Text body and HTML alternative of `billing/<template>.txt|html`, addressed."""
+    """Text body and HTML alternative of `billing/<template>.txt|html`, addressed (the
+    addressing is `billing.outbox.email_envelope`'s), with an optional (name, PDF) attached.
+    The one builder of every billing email: invoices, void notices, credit notes."""
     message = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string(f"billing/{template}.txt", context),
@@ -84,53 +89,33 @@ def _message(
         headers=dict(headers) if headers else None,
     )
     message.attach_alternative(render_to_string(f"billing/{template}.html", context), "text/html")
+    if attachment is not None:
+        name, content = attachment
+        message.attach(name, content, PDF_MIMETYPE)
     return message
 
 
 def build_invoice_email(
-    *,
-    doc: InvoiceDocument,
-    pdf: bytes,
-    to: list[str],
-    from_email: str,
-    reply_to: list[str] | None = None,
-    cc: list[str] | None = None,
-    headers: dict[str, str] | None = None,
+    *, doc: InvoiceDocument, pdf: bytes, **addressing: Any
 ) -> EmailMultiAlternatives:
     """Build (never send) the invoice email: text body, HTML alternative, the PDF attached.
-    The addressing comes from `billing.outbox.email_envelope` when it is sent."""
-    message = _message(
+    `addressing`: `to`, `from_email`, `cc`, `reply_to`, `headers`
+    (`billing.outbox.email_envelope`)."""
+    return document_email(
         subject=invoice_email_subject(doc),
         template="invoice_email",
         context=_context(doc),
-        to=to,
-        from_email=from_email,
-        reply_to=reply_to,
-        cc=cc,
-        headers=headers,
+        attachment=(invoice_attachment_name(doc), pdf),
+        **addressing,
     )
-    message.attach(invoice_attachment_name(doc), pdf, PDF_MIMETYPE)
-    return message
 
 
-def build_void_notice_email(
-    *,
-    doc: InvoiceDocument,
-    to: list[str],
-    from_email: str,
-    reply_to: list[str] | None = None,
-    cc: list[str] | None = None,
-    headers: dict[str, str] | None = None,
-) -> EmailMultiAlternatives:
+def build_void_notice_email(*, doc: InvoiceDocument, **addressing: Any) -> EmailMultiAlternatives:
     """Build (never send) the notice that the invoice of `doc` was voided: which invoice,
     its period and total, and that it is not owed. No attachment."""
-    return _message(
+    return document_email(
         subject=void_notice_subject(doc),
         template="invoice_void_email",
         context=_context(doc),
-        to=to,
-        from_email=from_email,
-        reply_to=reply_to,
-        cc=cc,
-        headers=headers,
+        **addressing,
     )

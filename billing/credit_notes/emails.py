@@ -6,11 +6,12 @@ subject is one line, inline styles only.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
 
 from billing.credit_notes.document import CreditNoteDocument
-from billing.emails import PDF_MIMETYPE, _one_line
+from billing.emails import _one_line, document_email
 from billing.pdf import formatting as fmt
 
 
@@ -21,15 +22,10 @@ def credit_note_email_subject(doc: CreditNoteDocument) -> str:
 
 
 def build_credit_note_email(
-    *,
-    doc: CreditNoteDocument,
-    pdf: bytes,
-    to: list[str],
-    from_email: str,
-    reply_to: list[str] | None = None,
-    cc: list[str] | None = None,
-    headers: dict[str, str] | None = None,
+    *, doc: CreditNoteDocument, pdf: bytes, **addressing: Any
 ) -> EmailMultiAlternatives:
+    """Build (never send) the credit note email, the PDF attached; `addressing` as for
+    `billing.emails.build_invoice_email`."""
     cur = doc.currency
     context = {
         "doc": doc,
@@ -42,17 +38,10 @@ def build_credit_note_email(
         "total": fmt.money(doc.total, cur),
         "attachment_name": f"{doc.number}.pdf",
     }
-    message = EmailMultiAlternatives(
+    return document_email(
         subject=credit_note_email_subject(doc),
-        body=render_to_string("billing/credit_note_email.txt", context),
-        from_email=from_email,
-        to=list(to),
-        cc=list(cc) if cc else None,
-        reply_to=list(reply_to) if reply_to else None,
-        headers=dict(headers) if headers else None,
+        template="credit_note_email",
+        context=context,
+        attachment=(f"{doc.number}.pdf", pdf),
+        **addressing,
     )
-    message.attach_alternative(
-        render_to_string("billing/credit_note_email.html", context), "text/html"
-    )
-    message.attach(f"{doc.number}.pdf", pdf, PDF_MIMETYPE)
-    return message
