@@ -17,6 +17,7 @@ Client layouts (`--layout`):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import multiprocessing
 import os
@@ -99,21 +100,17 @@ def drop_postgres(admin: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sub-accounts", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=24, help="threads per process")
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--latency-ms", type=int, default=50)
-    parser.add_argument("--layout", choices=["per-thread", "shared"], default="per-thread")
-    args = parser.parse_args()
-
+@contextlib.contextmanager
+def bench_environment(latency_ms: int, *simulator_args: str):
+    """A temporary world for one benchmark: settings on embedded defaults (tasks in-process,
+    the in-process request budget), a temporary SQLite file or PostgreSQL database (next to
+    DATABASE_URL), and the simulator in its own process. Yields (its URL, its process)."""
     tmp = tempfile.TemporaryDirectory(prefix="flowbill-bench-")
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
     os.environ["DJANGO_DEBUG"] = "1"
     os.environ["FLOWBILL_VAR_DIR"] = tmp.name
-    os.environ.pop("CELERY_BROKER_URL", None)
-    os.environ.pop("REDIS_URL", None)
+    os.environ.pop("CELERY_BROKER_URL", None)  # tasks run in-process, at the commit
+    os.environ.pop("REDIS_URL", None)  # the in-process request budget
     pg = None
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         new_url, admin, name = temp_postgres(os.environ["DATABASE_URL"])
@@ -123,10 +120,9 @@ def main() -> None:
         os.environ.pop("DATABASE_URL", None)
 
     port = free_port()
-    sim = start_simulator(port, args.latency_ms)
+    sim = start_simulator(port, latency_ms, *simulator_args)
     try:
-        run(args, f"http://127.0.0.1:{port}")
-        print(f"simulator CPU       {process_cpu_seconds(sim.pid):.1f} s (whole run)")
+        yield f"http://127.0.0.1:{port}", sim
     finally:
         sim.terminate()
         sim.wait(10)
@@ -136,6 +132,20 @@ def main() -> None:
             connections.close_all()
             drop_postgres(*pg)
         tmp.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sub-accounts", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=24, help="threads per process")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--layout", choices=["per-thread", "shared"], default="per-thread")
+    args = parser.parse_args()
+
+    with bench_environment(args.latency_ms) as (url, sim):
+        run(args, url)
+        print(f"simulator CPU       {process_cpu_seconds(sim.pid):.1f} s (whole run)")
 
 
 def run(args, sim_url: str) -> None:

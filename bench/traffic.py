@@ -37,10 +37,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,13 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.sync import (  # noqa: E402
-    drop_postgres,
-    free_port,
-    process_cpu_seconds,
-    start_simulator,
-    temp_postgres,
-)
+from bench.sync import bench_environment, process_cpu_seconds  # noqa: E402
 
 GIB = 1 << 30
 IPFOXY_PER_MINUTE = 60
@@ -79,34 +71,9 @@ def main() -> None:
     parser.add_argument("--refresh-during-sync", action="store_true", help="add step 5")
     args = parser.parse_args()
 
-    tmp = tempfile.TemporaryDirectory(prefix="flowbill-bench-")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
-    os.environ["DJANGO_DEBUG"] = "1"
-    os.environ["FLOWBILL_VAR_DIR"] = tmp.name
-    os.environ.pop("CELERY_BROKER_URL", None)  # tasks run in-process, at the commit
-    os.environ.pop("REDIS_URL", None)  # the in-process request budget
-    pg = None
-    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        new_url, admin, name = temp_postgres(os.environ["DATABASE_URL"])
-        os.environ["DATABASE_URL"] = new_url
-        pg = (admin, name)
-    else:
-        os.environ.pop("DATABASE_URL", None)
-
-    port = free_port()
-    sim = start_simulator(port, 0, "--sub-accounts", "0", "--pool-mb", str(10**9))
-    try:
-        run(args, f"http://127.0.0.1:{port}")
+    with bench_environment(0, "--sub-accounts", "0", "--pool-mb", str(10**9)) as (url, sim):
+        run(args, url)
         print(f"simulator CPU          {process_cpu_seconds(sim.pid):.1f} s (whole run)")
-    finally:
-        sim.terminate()
-        sim.wait(10)
-        if pg:
-            from django.db import connections
-
-            connections.close_all()
-            drop_postgres(*pg)
-        tmp.cleanup()
 
 
 class Simulator:
