@@ -48,6 +48,13 @@ class Reseller(models.Model):
         validators=[RegexValidator(r"^[A-Z0-9]{1,12}$", "Use 1-12 capital letters or digits.")],
     )
     payment_terms_days = models.PositiveSmallIntegerField(default=14)
+    suspend_after_overdue_days = models.PositiveSmallIntegerField(
+        "suspend after overdue (days)",
+        null=True,
+        blank=True,
+        help_text="Suspend a customer automatically once a finalized invoice is overdue by "
+        "this many days (reinstated when its overdue invoices are paid). Empty: never.",
+    )
     grace_period_days = models.PositiveSmallIntegerField(
         "invoice grace period (days)",
         default=2,
@@ -103,6 +110,14 @@ class Customer(models.Model):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
 
+    class TrafficPolicy(models.TextChoices):
+        MANUAL = "manual", "Manual (staff allocate traffic)"
+        CREDIT_LIMIT = "credit_limit", "Automatic top-ups within a credit limit"
+
+    class SuspendedBy(models.TextChoices):
+        STAFF = "staff", "Staff or reseller API"
+        OVERDUE = "overdue", "Automatically: invoice overdue"
+
     reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="customers")
     name = models.CharField(max_length=200)
     email = models.EmailField("billing email")
@@ -138,7 +153,52 @@ class Customer(models.Model):
         validators=[validate_currency],
         help_text="ISO 4217; empty takes the reseller's currency.",
     )
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    status = models.CharField(
+        max_length=12,
+        choices=Status.choices,
+        default=Status.ACTIVE,
+        help_text="Changed only by suspending and reinstating (suspend/reinstate).",
+    )
+    suspended_at = models.DateTimeField(null=True, blank=True, editable=False)
+    suspension_reason = models.CharField(max_length=500, blank=True, editable=False)
+    suspended_by = models.CharField(
+        max_length=10, choices=SuspendedBy.choices, blank=True, editable=False
+    )
+    traffic_policy = models.CharField(
+        max_length=12,
+        choices=TrafficPolicy.choices,
+        default=TrafficPolicy.MANUAL,
+        help_text="credit_limit: Flowbill allocates `topup_bytes` to each active IPFoxy "
+        "sub-account whose remaining traffic falls below `topup_below_bytes`, while the "
+        "customer's exposure stays within `credit_limit`.",
+    )
+    credit_limit = models.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="In the customer's currency; required for the credit_limit policy.",
+    )
+    topup_bytes = models.PositiveBigIntegerField(
+        "top-up chunk (bytes)",
+        null=True,
+        blank=True,
+        help_text="Allocated at once when a sub-account runs low (a whole number of MB).",
+    )
+    topup_below_bytes = models.PositiveBigIntegerField(
+        "top up below (bytes)",
+        null=True,
+        blank=True,
+        help_text="The low-water mark of remaining traffic per sub-account.",
+    )
+    credit_limit_reached_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When a top-up was last refused by the credit limit (the webhook and email "
+        "went out then); cleared when a top-up fits again.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
@@ -146,6 +206,22 @@ class Customer(models.Model):
     class Meta:
         ordering = ["name", "pk"]
         indexes = [models.Index(fields=["reseller", "name"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(traffic_policy="credit_limit")
+                | (
+                    models.Q(credit_limit__isnull=False)
+                    & models.Q(topup_bytes__gt=0)
+                    & models.Q(topup_below_bytes__isnull=False)
+                ),
+                name="customer_credit_limit_policy_complete",
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(status="suspended") & models.Q(suspended_at__isnull=False))
+                | (models.Q(status="active") & models.Q(suspended_at__isnull=True)),
+                name="customer_suspended_has_time",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -153,6 +229,19 @@ class Customer(models.Model):
     def clean(self) -> None:
         if not self.currency and self.reseller_id:
             self.currency = self.reseller.currency
+        if self.traffic_policy == self.TrafficPolicy.CREDIT_LIMIT:
+            needed = {
+                "credit_limit": self.credit_limit is None,
+                "topup_bytes": not self.topup_bytes,
+                "topup_below_bytes": self.topup_below_bytes is None,
+            }
+            missing = {
+                name: "Required for the credit_limit traffic policy."
+                for name, gap in needed.items()
+                if gap
+            }
+            if missing:
+                raise ValidationError(missing)
 
     @property
     def billing_emails(self) -> list[str]:
@@ -197,6 +286,25 @@ class UpstreamAccount(models.Model):
     requests_per_minute = models.PositiveIntegerField(
         default=50,
         help_text="Request budget shared by all workers (IPFoxy allows 60 per minute).",
+    )
+    gateway_host = models.CharField(
+        "proxy gateway host",
+        max_length=253,
+        blank=True,
+        help_text="Where customers point their proxy client, e.g. gate.example.com; with the "
+        "port it makes the ready-to-paste proxy string. Empty: none shown.",
+    )
+    gateway_port = models.PositiveIntegerField(
+        "proxy gateway port",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+    )
+    proxy_username_format = models.CharField(
+        max_length=60,
+        default="customer-{account}",
+        help_text="The proxy login of a sub-account; {account} is its upstream id (IPFoxy: "
+        "customer-{account}).",
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -258,6 +366,24 @@ class SubAccount(models.Model):
     )
     credentials = EncryptedJSONField(
         blank=True, default=dict, help_text="BytesFlows: the account's own token."
+    )
+    proxy_login = EncryptedJSONField(
+        blank=True,
+        default=dict,
+        editable=False,
+        help_text="IPFoxy: the proxy `password` Flowbill set (provisioned, or rotated on "
+        "reinstatement) and the `ip_whitelist` it restores; encrypted.",
+    )
+    access = models.CharField(
+        max_length=8,
+        choices=[("open", "Open"), ("blocked", "Blocked")],
+        default="open",
+        editable=False,
+        help_text="Blocked: its upstream password was rotated and its IP whitelist cleared "
+        "(customer suspended, or sub-account closed).",
+    )
+    provisioned_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Created upstream by Flowbill."
     )
     label = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)

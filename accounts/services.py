@@ -38,8 +38,15 @@ def reseller_create(
     return _save_validated(reseller)
 
 
+def _refuse_status_change(customer: Customer, fields: Mapping[str, Any]) -> None:
+    """`status` is changed by suspending and reinstating only (usage.services.suspension)."""
+    if "status" in fields and fields["status"] != customer.status:
+        raise ValidationError({"status": SUSPEND_WITH_ACTION})
+
+
 def customer_create(*, reseller: Reseller, name: str, email: str, **fields: Any) -> Customer:
-    """Create a customer; an empty currency takes the reseller's."""
+    """Create a customer (active); an empty currency takes the reseller's."""
+    _refuse_status_change(Customer(), fields)
     return _save_validated(Customer(reseller=reseller, name=name, email=email, **fields))
 
 
@@ -246,7 +253,16 @@ CUSTOMER_UPDATABLE_FIELDS = frozenset(
         "tax_rate",
         "currency",
         "status",
+        "traffic_policy",
+        "credit_limit",
+        "topup_bytes",
+        "topup_below_bytes",
     }
+)
+#: Said when `status` is set directly: suspending cuts access upstream, so it is an action.
+SUSPEND_WITH_ACTION = (
+    "Suspend or reinstate with POST /api/v1/reseller/customers/{id}/suspend/ or .../reinstate/ "
+    "(admin: the Suspend / Reinstate buttons)."
 )
 UPSTREAM_ACCOUNT_UPDATABLE_FIELDS = frozenset(
     {
@@ -316,7 +332,9 @@ def customer_check_currency_change(*, customer: Customer, currency: str) -> None
 def customer_update(*, customer: Customer, **fields: Any) -> Customer:
     """Change a customer's details; an emptied currency falls back to the reseller's.
 
-    The row is locked, so a currency change and a new subscription cannot cross."""
+    The row is locked, so a currency change and a new subscription cannot cross. `status`
+    only through suspend / reinstate (an unchanged one is accepted)."""
+    _refuse_status_change(customer, fields)
     if "currency" in fields:
         if not fields["currency"]:
             fields["currency"] = customer.reseller.currency

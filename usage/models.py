@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinLengthValidator, MinValueValidator
 from django.db import models
 
+from accounts.crypto import EncryptedJSONField
 from accounts.models import Customer, Provider, SubAccount, UpstreamAccount
 from accounts.tenancy import TenantQuerySet
 
@@ -453,6 +454,7 @@ class Allocation(models.Model):
 
     class Reason(models.TextChoices):
         MANUAL = "manual", "Manual (staff or reseller API)"
+        INITIAL = "initial", "Initial (provisioning)"
         ORDER = "order", "Order"
         AUTO_TOPUP = "auto_topup", "Automatic top-up"
 
@@ -531,6 +533,143 @@ class Allocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flow_mb} MB to {self.sub_account_id} ({self.status})"
+
+
+class UpstreamWriteStatus(models.TextChoices):
+    """The states of a recorded upstream write (`usage.services.upstream_writes`)."""
+
+    PENDING = "pending", "Pending"
+    CONFIRMED = "confirmed", "Confirmed"
+    FAILED = "failed", "Failed"
+    NEEDS_REVIEW = "needs_review", "Needs review"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class UpstreamWrite(models.Model):
+    """What every recorded upstream write carries: the row is committed before the request,
+    claimed with a lease for each send, and settled by the upstream's answer
+    (`usage.services.upstream_writes`, the machinery `Allocation` pioneered)."""
+
+    Status = UpstreamWriteStatus
+
+    created_by = models.CharField(
+        max_length=160, help_text="`login <username>`, `key <prefix>` or `system`"
+    )
+    status = models.CharField(
+        max_length=12, choices=UpstreamWriteStatus.choices, default=UpstreamWriteStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="Sends claimed so far")
+    maybe_applied = models.BooleanField(
+        default=False,
+        help_text="A send may have reached the upstream and its outcome is not known yet",
+    )
+    next_attempt_at = models.DateTimeField(
+        help_text="Pending: when it may be sent next (a send in flight holds it until then)"
+    )
+    error_code = models.CharField(max_length=40, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="Last send claimed")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it became confirmed, failed or needs_review"
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Provisioning(UpstreamWrite):
+    """A sub-account Flowbill creates upstream (IPFoxy `create-sub-account`), exactly once.
+
+    Committed with its generated `account` name, password (encrypted) and idempotency key
+    before the request; every send carries the same three, so a resend after a crash or an
+    unknown outcome replays the first creation instead of making a second account. When the
+    upstream confirms it, the `SubAccount` is created in the same transaction and linked here,
+    and `initial_bytes` (if any) goes through the allocation ledger.
+    """
+
+    tenant_path = "customer__reseller"
+
+    upstream_account = models.ForeignKey(
+        UpstreamAccount, on_delete=models.PROTECT, related_name="provisionings"
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="provisionings")
+    label = models.CharField(max_length=200, blank=True)
+    account = models.CharField(
+        max_length=15, validators=[MinLengthValidator(10)], help_text="The upstream name"
+    )
+    secret = EncryptedJSONField(default=dict, help_text="The proxy `password`; encrypted")
+    idempotency_key = models.CharField(
+        max_length=25, unique=True, editable=False, validators=[MinLengthValidator(10)]
+    )
+    initial_bytes = models.BigIntegerField(default=0)
+    expires_in_days = models.PositiveSmallIntegerField(default=0)
+    sub_account = models.OneToOneField(
+        SubAccount,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="provisioning",
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["upstream_account", "account"], name="provisioning_unique_account"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(initial_bytes__gte=0), name="provisioning_initial_not_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.account} for {self.customer_id} ({self.status})"
+
+
+class AccessChange(UpstreamWrite):
+    """Cutting off or restoring one IPFoxy sub-account's proxy access upstream: `block` sets
+    a throwaway password and clears the IP whitelist, `restore` sets a new password (shown to
+    the customer) and the whitelist Flowbill kept. Both upstream writes set values, so a
+    resend repeats them harmlessly; a newer change of the same sub-account supersedes a
+    pending one (at most one pending per sub-account)."""
+
+    tenant_path = "sub_account__customer__reseller"
+
+    class Action(models.TextChoices):
+        BLOCK = "block", "Block (rotate password, clear whitelist)"
+        RESTORE = "restore", "Restore (new password, whitelist back)"
+
+    sub_account = models.ForeignKey(
+        SubAccount, on_delete=models.PROTECT, related_name="access_changes"
+    )
+    action = models.CharField(max_length=8, choices=Action.choices)
+    reason = models.CharField(
+        max_length=40, help_text="customer_suspended, customer_reinstated, sub_account_closed"
+    )
+    secret = EncryptedJSONField(
+        default=dict, help_text="The `password` and `ip_whitelist` to set; encrypted"
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sub_account"],
+                condition=models.Q(status="pending"),
+                name="access_change_one_pending",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.sub_account_id} ({self.status})"
 
 
 class SubAccountTraffic(models.Model):

@@ -7,8 +7,8 @@
 - every 5 minutes, runs of sync requests still `queued` (their task's message was lost)
   get their task again, or are closed as failed after 30 minutes
   (`usage.services.requests.sync_runs_queued_sweep`);
-- every minute, pending allocations that are due get their send again, with their own
-  idempotency key (`usage.services.allocations.allocations_resend_pending`);
+- every minute, pending upstream writes (allocations, provisionings, access changes) that
+  are due get their send again, each as recorded (`usage.services.upstream_writes`);
 - every 10 minutes, the traffic figures of every IPFoxy sub-account, one walk of the
   sub-account list per upstream account (`usage.services.traffic.sub_account_traffic_refresh`).
 """
@@ -32,8 +32,8 @@ BEAT_SCHEDULE: dict = {
         "task": "usage.tasks.sync_runs_queued_sweep_task",
         "schedule": crontab(minute="*/5"),
     },
-    "usage-allocations-resend-pending": {
-        "task": "usage.tasks.allocations_resend_pending_task",
+    "usage-upstream-writes-resend-pending": {
+        "task": "usage.tasks.upstream_writes_resend_pending_task",
         "schedule": crontab(),  # every minute
     },
     "usage-sub-account-traffic-refresh": {

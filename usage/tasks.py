@@ -29,11 +29,12 @@ from config.celery import (
 from usage.alerts import usage_alert_email_send, usage_alerts_check
 from usage.models import SyncRun
 from usage.services import (
+    upstream_writes,
     usage_discover_sub_accounts,
     usage_snapshot_bytesflows,
     usage_sync_sub_account,
 )
-from usage.services.allocations import allocation_send, allocations_resend_pending
+from usage.services.allocations import allocation_send
 from usage.services.requests import sync_runs_queued_sweep
 from usage.services.traffic import sub_account_traffic_refresh
 
@@ -260,11 +261,26 @@ def allocation_send_task(allocation_id: int, now: str | None = None) -> str | No
     return None if allocation is None else allocation.status
 
 
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **UPSTREAM_TIME_LIMITS)
+def upstream_write_send_task(kind: str, row_id: int, now: str | None = None) -> str | None:
+    """Send one pending recorded upstream write of `kind` (`allocation`, `provisioning`,
+    `access_change`) and record the outcome; returns its status, or None when there was
+    nothing to send. Upstream errors are not retried here: the row's `next_attempt_at` and
+    the sweep resend it."""
+    row = upstream_writes.write_send(upstream_writes.KINDS[kind], row_id=row_id, now=_parse(now))
+    return None if row is None else row.status
+
+
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
-def allocations_resend_pending_task(now: str | None = None) -> int:
-    """Every minute: queue the send of each due pending allocation older than a minute (a
-    lost message, a worker killed around its send, a retry). Returns how many."""
-    return len(allocations_resend_pending(now=_parse(now)))
+def upstream_writes_resend_pending_task(now: str | None = None) -> dict[str, int]:
+    """Every minute: queue the send of each due pending upstream write older than a minute
+    (a lost message, a worker killed around its send, a retry), every kind. Returns how many
+    per kind."""
+    moment = _parse(now)
+    return {
+        name: len(upstream_writes.writes_resend_pending(kind, now=moment))
+        for name, kind in upstream_writes.KINDS.items()
+    }
 
 
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **UPSTREAM_TIME_LIMITS)

@@ -12,6 +12,12 @@ INVOICE_VOIDED = "invoice.voided"
 CREDIT_NOTE_CREATED = "credit_note.created"
 USAGE_ALERT = "usage.alert"
 SYNC_FAILED = "sync.failed"
+CUSTOMER_SUSPENDED = "customer.suspended"
+CUSTOMER_REINSTATED = "customer.reinstated"
+CUSTOMER_CREDIT_LIMIT_REACHED = "customer.credit_limit_reached"
+SUB_ACCOUNT_PROVISIONED = "sub_account.provisioned"
+ALLOCATION_CONFIRMED = "allocation.confirmed"
+ALLOCATION_FAILED = "allocation.failed"
 
 #: type -> one line for the docs and the API's help text.
 EVENT_TYPES: dict[str, str] = {
@@ -21,6 +27,13 @@ EVENT_TYPES: dict[str, str] = {
     CREDIT_NOTE_CREATED: "A credit note was issued against an invoice.",
     USAGE_ALERT: "A customer's usage alert rule fired (once per rule and month).",
     SYNC_FAILED: "A usage sync run ended failed.",
+    CUSTOMER_SUSPENDED: "A customer was suspended (its IPFoxy sub-accounts are cut off upstream).",
+    CUSTOMER_REINSTATED: "A suspended customer was reinstated (new proxy passwords).",
+    CUSTOMER_CREDIT_LIMIT_REACHED: "An automatic top-up was refused by the customer's credit "
+    "limit (once until a top-up fits again).",
+    SUB_ACCOUNT_PROVISIONED: "A sub-account was created upstream by Flowbill.",
+    ALLOCATION_CONFIRMED: "Traffic allocated to a sub-account was confirmed by the upstream.",
+    ALLOCATION_FAILED: "An allocation failed, or its outcome needs review.",
 }
 
 #: The types as choices (the API's enum, `WebhookEventTypeEnum` in the OpenAPI schema).

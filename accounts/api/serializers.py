@@ -194,6 +194,10 @@ _CUSTOMER_FIELDS = [
     "tax_rate",
     "currency",
     "status",
+    "traffic_policy",
+    "credit_limit",
+    "topup_bytes",
+    "topup_below_bytes",
 ]
 
 
@@ -212,7 +216,15 @@ class CustomerUpdateInputSerializer(CustomerCreateInputSerializer):
 class CustomerOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Customer
-        fields = ["id", *_CUSTOMER_FIELDS, "created_at"]
+        fields = [
+            "id",
+            *_CUSTOMER_FIELDS,
+            "suspended_at",
+            "suspension_reason",
+            "suspended_by",
+            "credit_limit_reached_at",
+            "created_at",
+        ]
 
 
 # --- API keys -------------------------------------------------------------------------------

@@ -151,6 +151,7 @@ def test_bytesflows_sub_accounts_are_409_for_allocations_and_traffic(
 @pytest.mark.django_db
 def test_a_suspended_customer_is_409(reseller_api, ipfoxy_sub):
     ipfoxy_sub.customer.status = "suspended"
+    ipfoxy_sub.customer.suspended_at = timezone.now()
     ipfoxy_sub.customer.save()
     response = post(reseller_api, ipfoxy_sub.pk, {"bytes": GIB})
     assert (response.status_code, response.json()["code"]) == (409, "customer_suspended")

@@ -122,12 +122,21 @@ def test_customer_without_currency_takes_the_resellers(reseller_api, reseller):
 @pytest.mark.django_db
 def test_customer_update_is_partial(reseller_api, customer):
     response = reseller_api.patch(
-        f"{R}/customers/{customer.pk}/", {"status": "suspended", "city": "Shenzhen"}
+        f"{R}/customers/{customer.pk}/", {"status": "active", "city": "Shenzhen"}
     )
     assert response.status_code == 200
     customer.refresh_from_db()
-    assert (customer.status, customer.city) == ("suspended", "Shenzhen")
+    assert (customer.status, customer.city) == ("active", "Shenzhen")
     assert response.json()["email"] == customer.email
+
+
+@pytest.mark.django_db
+def test_customer_status_changes_only_by_suspending(reseller_api, customer):
+    response = reseller_api.patch(f"{R}/customers/{customer.pk}/", {"status": "suspended"})
+    assert response.status_code == 400
+    assert "suspend/" in str(response.json())
+    customer.refresh_from_db()
+    assert (customer.status, customer.suspended_at) == ("active", None)
 
 
 @pytest.mark.django_db

@@ -142,7 +142,7 @@ def test_allocations_go_only_to_active_sub_accounts_of_active_customers(sub, cha
         sub.status = change.removeprefix("sub_account_")
         sub.save()
     elif change == "customer_suspended":
-        sub.customer.status = "suspended"
+        sub.customer.status, sub.customer.suspended_at = "suspended", NOW
         sub.customer.save()
     elif change == "upstream_inactive":
         sub.upstream_account.is_active = False
@@ -297,15 +297,18 @@ def test_a_claimed_send_is_not_sent_again_while_its_lease_runs(sub):
 # --- tasks and schedule --------------------------------------------------------------------
 
 
-def test_the_lease_outlives_the_send_tasks_hard_time_limit():
-    task = celery_app.tasks["usage.tasks.allocation_send_task"]
+@pytest.mark.parametrize(
+    "name", ["usage.tasks.allocation_send_task", "usage.tasks.upstream_write_send_task"]
+)
+def test_the_lease_outlives_the_send_tasks_hard_time_limit(name):
+    task = celery_app.tasks[name]
     assert task.time_limit == UPSTREAM_TIME_LIMITS["time_limit"]
     assert task.acks_late
     assert task.time_limit < LEASE.total_seconds()
 
 
-def test_beat_sweeps_pending_allocations_every_minute():
-    entry = BEAT_SCHEDULE["usage-allocations-resend-pending"]
-    assert entry["task"] == "usage.tasks.allocations_resend_pending_task"
+def test_beat_sweeps_pending_upstream_writes_every_minute():
+    entry = BEAT_SCHEDULE["usage-upstream-writes-resend-pending"]
+    assert entry["task"] == "usage.tasks.upstream_writes_resend_pending_task"
     assert entry["task"] in celery_app.tasks
     assert str(entry["schedule"]) == str(__import__("celery").schedules.crontab())

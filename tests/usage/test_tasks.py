@@ -103,7 +103,7 @@ def test_beat_schedule_runs_the_three_hourly_jobs_the_two_sweeps_and_the_traffic
         "usage.tasks.usage_snapshot_bytesflows_all_task",
         "usage.tasks.usage_discover_sub_accounts_all_task",
         "usage.tasks.sync_runs_queued_sweep_task",
-        "usage.tasks.allocations_resend_pending_task",
+        "usage.tasks.upstream_writes_resend_pending_task",
         "usage.tasks.sub_account_traffic_refresh_all_task",
     }
 

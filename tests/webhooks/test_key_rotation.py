@@ -26,6 +26,9 @@ def test_the_registry_lists_every_encrypted_field():
     assert names == {
         ("accounts.UpstreamAccount", "credentials"),
         ("accounts.SubAccount", "credentials"),
+        ("accounts.SubAccount", "proxy_login"),
+        ("usage.Provisioning", "secret"),
+        ("usage.AccessChange", "secret"),
         ("webhooks.WebhookEndpoint", "signing"),
     }
 
