@@ -58,6 +58,7 @@ from accounts.models import (
 )
 from accounts.services import (
     CREDENTIAL_KEYS,
+    CUSTOMER_UPDATABLE_FIELDS,
     RESELLER_PLATFORM_FIELDS,
     SUB_ACCOUNT,
     SUB_ACCOUNT_UPDATABLE_FIELDS,
@@ -69,6 +70,8 @@ from accounts.services import (
     credentials_entered,
     credentials_resolve,
     customer_check_currency_change,
+    customer_create,
+    customer_update,
     reseller_create,
     reseller_logo_delete,
     reseller_logo_set,
@@ -373,7 +376,8 @@ class ResellerForm(forms.ModelForm):
         model = Reseller
         fields = [
             "name", "slug", "address", "tax_id", "currency", "timezone", "invoice_prefix",
-            "payment_terms_days", "grace_period_days", "sender_email", "verified_sender_domain",
+            "payment_terms_days", "grace_period_days", "suspend_after_overdue_days",
+            "sender_email", "verified_sender_domain",
             "payment_instructions", "logo",
         ]  # fmt: skip
 
@@ -549,8 +553,16 @@ class CustomerForm(forms.ModelForm):
         model = Customer
         fields = [
             "reseller", "name", "email", "cc_emails", "address_line1", "address_line2",
-            "city", "postal_code", "country", "tax_id", "tax_rate", "currency", "status",
+            "city", "postal_code", "country", "tax_id", "tax_rate", "currency",
+            "traffic_policy", "credit_limit", "topup_bytes", "topup_below_bytes",
         ]  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["traffic_policy"].required = False  # empty: manual
+
+    def clean_traffic_policy(self):
+        return self.cleaned_data.get("traffic_policy") or Customer.TrafficPolicy.MANUAL
 
     def clean(self):
         cleaned = super().clean()
@@ -565,9 +577,15 @@ class CustomerForm(forms.ModelForm):
 
 
 class CustomerAdmin(TenantScopedAdmin):
+    """Saved through `customer_create` / `customer_update` (the API's rules). The status
+    changes only by the Suspend / Reinstate buttons (usage's admin adds them: they act
+    upstream)."""
+
     form = CustomerForm
-    list_display = ["name", "email", "currency", "tax_rate", "status", "reseller"]
-    list_filter = ["status", "reseller"]
+    list_display = [
+        "name", "email", "currency", "tax_rate", "status", "traffic_policy", "reseller",
+    ]  # fmt: skip
+    list_filter = ["status", "traffic_policy", "reseller"]
     search_fields = ["name", "email", "tax_id"]
     object_actions = (
         ObjectAction(
@@ -600,6 +618,30 @@ class CustomerAdmin(TenantScopedAdmin):
         response = TemplateResponse(request, "admin/flowbill/api_key_created.html", context)
         response["Cache-Control"] = "no-store"
         return response
+
+    def get_readonly_fields(self, request, obj=None):
+        state = (
+            [
+                "status",
+                "suspended_at",
+                "suspended_by",
+                "suspension_reason",
+                "credit_limit_reached_at",
+            ]
+            if obj is not None
+            else []
+        )
+        return [*super().get_readonly_fields(request, obj), *state]
+
+    def save_model(self, request, obj, form, change):
+        data = {n: form.cleaned_data[n] for n in self.form.Meta.fields if n in form.cleaned_data}
+        if change:
+            changed = {n: data[n] for n in form.changed_data if n in CUSTOMER_UPDATABLE_FIELDS}
+            saved = customer_update(customer=Customer.objects.get(pk=obj.pk), **changed)
+        else:
+            saved = customer_create(**data)
+        obj.pk = saved.pk
+        obj._state.adding = False
 
     def get_change_panels(self, request, obj):
         panels = super().get_change_panels(request, obj)
@@ -719,8 +761,19 @@ class UpstreamAccountForm(SecretFieldsForm):
             "cost_per_gb",
             "mb_bytes",
             "requests_per_minute",
+            "gateway_host",
+            "gateway_port",
+            "proxy_username_format",
             "is_active",
         ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["proxy_username_format"].required = False  # empty: the default
+
+    def clean_proxy_username_format(self):
+        given = self.cleaned_data.get("proxy_username_format") or ""
+        return given or UpstreamAccount._meta.get_field("proxy_username_format").default
 
     def clean(self):
         cleaned = super().clean()

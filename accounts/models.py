@@ -1,6 +1,7 @@
 """Who is who: resellers, their staff, customers, upstream accounts and sub-accounts."""
 
 from decimal import Decimal
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractUser
@@ -328,6 +329,19 @@ class UpstreamAccount(models.Model):
     def clean(self) -> None:
         # Only http(s), no user info, a host on the provider's allowlist (SSRF guard).
         validate_upstream_base_url(provider=self.provider, base_url=self.base_url)
+        if self.proxy_username_format.count("{account}") != 1 or any(
+            part in self.proxy_username_format.replace("{account}", "") for part in "{}:@/ "
+        ):
+            raise ValidationError(
+                {
+                    "proxy_username_format": "Put {account} exactly once, and no spaces, "
+                    "braces, ':', '@' or '/' (e.g. customer-{account})."
+                }
+            )
+        if bool(self.gateway_host) != (self.gateway_port is not None):
+            raise ValidationError(
+                {"gateway_port": "Give both the gateway host and its port, or neither."}
+            )
 
     @property
     def effective_base_url(self) -> str:
@@ -417,6 +431,36 @@ class SubAccount(models.Model):
 
     def __str__(self) -> str:
         return self.label or self.upstream_id
+
+    # The proxy login, IPFoxy only (a BytesFlows sub-account's login is not Flowbill's to
+    # know: all three are None there).
+
+    @property
+    def proxy_username(self) -> str | None:
+        """The login customers give their proxy client: the upstream account's
+        `proxy_username_format` with `{account}` replaced by the upstream id."""
+        if self.upstream_account.provider != Provider.IPFOXY:
+            return None
+        return self.upstream_account.proxy_username_format.replace("{account}", self.upstream_id)
+
+    @property
+    def proxy_password(self) -> str | None:
+        """The proxy password Flowbill set or read upstream; None when it does not know it,
+        or while access is blocked (the password upstream is a throwaway then)."""
+        if self.upstream_account.provider != Provider.IPFOXY or self.access == "blocked":
+            return None
+        return (self.proxy_login or {}).get("password") or None
+
+    @property
+    def proxy_url(self) -> str | None:
+        """`http://user:password@host:port`, ready to paste, when the upstream account has a
+        gateway host and port and the password is known; else None."""
+        upstream = self.upstream_account
+        username, password = self.proxy_username, self.proxy_password
+        if not (upstream.gateway_host and upstream.gateway_port and username and password):
+            return None
+        user, secret = quote(username, safe=""), quote(password, safe="")
+        return f"http://{user}:{secret}@{upstream.gateway_host}:{upstream.gateway_port}"
 
     def clean(self) -> None:
         errors = {}

@@ -273,6 +273,9 @@ UPSTREAM_ACCOUNT_UPDATABLE_FIELDS = frozenset(
         "mb_bytes",
         "requests_per_minute",
         "is_active",
+        "gateway_host",
+        "gateway_port",
+        "proxy_username_format",
     }
 )
 #: A sub-account's customer and dates change only through `accounts.sub_accounts` (move,
@@ -340,7 +343,34 @@ def customer_update(*, customer: Customer, **fields: Any) -> Customer:
             fields["currency"] = customer.reseller.currency
         locked = Customer.objects.select_for_update().get(pk=customer.pk)
         customer_check_currency_change(customer=locked, currency=fields["currency"])
+    if fields.get("topup_bytes"):
+        customer_check_topup_bytes(customer=customer, topup_bytes=fields["topup_bytes"])
     return _update_validated(customer, CUSTOMER_UPDATABLE_FIELDS, fields)
+
+
+def customer_check_topup_bytes(*, customer: Customer, topup_bytes: int) -> None:
+    """Refuse (`topup_not_whole_mb`) a top-up chunk that is not a whole number of the MB of
+    every IPFoxy upstream account the customer has open sub-accounts on (allocations are sent
+    in the upstream's MB: 1,048,576 or 1,000,000 bytes). Sub-accounts added later are checked
+    by the policy run, which skips them with the same code."""
+    sizes = sorted(
+        set(
+            SubAccount.objects.filter(
+                customer_id=customer.pk, upstream_account__provider=Provider.IPFOXY
+            )
+            .exclude(status=SubAccount.Status.CLOSED)
+            .values_list("upstream_account__mb_bytes", flat=True)
+        )
+    )
+    wrong = [size for size in sizes if topup_bytes % size]
+    if wrong:
+        message = (
+            f"topup_bytes must be a whole number of the upstream MB ({wrong[0]} bytes): "
+            f"{topup_bytes // wrong[0]} MB is {topup_bytes // wrong[0] * wrong[0]} bytes."
+        )
+        raise ApplicationError(
+            "topup_not_whole_mb", message, extra={"fields": {"topup_bytes": [message]}}
+        )
 
 
 def upstream_account_check_base_url_change(
@@ -449,6 +479,7 @@ RESELLER_SETTINGS_FIELDS = frozenset(
         "sender_email",
         "grace_period_days",
         "payment_terms_days",
+        "suspend_after_overdue_days",
     }
 )
 #: What only the platform operator (a superuser) changes: the name and slug identify the

@@ -14,6 +14,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -62,6 +63,7 @@ from billing.plans import (
     subscription_rules_errors,
     subscription_update,
 )
+from billing.traffic_policy import customer_exposure
 from config.errors import ApplicationError
 from usage.admin import CustomerUsageAdmin
 
@@ -609,6 +611,46 @@ class CustomerBillingAdmin(CustomerUsageAdmin):
         return HttpResponseRedirect(
             reverse(f"{self.admin_site.name}:billing_invoice_change", args=[invoice.pk])
         )
+
+    def get_change_panels(self, request, obj):
+        panels = super().get_change_panels(request, obj)
+        if obj.traffic_policy == Customer.TrafficPolicy.CREDIT_LIMIT:
+            panels.insert(0, exposure_panel(customer=obj, now=timezone.now()))
+        return panels
+
+
+def _mb(nbytes: int) -> str:
+    mib = 1_048_576
+    return f"{nbytes // mib:,} MB" if nbytes % mib == 0 else f"{nbytes:,} bytes"
+
+
+def exposure_panel(*, customer: Customer, now) -> Panel:
+    """The credit-limit customer's exposure, from the one selector the API and the policy use."""
+    exposure = customer_exposure(customer=customer, now=now)
+    currency = exposure.currency
+    rows = [
+        ("Unpaid invoices (net of credit notes)", exposure.balance_due),
+        ("Last month, not invoiced yet", exposure.unissued),
+        ("This month's usage so far", exposure.usage_so_far),
+        ("Traffic allocated, not used yet", exposure.unused_traffic),
+    ]
+    reached = customer.credit_limit_reached_at
+    return Panel(
+        title="Credit limit and exposure",
+        html=render_to_string(
+            "admin/flowbill/exposure_panel.html",
+            {
+                "rows": [(label, format_money(amount, currency)) for label, amount in rows],
+                "total": format_money(exposure.total, currency),
+                "limit": format_money(customer.credit_limit, currency),
+                "over": exposure.total > customer.credit_limit,
+                "reached": reached,
+            },
+        ),
+        note=f"Top-ups of {_mb(customer.topup_bytes)} when a sub-account has less than "
+        f"{_mb(customer.topup_below_bytes)} left, while the exposure with the next one stays "
+        "within the limit.",
+    )
 
 
 admin_extend(Customer, CustomerBillingAdmin)

@@ -561,6 +561,30 @@ class EmailDelivery(models.Model):
         return f"{getattr(self, self.document_field)} email #{self.sequence} ({self.status})"
 
 
+class CreditLimitEmail(EmailDelivery):
+    """The email telling a customer its credit limit stopped an automatic top-up: one per
+    reaching (`reached_at`, the customer's `credit_limit_reached_at` when it was set), created
+    in the transaction that sets it and sent once through `billing.outbox`
+    (`billing.traffic_policy.notice`)."""
+
+    tenant_path = "customer__reseller"
+    document_field = "customer"
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="credit_limit_emails"
+    )
+    reached_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-queued_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "reached_at", "sequence"],
+                name="credit_limit_email_unique_reaching",
+            ),
+        ]
+
+
 class InvoiceEmail(EmailDelivery):
     """An invoice's delivery: the invoice itself (`kind=invoice`: at issue, then staff
     resends) or, once, the notice that it was voided (`kind=void_notice`). A delivery stuck

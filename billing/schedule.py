@@ -10,4 +10,17 @@ BEAT_SCHEDULE: dict = {
         "schedule": crontab(minute="17"),
         "options": {"expires": 3000},
     },
+    # Every 5 minutes: top up the sub-accounts of customers on the credit-limit policy.
+    "billing-traffic-policy": {
+        "task": "billing.tasks.traffic_policy_apply_all_task",
+        "schedule": 300.0,
+        "options": {"expires": 240},
+    },
+    # Every 15 minutes: suspend customers whose invoices are overdue past their reseller's
+    # `suspend_after_overdue_days`, reinstate the ones that paid (billing.overdue_suspension).
+    "billing-overdue-suspension": {
+        "task": "billing.tasks.customers_suspend_overdue_task",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 840},
+    },
 }

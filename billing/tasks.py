@@ -98,3 +98,54 @@ def invoices_generate_task(
         actor=actor,
     )
     return len(result.invoice_ids)
+
+
+# --- traffic policy (issue 16 item 5) -------------------------------------------------------
+
+
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
+def traffic_policy_apply_all_task(
+    upstream_account_id: int | None = None, now_iso: str | None = None
+) -> int:
+    """Every 5 minutes (and after a traffic refresh, for that upstream account's customers):
+    one `traffic_policy_apply_task` per active customer on the credit-limit policy."""
+    from billing.traffic_policy import customers_on_credit_limit
+
+    now = _now(now_iso).isoformat()
+    ids = customers_on_credit_limit(upstream_account_id=upstream_account_id)
+    for customer_id in ids:
+        traffic_policy_apply_task.delay(customer_id, now)
+    return len(ids)
+
+
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **RECORD_TIME_LIMITS)
+def traffic_policy_apply_task(customer_id: int, now_iso: str | None = None) -> dict:
+    """Top up one customer's sub-accounts within its credit limit (decided under its row
+    lock: a duplicate run allocates nothing more)."""
+    from billing.traffic_policy import customer_traffic_policy_apply
+
+    customer = Customer.objects.select_related("reseller").filter(pk=customer_id).first()
+    if customer is None:
+        return {"customer": customer_id, "skipped": "not_found"}
+    return customer_traffic_policy_apply(customer=customer, now=_now(now_iso)).as_dict()
+
+
+@shared_task(**EMAIL_SEND_TASK_OPTIONS)
+def credit_limit_email_send_task(delivery_id: int) -> str:
+    """Send one credit-limit email at most once (nothing once that reaching is over)."""
+    from billing.traffic_policy.notice import credit_limit_email_send
+
+    return credit_limit_email_send(delivery_id=delivery_id, now=timezone.now())
+
+
+# --- overdue suspension (issue 16 item 6) ---------------------------------------------------
+
+
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
+def customers_suspend_overdue_task(now_iso: str | None = None) -> dict:
+    """Every 15 minutes: suspend customers with an invoice overdue by their reseller's
+    `suspend_after_overdue_days`, reinstate those the rule suspended that owe nothing overdue
+    any more (`billing.overdue_suspension`)."""
+    from billing.overdue_suspension import customers_suspend_overdue
+
+    return customers_suspend_overdue(now=_now(now_iso)).as_dict()

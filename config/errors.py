@@ -211,6 +211,8 @@ ERROR_CODES: dict[str, str] = {
     "customer_currency_locked": "The customer has subscriptions or invoices; its currency is "
     "fixed.",
     "upstream_url_not_allowed": "The upstream base URL is not on the allowlist.",
+    "topup_not_whole_mb": "The customer's `topup_bytes` is not a whole number of the MB of an "
+    "upstream account it has sub-accounts on (400, naming `topup_bytes`).",
     # sub-account lifecycle (409)
     "sub_account_closed": "The sub-account is closed; it stays as it is.",
     "sub_account_day_before_start": "The day is before the current customer's period of the "
@@ -272,8 +274,19 @@ ERROR_CODES: dict[str, str] = {
     "upstream accepts.",
     "sub_account_not_active": "The sub-account is suspended or closed.",
     "customer_suspended": "The customer is suspended: no traffic is allocated.",
+    # suspension (409)
+    "customer_already_suspended": "The customer is suspended already; reinstate it first.",
+    "customer_not_suspended": "The customer is not suspended; there is nothing to reinstate.",
+    "customer_suspended_by_staff": "Staff suspended the customer: only staff reinstate it "
+    "(automatic reinstatement after payment leaves it alone).",
     "upstream_outcome_unknown": "The upstream may or may not have applied a write; it is "
     "resent with the same idempotency key.",
+    # provisioning and the manual add of IPFoxy sub-accounts
+    "upstream_credentials_missing": "The upstream account has no api-id and api-token stored "
+    "(409).",
+    "upstream_sub_account_unknown": "The upstream does not list a sub-account with this "
+    "`upstream_id` (400, naming it in `extra.fields`).",
+    "provisioning_name_exhausted": "No free upstream name could be drawn; try again.",
     # webhooks
     "webhook_endpoint_limit": "The reseller has the most webhook endpoints allowed.",
     "webhook_endpoint_disabled": "The webhook endpoint is switched off.",

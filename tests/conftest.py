@@ -62,3 +62,13 @@ def upstream_account(reseller):
 @pytest.fixture
 def sub_account(customer, upstream_account):
     return factories.SubAccountFactory(customer=customer, upstream_account=upstream_account)
+
+
+@pytest.fixture
+def upstream_lists_every_id(monkeypatch):
+    """An IPFoxy that lists whatever sub-account id the manual add asks about
+    (`usage.services.provisioning.upstream_sub_account_check`), for tests of something else
+    than that check (tests/usage/test_provisioning.py tests it against the simulator)."""
+    from usage.services import provisioning
+
+    monkeypatch.setattr(provisioning, "upstream_sub_account_check", lambda **kwargs: {})

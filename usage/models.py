@@ -436,105 +436,6 @@ class UsageAlert(models.Model):
         return f"{self.rule} ({self.period_start:%Y-%m})"
 
 
-class Allocation(models.Model):
-    """Prepaid traffic allocated to an IPFoxy sub-account upstream: the ledger, exactly once.
-
-    The row is committed, with its own `idempotency_key`, before the upstream request is sent
-    (`usage.services.allocations`); every send of it, a retry or a recovery after a crash,
-    carries that same key, so the upstream applies it at most once and a resend learns the
-    outcome of an earlier one. `flow_mb` is what is sent (`bytes` / the upstream account's
-    `mb_bytes` when the row was made), so a later change of `mb_bytes` never changes a resend.
-
-    `pending` until the upstream answers; then `confirmed`, or `failed` when the upstream
-    refused it and so applied nothing, or `needs_review` when its outcome stayed unknown
-    too long (staff check the upstream; a resend with the same key settles it).
-    """
-
-    tenant_path = "sub_account__customer__reseller"
-
-    class Reason(models.TextChoices):
-        MANUAL = "manual", "Manual (staff or reseller API)"
-        INITIAL = "initial", "Initial (provisioning)"
-        ORDER = "order", "Order"
-        AUTO_TOPUP = "auto_topup", "Automatic top-up"
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        CONFIRMED = "confirmed", "Confirmed"
-        FAILED = "failed", "Failed"
-        NEEDS_REVIEW = "needs_review", "Needs review"
-
-    class Expiry(models.IntegerChoices):
-        NEVER = 0, "Never expires"
-        DAYS_30 = 30, "30 days"
-        DAYS_90 = 90, "90 days"
-        DAYS_180 = 180, "180 days"
-        DAYS_360 = 360, "360 days"
-
-    sub_account = models.ForeignKey(
-        SubAccount, on_delete=models.PROTECT, related_name="allocations"
-    )
-    idempotency_key = models.CharField(
-        max_length=25,
-        unique=True,
-        editable=False,
-        validators=[MinLengthValidator(10)],
-        help_text="Sent with every request for this allocation (IPFoxy: 10-25 characters)",
-    )
-    bytes = models.BigIntegerField(help_text="A whole number of the upstream's MB, in bytes")
-    flow_mb = models.BigIntegerField(help_text="The upstream MB sent: bytes / mb_bytes")
-    expires_in_days = models.PositiveSmallIntegerField(
-        choices=Expiry.choices, default=Expiry.NEVER, help_text="0: the traffic never expires"
-    )
-    reason = models.CharField(max_length=12, choices=Reason.choices, default=Reason.MANUAL)
-    created_by = models.CharField(
-        max_length=160, help_text="`login <username>`, `key <prefix>` or `system`"
-    )
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0, help_text="Sends claimed so far")
-    maybe_applied = models.BooleanField(
-        default=False,
-        help_text="A send may have reached the upstream and its outcome is not known yet",
-    )
-    next_attempt_at = models.DateTimeField(
-        help_text="Pending: when it may be sent next (a send in flight holds it until then)"
-    )
-    error_code = models.CharField(max_length=40, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField()
-    sent_at = models.DateTimeField(null=True, blank=True, help_text="Last send claimed")
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    settled_at = models.DateTimeField(
-        null=True, blank=True, help_text="When it became confirmed, failed or needs_review"
-    )
-
-    objects = TenantQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at", "-pk"]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(bytes__gt=0) & models.Q(flow_mb__gt=0),
-                name="allocation_amount_positive",
-            ),
-            models.CheckConstraint(
-                condition=models.Q(expires_in_days__in=[0, 30, 90, 180, 360]),
-                name="allocation_expiry_known",
-            ),
-            models.CheckConstraint(
-                condition=~models.Q(status="confirmed") | models.Q(confirmed_at__isnull=False),
-                name="allocation_confirmed_has_time",
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["status", "next_attempt_at"]),
-            models.Index(fields=["sub_account", "-created_at"]),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.flow_mb} MB to {self.sub_account_id} ({self.status})"
-
-
 class UpstreamWriteStatus(models.TextChoices):
     """The states of a recorded upstream write (`usage.services.upstream_writes`)."""
 
@@ -577,6 +478,79 @@ class UpstreamWrite(models.Model):
 
     class Meta:
         abstract = True
+
+
+class Allocation(UpstreamWrite):
+    """Prepaid traffic allocated to an IPFoxy sub-account upstream: the ledger, exactly once.
+
+    The row is committed, with its own `idempotency_key`, before the upstream request is sent
+    (`usage.services.allocations`); every send of it, a retry or a recovery after a crash,
+    carries that same key, so the upstream applies it at most once and a resend learns the
+    outcome of an earlier one. `flow_mb` is what is sent (`bytes` / the upstream account's
+    `mb_bytes` when the row was made), so a later change of `mb_bytes` never changes a resend.
+
+    `pending` until the upstream answers; then `confirmed`, or `failed` when the upstream
+    refused it and so applied nothing, or `needs_review` when its outcome stayed unknown
+    too long (staff check the upstream; a resend with the same key settles it).
+    """
+
+    tenant_path = "sub_account__customer__reseller"
+
+    class Reason(models.TextChoices):
+        MANUAL = "manual", "Manual (staff or reseller API)"
+        INITIAL = "initial", "Initial (provisioning)"
+        ORDER = "order", "Order"
+        AUTO_TOPUP = "auto_topup", "Automatic top-up"
+
+    class Expiry(models.IntegerChoices):
+        NEVER = 0, "Never expires"
+        DAYS_30 = 30, "30 days"
+        DAYS_90 = 90, "90 days"
+        DAYS_180 = 180, "180 days"
+        DAYS_360 = 360, "360 days"
+
+    sub_account = models.ForeignKey(
+        SubAccount, on_delete=models.PROTECT, related_name="allocations"
+    )
+    idempotency_key = models.CharField(
+        max_length=25,
+        unique=True,
+        editable=False,
+        validators=[MinLengthValidator(10)],
+        help_text="Sent with every request for this allocation (IPFoxy: 10-25 characters)",
+    )
+    bytes = models.BigIntegerField(help_text="A whole number of the upstream's MB, in bytes")
+    flow_mb = models.BigIntegerField(help_text="The upstream MB sent: bytes / mb_bytes")
+    expires_in_days = models.PositiveSmallIntegerField(
+        choices=Expiry.choices, default=Expiry.NEVER, help_text="0: the traffic never expires"
+    )
+    reason = models.CharField(max_length=12, choices=Reason.choices, default=Reason.MANUAL)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(bytes__gt=0) & models.Q(flow_mb__gt=0),
+                name="allocation_amount_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expires_in_days__in=[0, 30, 90, 180, 360]),
+                name="allocation_expiry_known",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="confirmed") | models.Q(confirmed_at__isnull=False),
+                name="allocation_confirmed_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["sub_account", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flow_mb} MB to {self.sub_account_id} ({self.status})"
 
 
 class Provisioning(UpstreamWrite):
@@ -712,3 +686,23 @@ class SubAccountTraffic(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sub_account_id}: {self.remaining_bytes} B left ({self.as_of:%Y-%m-%d %H:%M})"
+
+
+class UpstreamPoolBalance(models.Model):
+    """An IPFoxy upstream account's main traffic pool as last read (`residential-data`): what
+    the reseller bought and has not yet allocated to sub-accounts. Written by each traffic
+    refresh (one request), shown on the dashboard."""
+
+    tenant_path = "upstream_account__reseller"
+
+    upstream_account = models.OneToOneField(
+        UpstreamAccount, on_delete=models.CASCADE, primary_key=True, related_name="pool_balance"
+    )
+    total_bytes = models.BigIntegerField()
+    remaining_bytes = models.BigIntegerField()
+    as_of = models.DateTimeField(help_text="When Flowbill received these figures (UTC)")
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.upstream_account_id}: {self.remaining_bytes} B in the pool"

@@ -28,13 +28,16 @@ from config.celery import (
 )
 from usage.alerts import usage_alert_email_send, usage_alerts_check
 from usage.models import SyncRun
+from usage.services import access as _access  # noqa: F401 (registers the access_change kind)
 from usage.services import (
+    provisioning,  # noqa: F401 (registers its write kind)
     upstream_writes,
     usage_discover_sub_accounts,
     usage_snapshot_bytesflows,
     usage_sync_sub_account,
 )
 from usage.services.allocations import allocation_send
+from usage.services.followups import traffic_followups_enqueue
 from usage.services.requests import sync_runs_queued_sweep
 from usage.services.traffic import sub_account_traffic_refresh
 
@@ -289,7 +292,10 @@ def sub_account_traffic_refresh_task(upstream_account_id: int, now: str | None =
     sub-account list (100 per request). Upstream errors are reported, not retried: the next
     refresh walks the list again. Returns the refresh's counts."""
     upstream = UpstreamAccount.objects.get(pk=upstream_account_id)
-    return sub_account_traffic_refresh(upstream_account=upstream, now=_parse(now)).as_dict()
+    result = sub_account_traffic_refresh(upstream_account=upstream, now=_parse(now))
+    if result.stored:  # fresh remaining traffic: the credit-limit top-ups act on it
+        traffic_followups_enqueue(upstream_account_id=upstream_account_id)
+    return result.as_dict()
 
 
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)

@@ -27,6 +27,9 @@ UPSTREAM_ACCOUNT = {
     "cost_per_gb": "0.800000",
     "mb_bytes": 1048576,
     "requests_per_minute": 50,
+    "gateway_host": "gate.ipfoxy.example",
+    "gateway_port": 7777,
+    "proxy_username_format": "customer-{account}",
     "is_active": True,
     "created_at": "2026-09-01T10:00:00Z",
 }
@@ -53,8 +56,21 @@ CUSTOMER = {
     "tax_rate": "19.0000",
     "currency": "USD",
     "status": "active",
+    "traffic_policy": "credit_limit",
+    "credit_limit": "500.00",
+    "topup_bytes": 10737418240,
+    "topup_below_bytes": 2147483648,
+    "suspended_at": None,
+    "suspension_reason": "",
+    "suspended_by": "",
+    "credit_limit_reached_at": None,
     "created_at": "2026-09-15T08:30:00Z",
 }
+#: The fields of `CUSTOMER` the customer's own `me/` does not show.
+_RESELLER_ONLY = {
+    "created_at", "traffic_policy", "credit_limit", "topup_bytes", "topup_below_bytes",
+    "suspended_at", "suspension_reason", "suspended_by", "credit_limit_reached_at",
+}  # fmt: skip
 CUSTOMER_KEY = {
     "id": 4,
     "name": "Globex shop",
@@ -85,6 +101,9 @@ SUB_ACCOUNT = {
     "upstream_id": "SIM00001",
     "label": "Globex residential",
     "has_credentials": False,
+    "proxy_username": "customer-SIM00001",
+    "proxy_password": "Sim2Kq81Tz04x",
+    "proxy": "http://customer-SIM00001:Sim2Kq81Tz04x@gate.example.com:8000",
     "status": "active",
     "active_from": "2026-10-01",
     "active_to": None,
@@ -98,6 +117,9 @@ BYTESFLOWS_SUB_ACCOUNT = {
     "upstream_id": "globex-dc-1",
     "label": "Globex datacenter",
     "has_credentials": True,
+    "proxy_username": None,
+    "proxy_password": None,
+    "proxy": None,
     "active_from": None,
     "created_at": "2026-09-15T09:20:00Z",
 }
@@ -120,13 +142,8 @@ CLOSED_SUB_ACCOUNT = {
     "active_to": "2026-10-20",
     "assignments": [{"customer": 1, "starts_on": "2026-10-01", "ends_on": "2026-10-21"}],
 }
-MY_SUB_ACCOUNT = {
-    k: v
-    for k, v in SUB_ACCOUNT.items()
-    if k not in ("customer", "upstream_account", "has_credentials")
-}
 ME = {
-    **{k: v for k, v in CUSTOMER.items() if k != "created_at"},
+    **{k: v for k, v in CUSTOMER.items() if k not in _RESELLER_ONLY},
     "reseller": {
         "name": "Acme Proxies Ltd",
         "currency": "USD",
@@ -300,8 +317,9 @@ _OPERATIONS = [
         "(its plans and invoices are in that currency; create a new customer instead); an "
         "empty `currency` means your reseller's. New details and tax rate apply to invoices "
         "computed from then on; issued invoices keep the ones they were issued with. "
-        "`status: suspended` is a marker only: the customer's keys keep working and its "
-        "usage is still billed (revoke its keys to lock it out).",
+        "`status` changes only through `suspend/` and `reinstate/` (suspending cuts the "
+        "customer's IPFoxy sub-accounts off upstream; its keys keep read access and its "
+        "usage is still billed).",
         [
             _ex("New tax rate", {"tax_rate": "20", "tax_id": "DE811907980"}, request=True),
             _ex("Customer", {**CUSTOMER, "tax_rate": "20.0000"}),
@@ -421,59 +439,6 @@ _OPERATIONS = [
     ),
     # sub-accounts
     (
-        views.SubAccountListCreateView,
-        "get",
-        "List sub-accounts",
-        "The sub-accounts of all your customers, ordered by id; filter `customer`, "
-        "`upstream_account` (an id that is not yours is a 404) and `status`. Credentials are "
-        f"never returned: `has_credentials` says whether some are stored. {_LIST_QUERY_RULE}",
-        [_ex("Sub-accounts", SUB_ACCOUNT)],
-    ),
-    (
-        views.SubAccountListCreateView,
-        "post",
-        "Attach a sub-account",
-        "Attaches a sub-account at an upstream provider (`upstream_id`, the provider's own "
-        "identifier) to one of your customers, whose usage it is billed to. `customer` and "
-        "`upstream_account` must be yours (another reseller's id reads like a missing one: "
-        "a 400 `Invalid pk ... does not exist`). `upstream_id` is unique among the upstream "
-        "account's sub-accounts that are not closed (400). `credentials` are write-only and "
-        "stored encrypted: BytesFlows needs "
-        '`{"token"}` (the account\'s own token), IPFoxy takes `{}`; a missing or foreign key '
-        "is a 400 naming it under `credentials`. `active_from` (optional) is the customer's "
-        "first day: its usage before it is not billed; absent, all its usage is (an "
-        "`upstream_id` a closed sub-account had starts the day after that one's last day, and "
-        "an earlier `active_from` is a 400). It starts `active` or `suspended` (closing is "
-        "`close/`; `closed` or an `active_to` here is a 400). Only `active` sub-accounts are "
-        "synced (and closed ones until their last day ends).",
-        [
-            _ex(
-                "IPFoxy",
-                {
-                    "customer": 1,
-                    "upstream_account": 1,
-                    "upstream_id": "SIM00001",
-                    "label": "Globex residential",
-                    "active_from": "2026-10-01",
-                },
-                request=True,
-            ),
-            _ex(
-                "BytesFlows",
-                {
-                    "customer": 1,
-                    "upstream_account": 2,
-                    "upstream_id": "globex-dc-1",
-                    "label": "Globex datacenter",
-                    "credentials": {"token": "the-account-token"},
-                },
-                request=True,
-            ),
-            _ex("Created", SUB_ACCOUNT, status="201"),
-            _ex("Created (BytesFlows)", BYTESFLOWS_SUB_ACCOUNT, status="201"),
-        ],
-    ),
-    (
         views.SubAccountDetailView,
         "get",
         "Get a sub-account",
@@ -543,22 +508,6 @@ _OPERATIONS = [
             ),
         ],
     ),
-    (
-        views.SubAccountCloseView,
-        "post",
-        "Close a sub-account",
-        "Closes it with `on` (YYYY-MM-DD, default today in your timezone) as its last day: its "
-        "usage through that day is billed to the customer holding it, it is synced until that "
-        "day ends and never after, and its `upstream_id` is free for a new sub-account from "
-        "the next day (the closed one keeps it for the records). A last day before the "
-        "customer's period starts is a 409 `sub_account_day_before_start`; one inside a "
-        "period already invoiced for the customer (whose billed later days would vanish) a "
-        "409 `sub_account_period_invoiced`; closing twice a 409 `sub_account_closed`.",
-        [
-            _ex("Close", {"on": "2026-10-20"}, request=True),
-            _ex("Closed", CLOSED_SUB_ACCOUNT),
-        ],
-    ),
     # customer scope
     (
         views.MeView,
@@ -568,14 +517,6 @@ _OPERATIONS = [
         "tax rate, currency and status, with its reseller's public details (name, currency, "
         "timezone, sender email). Read-only: the reseller changes these.",
         [_ex("Me", ME)],
-    ),
-    (
-        views.MySubAccountListView,
-        "get",
-        "List my sub-accounts",
-        "The customer's own sub-accounts, ordered by id; filter `status`. No upstream account "
-        f"and no credentials. {_LIST_QUERY_RULE}",
-        [_ex("Sub-accounts", MY_SUB_ACCOUNT)],
     ),
 ]
 
@@ -608,8 +549,9 @@ _CUSTOMER_FIELDS = {
     "tax_id": "The customer's tax/VAT id, printed on its invoices (up to 64 characters).",
     "tax_rate": "Tax rate as a percent from 0 to 100, up to 4 decimals (`19.0000` = 19 %), "
     "a decimal string; charged on its invoices' subtotal.",
-    "status": "`active` or `suspended`: a marker only (a suspended customer's keys keep "
-    "working and its usage is still billed).",
+    "status": "`active` or `suspended` (by `suspend/`, or automatically for an overdue "
+    "invoice): a suspended customer's IPFoxy sub-accounts are cut off upstream and get no "
+    "traffic; its keys keep read access and its usage is still billed.",
     "currency": "ISO 4217 code of the customer's invoices: its own, else the reseller's.",
     "reseller": "The reseller that bills this customer: its public details.",
 }
@@ -674,7 +616,6 @@ _FIELDS = [
             ser.SubAccountUpdateInputSerializer,
             ser.SubAccountOutputSerializer,
             ser.SubAccountDetailOutputSerializer,
-            ser.CustomerSubAccountOutputSerializer,
         ],
         _SUB_ACCOUNT_FIELDS,
     ),

@@ -3,7 +3,8 @@
 Input serializers only parse and validate (they never `.save()`: views hand the validated
 data to a service). They reject unknown keys, and name fields that exist but cannot be
 changed after creation. Output serializers never include credentials: an object says
-only whether it has some (`has_credentials`). Money and rates are decimal strings.
+only whether it has some (`has_credentials`); a sub-account's proxy login (`proxy_password`)
+is not one, it is what the reseller hands its customer. Money and rates are decimal strings.
 """
 
 from __future__ import annotations
@@ -108,6 +109,14 @@ _UPSTREAM_CREDENTIALS_HELP = (
 )
 
 
+_GATEWAY_PORT_HELP = {
+    "gateway_port": {
+        "help_text": "Port of the proxy gateway (1-65535); with `gateway_host` it makes the "
+        "ready-to-paste `proxy` string of sub-accounts. null: none."
+    }
+}
+
+
 class UpstreamAccountCreateInputSerializer(StrictModelInputSerializer):
     credentials = _credentials_field(_UPSTREAM_CREDENTIALS_HELP)
 
@@ -121,8 +130,12 @@ class UpstreamAccountCreateInputSerializer(StrictModelInputSerializer):
             "cost_per_gb",
             "mb_bytes",
             "requests_per_minute",
+            "gateway_host",
+            "gateway_port",
+            "proxy_username_format",
             "is_active",
         ]
+        extra_kwargs = _GATEWAY_PORT_HELP
 
     def validate(self, attrs):
         attrs["credentials"] = validate_credentials(
@@ -144,8 +157,12 @@ class UpstreamAccountUpdateInputSerializer(StrictModelInputSerializer):
             "cost_per_gb",
             "mb_bytes",
             "requests_per_minute",
+            "gateway_host",
+            "gateway_port",
+            "proxy_username_format",
             "is_active",
         ]
+        extra_kwargs = _GATEWAY_PORT_HELP
 
     def validate(self, attrs):
         if "credentials" in attrs:
@@ -171,9 +188,13 @@ class UpstreamAccountOutputSerializer(serializers.ModelSerializer):
             "cost_per_gb",
             "mb_bytes",
             "requests_per_minute",
+            "gateway_host",
+            "gateway_port",
+            "proxy_username_format",
             "is_active",
             "created_at",
         ]
+        extra_kwargs = _GATEWAY_PORT_HELP
 
     def get_has_credentials(self, obj: UpstreamAccount) -> bool:
         return bool(obj.credentials)
@@ -214,6 +235,12 @@ class CustomerUpdateInputSerializer(CustomerCreateInputSerializer):
 
 
 class CustomerOutputSerializer(serializers.ModelSerializer):
+    suspended_by = serializers.CharField(
+        read_only=True,
+        help_text="Who suspended it: `staff` (staff or the reseller API) or `overdue` "
+        "(automatically, an invoice overdue); empty while active.",
+    )
+
     class Meta:
         model = Customer
         fields = [
@@ -225,6 +252,17 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
             "credit_limit_reached_at",
             "created_at",
         ]
+        extra_kwargs = {
+            "suspended_at": {"help_text": "When it was suspended; null while active."},
+            "suspension_reason": {
+                "help_text": "Why it was suspended (staff's reason, or the overdue invoices); "
+                "empty while active."
+            },
+            "credit_limit_reached_at": {
+                "help_text": "When an automatic top-up was last refused by `credit_limit` (the "
+                "webhook and email went out then); null when the last top-up fitted."
+            },
+        }
 
 
 # --- API keys -------------------------------------------------------------------------------
@@ -342,6 +380,27 @@ class SubAccountUpdateInputSerializer(StrictModelInputSerializer):
 class SubAccountOutputSerializer(serializers.ModelSerializer):
     provider = serializers.CharField(source="upstream_account.provider", read_only=True)
     has_credentials = serializers.SerializerMethodField()
+    proxy_username = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The proxy login (IPFoxy: the upstream account's `proxy_username_format`, "
+        "`customer-<upstream_id>` by default); null for BytesFlows.",
+    )
+    proxy_password = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The proxy password, when Flowbill knows it (it created the sub-account, "
+        "read it from the upstream's list when it was added, or set it on reinstatement); "
+        "null otherwise, for BytesFlows, and while its access is blocked.",
+    )
+    proxy = serializers.CharField(
+        source="proxy_url",
+        read_only=True,
+        allow_null=True,
+        help_text="`http://<proxy_username>:<proxy_password>@<gateway_host>:<gateway_port>`, "
+        "ready to paste, when the upstream account has a gateway host and port and the "
+        "password is known; else null.",
+    )
 
     class Meta:
         model = SubAccount
@@ -353,6 +412,9 @@ class SubAccountOutputSerializer(serializers.ModelSerializer):
             "upstream_id",
             "label",
             "has_credentials",
+            "proxy_username",
+            "proxy_password",
+            "proxy",
             "status",
             "active_from",
             "active_to",
@@ -432,28 +494,6 @@ class SubAccountCloseInputSerializer(StrictInputSerializer):
     )
 
 
-# --- customer scope -------------------------------------------------------------------------
-
-
-class CustomerSubAccountOutputSerializer(serializers.ModelSerializer):
-    """A customer's view of its sub-account: no upstream account, no credentials."""
-
-    provider = serializers.CharField(source="upstream_account.provider", read_only=True)
-
-    class Meta:
-        model = SubAccount
-        fields = [
-            "id",
-            "provider",
-            "upstream_id",
-            "label",
-            "status",
-            "active_from",
-            "active_to",
-            "created_at",
-        ]
-
-
 # --- reseller settings ----------------------------------------------------------------------
 
 _SETTINGS_HELP = {
@@ -464,6 +504,9 @@ _SETTINGS_HELP = {
     "their From when its domain is verified by the platform operator; otherwise they come from "
     "the platform's address under the reseller's name. Empty: no Reply-To.",
     "grace_period_days": "Days drafts stay open after the period ends, for late usage.",
+    "suspend_after_overdue_days": "Suspend a customer automatically (its IPFoxy sub-accounts "
+    "cut off upstream) once a finalized invoice is this many days overdue; reinstated when its "
+    "overdue invoices are paid. null: never.",
 }
 
 
@@ -536,6 +579,13 @@ class ResellerSettingsUpdateInputSerializer(StrictInputSerializer):
     )
     grace_period_days = serializers.IntegerField(
         min_value=0, required=False, help_text=_SETTINGS_HELP["grace_period_days"] + " 0-60."
+    )
+    suspend_after_overdue_days = serializers.IntegerField(
+        min_value=0,
+        max_value=365,
+        allow_null=True,
+        required=False,
+        help_text=_SETTINGS_HELP["suspend_after_overdue_days"] + " 0-365.",
     )
 
 

@@ -33,23 +33,19 @@ reseller_patterns = [
     ),
     path("api-keys/", views.ResellerApiKeyListCreateView.as_view(), name="api-key-list"),
     path("api-keys/<int:pk>/", views.ResellerApiKeyDetailView.as_view(), name="api-key-detail"),
-    path("sub-accounts/", views.SubAccountListCreateView.as_view(), name="sub-account-list"),
+    # `sub-accounts/` (list, attach) and the customer's `sub-accounts/` are usage.api's: an
+    # IPFoxy id is checked against the upstream's list (usage.services.provisioning).
     path("sub-accounts/<int:pk>/", views.SubAccountDetailView.as_view(), name="sub-account-detail"),
     path(
         "sub-accounts/<int:pk>/move/", views.SubAccountMoveView.as_view(), name="sub-account-move"
     ),
-    path(
-        "sub-accounts/<int:pk>/close/",
-        views.SubAccountCloseView.as_view(),
-        name="sub-account-close",
-    ),
+    # `sub-accounts/<pk>/close/` is usage's (usage.api.suspension_views): it cuts access.
     path("settings/", views.ResellerSettingsView.as_view(), name="settings"),
     path("settings/logo/", views.ResellerLogoView.as_view(), name="settings-logo"),
 ]
 
 customer_patterns = [
     path("me/", views.MeView.as_view(), name="me"),
-    path("sub-accounts/", views.MySubAccountListView.as_view(), name="my-sub-account-list"),
 ]
 
 urlpatterns = [

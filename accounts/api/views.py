@@ -28,19 +28,13 @@ from accounts.api.serializers import (
     CustomerCreateInputSerializer,
     CustomerOutputSerializer,
     CustomerQuerySerializer,
-    CustomerSubAccountOutputSerializer,
-    CustomerSubAccountQuerySerializer,
     CustomerUpdateInputSerializer,
     MeOutputSerializer,
     ResellerLogoInputSerializer,
     ResellerSettingsOutputSerializer,
     ResellerSettingsUpdateInputSerializer,
-    SubAccountCloseInputSerializer,
-    SubAccountCreateInputSerializer,
     SubAccountDetailOutputSerializer,
     SubAccountMoveInputSerializer,
-    SubAccountOutputSerializer,
-    SubAccountQuerySerializer,
     SubAccountUpdateInputSerializer,
     UpstreamAccountCreateInputSerializer,
     UpstreamAccountOutputSerializer,
@@ -50,8 +44,6 @@ from accounts.api.serializers import (
 from accounts.api_keys import api_key_create, api_key_revoke
 from accounts.models import ApiKey, Customer, Reseller, SubAccount, UpstreamAccount
 from accounts.sub_accounts import (
-    reseller_today,
-    sub_account_close,
     sub_account_delete,
     sub_account_move,
 )
@@ -337,36 +329,6 @@ class ResellerApiKeyDetailView(_ResellerApiKeysBase):
 # --- reseller scope: sub-accounts -----------------------------------------------------------
 
 
-@extend_schema(tags=["reseller: sub-accounts"])
-class SubAccountListCreateView(StrictQueryMixin, mixins.ListModelMixin, ResellerScopedView):
-    model = SubAccount
-    serializer_class = SubAccountOutputSerializer
-    query_serializer = SubAccountQuerySerializer
-    owned_filters = {"customer": Customer, "upstream_account": UpstreamAccount}
-    equal_filters = {"status": "status"}
-
-    def scope_queryset(self, queryset):
-        return queryset.select_related("upstream_account")
-
-    @extend_schema(
-        operation_id="reseller_sub_accounts_list",
-        parameters=[SubAccountQuerySerializer],
-        responses=query_error_responses(**{"200": SubAccountOutputSerializer(many=True)}),
-    )
-    def get(self, request):
-        return self.filtered_list(self.parse_query(), self.get_queryset())
-
-    @extend_schema(
-        operation_id="reseller_sub_accounts_create",
-        request=SubAccountCreateInputSerializer,
-        responses={201: SubAccountOutputSerializer},
-    )
-    def post(self, request):
-        data = self.parse(SubAccountCreateInputSerializer)
-        sub_account = services.sub_account_create(**data)
-        return Response(SubAccountOutputSerializer(sub_account).data, status=201)
-
-
 class _SubAccountView(ResellerScopedView):
     """One of the caller's sub-accounts (another reseller's id is a 404), answered with its
     holders (`assignments`)."""
@@ -459,25 +421,6 @@ class SubAccountMoveView(_SubAccountView):
         return self.respond(moved)
 
 
-@extend_schema(tags=["reseller: sub-accounts"])
-class SubAccountCloseView(_SubAccountView):
-    @extend_schema(
-        operation_id="reseller_sub_accounts_close",
-        request=SubAccountCloseInputSerializer,
-        responses={
-            200: SubAccountDetailOutputSerializer,
-            409: _sub_account_conflicts(
-                "sub_account_closed", "sub_account_day_before_start", "sub_account_period_invoiced"
-            ),
-        },
-    )
-    def post(self, request, pk: int):
-        sub_account = self.get_object()
-        data = self.parse(SubAccountCloseInputSerializer)
-        on_day = data.get("on") or reseller_today(reseller=self.reseller, now=timezone.now())
-        return self.respond(sub_account_close(sub_account=sub_account, on_day=on_day))
-
-
 # --- customer scope -------------------------------------------------------------------------
 
 
@@ -495,6 +438,7 @@ _SETTINGS_EXAMPLE = {
     "payment_instructions": "IBAN DE89 3704 0044 0532 0130 00, reference: invoice number",
     "sender_email": "billing@acme.example",
     "grace_period_days": 3,
+    "suspend_after_overdue_days": 14,
     "sender_email_verified": False,
     "logo": "logos/acme.png",
 }
@@ -532,8 +476,9 @@ class ResellerSettingsView(_OwnResellerView):
     @extend_schema(
         operation_id="reseller_settings_update",
         summary="Change the reseller's settings",
-        description="Partial update of address, tax_id, payment_instructions, sender_email "
-        "and grace_period_days (0-60). Name, slug, currency, timezone, invoice_prefix and "
+        description="Partial update of address, tax_id, payment_instructions, sender_email, "
+        "grace_period_days (0-60) and suspend_after_overdue_days (0-365 or null). Name, "
+        "slug, currency, timezone, invoice_prefix and "
         "verified_sender_domain are refused (400, `This field cannot be changed.`): the "
         "timezone cuts billing periods, the prefix numbers issued invoices, and only the "
         "platform operator verifies a sender domain. Any `sender_email` is accepted, but it "
@@ -603,25 +548,6 @@ class MeView(CustomerScopedView):
     def get(self, request):
         customer = self.get_queryset().select_related("reseller").get()
         return Response(MeOutputSerializer(customer).data)
-
-
-@extend_schema(tags=["customer"])
-class MySubAccountListView(StrictQueryMixin, mixins.ListModelMixin, CustomerScopedView):
-    model = SubAccount
-    serializer_class = CustomerSubAccountOutputSerializer
-    query_serializer = CustomerSubAccountQuerySerializer
-    equal_filters = {"status": "status"}
-
-    def scope_queryset(self, queryset):
-        return queryset.select_related("upstream_account")
-
-    @extend_schema(
-        operation_id="sub_accounts_list",
-        parameters=[CustomerSubAccountQuerySerializer],
-        responses=query_error_responses(**{"200": CustomerSubAccountOutputSerializer(many=True)}),
-    )
-    def get(self, request):
-        return self.filtered_list(self.parse_query(), self.get_queryset())
 
 
 # --- fallbacks ------------------------------------------------------------------------------

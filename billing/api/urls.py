@@ -5,7 +5,12 @@ config/urls.py includes this under `api/v1/` next to accounts.api.urls.
 
 from django.urls import include, path
 
-from billing.api import generate_views, openapi, views  # noqa: F401 (openapi: texts)
+from billing.api import (  # noqa: F401 (openapi: texts)
+    exposure_views,
+    generate_views,
+    openapi,
+    views,
+)
 from billing.credit_notes import urls as credit_note_urls
 
 reseller_patterns = [
@@ -30,6 +35,11 @@ reseller_patterns = [
         "customers/<int:pk>/usage/current/",
         generate_views.CustomerUsageCurrentView.as_view(),
         name="customer-usage-current",
+    ),
+    path(
+        "customers/<int:pk>/exposure/",
+        exposure_views.CustomerExposureView.as_view(),
+        name="customer-exposure",
     ),
     path("invoices/<int:pk>/", views.ResellerInvoiceDetailView.as_view(), name="invoice-detail"),
     path("invoices/<int:pk>/pdf/", views.ResellerInvoicePdfView.as_view(), name="invoice-pdf"),

@@ -20,6 +20,7 @@ from accounts.models import Reseller
 from billing.dashboard.attention import AttentionGroup, dashboard_invoices_attention
 from billing.dashboard.figures import PeriodFigures, dashboard_period_figures
 from billing.dashboard.health import UpstreamHealth, dashboard_sync_health
+from billing.dashboard.prepaid import PrepaidTraffic, dashboard_prepaid_traffic
 from billing.dashboard.reconciliation import UpstreamReconciliation, dashboard_reconciliation
 from billing.dashboard.trend import MonthFigures, dashboard_monthly_trend
 from usage.alerts import usage_alerts_list
@@ -34,6 +35,7 @@ class Dashboard:
     health: list[UpstreamHealth]
     attention: list[AttentionGroup]
     reconciliation: list[UpstreamReconciliation]
+    prepaid: list[PrepaidTraffic]
     trend: list[MonthFigures]
     alerts: list[UsageAlert]
 
@@ -83,6 +85,7 @@ def dashboard_build(*, reseller: Reseller, now: dt.datetime) -> Dashboard:
         health=dashboard_sync_health(reseller=reseller, now=now),
         attention=dashboard_invoices_attention(reseller=reseller, now=now),
         reconciliation=dashboard_reconciliation(reseller=reseller),
+        prepaid=dashboard_prepaid_traffic(reseller=reseller),
         trend=dashboard_monthly_trend(reseller=reseller, current=figures),
         alerts=usage_alerts_list(reseller=reseller, period_start=figures.period.start),
     )

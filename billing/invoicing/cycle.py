@@ -391,4 +391,7 @@ def invoice_cycle_run(*, reseller: Reseller, now: dt.datetime) -> CycleResult:
     from billing.credit_notes.delivery import credit_notes_catch_up  # (imports invoicing)
 
     credit_notes_catch_up(reseller=reseller, now=now)  # their PDFs and stuck emails too
+    from billing.traffic_policy.notice import credit_limit_emails_redispatch
+
+    credit_limit_emails_redispatch(reseller=reseller, now=now)
     return result

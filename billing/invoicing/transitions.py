@@ -17,14 +17,18 @@ it is discarded (`invoice_draft_discard`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from django.db import transaction
 
 from billing.credit_notes.rules import invoice_void_check_credit_notes
 from billing.events import invoices_event_emit
 from billing.models import INVOICE_TRANSITIONS, Invoice, InvoiceEvent, InvoiceStatus
+from billing.overdue_suspension import customer_overdue_check
 from config.errors import ApplicationError
 from webhooks.catalogue import INVOICE_PAID, INVOICE_VOIDED
+
+logger = logging.getLogger(__name__)
 
 #: The webhook event each transition of `_transition` sends.
 _EVENT_TYPES = {InvoiceStatus.PAID: INVOICE_PAID, InvoiceStatus.VOID: INVOICE_VOIDED}
@@ -93,8 +97,10 @@ def _transition(
 def invoice_mark_paid(
     *, invoice: Invoice, now: dt.datetime, actor: str = "", note: str = ""
 ) -> Invoice:
-    """finalized -> paid."""
-    return _transition(
+    """finalized -> paid. Then, committed, the customer's overdue check: a customer that
+    the overdue rule suspended is reinstated once nothing overdue is left
+    (`billing.overdue_suspension`; a failure there is logged, the beat catches up)."""
+    paid = _transition(
         invoice=invoice,
         to_status=InvoiceStatus.PAID,
         now=now,
@@ -102,6 +108,15 @@ def invoice_mark_paid(
         note=note,
         stamp="paid_at",
     )
+    _overdue_check(paid, now)
+    return paid
+
+
+def _overdue_check(invoice: Invoice, now: dt.datetime) -> None:
+    try:
+        customer_overdue_check(customer=invoice.customer, now=now)
+    except Exception:  # the payment stands; the 15-minute pass retries the check
+        logger.exception("overdue check after paying invoice %s failed", invoice.pk)
 
 
 def invoice_status_void(

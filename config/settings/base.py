@@ -255,6 +255,11 @@ FLOWBILL_AFTER_SYNC_TASKS: list[str] = [
     "usage.tasks.usage_alerts_check_task",
     "billing.tasks.invoice_drafts_refresh_task",
 ]
+# Queued with `upstream_account_id=` after a traffic refresh stored that upstream account's
+# remaining traffic (usage.services.followups), by name like the list above.
+FLOWBILL_AFTER_TRAFFIC_REFRESH_TASKS: list[str] = [
+    "billing.tasks.traffic_policy_apply_all_task",
+]
 
 # Redis for cross-worker locks and the upstream request budget; in-process when unset.
 REDIS_URL = os.environ.get("REDIS_URL") or (
@@ -314,6 +319,7 @@ SPECTACULAR_SETTINGS = {
         "UsageAlertRuleKindEnum": "usage.models.UsageAlertRule.Kind",
         "WebhookDeliveryStatusEnum": "webhooks.models.WebhookDelivery.Status",
         "WebhookEventTypeEnum": "webhooks.catalogue.EVENT_TYPE_CHOICES",
+        "UpstreamWriteStatusEnum": "usage.models.UpstreamWriteStatus",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

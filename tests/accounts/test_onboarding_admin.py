@@ -262,7 +262,7 @@ def test_a_bytesflows_sub_account_takes_its_token_write_only(client, staff, byte
     assert "Stored; leave empty to keep it." in change.content.decode()
 
 
-def test_an_ipfoxy_sub_account_takes_no_token(client, staff):
+def test_an_ipfoxy_sub_account_takes_no_token(client, staff, upstream_lists_every_id):
     customer = CustomerFactory(reseller=staff.reseller)
     ipfoxy = UpstreamAccountFactory(reseller=staff.reseller)
     client.force_login(staff)

@@ -232,7 +232,7 @@ def test_charts_on_customer_and_sub_account_pages(client, staff):
     assert 'class="flowbill-chart flowbill-daily-chart"' in html
     assert "upstream_auth_failed" not in html  # Acme's syncs succeeded
     actions = [a.action.name for a in page.context["flowbill_actions"]]
-    assert actions == ["move", "close", "delete", "sync_now"]
+    assert actions == ["move", "close", "delete", "allocate", "sync_now"]  # an IPFoxy one
 
 
 def test_add_customer_still_works_without_alert_rules(client, staff):

@@ -3,7 +3,9 @@ reseller key on `/api/v1/reseller/...` and a customer key elsewhere. Checks: no 
 error, documented status codes, content types and headers, bodies matching the schema.
 
 Bounded: a few examples per operation (the whole file runs in well under two minutes).
-`POST reseller/sync/` is left out: an accepted sync calls the upstreams (the network).
+`POST reseller/sync/` is left out: an accepted sync calls the upstreams (the network); the
+manual add's upstream check (`reseller/sub-accounts/`) is stood in for by an upstream that
+lists every id (`upstream_lists_every_id`).
 
 A second run sends hostile numbers (issue 15): exponents, underscores, non-ASCII digits and
 oversized values in every decimal body field, integers past the BigInteger range in every
@@ -67,7 +69,7 @@ def keep_the_test_connection_open():
     suppress_health_check=list(HealthCheck),
 )
 @pytest.mark.django_db
-def test_every_operation_answers_within_its_schema(case, world: World):
+def test_every_operation_answers_within_its_schema(case, world: World, upstream_lists_every_id):
     tenant = world.tenants[0]
     reseller_scope = case.operation.path.startswith("/api/v1/reseller/")
     key = tenant.reseller_key if reseller_scope else tenant.customer_keys[0]
@@ -219,7 +221,9 @@ def _real_ids(world: World) -> dict[str, int]:
     suppress_health_check=list(HealthCheck),
 )
 @pytest.mark.django_db
-def test_hostile_numbers_are_refused_without_a_server_error(case, world: World):
+def test_hostile_numbers_are_refused_without_a_server_error(
+    case, world: World, upstream_lists_every_id
+):
     tenant = world.tenants[0]
     reseller_scope = case.operation.path.startswith("/api/v1/reseller/")
     key = tenant.reseller_key if reseller_scope else tenant.customer_keys[0]

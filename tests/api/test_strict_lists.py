@@ -101,7 +101,9 @@ def test_sub_account_filters_narrow_and_foreign_ids_are_404(reseller_api, resell
 @pytest.mark.django_db
 def test_customer_upstream_and_webhook_endpoint_filters(reseller_api, reseller):
     ok = factories.CustomerFactory(reseller=reseller)
-    held = factories.CustomerFactory(reseller=reseller, status=Customer.Status.SUSPENDED)
+    held = factories.CustomerFactory(
+        reseller=reseller, status=Customer.Status.SUSPENDED, suspended_at=timezone.now()
+    )
     assert _ids(reseller_api.get(f"{R}/customers/?status=suspended")) == [held.pk]
     assert _ids(reseller_api.get(f"{R}/customers/?status=active")) == [ok.pk]
     assert "status" in _bad(reseller_api.get(f"{R}/customers/?status=deleted"))

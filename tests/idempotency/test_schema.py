@@ -57,4 +57,10 @@ def test_the_new_endpoints_are_in_the_schema(schema):
         "credit_note.created",
         "usage.alert",
         "sync.failed",
+        "customer.suspended",
+        "customer.reinstated",
+        "customer.credit_limit_reached",
+        "sub_account.provisioned",
+        "allocation.confirmed",
+        "allocation.failed",
     ]

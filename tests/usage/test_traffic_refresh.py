@@ -15,10 +15,10 @@ from accounts.models import Provider, SubAccount
 from tests import factories
 from tests.api.conftest import key_client
 from usage import tasks
-from usage.models import Allocation, SubAccountTraffic
+from usage.models import Allocation, SubAccountTraffic, UpstreamPoolBalance
 from usage.providers.base import DiscoveredSubAccount, TransientError
 from usage.providers.ratelimit import UnlimitedBudget
-from usage.providers.reseller import SubAccountFlow, SubAccountPage
+from usage.providers.reseller import PoolBalance, SubAccountFlow, SubAccountPage
 from usage.schedule import BEAT_SCHEDULE
 from usage.selectors import sub_account_traffic_stored
 from usage.services.connectors import connector_for_upstream_account
@@ -72,9 +72,15 @@ def test_250_sub_accounts_are_refreshed_from_3_list_requests_with_exact_bytes(
 
     result = sub_account_traffic_refresh(upstream_account=upstream, now=NOW)
 
-    assert (result.requests, result.pages, result.listed) == (3, 3, 251)  # + the main account
+    assert (result.requests, result.pages, result.listed) == (4, 3, 251)  # + main row, + pool
     assert (result.stored, result.ignored, result.missing, result.error_code) == (250, 1, [], "")
-    assert sim.stats()["requests_by_endpoint"] == {"ipfoxy.sub_accounts": 3}
+    assert sim.stats()["requests_by_endpoint"] == {
+        "ipfoxy.sub_accounts": 3,
+        "ipfoxy.residential_data": 1,
+    }
+    pool = UpstreamPoolBalance.objects.get(upstream_account=upstream)
+    allocated_mb = sum(1 + i for i in range(250))  # drawn from the pool by the creations
+    assert pool.total_bytes - pool.remaining_bytes == allocated_mb * MIB
     stored = {
         row.sub_account.upstream_id: row
         for row in SubAccountTraffic.objects.select_related("sub_account")
@@ -152,6 +158,13 @@ class ScriptedList:
             if isinstance(page, Exception):
                 raise page
             yield SubAccountPage(page=number, page_size=page_size, total=total, rows=tuple(page))
+
+    def pool_balance(self, *, account=None) -> PoolBalance:
+        self.requests += 1
+        return PoolBalance(
+            account=None, total_bytes=500 * GIB, remaining_bytes=120 * GIB, raw_total="512000",
+            raw_remaining="122880", fetched_at=NOW,
+        )  # fmt: skip
 
     def sub_account_flow(self, *, account: str, priority: bool = True) -> SubAccountFlow:
         self.flow_reads += 1
@@ -234,7 +247,7 @@ def test_pages_arrive_over_time_and_each_is_stamped_when_it_arrived(customer, up
         connector=ScriptedList([row("FBPAGE000001", 1, 2)], [row("FBPAGE000002", 3, 4)]),
         clock=lambda: next(ticks),
     )
-    assert (result.pages, result.requests, result.stored) == (2, 2, 2)
+    assert (result.pages, result.requests, result.stored) == (2, 3, 2)  # + the pool
     assert figures(first)[3] == NOW + dt.timedelta(seconds=0.5)
     assert figures(second)[3] == NOW + dt.timedelta(seconds=61)
 
@@ -424,6 +437,6 @@ def test_the_refresh_task_loads_the_upstream_account_and_reports_its_counts(
     counts = task.apply(args=[upstream.pk, NOW.isoformat()]).get()
 
     assert counts == {
-        "upstream_account": upstream.pk, "requests": 1, "pages": 1, "listed": 2, "stored": 1,
+        "upstream_account": upstream.pk, "requests": 2, "pages": 1, "listed": 2, "stored": 1,
         "ignored": 1, "missing": 0, "error_code": "", "skipped": "",
     }  # fmt: skip

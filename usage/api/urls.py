@@ -5,9 +5,31 @@ config/urls.py includes this under `api/v1/` next to accounts.api.urls.
 
 from django.urls import include, path
 
-from usage.api import openapi, views  # noqa: F401 (openapi: texts)
+from usage.api import (  # noqa: F401 (openapi, provisioning_openapi: texts)
+    openapi,
+    provisioning_openapi,
+    provisioning_views,
+    suspension_views,
+    views,
+)
 
 reseller_patterns: list = [
+    path(
+        "customers/<int:pk>/suspend/",
+        suspension_views.CustomerSuspendView.as_view(),
+        name="customer-suspend",
+    ),
+    path(
+        "customers/<int:pk>/reinstate/",
+        suspension_views.CustomerReinstateView.as_view(),
+        name="customer-reinstate",
+    ),
+    # Moved from accounts (it cuts the sub-account off upstream): same path and name.
+    path(
+        "sub-accounts/<int:pk>/close/",
+        suspension_views.SubAccountCloseView.as_view(),
+        name="sub-account-close",
+    ),
     path("usage/", views.ResellerUsageView.as_view(), name="usage"),
     path("sync/", views.ResellerSyncView.as_view(), name="sync"),
     path("sync-runs/", views.SyncRunListView.as_view(), name="sync-run-list"),
@@ -21,6 +43,28 @@ reseller_patterns: list = [
         "usage-alert-rules/<int:pk>/",
         views.UsageAlertRuleDetailView.as_view(),
         name="usage-alert-rule-detail",
+    ),
+    # The sub-account list and manual add, provisioning and its records (accounts serves
+    # `sub-accounts/<int:pk>/`: `provision/` and `provisionings/` never match an int).
+    path(
+        "sub-accounts/",
+        provisioning_views.SubAccountListCreateView.as_view(),
+        name="sub-account-list",
+    ),
+    path(
+        "sub-accounts/provision/",
+        provisioning_views.SubAccountProvisionView.as_view(),
+        name="sub-account-provision",
+    ),
+    path(
+        "sub-accounts/provisionings/",
+        provisioning_views.ProvisioningListView.as_view(),
+        name="sub-account-provisioning-list",
+    ),
+    path(
+        "sub-accounts/provisionings/<int:pk>/",
+        provisioning_views.ProvisioningDetailView.as_view(),
+        name="sub-account-provisioning-detail",
     ),
     # Next to accounts' `sub-accounts/<pk>/` (its pattern ends there, so no clash).
     path(
@@ -37,6 +81,11 @@ reseller_patterns: list = [
 
 customer_patterns: list = [
     path("usage/", views.MyUsageView.as_view(), name="usage"),
+    path(
+        "sub-accounts/",
+        provisioning_views.MySubAccountListView.as_view(),
+        name="my-sub-account-list",
+    ),
 ]
 
 urlpatterns = [

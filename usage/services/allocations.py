@@ -18,7 +18,7 @@ import datetime as dt
 
 from django.db import transaction
 
-from accounts.models import Customer, SubAccount
+from accounts.models import Customer, SubAccount, UpstreamAccount
 from config.errors import ApplicationError
 from usage.models import Allocation
 from usage.providers.reseller import EXPIRY_DAYS, MAX_FLOW_MB, ResellerConnector
@@ -47,30 +47,43 @@ from usage.services.upstream_writes import (  # noqa: F401 (re-exported: the led
 from webhooks.catalogue import ALLOCATION_CONFIRMED, ALLOCATION_FAILED
 from webhooks.events import webhook_event_emit
 
+#: Fields whose bad amount is a 400 `invalid_amount` (any other a `validation_error`).
+AMOUNT_FIELDS = frozenset({"bytes", "initial_bytes"})
+
 
 def _invalid(field: str, message: str) -> ApplicationError:
     """The 400 of a bad argument, shaped like a serializer's (`extra.fields`)."""
-    code = "invalid_amount" if field == "bytes" else "validation_error"
+    code = "invalid_amount" if field in AMOUNT_FIELDS else "validation_error"
     return ApplicationError(code, f"{field}: {message}", extra={"fields": {field: [message]}})
 
 
-def allocation_flow_mb(*, sub_account: SubAccount, nbytes: int) -> int:
-    """`nbytes` in the upstream account's MB, or 400 `invalid_amount` naming `bytes` unless
-    it is a positive whole number of them (at most IPFoxy's 1,000,000,000 MB)."""
-    mb_bytes = sub_account.upstream_account.mb_bytes
+def allocation_flow_mb(
+    *,
+    nbytes: int,
+    upstream_account: UpstreamAccount | None = None,
+    sub_account: SubAccount | None = None,
+    field: str = "bytes",
+) -> int:
+    """`nbytes` in the MB of `upstream_account` (or `sub_account`'s), or 400
+    `invalid_amount` naming `field` unless it is a positive whole number of them (at most
+    IPFoxy's 1,000,000,000 MB)."""
+    if upstream_account is None:
+        assert sub_account is not None, "give the upstream account or the sub-account"
+        upstream_account = sub_account.upstream_account
+    mb_bytes = upstream_account.mb_bytes
     if isinstance(nbytes, bool) or not isinstance(nbytes, int):
-        raise _invalid("bytes", "Give a whole number of bytes.")
+        raise _invalid(field, "Give a whole number of bytes.")
     if nbytes <= 0:
-        raise _invalid("bytes", "Must be positive.")
+        raise _invalid(field, "Must be positive.")
     flow_mb, rest = divmod(nbytes, mb_bytes)
     if rest:
         raise _invalid(
-            "bytes",
+            field,
             f"Must be a whole number of MB ({mb_bytes} bytes each): {flow_mb} MB is "
             f"{flow_mb * mb_bytes}, {flow_mb + 1} MB is {(flow_mb + 1) * mb_bytes}.",
         )
     if flow_mb > MAX_FLOW_MB:
-        raise _invalid("bytes", f"At most {MAX_FLOW_MB} MB at once.")
+        raise _invalid(field, f"At most {MAX_FLOW_MB} MB at once.")
     return flow_mb
 
 

@@ -101,11 +101,18 @@ class UpstreamStateError(ApplicationError):
     http_status = 409
 
 
-def reseller_api_check(*, sub_account: SubAccount) -> None:
-    """Raise `UpstreamStateError` unless `sub_account`'s reseller API can be called:
+#: The credentials a reseller API call signs with (IPFoxy's api-id and api-token).
+_RESELLER_KEYS = ("api_id", "api_token")
+
+
+def reseller_upstream_check(
+    *, upstream_account: UpstreamAccount, credentials: bool = False
+) -> None:
+    """Raise `UpstreamStateError` unless `upstream_account`'s reseller API can be called:
     `provider_has_no_reseller_api` (BytesFlows: monitor-only), `upstream_account_inactive`,
-    `upstream_id_invalid` (not an account name IPFoxy accepts). Sends nothing."""
-    upstream = sub_account.upstream_account
+    and with `credentials` also `upstream_credentials_missing` (no api-id or api-token
+    stored). Sends nothing."""
+    upstream = upstream_account
     if upstream.provider not in RESELLER_PROVIDERS:
         raise UpstreamStateError(
             "provider_has_no_reseller_api",
@@ -119,6 +126,20 @@ def reseller_api_check(*, sub_account: SubAccount) -> None:
             f"The upstream account {upstream.name!r} is switched off.",
             extra={"upstream_account": upstream.pk},
         )
+    if credentials and not all((upstream.credentials or {}).get(k) for k in _RESELLER_KEYS):
+        raise UpstreamStateError(
+            "upstream_credentials_missing",
+            f"The upstream account {upstream.name!r} has no api-id and api-token stored: "
+            "add them before creating sub-accounts on it.",
+            extra={"upstream_account": upstream.pk},
+        )
+
+
+def reseller_api_check(*, sub_account: SubAccount) -> None:
+    """Raise `UpstreamStateError` unless `sub_account`'s reseller API can be called:
+    `reseller_upstream_check` on its upstream account, then `upstream_id_invalid` (not an
+    account name IPFoxy accepts). Sends nothing."""
+    reseller_upstream_check(upstream_account=sub_account.upstream_account)
     try:
         check_account(sub_account.upstream_id)
     except ValueError:

@@ -26,6 +26,27 @@ def after_sync_task_names() -> list[str]:
     return list(getattr(settings, "FLOWBILL_AFTER_SYNC_TASKS", []))
 
 
+def after_traffic_refresh_task_names() -> list[str]:
+    return list(getattr(settings, "FLOWBILL_AFTER_TRAFFIC_REFRESH_TASKS", []))
+
+
+def traffic_followups_enqueue(*, upstream_account_id: int) -> None:
+    """Queue every after-traffic-refresh task (`FLOWBILL_AFTER_TRAFFIC_REFRESH_TASKS`: the
+    credit-limit top-ups) with `upstream_account_id` once the current transaction commits:
+    fresh remaining traffic is what they act on."""
+    for name in after_traffic_refresh_task_names():
+        try:
+            task = celery_app.tasks[name]
+        except KeyError:
+            raise ImproperlyConfigured(
+                f"FLOWBILL_AFTER_TRAFFIC_REFRESH_TASKS names {name!r}, which is not a "
+                "registered task"
+            ) from None
+        transaction.on_commit(
+            lambda task=task: task.delay(upstream_account_id=upstream_account_id), robust=True
+        )
+
+
 def usage_followups_enqueue(*, customer_id: int) -> None:
     """Queue every after-sync task for `customer_id` when the current transaction commits.
 

@@ -36,7 +36,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import SubAccount, UpstreamAccount
 from config.errors import ApplicationError
-from usage.models import Allocation, SubAccountTraffic
+from usage.models import Allocation, SubAccountTraffic, UpstreamPoolBalance
 from usage.providers.base import DiscoveredSubAccount, UpstreamError
 from usage.providers.reseller import ResellerConnector
 from usage.services.connectors import (
@@ -137,6 +137,19 @@ def _store_page(rows: list[SubAccountTraffic]) -> None:
             )
 
 
+def _store_pool(upstream_account: UpstreamAccount, upstream, as_of: dt.datetime) -> None:
+    """Keep the main account's pool balance (one more request, after the list)."""
+    pool = upstream.pool_balance()
+    UpstreamPoolBalance.objects.update_or_create(
+        upstream_account=upstream_account,
+        defaults={
+            "total_bytes": pool.total_bytes,
+            "remaining_bytes": pool.remaining_bytes,
+            "as_of": as_of,
+        },
+    )
+
+
 def sub_account_traffic_refresh(
     *,
     upstream_account: UpstreamAccount,
@@ -177,6 +190,7 @@ def sub_account_traffic_refresh(
                     rows.append(_figures(sub_account_id, row, as_of))
                 _store_page(rows)
                 result.stored += len(rows)
+            _store_pool(upstream_account, upstream, as_of if result.pages else now)
         finally:
             result.requests = getattr(upstream, "requests", 0) - before
     except UpstreamError as exc:

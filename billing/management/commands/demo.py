@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from accounts.demo import demo_seed
 from billing.demo import demo_close_last_month
+from billing.demo_credit_limit import demo_credit_limit
 from usage.demo import demo_sync_usage
 
 
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         demo = demo_seed(stdout=self.stdout)
         demo_sync_usage(reseller=demo.reseller, now=now, stdout=self.stdout)
         demo_close_last_month(reseller=demo.reseller, now=now, stdout=self.stdout)
+        demo_credit_limit(reseller=demo.reseller, now=now, stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS(demo.login_banner(addrport)))
         if not no_serve:
             call_command("runserver", addrport, use_reloader=False)
