@@ -77,6 +77,26 @@ def _lock_customers(*ids: int) -> None:
     )
 
 
+def _lock_holder_then(sub_account: SubAccount, *other_customer_ids: int) -> SubAccount:
+    """Lock the holder (and `other_customer_ids`), then the sub-account: customers before
+    sub-accounts, the order suspending takes them (`usage.services.suspension`), so a move or
+    a close racing a suspension of the same customer waits instead of deadlocking. When the
+    sub-account was moved to another holder while this waited, that holder is locked too and
+    the check repeats; a sub-account that keeps moving is a 409 `sub_account_busy`."""
+    holder = SubAccount.objects.filter(pk=sub_account.pk).values_list("customer_id", flat=True)
+    holder_id = holder.get()
+    _lock_customers(holder_id, *other_customer_ids)
+    for _ in range(3):
+        locked = _lock(sub_account)
+        if locked.customer_id == holder_id:
+            return locked
+        holder_id = locked.customer_id  # moved meanwhile: its new holder's lock too
+        _lock_customers(holder_id)
+    raise SubAccountConflict(
+        "sub_account_busy", "The sub-account changed holder while this request waited; try again."
+    )
+
+
 def sub_account_check_open(*, sub_account: SubAccount) -> None:
     """`sub_account_closed` (409) when it is closed: a closed sub-account keeps its holder,
     dates and status for the records (its upstream id can be attached again as a new one)."""
@@ -149,14 +169,13 @@ def sub_account_move(
     invoiced for either customer (`sub_account_period_invoiced`). The two customers may
     have different currencies: each is billed for its own days under its own plans. A day
     in the future is fine (the current holder keeps it until then)."""
-    locked = _lock(sub_account)
+    locked = _lock_holder_then(sub_account, to_customer.pk)
     sub_account_check_open(sub_account=locked)
     if to_customer.reseller_id != locked.customer.reseller_id:
         raise ValidationError({"customer": "Not a customer of this sub-account's reseller."})
     if to_customer.pk == locked.customer_id:
         raise ValidationError({"customer": f"{to_customer} already holds this sub-account."})
     _refuse_before_start(locked, on_day, "The move's first day")
-    _lock_customers(locked.customer_id, to_customer.pk)
     _refuse_invoiced(locked.customer, on_day, "Cannot move it away")
     _refuse_invoiced(to_customer, on_day, "Cannot move it in")
     if locked.active_from is None or on_day > locked.active_from:
@@ -183,10 +202,9 @@ def sub_account_close(*, sub_account: SubAccount, on_day: dt.date) -> SubAccount
     period starts (`sub_account_day_before_start`); a last day inside a period already
     invoiced for the holder, whose billed days after it would vanish
     (`sub_account_period_invoiced`). The upstream sub-account itself is left as it is."""
-    locked = _lock(sub_account)
+    locked = _lock_holder_then(sub_account)
     sub_account_check_open(sub_account=locked)
     _refuse_before_start(locked, on_day, "The last day")
-    _lock_customers(locked.customer_id)
     _refuse_invoiced(locked.customer, on_day + DAY, "Cannot close it then")
     locked.status = SubAccount.Status.CLOSED
     locked.active_to = on_day

@@ -215,6 +215,7 @@ ERROR_CODES: dict[str, str] = {
     "upstream account it has sub-accounts on (400, naming `topup_bytes`).",
     # sub-account lifecycle (409)
     "sub_account_closed": "The sub-account is closed; it stays as it is.",
+    "sub_account_busy": "The sub-account changed holder while the request waited; try again.",
     "sub_account_day_before_start": "The day is before the current customer's period of the "
     "sub-account starts.",
     "sub_account_period_invoiced": "A customer gaining or losing the days has an invoice issued "
@@ -251,6 +252,20 @@ ERROR_CODES: dict[str, str] = {
     "digits), is out of range or has more decimals than allowed; `extra.fields` names it.",
     "invalid_lines": "The lines are missing or not on this invoice.",
     "invalid_reason": "Unknown credit note reason.",
+    # payments
+    "invoice_not_payable": "Only a finalized invoice takes payments (a draft or void invoice "
+    "does not: 409).",
+    "payment_exceeds_balance_due": "The payment is more than the invoice's balance due "
+    "(`extra.balance_due`).",
+    "payment_currency_mismatch": "A payment is in its invoice's currency.",
+    "invalid_payment_method": "Unknown payment method (bank_transfer, card, cash, paypal, "
+    "crypto, other).",
+    "paid_at_in_future": "A payment or refund cannot be dated in the future.",
+    "nothing_due": "The invoice's balance due is 0: nothing to pay (409).",
+    "refund_exceeds_payment": "The refund is more than what is left of the payment (409, "
+    "`extra.remaining`).",
+    "invoice_has_payments": "The invoice holds payments; refund them before voiding (409).",
+    "payment_immutable": "Payments and refunds never change once recorded.",
     # usage and upstreams
     "naive_datetime": "A datetime without a timezone offset.",
     "empty_sync_window": "The sync window holds no time.",

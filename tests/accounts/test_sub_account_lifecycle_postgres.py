@@ -108,3 +108,34 @@ def test_a_move_and_the_finalizing_of_the_old_holders_month_never_cross():
 
     billed = sum(InvoiceUsage.objects.filter(invoice_id=issued).values_list("bytes", flat=True))
     assert (moved, billed // GIB) in {("moved", 150), ("sub_account_period_invoiced", 310)}
+
+
+@pytest.mark.parametrize("repeat", range(3))
+def test_a_move_racing_a_suspension_of_the_holder_never_deadlocks(repeat):
+    """Suspending locks the customer, then its sub-accounts; a move (and a close) locks the
+    holder before the sub-account too, so one waits for the other instead of deadlocking."""
+    from usage.services.suspension import customer_suspend
+
+    sub, alice, bob, _ = _world()
+    barrier = threading.Barrier(2)
+
+    def suspend():
+        return customer_suspend(customer=alice, reason="Unpaid", actor="login ops", now=NOW).status
+
+    def move():
+        return sub_account_move(
+            sub_account=SubAccount.objects.get(pk=sub.pk), to_customer=bob, on_day=OCT_16
+        ).customer_id
+
+    with ThreadPoolExecutor(2) as pool:
+        results = [
+            f.result()
+            for f in [
+                pool.submit(in_thread(barrier, suspend)),
+                pool.submit(in_thread(barrier, move)),
+            ]
+        ]
+
+    assert results == ["suspended", bob.pk]
+    sub.refresh_from_db()
+    assert sub.customer_id == bob.pk
