@@ -7,7 +7,8 @@
   with `failed` naming what did not (`database`, `broker`, `redis`). A web server that is
   not ready accepts requests that queue work (a sync, an invoice run, an email) it cannot
   hand on. Without a broker (tasks run in-process) the broker is `in-process`, without
-  `REDIS_URL` Redis is `not configured`: both count as ready. The body never carries a
+  `REDIS_URL` Redis is `not configured`: both count as ready. The embedded broker
+  (`manage.py serve`) is ready when its queue folder is writable. The body never carries a
   host, a URL or an error text: the log gets the error type.
 
 `HealthProbeMiddleware` answers both before the host check and the HTTPS redirect, so a
@@ -48,6 +49,10 @@ def _database() -> str:
 def _broker() -> str:
     if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL:
         return "in-process"
+    from config.runtime.broker import EMBEDDED_BROKER_URL, embedded_broker_ready
+
+    if settings.CELERY_BROKER_URL == EMBEDDED_BROKER_URL:  # `manage.py serve`: its folder
+        return OK if embedded_broker_ready(settings.CELERY_BROKER_TRANSPORT_OPTIONS) else DOWN
     from config.celery import app
 
     with app.connection_for_write(

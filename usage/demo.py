@@ -1,9 +1,11 @@
 """Demo step of the usage app: start the built-in simulator and backfill 60 days of usage.
 
 `manage.py demo` calls `demo_sync_usage`. It reuses a simulator already listening on
-127.0.0.1:8765 (`manage.py upstream_simulator`), else starts one on a background thread of
-this process (on 8765, or any free port when 8765 is taken by something else), points the
-reseller's upstream accounts at it, and then:
+127.0.0.1:8765 (`manage.py upstream_simulator`; another port with `demo --simulator-port` or
+`FLOWBILL_SIMULATOR_PORT`), else starts one on a background thread of this process (on that
+port, or any free port when it is taken by something else; the thread lives as long as the
+process, so `demo` then serves with the simulator running), points the reseller's upstream
+accounts at it, and then:
 - IPFoxy: syncs the last 60 reseller-local days of every active sub-account (hourly
   buckets, re-bucketed into the reseller's days);
 - BytesFlows: with our own simulator, replays 60 days of ledger snapshots every 6 hours on
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import urllib.error
 import urllib.request
 
@@ -28,7 +31,7 @@ from usage.services import usage_snapshot_bytesflows, usage_sync_sub_accounts
 from usage.services.connectors import connector_for_upstream_account
 from usage.services.discovery import usage_discover_sub_accounts
 
-DEMO_HOST, DEMO_PORT = "127.0.0.1", 8765
+DEMO_HOST, DEMO_PORT = "127.0.0.1", 8765  # the port unless FLOWBILL_SIMULATOR_PORT says
 BACKFILL_DAYS = 60
 SNAPSHOT_EVERY = dt.timedelta(hours=6)
 IPFOXY_DEMO_CREDENTIALS = {"api_id": "demo-api-id", "api_token": "demo-api-token"}
@@ -56,13 +59,21 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def demo_simulator(*, now: dt.datetime):
-    """(url, RunningSimulator or None when it is someone else's)."""
+def demo_simulator_port() -> int:
+    """The demo simulator's port: `FLOWBILL_SIMULATOR_PORT`, else `DEMO_PORT`."""
+    value = os.environ.get("FLOWBILL_SIMULATOR_PORT", "").strip()
+    return int(value) if value else DEMO_PORT
+
+
+def demo_simulator(*, now: dt.datetime, port: int | None = None):
+    """(url, RunningSimulator or None when it is someone else's). `port`: see
+    `demo_simulator_port`; the first call of a process decides."""
     global _running
     if _running is not None:
         return _running.url, _running
-    url = f"http://{DEMO_HOST}:{DEMO_PORT}"
-    if _existing_simulator(url):
+    port = demo_simulator_port() if port is None else port
+    url = f"http://{DEMO_HOST}:{port}"
+    if port and _existing_simulator(url):
         return url, None
     from usage.simulator import SimulatorConfig, start_simulator
 
@@ -71,14 +82,16 @@ def demo_simulator(*, now: dt.datetime):
     config = SimulatorConfig(
         anchor=now - dt.timedelta(days=BACKFILL_DAYS), clock_offset_seconds=offset
     )
-    port = DEMO_PORT if _port_free(DEMO_PORT) else 0
+    port = port if port and _port_free(port) else 0
     _running = start_simulator(host=DEMO_HOST, port=port, config=config)
     _running.set_rate_limit(enabled=False)  # our own, local simulator: no need to wait
     return _running.url, _running
 
 
-def demo_sync_usage(*, reseller: Reseller, now: dt.datetime, stdout) -> None:
-    url, sim = demo_simulator(now=now)
+def demo_sync_usage(
+    *, reseller: Reseller, now: dt.datetime, stdout, simulator_port: int | None = None
+) -> None:
+    url, sim = demo_simulator(now=now, port=simulator_port)
     stdout.write(f"Upstream simulator at {url}" + (" (started here)" if sim else ""))
     upstreams = list(UpstreamAccount.objects.for_reseller(reseller).filter(is_active=True))
     for upstream in upstreams:

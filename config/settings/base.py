@@ -15,6 +15,11 @@ from kombu import Exchange, Queue
 
 from billing import schedule as billing_schedule
 from config.celery import LONGEST_HARD_TIME_LIMIT, broker_visibility_timeout
+from config.runtime.broker import (
+    EMBEDDED_BROKER_URL,
+    celery_broker_url,
+    embedded_broker_transport_options,
+)
 from idempotency import schedule as idempotency_schedule
 from usage import schedule as usage_schedule
 from webhooks import schedule as webhooks_schedule
@@ -92,6 +97,7 @@ INSTALLED_APPS = [
     "billing",
     "webhooks",
     "idempotency",
+    "config.runtime",  # `manage.py serve`: web, worker and beat on the embedded broker
 ]
 
 MIDDLEWARE = [
@@ -206,8 +212,15 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # domain goes on that reseller (admin: verified sender domain, set by the superuser).
 FLOWBILL_SENDER_DOMAINS = [d.lower() for d in env_list("FLOWBILL_SENDER_DOMAINS")]
 
-# Celery: with no broker configured, tasks run in-process (eagerly).
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+# Celery: with no broker configured, tasks run in-process (eagerly), unless the embedded
+# runtime is on (`manage.py serve` sets FLOWBILL_EMBEDDED_RUNTIME=1 for the web server, worker
+# and beat it starts): then they are queued to kombu's filesystem transport under
+# var/broker/ (config/runtime/broker.py). A configured broker always wins.
+FLOWBILL_EMBEDDED_RUNTIME = env_bool("FLOWBILL_EMBEDDED_RUNTIME", False)
+FLOWBILL_BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = celery_broker_url(
+    configured=os.environ.get("CELERY_BROKER_URL", ""), embedded=FLOWBILL_EMBEDDED_RUNTIME
+)
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
@@ -242,6 +255,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
         longest_hard_limit=max(LONGEST_HARD_TIME_LIMIT, CELERY_TASK_TIME_LIMIT),
     ),
 }
+if CELERY_BROKER_URL == EMBEDDED_BROKER_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(embedded_broker_transport_options(FLOWBILL_BROKER_DIR))
+    # One worker and nobody to ask it anything: no remote-control (pidbox) queue to poll.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_BEAT_SCHEDULE = {
     **usage_schedule.BEAT_SCHEDULE,
     **billing_schedule.BEAT_SCHEDULE,
