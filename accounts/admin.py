@@ -376,7 +376,8 @@ class ResellerForm(forms.ModelForm):
         model = Reseller
         fields = [
             "name", "slug", "address", "tax_id", "currency", "timezone", "invoice_prefix",
-            "payment_terms_days", "grace_period_days", "suspend_after_overdue_days",
+            "payment_terms_days", "reminder_offsets", "grace_period_days",
+            "suspend_after_overdue_days",
             "sender_email", "verified_sender_domain",
             "payment_instructions", "logo",
         ]  # fmt: skip
@@ -554,7 +555,8 @@ class CustomerForm(forms.ModelForm):
         fields = [
             "reseller", "name", "email", "cc_emails", "address_line1", "address_line2",
             "city", "postal_code", "country", "tax_id", "tax_rate", "currency",
-            "traffic_policy", "credit_limit", "topup_bytes", "topup_below_bytes",
+            "payment_terms_days", "traffic_policy", "credit_limit", "topup_bytes",
+            "topup_below_bytes",
         ]  # fmt: skip
 
     def __init__(self, *args, **kwargs):

@@ -57,6 +57,7 @@ def demo_seed(*, stdout) -> DemoData:
             "timezone": "Asia/Shanghai",
             "invoice_prefix": "DEMO",
             "payment_terms_days": 14,
+            "reminder_offsets": [-3, 0, 7, 14],
             "sender_email": "billing@demo-reseller.example",
             "payment_instructions": "Bank transfer to IBAN DE00 1234 5678 9000 0000 00, "
             "reference: your invoice number.",

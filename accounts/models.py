@@ -17,6 +17,7 @@ from accounts.validators import (
     validate_cc_emails,
     validate_country,
     validate_currency,
+    validate_reminder_offsets,
     validate_sender_domain,
     validate_timezone,
 )
@@ -48,7 +49,22 @@ class Reseller(models.Model):
         default="INV",
         validators=[RegexValidator(r"^[A-Z0-9]{1,12}$", "Use 1-12 capital letters or digits.")],
     )
-    payment_terms_days = models.PositiveSmallIntegerField(default=14)
+    payment_terms_days = models.PositiveSmallIntegerField(
+        "payment terms (net days)",
+        default=14,
+        validators=[MaxValueValidator(365)],
+        help_text="Invoices are due this many days after issue, unless the customer has its own "
+        "terms. Printed on the invoice.",
+    )
+    reminder_offsets = models.JSONField(
+        "payment reminders (days from the due date)",
+        default=list,
+        blank=True,
+        validators=[validate_reminder_offsets],
+        help_text="When unpaid invoices are reminded, in days relative to the due date, e.g. "
+        "[-3, 0, 7, 14]: 3 days before, on the day, a week and two weeks after. Each goes out "
+        "once per invoice and stops when it is paid or voided. Empty: no reminders.",
+    )
     suspend_after_overdue_days = models.PositiveSmallIntegerField(
         "suspend after overdue (days)",
         null=True,
@@ -154,6 +170,13 @@ class Customer(models.Model):
         validators=[validate_currency],
         help_text="ISO 4217; empty takes the reseller's currency.",
     )
+    payment_terms_days = models.PositiveSmallIntegerField(
+        "payment terms (net days)",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(365)],
+        help_text="This customer's own terms; empty: the reseller's.",
+    )
     status = models.CharField(
         max_length=12,
         choices=Status.choices,
@@ -243,6 +266,13 @@ class Customer(models.Model):
             }
             if missing:
                 raise ValidationError(missing)
+
+    @property
+    def effective_payment_terms_days(self) -> int:
+        """Net days of this customer's invoices: its own terms, else the reseller's."""
+        if self.payment_terms_days is not None:
+            return self.payment_terms_days
+        return self.reseller.payment_terms_days
 
     @property
     def billing_emails(self) -> list[str]:

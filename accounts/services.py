@@ -257,6 +257,7 @@ CUSTOMER_UPDATABLE_FIELDS = frozenset(
         "credit_limit",
         "topup_bytes",
         "topup_below_bytes",
+        "payment_terms_days",
     }
 )
 #: Said when `status` is set directly: suspending cuts access upstream, so it is an action.
@@ -470,7 +471,7 @@ def sub_account_update(
 # --- reseller settings ----------------------------------------------------------------------
 
 #: What a reseller's staff change about their reseller (API and admin alike; the API does
-#: not offer `payment_terms_days`). The logo has its own services below.
+#: The logo has its own services below.
 RESELLER_SETTINGS_FIELDS = frozenset(
     {
         "address",
@@ -479,6 +480,7 @@ RESELLER_SETTINGS_FIELDS = frozenset(
         "sender_email",
         "grace_period_days",
         "payment_terms_days",
+        "reminder_offsets",
         "suspend_after_overdue_days",
     }
 )

@@ -98,3 +98,24 @@ def validate_sender_domain(value: str) -> None:
     _domain_name(value)
     if value != value.lower() or value.endswith("."):
         raise ValidationError("Write the domain in lower case, without a trailing dot.")
+
+
+#: At most this many reminders, each between 30 days before and 365 after the due date.
+MAX_REMINDERS = 8
+REMINDER_RANGE = (-30, 365)
+
+
+def validate_reminder_offsets(value) -> None:
+    """A list of distinct whole days relative to the due date, e.g. [-3, 0, 7, 14]."""
+    low, high = REMINDER_RANGE
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise ValidationError("Give a list of whole days, e.g. [-3, 0, 7, 14].")
+    if len(value) > MAX_REMINDERS:
+        raise ValidationError(f"At most {MAX_REMINDERS} reminders.")
+    if len(set(value)) != len(value):
+        raise ValidationError("Each day at most once.")
+    outside = [v for v in value if not low <= v <= high]
+    if outside:
+        raise ValidationError(f"Days must be between {low} and {high}; not {outside[0]}.")

@@ -27,7 +27,7 @@ from accounts.admin import (
     TenantScopedInline,
     admin_extend,
 )
-from accounts.models import Customer
+from accounts.models import Customer, Reseller
 from billing.admin_panels import invoice_lines_panel, invoice_parties_panel
 from billing.credit_notes import admin as _credit_note_admin  # noqa: F401 (registers it)
 from billing.invoicing import (
@@ -53,6 +53,12 @@ from billing.models import (
     Subscription,
 )
 from billing.money import format_money
+from billing.overdue_suspension import invoices_overdue
+from billing.payments.admin import (
+    RECORD_PAYMENT,
+    InvoicePaymentInline,
+    record_payment_from_request,
+)
 from billing.plans import (
     PLAN_FIXED_FIELDS,
     plan_create,
@@ -368,6 +374,33 @@ INVOICE_FIELDSETS = (
 )
 
 
+class OverdueFilter(admin.SimpleListFilter):
+    """Past the due date with a balance due (`billing.overdue_suspension.invoices_overdue`,
+    the one definition of overdue)."""
+
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Overdue"), ("no", "Not overdue")]
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("yes", "no"):
+            return queryset
+        reseller = TenantScopedAdmin.staff_reseller(request)
+        resellers = [reseller] if reseller else Reseller.objects.all()
+        ids = [
+            pk
+            for each in resellers
+            for pk in invoices_overdue(reseller=each, now=timezone.now(), days=None).values_list(
+                "pk", flat=True
+            )
+        ]
+        return (
+            queryset.filter(pk__in=ids) if self.value() == "yes" else queryset.exclude(pk__in=ids)
+        )
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(TenantScopedAdmin):
     """Every field is read-only (drafts come from the cycle, issued invoices are frozen); the
@@ -386,12 +419,12 @@ class InvoiceAdmin(TenantScopedAdmin):
         "due_on",
         "reseller",
     ]
-    list_filter = ["status", "period_start", "reseller"]
+    list_filter = ["status", OverdueFilter, "period_start", "reseller"]
     search_fields = ["number", "customer__name"]
     list_select_related = ["customer", "reseller"]
     date_hierarchy = "period_start"
     fieldsets = INVOICE_FIELDSETS
-    inlines = [InvoiceUsageInline, InvoiceEventInline, InvoiceEmailInline]
+    inlines = [InvoicePaymentInline, InvoiceUsageInline, InvoiceEventInline, InvoiceEmailInline]
     actions = ["refresh_drafts", "finalize", "mark_paid", "void", "resend_email"]
     object_actions = (
         ObjectAction("finalize", "Finalize", style="primary", help="Number, PDF and email."),
@@ -404,7 +437,13 @@ class InvoiceAdmin(TenantScopedAdmin):
             "still something to bill.",
         ),
         ObjectAction("download_pdf", "Download PDF"),
-        ObjectAction("mark_paid", "Mark paid", style="primary"),
+        RECORD_PAYMENT,
+        ObjectAction(
+            "mark_paid",
+            "Mark paid",
+            style="primary",
+            help="Records one payment of the whole balance due, now.",
+        ),
         ObjectAction("resend_email", "Resend email"),
         ObjectAction(
             "void",
@@ -418,7 +457,13 @@ class InvoiceAdmin(TenantScopedAdmin):
     #: Which buttons each status shows (the services refuse the others anyway).
     visible_actions = {
         InvoiceStatus.DRAFT: {"finalize", "refresh_draft", "discard_draft"},
-        InvoiceStatus.FINALIZED: {"download_pdf", "mark_paid", "resend_email", "void"},
+        InvoiceStatus.FINALIZED: {
+            "download_pdf",
+            "record_payment",
+            "mark_paid",
+            "resend_email",
+            "void",
+        },
         InvoiceStatus.PAID: {"download_pdf", "resend_email"},
         InvoiceStatus.VOID: {"download_pdf"},
     }
@@ -480,6 +525,9 @@ class InvoiceAdmin(TenantScopedAdmin):
     def do_mark_paid(self, request, invoice):
         done = invoice_mark_paid(invoice=invoice, now=timezone.now(), actor=self.actor(request))
         self.message_user(request, f"{done} marked paid.", messages.SUCCESS)
+
+    def do_record_payment(self, request, invoice):
+        record_payment_from_request(self, request, invoice)
 
     def do_void(self, request, invoice):
         reason = request.POST.get("reason", "").strip()

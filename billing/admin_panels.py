@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString
 from billing.credit_notes.selectors import invoice_amount_credited, invoice_balance_due
 from billing.models import Invoice, InvoiceStatus
 from billing.money import format_money
+from billing.payments.selectors import invoice_amount_paid
 
 #: Statuses a credit note can be issued against (the credit note service checks it again).
 CREDITABLE = (InvoiceStatus.FINALIZED, InvoiceStatus.PAID)
@@ -46,7 +47,8 @@ def invoice_lines_panel(invoice: Invoice) -> SafeString:
         for line in invoice.lines.order_by("position")
     ]
     credited = invoice_amount_credited(invoice=invoice)
-    balance = invoice_balance_due(invoice=invoice, amount_credited=credited)
+    paid = invoice_amount_paid(invoice_id=invoice.pk)
+    balance = invoice_balance_due(invoice=invoice, amount_credited=credited, amount_paid=paid)
     return render_to_string(
         "admin/billing/invoice_lines_panel.html",
         {
@@ -57,6 +59,7 @@ def invoice_lines_panel(invoice: Invoice) -> SafeString:
             "tax": money(invoice.tax),
             "total": money(invoice.total),
             "credited": money(credited),
+            "paid": money(paid),
             "balance_due": money(balance),
             "credit_note_url": _credit_note_url(invoice),
         },

@@ -13,7 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-LAYOUT_VERSION = 1
+#: 1: the first layout. 2: the header also prints the payment terms ("Net 14 days").
+LAYOUT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,4 @@ class InvoiceDocument:
     payment_instructions: str = ""
     logo: bytes | None = None  # PNG/JPEG bytes of the reseller's logo
     replaces: str = ""  # number of the voided invoice this one bills again ("Replaces ...")
+    payment_terms_days: int | None = None  # net days it was issued with (layout 2 prints them)

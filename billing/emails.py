@@ -119,3 +119,40 @@ def build_void_notice_email(*, doc: InvoiceDocument, **addressing: Any) -> Email
         context=_context(doc),
         **addressing,
     )
+
+
+def reminder_subject(doc: InvoiceDocument, *, days: int) -> str:
+    """ "Payment reminder: invoice INV-2026-00001 from Acme Proxies is due in 3 days" """
+    seller = _one_line(doc.seller.name)
+    if days < 0:
+        when = f"is due in {-days} day{'s' if days != -1 else ''}"
+    elif days == 0:
+        when = "is due today"
+    else:
+        when = f"is {days} day{'s' if days != 1 else ''} overdue"
+    return f"Payment reminder: invoice {doc.number} from {seller} {when}"
+
+
+def build_reminder_email(
+    *, doc: InvoiceDocument, pdf: bytes, days: int, balance_due: str, **addressing: Any
+) -> EmailMultiAlternatives:
+    """Build (never send) a payment reminder `days` from the due date (negative: before it),
+    with the balance still due and the invoice PDF attached again."""
+    context = _context(doc)
+    due = context["due_on"]
+    if days < 0:
+        when_text = f"This is a friendly reminder that invoice {context['number']} is due on {due}."
+    elif days == 0:
+        when_text = f"Invoice {context['number']} is due today ({due})."
+    else:
+        when_text = (
+            f"Invoice {context['number']} was due on {due} and is now {days} "
+            f"day{'s' if days != 1 else ''} overdue. Please pay the balance due."
+        )
+    return document_email(
+        subject=reminder_subject(doc, days=days),
+        template="invoice_reminder_email",
+        context={**context, "when_text": when_text, "balance_due": balance_due},
+        attachment=(invoice_attachment_name(doc), pdf),
+        **addressing,
+    )

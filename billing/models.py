@@ -183,17 +183,18 @@ class InvoiceStatus(models.TextChoices):
     VOID = "void", "Void"
 
 
-# The only status changes there are. Paid and void are terminal; void keeps its number.
+# The only status changes there are. Void is terminal and keeps its number. Paid goes back to
+# finalized only when a refund reopens a balance due (`billing.payments.services`).
 INVOICE_TRANSITIONS: dict[str, frozenset[str]] = {
     InvoiceStatus.DRAFT: frozenset({InvoiceStatus.FINALIZED}),
     InvoiceStatus.FINALIZED: frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID}),
-    InvoiceStatus.PAID: frozenset(),
+    InvoiceStatus.PAID: frozenset({InvoiceStatus.FINALIZED}),
     InvoiceStatus.VOID: frozenset(),
 }
 
 # Fields that may still change once an invoice left draft (everything else is frozen).
 INVOICE_MUTABLE_AFTER_ISSUE = frozenset(
-    {"status", "paid_at", "voided_at", "pdf", "pdf_rendered_at", "updated_at"}
+    {"status", "paid_at", "voided_at", "overdue_at", "pdf", "pdf_rendered_at", "updated_at"}
 )
 
 
@@ -254,6 +255,12 @@ class Invoice(models.Model):
     finalized_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
+    overdue_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it became overdue (the day after its due date, amount still due); "
+        "`invoice.overdue` was sent then (billing.dunning).",
+    )
     replaces = models.ForeignKey(
         "self",
         null=True,
@@ -598,6 +605,7 @@ class InvoiceEmail(EmailDelivery):
     class Kind(models.TextChoices):
         INVOICE = "invoice", "Invoice"
         VOID_NOTICE = "void_notice", "Void notice"
+        REMINDER = "reminder", "Payment reminder"
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="emails")
     kind = models.CharField(
@@ -605,6 +613,12 @@ class InvoiceEmail(EmailDelivery):
         choices=Kind.choices,
         default=Kind.INVOICE,
         help_text="The invoice with its PDF, or the notice that it was voided.",
+    )
+    reminder_days = models.SmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="A reminder: its day relative to the due date (e.g. -3, 0, 7); one per "
+        "invoice and day (billing.dunning).",
     )
     is_resend = models.BooleanField(default=False)
 
@@ -616,6 +630,11 @@ class InvoiceEmail(EmailDelivery):
             ),
             # Voiding happens once, so does its notice.
             models.UniqueConstraint(
+                fields=["invoice", "reminder_days"],
+                condition=models.Q(kind="reminder"),
+                name="invoice_email_one_reminder_per_day",
+            ),
+            models.UniqueConstraint(
                 fields=["invoice"],
                 condition=models.Q(kind="void_notice"),
                 name="invoice_email_one_void_notice",
@@ -623,5 +642,7 @@ class InvoiceEmail(EmailDelivery):
         ]
 
 
-# Credit notes live in their own sub-package; importing registers them with the billing app.
+# Credit notes and payments live in their own sub-packages; importing registers them with the
+# billing app.
 from billing.credit_notes import models as _credit_note_models  # noqa: E402, F401
+from billing.payments import models as _payment_models  # noqa: E402, F401

@@ -45,8 +45,9 @@ class OverdueResult:
         return {"suspended": self.suspended, "reinstated": self.reinstated}
 
 
-def _cutoff(reseller: Reseller, now: dt.datetime, days: int | None) -> dt.date:
-    """Invoices due on or before this day are overdue (`days` None: due before today)."""
+def overdue_cutoff(reseller: Reseller, now: dt.datetime, days: int | None = None) -> dt.date:
+    """Invoices due on or before this day are overdue (`days` None: due before today, the
+    one definition of "overdue" the dashboard, the API, dunning and suspension use)."""
     today = now.astimezone(reseller.tzinfo).date()
     return today - dt.timedelta(days=days if days is not None else 1)
 
@@ -57,7 +58,7 @@ def invoices_overdue(*, reseller: Reseller, now: dt.datetime, days: int | None) 
     invoices = Invoice.objects.for_reseller(reseller).filter(
         status=InvoiceStatus.FINALIZED,
         due_on__isnull=False,
-        due_on__lte=_cutoff(reseller, now, days),
+        due_on__lte=overdue_cutoff(reseller, now, days),
     )
     return invoices_with_credit_totals(invoices).filter(balance_due__gt=0)
 

@@ -23,4 +23,11 @@ BEAT_SCHEDULE: dict = {
         "schedule": crontab(minute="*/15"),
         "options": {"expires": 840},
     },
+    # Every 15 minutes: mark invoices overdue (invoice.overdue, once) and queue the payment
+    # reminders whose day has come (billing.dunning).
+    "billing-dunning": {
+        "task": "billing.tasks.invoices_dunning_task",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 840},
+    },
 }

@@ -149,3 +149,19 @@ def customers_suspend_overdue_task(now_iso: str | None = None) -> dict:
     from billing.overdue_suspension import customers_suspend_overdue
 
     return customers_suspend_overdue(now=_now(now_iso)).as_dict()
+
+
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
+def invoices_dunning_task(now_iso: str | None = None) -> dict:
+    """Every 15 minutes, every reseller: mark invoices overdue and queue the payment
+    reminders whose day has come (`billing.dunning`). Returns the counts."""
+    from accounts.models import Reseller
+    from billing.dunning import invoices_dunning_run
+
+    now = _now(now_iso)
+    overdue = reminders = 0
+    for reseller in Reseller.objects.order_by("pk"):
+        result = invoices_dunning_run(reseller=reseller, now=now)
+        overdue += len(result.overdue)
+        reminders += len(result.reminders)
+    return {"overdue": overdue, "reminders": reminders}

@@ -9,7 +9,10 @@ from __future__ import annotations
 INVOICE_FINALIZED = "invoice.finalized"
 INVOICE_PAID = "invoice.paid"
 INVOICE_VOIDED = "invoice.voided"
+INVOICE_OVERDUE = "invoice.overdue"
 CREDIT_NOTE_CREATED = "credit_note.created"
+PAYMENT_CREATED = "payment.created"
+PAYMENT_REFUNDED = "payment.refunded"
 USAGE_ALERT = "usage.alert"
 SYNC_FAILED = "sync.failed"
 CUSTOMER_SUSPENDED = "customer.suspended"
@@ -22,9 +25,15 @@ ALLOCATION_FAILED = "allocation.failed"
 #: type -> one line for the docs and the API's help text.
 EVENT_TYPES: dict[str, str] = {
     INVOICE_FINALIZED: "An invoice was finalized (numbered, its PDF frozen).",
-    INVOICE_PAID: "An invoice was marked paid.",
+    INVOICE_PAID: "An invoice was paid: its balance due reached 0 (payments, `mark-paid`).",
     INVOICE_VOIDED: "An invoice was voided.",
+    INVOICE_OVERDUE: "An invoice became overdue: past its due date with an amount still due "
+    "(once per invoice, the day after the due date in the reseller's timezone).",
     CREDIT_NOTE_CREATED: "A credit note was issued against an invoice.",
+    PAYMENT_CREATED: "A payment was recorded against an invoice (`data.object` is the payment, "
+    "with the invoice's status and balance due after it).",
+    PAYMENT_REFUNDED: "A payment was refunded in part or in full (`data.object` is the payment "
+    "with its refunds; a refund that reopens a balance due makes the invoice finalized again).",
     USAGE_ALERT: "A customer's usage alert rule fired (once per rule and month).",
     SYNC_FAILED: "A usage sync run ended failed.",
     CUSTOMER_SUSPENDED: "A customer was suspended (its IPFoxy sub-accounts are cut off upstream).",

@@ -60,6 +60,7 @@ CUSTOMER = {
     "credit_limit": "500.00",
     "topup_bytes": 10737418240,
     "topup_below_bytes": 2147483648,
+    "payment_terms_days": None,
     "suspended_at": None,
     "suspension_reason": "",
     "suspended_by": "",
@@ -69,6 +70,7 @@ CUSTOMER = {
 #: The fields of `CUSTOMER` the customer's own `me/` does not show.
 _RESELLER_ONLY = {
     "created_at", "traffic_policy", "credit_limit", "topup_bytes", "topup_below_bytes",
+    "payment_terms_days",
     "suspended_at", "suspension_reason", "suspended_by", "credit_limit_reached_at",
 }  # fmt: skip
 CUSTOMER_KEY = {

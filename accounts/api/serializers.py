@@ -219,6 +219,7 @@ _CUSTOMER_FIELDS = [
     "credit_limit",
     "topup_bytes",
     "topup_below_bytes",
+    "payment_terms_days",
 ]
 
 
@@ -504,6 +505,11 @@ _SETTINGS_HELP = {
     "their From when its domain is verified by the platform operator; otherwise they come from "
     "the platform's address under the reseller's name. Empty: no Reply-To.",
     "grace_period_days": "Days drafts stay open after the period ends, for late usage.",
+    "payment_terms_days": "Net days: invoices are due this many days after issue (0-365), "
+    "unless a customer has its own `payment_terms_days`. Printed on the invoice.",
+    "reminder_offsets": "Payment reminders, in days relative to the due date (-30..365, at "
+    "most 8, each once), e.g. [-3, 0, 7, 14]; each is emailed once per unpaid invoice and "
+    "stops when it is paid or voided. []: none.",
     "suspend_after_overdue_days": "Suspend a customer automatically (its IPFoxy sub-accounts "
     "cut off upstream) once a finalized invoice is this many days overdue; reinstated when its "
     "overdue invoices are paid. null: never.",
@@ -579,6 +585,15 @@ class ResellerSettingsUpdateInputSerializer(StrictInputSerializer):
     )
     grace_period_days = serializers.IntegerField(
         min_value=0, required=False, help_text=_SETTINGS_HELP["grace_period_days"] + " 0-60."
+    )
+    payment_terms_days = serializers.IntegerField(
+        min_value=0, max_value=365, required=False, help_text=_SETTINGS_HELP["payment_terms_days"]
+    )
+    reminder_offsets = serializers.ListField(
+        child=serializers.IntegerField(min_value=-30, max_value=365),
+        max_length=8,
+        required=False,
+        help_text=_SETTINGS_HELP["reminder_offsets"],
     )
     suspend_after_overdue_days = serializers.IntegerField(
         min_value=0,

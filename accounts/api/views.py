@@ -438,6 +438,8 @@ _SETTINGS_EXAMPLE = {
     "payment_instructions": "IBAN DE89 3704 0044 0532 0130 00, reference: invoice number",
     "sender_email": "billing@acme.example",
     "grace_period_days": 3,
+    "payment_terms_days": 14,
+    "reminder_offsets": [-3, 0, 7, 14],
     "suspend_after_overdue_days": 14,
     "sender_email_verified": False,
     "logo": "logos/acme.png",
@@ -477,7 +479,8 @@ class ResellerSettingsView(_OwnResellerView):
         operation_id="reseller_settings_update",
         summary="Change the reseller's settings",
         description="Partial update of address, tax_id, payment_instructions, sender_email, "
-        "grace_period_days (0-60) and suspend_after_overdue_days (0-365 or null). Name, "
+        "grace_period_days (0-60), payment_terms_days (0-365), reminder_offsets and "
+        "suspend_after_overdue_days (0-365 or null). Name, "
         "slug, currency, timezone, invoice_prefix and "
         "verified_sender_domain are refused (400, `This field cannot be changed.`): the "
         "timezone cuts billing periods, the prefix numbers issued invoices, and only the "

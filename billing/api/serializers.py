@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -20,6 +21,7 @@ from accounts.models import Customer, UpstreamAccount
 from billing.credit_notes.selectors import invoice_amount_credited, invoice_balance_due
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, Plan, PlanTier, Subscription
 from billing.money import quantize_money
+from billing.payments.selectors import invoice_amount_paid
 from billing.plans import PLAN_FIXED_FIELDS
 from billing.plans.rules import PRICE_INTEGER_DIGITS, PRICE_PLACES
 from config.query import count_parameter, id_parameter
@@ -301,14 +303,18 @@ class InvoiceLineOutputSerializer(serializers.ModelSerializer):
 
 
 class CreditTotalField(MoneyField):
-    """`amount_credited` or `balance_due`: annotated on list querysets
+    """`amount_credited`, `amount_paid` or `balance_due`: annotated on list querysets
     (`invoices_with_credit_totals`, one query per page), computed for a lone invoice."""
 
     def get_attribute(self, instance):
         if not hasattr(instance, self.source):
             credited = invoice_amount_credited(invoice=instance)
+            paid = invoice_amount_paid(invoice_id=instance.pk)
             instance.amount_credited = credited
-            instance.balance_due = invoice_balance_due(invoice=instance, amount_credited=credited)
+            instance.amount_paid = paid
+            instance.balance_due = invoice_balance_due(
+                invoice=instance, amount_credited=credited, amount_paid=paid
+            )
         return super().get_attribute(instance)
 
 
@@ -320,9 +326,21 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
     tax = MoneyField()
     total = MoneyField()
     amount_credited = CreditTotalField(help_text="Gross total of the invoice's credit notes.")
+    amount_paid = CreditTotalField(
+        help_text="Received against the invoice: its payments minus their refunds (`payments/`)."
+    )
     balance_due = CreditTotalField(
-        help_text="Still owed: `total - amount_credited` while finalized (or a draft); 0 once "
-        "paid or void."
+        help_text="Still owed: `total - amount_credited - amount_paid` (never below 0) while "
+        "finalized (or a draft); 0 once paid or void. The payment that brings it to 0 makes "
+        "the invoice paid."
+    )
+    overdue = serializers.SerializerMethodField(
+        help_text="Past its due date (the reseller's timezone) with a balance due: the one "
+        "definition the dashboard, reminders and automatic suspension use. False for drafts, "
+        "paid and void invoices."
+    )
+    days_overdue = serializers.SerializerMethodField(
+        help_text="Days since the due date while overdue; 0 otherwise."
     )
     lines = InvoiceLineOutputSerializer(many=True, read_only=True)
     replaces = serializers.SerializerMethodField(
@@ -345,9 +363,12 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
             "tax",
             "total",
             "amount_credited",
+            "amount_paid",
             "balance_due",
             "issued_on",
             "due_on",
+            "overdue",
+            "days_overdue",
             "finalized_at",
             "paid_at",
             "voided_at",
@@ -358,6 +379,28 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
             "period_end": {"help_text": "First day after the period (exclusive)."},
             "tax_rate": {"help_text": "Percent."},
         }
+
+    def _today(self, obj: Invoice):
+        """The reseller's today (one reseller per response; cached on the serializer)."""
+        cache = self.__dict__.setdefault("_todays", {})
+        if obj.reseller_id not in cache:
+            cache[obj.reseller_id] = timezone.now().astimezone(obj.reseller.tzinfo).date()
+        return cache[obj.reseller_id]
+
+    def get_overdue(self, obj: Invoice) -> bool:
+        return self.get_days_overdue(obj) > 0
+
+    def get_days_overdue(self, obj: Invoice) -> int:
+        if obj.status != InvoiceStatus.FINALIZED or obj.due_on is None:
+            return 0
+        balance = getattr(obj, "balance_due", None)  # annotated, or set by `balance_due`
+        if balance is None:
+            balance = invoice_balance_due(
+                invoice=obj, amount_credited=invoice_amount_credited(invoice=obj)
+            )
+        if balance <= 0:
+            return 0
+        return max((self._today(obj) - obj.due_on).days, 0)
 
     def get_replaces(self, obj: Invoice) -> str | None:
         if not obj.replaces_id:
@@ -393,6 +436,12 @@ class InvoiceListQuerySerializer(StrictInputSerializer):
         error_messages={"invalid": "Give the period as YYYY-MM."},
     )
     status = InvoiceStatusField(required=False)
+    overdue = serializers.ChoiceField(
+        choices=["true", "false"],
+        required=False,
+        help_text="`true`: only overdue invoices (past due with a balance due); `false`: the "
+        "others.",
+    )
     customer = id_parameter(
         "Only this customer's invoices; another reseller's or a missing customer answers 404, "
         "like a missing object."

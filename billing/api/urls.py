@@ -12,6 +12,8 @@ from billing.api import (  # noqa: F401 (openapi: texts)
     views,
 )
 from billing.credit_notes import urls as credit_note_urls
+from billing.payments import openapi as _payment_openapi  # noqa: F401 (openapi: texts)
+from billing.payments import urls as payment_urls
 
 reseller_patterns = [
     path("plans/", views.PlanListCreateView.as_view(), name="plan-list"),
@@ -55,6 +57,7 @@ reseller_patterns = [
         name="invoice-mark-paid",
     ),
     *credit_note_urls.reseller_patterns,
+    *payment_urls.reseller_patterns,
 ]
 
 customer_patterns = [
@@ -63,6 +66,7 @@ customer_patterns = [
     path("invoices/<int:pk>/pdf/", views.InvoicePdfView.as_view(), name="invoice-pdf"),
     path("usage/current/", views.CurrentUsageView.as_view(), name="usage-current"),
     *credit_note_urls.customer_patterns,
+    *payment_urls.customer_patterns,
 ]
 
 urlpatterns = [

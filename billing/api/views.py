@@ -58,6 +58,7 @@ from billing.invoicing import (
     period_parse,
 )
 from billing.models import Invoice, Plan, PlanTier, Subscription
+from billing.overdue_suspension import invoices_overdue
 from billing.plans import (
     plan_create,
     plan_update,
@@ -366,6 +367,14 @@ class ResellerInvoiceListView(mixins.ListModelMixin, _ResellerInvoicesBase):
             queryset = queryset.filter(period_start=period_parse(query["period"]).start)
         if "status" in query:
             queryset = queryset.filter(status=query["status"])
+        if "overdue" in query:
+            overdue = invoices_overdue(reseller=self.reseller, now=timezone.now(), days=None)
+            ids = overdue.values("pk")
+            queryset = (
+                queryset.filter(pk__in=ids)
+                if query["overdue"] == "true"
+                else queryset.exclude(pk__in=ids)
+            )
         if "customer" in query:
             customers = Customer.objects.for_reseller(self.reseller)
             queryset = queryset.filter(customer=get_object_or_404(customers, pk=query["customer"]))
@@ -462,7 +471,11 @@ class ResellerInvoiceVoidView(_ResellerInvoicesBase):
         request=InvoiceVoidInputSerializer,
         responses={
             200: ResellerInvoiceOutputSerializer,
-            **_conflict_responses("`invalid_transition` (only a finalized invoice can be voided)"),
+            **_conflict_responses(
+                "`invalid_transition` (only a finalized invoice can be voided)",
+                "`invoice_has_credit_notes`",
+                "`invoice_has_payments` (refund its payments first)",
+            ),
         },
         description="Voids a finalized invoice; it keeps its number. The customer is "
         "emailed a void notice once (unless `send_email` is false) and its drafts are "
@@ -486,9 +499,15 @@ class ResellerInvoiceMarkPaidView(_ResellerInvoicesBase):
         request=InvoiceMarkPaidInputSerializer,
         responses={
             200: ResellerInvoiceOutputSerializer,
-            **_conflict_responses("`invalid_transition` (only a finalized invoice can be paid)"),
+            **_conflict_responses(
+                "`invalid_transition` (a draft or void invoice)",
+                "`nothing_due` (paid already, or credited in full: balance due 0)",
+            ),
         },
-        description="Records the payment of a finalized invoice.",
+        description="Pays the balance due in full now: records one payment of the whole "
+        'balance due (method `other`, `method_detail` "Marked paid", `note` kept on the '
+        "payment and the invoice's event), which makes the invoice paid. For partial "
+        "payments, a method or a reference use `payments/`.",
     )
     def post(self, request, pk: int):
         invoice = self.get_object()

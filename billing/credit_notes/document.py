@@ -44,7 +44,10 @@ class CreditNoteDocument:
 
 @dataclass(frozen=True)
 class InvoiceCredit:
-    """Printed under an invoice's totals when credit notes exist (API re-renders only)."""
+    """Printed under an invoice's totals when credit notes or payments exist (API re-renders
+    only): "Amount credited" (when any), "Paid" (payments minus refunds, when any) and
+    "Balance due"."""
 
     amount_credited: Decimal
     balance_due: Decimal
+    amount_paid: Decimal = Decimal(0)

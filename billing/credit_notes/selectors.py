@@ -1,8 +1,9 @@
 """Credit note reads: what was credited on an invoice, and the notes a tenant may see.
 
-Balance due (also in docs/api.md): `total - amount_credited` while the invoice is a draft or
-finalized (unpaid); 0 once it is paid (a credit on a paid invoice is money owed back to the
-customer, not a lower debt) or void.
+Balance due (also in docs/api.md), the one figure of what is owed on an invoice:
+`total - amount_credited - amount_paid` (payments minus refunds, `billing.payments`), never
+below 0, while the invoice is a draft or finalized; 0 once it is paid (a credit on a paid
+invoice is money owed back to the customer, not a lower debt) or void.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest, Round
 
 from accounts.models import Customer, Reseller
 from billing.credit_notes.amounts import Credited, NetTax
 from billing.credit_notes.models import CreditNote, CreditNoteLine
 from billing.models import Invoice, InvoiceStatus
+from billing.payments.selectors import amount_paid_expression, invoice_amount_paid
 
 _AMOUNT = models.DecimalField(max_digits=20, decimal_places=4)
 _SETTLED = (InvoiceStatus.PAID, InvoiceStatus.VOID)
@@ -30,16 +32,22 @@ def invoice_amount_credited(*, invoice: Invoice) -> Decimal:
     return Decimal(total)
 
 
-def invoice_balance_due(*, invoice: Invoice, amount_credited: Decimal) -> Decimal:
-    """What the customer still owes on the invoice (see the module docstring)."""
+def invoice_balance_due(
+    *, invoice: Invoice, amount_credited: Decimal, amount_paid: Decimal | None = None
+) -> Decimal:
+    """What the customer still owes on the invoice (see the module docstring);
+    `amount_paid` is read when not given."""
     if invoice.status in _SETTLED:
         return Decimal(0)
-    return invoice.total - amount_credited
+    if amount_paid is None:
+        amount_paid = invoice_amount_paid(invoice_id=invoice.pk)
+    return max(invoice.total - amount_credited - amount_paid, Decimal(0))
 
 
 def invoices_with_credit_totals(queryset: models.QuerySet[Invoice]) -> models.QuerySet[Invoice]:
-    """Annotate `amount_credited` and `balance_due` in the list query itself (a correlated
-    subquery, so no join multiplies other annotations and a page stays one query)."""
+    """Annotate `amount_credited`, `amount_paid` and `balance_due` in the list query itself
+    (correlated subqueries, so no join multiplies other annotations and a page stays one
+    query). Every amount due in Flowbill is read from here."""
     credited = (
         CreditNote.objects.filter(invoice_id=OuterRef("pk"))
         .order_by()
@@ -49,10 +57,16 @@ def invoices_with_credit_totals(queryset: models.QuerySet[Invoice]) -> models.Qu
     )
     return queryset.annotate(
         amount_credited=Coalesce(Subquery(credited, output_field=_AMOUNT), Value(Decimal(0))),
+        amount_paid=amount_paid_expression(),
     ).annotate(
         balance_due=Case(
             When(status__in=_SETTLED, then=Value(Decimal(0))),
-            default=F("total") - F("amount_credited"),
+            # Rounded: SQLite subtracts in floating point (180 - 60 - 120 may not be 0).
+            default=Greatest(
+                Round(F("total") - F("amount_credited") - F("amount_paid"), 4),
+                Value(Decimal(0)),
+                output_field=_AMOUNT,
+            ),
             output_field=_AMOUNT,
         )
     )

@@ -45,6 +45,7 @@ from billing.events import credit_note_created_emit
 from billing.invoicing.periods import local_date
 from billing.models import Invoice, InvoiceStatus
 from billing.money import currency_exponent, quantize_money
+from billing.payments.services import invoice_settle_if_covered
 from config.errors import ApplicationError
 from core.money import InvalidAmount, parse_amount
 
@@ -203,6 +204,10 @@ def _create_locked(
             credit_note=note, now=now, recipients=locked.customer.billing_emails
         )
     credit_note_created_emit(credit_note=note, now=now)
+    # A finalized invoice whose payments and credits now cover it becomes paid.
+    invoice_settle_if_covered(
+        invoice=locked, now=now, actor=actor, note=f"Settled by credit note {note.number}"
+    )
     return note, True
 
 

@@ -3,8 +3,10 @@
 - Drafts in grace: the period has ended and the draft finalizes at the end of the reseller's
   grace period (`period_due_at`); late usage still changes it until then.
 - Drafts past grace: should have been finalized by the cycle but were not (it refused them).
-- Unpaid: finalized, due date not passed (reseller-local today).
-- Overdue: finalized, due date passed.
+- Unpaid: finalized with an amount still due (net of credit notes and payments), due date
+  not passed (reseller-local today).
+- Overdue: the same, due date passed (`billing.overdue_suspension.overdue_cutoff`, the one
+  definition of overdue). Their amounts are the balance due, per currency.
 - Failed emails: deliveries that failed with no later delivery of the same invoice sent.
 """
 
@@ -17,9 +19,11 @@ from decimal import Decimal
 from django.db.models import Exists, OuterRef
 
 from accounts.models import Reseller
+from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.dashboard.units import money_text
 from billing.invoicing import Period, period_due_at
 from billing.models import Invoice, InvoiceEmail, InvoiceStatus
+from billing.overdue_suspension import overdue_cutoff
 
 LIST_LIMIT = 25
 
@@ -62,13 +66,15 @@ class AttentionGroup:
         return ", ".join(money_text(v, c) for c, v in sorted(self.totals.items()))
 
 
-def _item(invoice: Invoice, **extra) -> AttentionInvoice:
+def _item(invoice: Invoice, amount: Decimal | None = None, **extra) -> AttentionInvoice:
+    """`amount`: what the group counts (the balance due of an issued invoice), else the
+    total."""
     return AttentionInvoice(
         invoice_id=invoice.pk,
         label=str(invoice),
         customer_name=invoice.customer.name,
         period_label=f"{invoice.period_start:%Y-%m}",
-        total=invoice.total,
+        total=invoice.total if amount is None else amount,
         currency=invoice.currency,
         status=invoice.status,
         **extra,
@@ -91,20 +97,23 @@ def dashboard_invoices_attention(*, reseller: Reseller, now: dt.datetime) -> lis
             "Should have been finalized; the cycle refused them. Open and finalize.",
             "danger",
         ),
-        "unpaid": AttentionGroup("unpaid", "Finalized, unpaid", "Issued and not yet due.", "info"),
+        "unpaid": AttentionGroup(
+            "unpaid", "Finalized, unpaid", "Issued and not yet due: balance due.", "info"
+        ),
         "overdue": AttentionGroup(
-            "overdue", "Overdue", "Past the due date and not marked paid.", "danger"
+            "overdue", "Overdue", "Past the due date with a balance due.", "danger"
         ),
         "emails": AttentionGroup(
             "emails", "Emails that failed", "Resend from the invoice page.", "danger"
         ),
     }
-    invoices = (
+    invoices = invoices_with_credit_totals(
         Invoice.objects.for_reseller(reseller)
         .filter(status__in=[InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED])
         .select_related("customer")
         .order_by("period_start", "due_on", "pk")
     )
+    overdue_on_or_before = overdue_cutoff(reseller, now)
     for invoice in invoices:
         if invoice.status == InvoiceStatus.DRAFT:
             period = Period(start=invoice.period_start, end=invoice.period_end)
@@ -113,11 +122,15 @@ def dashboard_invoices_attention(*, reseller: Reseller, now: dt.datetime) -> lis
             due_at = period_due_at(period=period, tz=tz, grace_days=reseller.grace_period_days)
             key = "grace" if now < due_at else "stuck"
             groups[key].add(_item(invoice, when=due_at.astimezone(tz).date()))
-        elif invoice.due_on is not None and invoice.due_on < today:
+        elif invoice.balance_due <= 0:
+            continue  # credited or paid in full, only its status not changed: nothing due
+        elif invoice.due_on is not None and invoice.due_on <= overdue_on_or_before:
             days = (today - invoice.due_on).days
-            groups["overdue"].add(_item(invoice, when=invoice.due_on, note=f"{days} days late"))
+            groups["overdue"].add(
+                _item(invoice, invoice.balance_due, when=invoice.due_on, note=f"{days} days late")
+            )
         else:
-            groups["unpaid"].add(_item(invoice, when=invoice.due_on))
+            groups["unpaid"].add(_item(invoice, invoice.balance_due, when=invoice.due_on))
 
     sent_later = InvoiceEmail.objects.filter(
         invoice_id=OuterRef("invoice_id"),

@@ -1,10 +1,13 @@
 """Monthly revenue, upstream cost and margin over the last months, for the trend chart.
 
-Closed months: revenue is what the invoices of the period say (drafts, finalized and paid;
-void ones count for nothing), net of tax and without adjustment lines, in the reseller's
-currency. The running month is the estimate of `dashboard_period_figures`. Cost is the
-month's `UsageDay` traffic at each upstream account's current cost per GB, rounded per
-(customer, upstream account) cell like the period figures.
+Closed months, per the documents: revenue is the net (before tax) of the period's invoices
+(drafts, finalized and paid; void ones count for nothing) less the net of the credit notes
+issued against them, for customers billed in the reseller's currency. Cost is the month's
+`UsageDay` traffic of those same customers at each upstream account's current cost per GB,
+rounded per (customer, upstream account) cell like the period figures, so revenue, cost and
+margin are of the same customers in one currency. Customers billed in another currency are
+not on the chart (their figures are per currency elsewhere; upstream cost is in the
+reseller's currency). The running month is the estimate of `dashboard_period_figures`.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
-from accounts.models import Reseller, SubAccount, UpstreamAccount
+from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
+from billing.credit_notes.models import CreditNote
 from billing.dashboard.figures import PeriodFigures
 from billing.dashboard.units import upstream_cost
 from billing.invoicing import Period
-from billing.models import InvoiceLine, InvoiceStatus
+from billing.models import Invoice, InvoiceStatus
 from billing.money import quantize_money
 from usage.selectors import usage_monthly_totals
 
@@ -46,19 +50,27 @@ def dashboard_monthly_trend(
         periods.insert(0, periods[0].previous())
     first, closed_end = periods[0].start, current.period.start
     currency = reseller.currency
-    revenue = {
-        row["invoice__period_start"]: row["total"] or Decimal(0)
-        for row in InvoiceLine.objects.for_reseller(reseller)
-        .filter(
-            invoice__status__in=[InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, InvoiceStatus.PAID],
-            invoice__currency=currency,
-            invoice__period_start__gte=first,
-            invoice__period_start__lt=closed_end,
-        )
-        .exclude(kind=InvoiceLine.Kind.ADJUSTMENT)
+    invoices = Invoice.objects.for_reseller(reseller).filter(
+        status__in=[InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, InvoiceStatus.PAID],
+        currency=currency,
+        period_start__gte=first,
+        period_start__lt=closed_end,
+    )
+    revenue: dict = defaultdict(Decimal)
+    for row in invoices.values("period_start").annotate(net=Sum("subtotal")).order_by():
+        revenue[row["period_start"]] += row["net"] or Decimal(0)
+    for row in (
+        CreditNote.objects.filter(invoice__in=invoices)
         .values("invoice__period_start")
-        .annotate(total=Sum("amount"))
-    }
+        .annotate(net=Sum("subtotal"))
+        .order_by()
+    ):
+        revenue[row["invoice__period_start"]] -= row["net"] or Decimal(0)
+    same_currency = set(
+        Customer.objects.for_reseller(reseller)
+        .filter(Q(currency=currency) | Q(currency=""))
+        .values_list("pk", flat=True)
+    )
     upstreams = {
         u.pk: u for u in UpstreamAccount.objects.for_reseller(reseller).defer("credentials")
     }
@@ -73,6 +85,8 @@ def dashboard_monthly_trend(
         reseller=reseller, start_day=first, end_day=closed_end
     ).items():
         customer_id, upstream_id = sub_map[sub_id]
+        if customer_id not in same_currency:
+            continue  # billed in another currency: not comparable with upstream cost
         for month, nbytes in series:
             cells[(month, customer_id, upstream_id)] += nbytes
     cost: dict = defaultdict(Decimal)

@@ -145,12 +145,19 @@ def invoice_emails_redispatch(*, reseller: Reseller, now: dt.datetime) -> list[i
 
 
 def invoice_email_send(*, delivery: InvoiceEmail, now: dt.datetime) -> InvoiceEmail:
-    """Send one delivery at most once (`billing.outbox`); `status` says what happened."""
+    """Send one delivery at most once (`billing.outbox`); `status` says what happened. A
+    reminder whose invoice has nothing due any more is not sent (`billing.dunning`)."""
+    if delivery.kind == InvoiceEmail.Kind.REMINDER:
+        from billing.dunning import reminder_balance_text
+
+        if reminder_balance_text(delivery=delivery) is None:
+            delivery.refresh_from_db()
+            return delivery
     return outbox.email_delivery_send(delivery=delivery, now=now, build_message=_build_message)
 
 
 def _build_message(delivery: InvoiceEmail, now: dt.datetime):
-    from billing.emails import build_invoice_email, build_void_notice_email
+    from billing.emails import build_invoice_email, build_reminder_email, build_void_notice_email
 
     invoice = delivery.invoice
     envelope = outbox.email_envelope(
@@ -158,6 +165,16 @@ def _build_message(delivery: InvoiceEmail, now: dt.datetime):
     )
     if delivery.kind == InvoiceEmail.Kind.VOID_NOTICE:
         return build_void_notice_email(doc=invoice_document(invoice), **envelope)
+    if delivery.kind == InvoiceEmail.Kind.REMINDER:
+        from billing.dunning import reminder_balance_text
+
+        return build_reminder_email(
+            doc=invoice_document(invoice),
+            pdf=invoice_pdf_bytes(invoice=invoice, now=now),
+            days=delivery.reminder_days,
+            balance_due=reminder_balance_text(delivery=delivery) or "",
+            **envelope,
+        )
     return build_invoice_email(
         doc=invoice_document(invoice), pdf=invoice_pdf_bytes(invoice=invoice, now=now), **envelope
     )

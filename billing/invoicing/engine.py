@@ -384,6 +384,11 @@ def issue(
         return
     issued_on = local_date(now, reseller.tzinfo)
     numbers = invoice_numbers_next(reseller=reseller, year=issued_on.year, count=len(items))
+    own_terms = dict(
+        Customer.objects.filter(pk__in={item.invoice.customer_id for item in items})
+        .exclude(payment_terms_days=None)
+        .values_list("pk", "payment_terms_days")
+    )  # customers with their own terms; the rest take the reseller's
     events = []
     for item, (number, sequence_number) in zip(items, numbers, strict=True):
         invoice = item.invoice
@@ -394,7 +399,8 @@ def issue(
         invoice.sequence_year = issued_on.year
         invoice.sequence_number = sequence_number
         invoice.issued_on = issued_on
-        invoice.due_on = issued_on + dt.timedelta(days=reseller.payment_terms_days)
+        terms = own_terms.get(invoice.customer_id, reseller.payment_terms_days)
+        invoice.due_on = issued_on + dt.timedelta(days=terms)
         invoice.layout_version = LAYOUT_VERSION
         invoice.finalized_at = now
         invoice.status = InvoiceStatus.FINALIZED

@@ -59,7 +59,7 @@ def invoice_snapshot(
         "seller": _seller(reseller),
         "buyer": _buyer(customer),
         "payment_instructions": reseller.payment_instructions,
-        "payment_terms_days": reseller.payment_terms_days,
+        "payment_terms_days": customer.effective_payment_terms_days,
         "logo_path": reseller.logo.name if reseller.logo else "",
         "timezone": reseller.timezone,
         "unit_note": "; ".join(unit_notes),
@@ -124,6 +124,7 @@ def invoice_document(
         status=str(invoice.status),  # plain str: documents cross process boundaries
         issued_on=invoice.issued_on,
         due_on=invoice.due_on,
+        payment_terms_days=snapshot.get("payment_terms_days"),
         period_start=invoice.period_start,
         period_end=invoice.period_end - dt.timedelta(days=1),
         timezone=snapshot.get("timezone", "UTC"),

@@ -1,7 +1,9 @@
 """Status changes of issued invoices, each checked against `INVOICE_TRANSITIONS` and logged.
 
-draft -> finalized (only the finalization engine), finalized -> paid, finalized -> void.
-Paid and void are terminal; a void invoice keeps its number (the sequence stays gapless).
+draft -> finalized (only the finalization engine), finalized -> paid (its balance due reached
+0 by payments: `billing.payments.services`), finalized -> void, and paid -> finalized (a refund
+reopened a balance due). Void is terminal; a void invoice keeps its number (the sequence stays
+gapless).
 
 Void then reissue: a void invoice frees its period (one *live* invoice per customer and
 period), so the period can be billed again with a new number: `invoice_reissue`, or
@@ -9,8 +11,9 @@ period), so the period can be billed again with a new number: `invoice_reissue`,
 usage; what the void invoice billed (its usage and its adjustments of earlier months) counts
 for nothing. The hourly cycle never bills a voided period again by itself.
 
-A paid invoice cannot be voided: money was received against it, so a mistake on it is
-corrected with a credit note, not by cancelling the invoice. A draft is not voided either:
+A paid invoice cannot be voided, nor a finalized one holding payments that were not
+refunded: money was received against it, so a mistake on it is corrected with a credit note
+(or the payments refunded first), not by cancelling the invoice. A draft is not voided either:
 it is discarded (`invoice_draft_discard`).
 """
 
@@ -25,12 +28,14 @@ from billing.credit_notes.rules import invoice_void_check_credit_notes
 from billing.events import invoices_event_emit
 from billing.models import INVOICE_TRANSITIONS, Invoice, InvoiceEvent, InvoiceStatus
 from billing.overdue_suspension import customer_overdue_check
+from billing.payments.rules import invoice_void_check_payments
 from config.errors import ApplicationError
 from webhooks.catalogue import INVOICE_PAID, INVOICE_VOIDED
 
 logger = logging.getLogger(__name__)
 
-#: The webhook event each transition of `_transition` sends.
+#: The webhook event each transition of `_transition` sends (a reopening by a refund sends
+#: `payment.refunded` from the payments service instead).
 _EVENT_TYPES = {InvoiceStatus.PAID: INVOICE_PAID, InvoiceStatus.VOID: INVOICE_VOIDED}
 
 
@@ -65,17 +70,29 @@ def invoice_event_record(
     return event
 
 
-def _transition(
-    *, invoice: Invoice, to_status: str, now: dt.datetime, actor: str, note: str, stamp: str
+def invoice_transition(
+    *,
+    invoice: Invoice,
+    to_status: str,
+    now: dt.datetime,
+    actor: str,
+    note: str,
+    stamp: str,
+    stamp_value: dt.datetime | None = None,
+    clear_stamp: bool = False,
 ) -> Invoice:
+    """Change the status by the table, set `stamp` (to `stamp_value`, else `now`; cleared
+    with `clear_stamp`), write the event row and emit the webhook, in one transaction under
+    the invoice's row lock."""
     with transaction.atomic():
         locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
         invoice_check_transition(invoice=locked, to_status=to_status)
-        if to_status == InvoiceStatus.VOID:  # credit notes refuse it (409)
+        if to_status == InvoiceStatus.VOID:  # credit notes and payments refuse it (409)
             invoice_void_check_credit_notes(invoice=locked)
+            invoice_void_check_payments(invoice=locked)
         from_status = locked.status
         locked.status = to_status
-        setattr(locked, stamp, now)
+        setattr(locked, stamp, None if clear_stamp else stamp_value or now)
         locked.save(update_fields=["status", stamp, "updated_at"])
         invoice_event_record(
             invoice=locked,
@@ -85,31 +102,36 @@ def _transition(
             actor=actor,
             note=note,
         )
-        invoices_event_emit(
-            reseller_id=locked.reseller_id,
-            invoice_ids=[locked.pk],
-            event_type=_EVENT_TYPES[to_status],
-            now=now,
-        )
+        if to_status in _EVENT_TYPES:
+            invoices_event_emit(
+                reseller_id=locked.reseller_id,
+                invoice_ids=[locked.pk],
+                event_type=_EVENT_TYPES[to_status],
+                now=now,
+            )
     return locked
+
+
+_transition = invoice_transition
 
 
 def invoice_mark_paid(
     *, invoice: Invoice, now: dt.datetime, actor: str = "", note: str = ""
 ) -> Invoice:
-    """finalized -> paid. Then, committed, the customer's overdue check: a customer that
-    the overdue rule suspended is reinstated once nothing overdue is left
+    """Pay the balance due in full now: one payment of the balance due (method `other`),
+    which makes the invoice paid (`billing.payments.services.invoice_pay_balance`). Refused
+    for a draft or void invoice (`invalid_transition`) and when nothing is due
+    (`nothing_due`). Then, committed, the customer's overdue check: a customer that the
+    overdue rule suspended is reinstated once nothing overdue is left
     (`billing.overdue_suspension`; a failure there is logged, the beat catches up)."""
-    paid = _transition(
-        invoice=invoice,
-        to_status=InvoiceStatus.PAID,
-        now=now,
-        actor=actor,
-        note=note,
-        stamp="paid_at",
-    )
-    _overdue_check(paid, now)
-    return paid
+    from billing.payments.services import invoice_pay_balance  # payments import this module
+
+    return invoice_pay_balance(invoice=invoice, now=now, actor=actor, note=note)
+
+
+def invoice_overdue_check(invoice: Invoice, now: dt.datetime) -> None:
+    """The customer's overdue check after the invoice was paid (see `invoice_mark_paid`)."""
+    _overdue_check(invoice, now)
 
 
 def _overdue_check(invoice: Invoice, now: dt.datetime) -> None:

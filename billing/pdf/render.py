@@ -100,6 +100,11 @@ def _header(doc: InvoiceDocument) -> Panel:
     meta += [
         ("Issue date", fmt.date_label(doc.issued_on)),
         ("Due date", fmt.date_label(doc.due_on)),
+    ]
+    if doc.layout_version >= 2 and doc.payment_terms_days is not None:
+        days = doc.payment_terms_days
+        meta.append(("Payment terms", "Due on receipt" if days == 0 else f"Net {days} days"))
+    meta += [
         ("Billing period", fmt.period_label(doc)),
         ("Time zone", doc.timezone),
         ("Status", doc.status.capitalize()),
@@ -211,12 +216,16 @@ def _totals_and_payment(doc: InvoiceDocument, credit: InvoiceCredit | None = Non
         notes += [Text(line) for line in doc.payment_instructions.splitlines()]
     labels, amounts = totals_rows(doc)
     if credit is not None:
-        labels += [Gap(3), Text("Amount credited", 9), Text("Balance due", 9, bold=True)]
-        amounts += [
-            Gap(3),
-            Text(fmt.money(-credit.amount_credited, cur), 9, align="RIGHT"),
-            Text(fmt.money(credit.balance_due, cur), 9, bold=True, align="RIGHT"),
-        ]
+        labels.append(Gap(3))
+        amounts.append(Gap(3))
+        if credit.amount_credited:
+            labels.append(Text("Amount credited", 9))
+            amounts.append(Text(fmt.money(-credit.amount_credited, cur), 9, align="RIGHT"))
+        if credit.amount_paid:
+            labels.append(Text("Paid", 9))
+            amounts.append(Text(fmt.money(-credit.amount_paid, cur), 9, align="RIGHT"))
+        labels.append(Text("Balance due", 9, bold=True))
+        amounts.append(Text(fmt.money(credit.balance_due, cur), 9, bold=True, align="RIGHT"))
     return _TotalsPanel(
         [
             Column(0, WIDTH - 84 * mm, notes),
@@ -288,8 +297,9 @@ def _story(doc: InvoiceDocument, credit: InvoiceCredit | None) -> list[Flowable]
 def render_invoice_pdf(doc: InvoiceDocument, *, credit: InvoiceCredit | None = None) -> bytes:
     """Render the invoice to A4 PDF bytes; the same document always gives the same bytes.
 
-    `credit` adds "Amount credited" and "Balance due" under the total (the invoice as it
-    stands after its credit notes; the PDF stored and emailed at issue never has them)."""
+    `credit` adds "Amount credited", "Paid" and "Balance due" under the total (the invoice as
+    it stands after its credit notes and payments; the PDF stored and emailed at issue never
+    has them)."""
     register_fonts()  # before the story: its flowables measure text as they are made
     label = fmt.invoice_label(doc)
     return build_pdf(

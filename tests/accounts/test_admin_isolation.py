@@ -40,6 +40,7 @@ def _url(model, action, *args):
 
 
 @pytest.mark.parametrize("model", [Customer, UpstreamAccount, SubAccount])
+@pytest.mark.slow
 def test_change_list_shows_only_own_rows(client, two_resellers, model):
     client.force_login(two_resellers["a"]["staff"])
 

@@ -110,6 +110,7 @@ def _management_forms(client, url) -> dict[str, str]:
     return dict(re.findall(pattern, html))
 
 
+@pytest.mark.slow
 def test_admin_customer_currency_change_is_refused_with_a_form_error(client, two):
     client.force_login(two["a"]["staff"])
     customer = two["a"]["customer"]

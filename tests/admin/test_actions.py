@@ -66,6 +66,7 @@ def test_finalize_a_draft_then_download_its_pdf(client, staff):
         ("beta", "void", "is paid; it cannot become void"),
     ],
 )
+@pytest.mark.slow
 def test_a_state_that_does_not_allow_the_action_is_refused(client, staff, key, name, refusal):
     invoice = staff.invoices[key]
     before = Invoice.objects.get(pk=invoice.pk).status
@@ -111,6 +112,7 @@ def test_buttons_follow_the_invoice_status(client, staff):
     html = client.get(reverse("admin:billing_invoice_change", args=[staff.invoices["acme"].pk]))
     assert [a.action.name for a in html.context["flowbill_actions"]] == [
         "download_pdf",
+        "record_payment",
         "mark_paid",
         "resend_email",
         "void",

@@ -78,6 +78,7 @@ def test_refusals_show_on_the_form(client, staff):
     assert not CreditNote.objects.exists()
 
 
+@pytest.mark.slow
 def test_another_resellers_invoice_or_note_is_404(client, staff, bravo):
     foreign_invoice = bravo.invoices["acme"]
     assert client.get(_issue_url(foreign_invoice)).status_code == 404

@@ -3,6 +3,7 @@
 import datetime as dt
 from decimal import Decimal
 
+import pytest
 from django.db.models import Sum
 
 from billing.dashboard import dashboard_build
@@ -256,6 +257,7 @@ def test_monthly_trend_uses_invoices_for_closed_months_and_the_estimate_for_this
     assert len(trend) == 6  # empty months before September are left out
 
 
+@pytest.mark.slow
 def test_build_collects_every_section(alpha):
     dashboard = dashboard_build(reseller=alpha.reseller, now=NOW)
     assert dashboard.failing_count == 1

@@ -3,6 +3,7 @@ allocated through the ledger, used and left as IPFoxy counts it, and billed."""
 
 import datetime as dt
 
+import pytest
 from django.db.models import Sum
 
 from billing.dashboard.prepaid import dashboard_prepaid_traffic
@@ -65,6 +66,7 @@ def test_allocated_used_billed_and_the_pool_per_upstream_account(client, alpha, 
     assert 'data-figure="pool">pool: 485.0 GB left of 500.0 GB<' in html
 
 
+@pytest.mark.slow
 def test_other_resellers_figures_never_show(alpha, bravo):
     upstream = bravo.upstreams["ipfoxy"]
     UpstreamPoolBalance.objects.create(

@@ -9,6 +9,8 @@ from billing.models import Invoice, InvoiceEmail
 from tests import factories
 from usage.models import SyncRun
 
+pytestmark = pytest.mark.slow  # every test here is over 2 s or shares one that is
+
 
 def _action(model, obj, name):
     return reverse(f"admin:{model}_action", args=[obj.pk, name])

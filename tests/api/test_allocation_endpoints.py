@@ -48,6 +48,7 @@ def post(api, sub_account_id, body):
 
 
 @pytest.mark.django_db
+@pytest.mark.slow
 def test_post_records_a_pending_allocation_and_answers_201(reseller_api, reseller, ipfoxy_sub):
     response = post(reseller_api, ipfoxy_sub.pk, {"bytes": 10 * GIB, "expires_in_days": 30})
     assert response.status_code == 201, response.content

@@ -473,6 +473,7 @@ def test_invoice_list_filters_by_period_status_and_customer(reseller_api, resell
 
 
 @pytest.mark.django_db
+@pytest.mark.slow
 def test_invoice_lists_query_the_lines_once_however_many_invoices(
     reseller_api, customer_api, october
 ):

@@ -172,6 +172,7 @@ def test_reseller_lists_hold_exactly_the_callers_rows(world):
 
 
 @pytest.mark.django_db
+@pytest.mark.slow
 def test_foreign_objects_answer_exactly_like_missing_ones(world):
     for tenant, other in itertools.permutations(world.tenants, 2):
         api = key_client(tenant.reseller_key)
@@ -273,6 +274,7 @@ def test_foreign_ids_in_a_body_read_like_unknown_ids(world):
 
 
 @pytest.mark.django_db
+@pytest.mark.slow
 def test_customer_keys_get_one_fixed_403_on_every_reseller_endpoint(world):
     requests = all_reseller_requests(world)
     for label, raw_key, tenant, customer in world.api_keys():
@@ -314,6 +316,7 @@ def test_customer_scope_shows_only_the_keys_own_customer(world):
 
 
 @pytest.mark.django_db
+@pytest.mark.slow
 def test_no_reseller_response_carries_a_secret_or_another_tenants_name(
     world, upstream_lists_every_id
 ):
@@ -335,6 +338,7 @@ CUSTOMER_ENDPOINTS = (
 
 
 @pytest.mark.django_db
+@pytest.mark.slow
 def test_customer_invoices_and_usage_show_only_the_keys_own_customer(world):
     """Every customer key against every invoice of the world, its PDF, and the usage reads:
     only its own issued invoices exist for it; drafts (its own included), a sibling's and

@@ -19,6 +19,8 @@ import pytest
 import yaml
 from django.core.management import call_command
 
+pytestmark = pytest.mark.slow  # every test here is over 2 s or shares one that is
+
 REPO = Path(__file__).resolve().parents[2]
 METHODS = {"get", "post", "put", "patch", "delete"}
 

@@ -7,6 +7,8 @@ import pytest
 import yaml
 from django.core.management import call_command
 
+pytestmark = pytest.mark.slow  # every test here is over 2 s or shares one that is
+
 
 @pytest.fixture(scope="module")
 def schema() -> dict:
@@ -136,4 +138,4 @@ def test_schema_lists_the_billing_endpoints_with_their_contract(schema):
         responses = paths[f"/api/v1/reseller/invoices/{{id}}/{action}/"]["post"]["responses"]
         assert {"200", "400", "404", "409"} <= set(responses), action
     params = {p["name"] for p in paths["/api/v1/reseller/invoices/"]["get"]["parameters"]}
-    assert params == {"period", "status", "customer", "limit", "offset"}
+    assert params == {"period", "status", "overdue", "customer", "limit", "offset"}

@@ -13,6 +13,7 @@ def send(api, method, url, body):
 
 
 @pytest.mark.django_db
+@pytest.mark.slow
 def test_every_response_to_every_key_matches_the_schema(world):
     requests = [
         *all_reseller_requests(world),

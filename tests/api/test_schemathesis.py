@@ -31,6 +31,8 @@ from schemathesis.checks import (
 from config.query import MAX_BIGINT
 from tests.api.conftest import World
 
+pytestmark = pytest.mark.slow  # every test here is over 2 s or shares one that is
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

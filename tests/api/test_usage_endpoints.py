@@ -518,6 +518,7 @@ def test_sync_returns_queued_runs_that_its_tasks_fill_on_the_simulator(
 # --- isolation matrix -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_key_sees_only_its_own_usage_and_foreign_ids_answer_like_missing_ones(world):
     """Two resellers x two customers (tests/api/conftest.py): each sub-account used a
     distinct amount on 2026-10-01; every key asks for every sub-account and customer."""

@@ -363,11 +363,12 @@ def test_the_reissued_invoice_names_the_one_it_replaces_on_its_pdf_and_email(
     assert again.replaces_id == issued.pk
     # the header's labels and values are two columns: "Replaces" with the values after it
     labels, values = _pdf_text(invoice_pdf_content(invoice=again)).split("\nStatus\n", 1)
-    assert labels.split("\n")[-6:] == [
+    assert labels.split("\n")[-7:] == [
         "Invoice number",
         "Replaces",
         "Issue date",
         "Due date",
+        "Payment terms",  # layout 2
         "Billing period",
         "Time zone",
     ]

@@ -208,6 +208,7 @@ ISSUE_15 = [
 @given(scenario=scenarios(max_steps=8))
 @example(scenario=ISSUE_15[0])
 @example(scenario=ISSUE_15[1])
+@pytest.mark.slow
 def test_credits_never_exceed_the_invoiced_net_and_tax(scenario):
     invoice, steps = scenario
     ledger = Ledger(invoice)

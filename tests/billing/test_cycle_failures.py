@@ -138,6 +138,7 @@ def test_draft_creation_reports_the_bad_customer_and_creates_the_others(five):
     ]
 
 
+@pytest.mark.slow
 def test_the_hourly_cycle_reports_the_bad_customer_and_bills_the_others(five, monkeypatch):
     reseller, customers = five
     invoice_cycle_run(reseller=reseller, now=AFTER_OCTOBER)  # five drafts

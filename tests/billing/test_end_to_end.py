@@ -4,6 +4,7 @@ import datetime as dt
 import io
 from decimal import Decimal
 
+import pytest
 from django.core import mail
 from pypdf import PdfReader
 
@@ -20,6 +21,7 @@ def _pdf_text(data: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
 
 
+@pytest.mark.slow
 def test_shanghai_month_closes_into_pdf_and_email_then_late_usage_adjusts(
     db, settings, tmp_path, django_capture_on_commit_callbacks
 ):

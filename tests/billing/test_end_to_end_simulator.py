@@ -93,8 +93,15 @@ def test_month_synced_from_the_simulator_is_billed_mailed_and_late_usage_adjuste
     SubscriptionFactory(customer=customer, plan=plan, starts_on=dt.date(2026, 9, 1))
     config = SimulatorConfig(seed=11, now=OCT_CLOSED, rate_limit_enabled=False)
     with start_simulator(port=0, config=config) as sim:
+        # Two syncs of a month for two accounts take more requests than a minute of the default
+        # budget (50) allows, and the test would wait out the minute: the simulator does not
+        # rate-limit, so neither does this account.
         upstream = factories.UpstreamAccountFactory(
-            reseller=reseller, name="IPFoxy", base_url=sim.url, credentials=CREDS
+            reseller=reseller,
+            name="IPFoxy",
+            base_url=sim.url,
+            credentials=CREDS,
+            requests_per_minute=1000,
         )
         for account in ACCOUNTS:
             factories.SubAccountFactory(

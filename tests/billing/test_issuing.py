@@ -161,6 +161,7 @@ def test_late_usage_of_many_customers_becomes_their_adjustments_in_the_next_batc
     assert Invoice.objects.get(customer=customers[0], period_start=NOV).total == Decimal("25.00")
 
 
+@pytest.mark.slow
 def test_pdfs_rendered_in_worker_processes_are_the_bytes_rendered_inline(month, monkeypatch):
     reseller, _ = month
     monkeypatch.setattr(engine, "POOL_MIN_INVOICES", 1)

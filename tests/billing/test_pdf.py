@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pypdf
+import pytest
 from PIL import Image as PILImage
 
 from billing.document import (
@@ -220,6 +221,7 @@ def test_same_document_renders_to_the_same_bytes():
     assert render_invoice_pdf(doc) == render_invoice_pdf(doc)
 
 
+@pytest.mark.slow
 def test_same_bytes_in_another_process_with_another_hash_seed():
     """Set and dict order of str keys varies per process; the bytes must not. The other
     process builds every font subset afresh, this one reuses the ones it built before."""
@@ -296,6 +298,7 @@ def test_logo_is_drawn_and_a_broken_logo_is_skipped():
         assert len(_reader(pdf).pages[0].images) == 0
 
 
+@pytest.mark.slow
 def test_long_invoice_flows_onto_pages_with_repeated_headers_and_page_numbers():
     lines = tuple(
         DocumentLine(
@@ -464,3 +467,14 @@ def test_invoice_pdf_with_credit_adds_credited_and_balance_rows_only_then():
     assert "Amount credited" in text and "-USD 54.13" in text
     assert "Balance due" in text and "USD 137.74" in text
     assert render_invoice_pdf(doc) == plain  # the issued rendering is unchanged
+
+
+def test_layout_2_prints_the_payment_terms_and_layout_1_renders_as_before():
+    terms = make_document(layout_version=2, payment_terms_days=30)
+    assert "Payment terms" in _text(render_invoice_pdf(terms))
+    assert "Net 30 days" in _text(render_invoice_pdf(terms))
+    assert "Due on receipt" in _text(
+        render_invoice_pdf(make_document(layout_version=2, payment_terms_days=0))
+    )
+    old = make_document(layout_version=1, payment_terms_days=30)  # issued before layout 2
+    assert "Payment terms" not in _text(render_invoice_pdf(old))

@@ -5,6 +5,7 @@ exponent, and the minimum is always met."""
 from decimal import Decimal, localcontext
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -114,6 +115,7 @@ def partitions(draw):
 
 @settings(max_examples=200, deadline=None)
 @given(terms=plans(), parts=partitions(), days=proration())
+@pytest.mark.slow
 def test_splitting_usage_across_sub_accounts_never_changes_the_lines(terms, parts, days):
     total, first, second = parts
     active_days, period_days = days

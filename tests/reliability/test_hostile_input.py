@@ -205,6 +205,7 @@ def _creates(a: Tenant) -> list[tuple[str, dict, list[str]]]:
     ]
 
 
+@pytest.mark.slow
 def test_injection_strings_in_every_text_field_are_refused_or_stored_verbatim(tenants, monkeypatch):
     a, _ = tenants
     # The manual add asks IPFoxy whether it lists the id: here it lists every one (the check
@@ -264,6 +265,7 @@ def _finalized_invoices(tenant: Tenant, count: int) -> list:
     return invoices
 
 
+@pytest.mark.slow
 def test_injection_strings_in_the_void_reason_and_payment_note_are_refused_or_kept_verbatim(
     tenants,
 ):
@@ -311,6 +313,7 @@ def _undo(path: str, created: dict) -> None:
             cls.objects.filter(pk=created["id"]).delete()
 
 
+@pytest.mark.slow
 def test_malformed_oversized_and_absurd_input_is_a_clear_4xx_and_stores_nothing(tenants):
     a, b = tenants
     api = Api()

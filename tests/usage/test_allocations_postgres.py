@@ -39,7 +39,7 @@ def test_workers_racing_to_send_one_allocation_send_it_once(monkeypatch):
             customer=customer, upstream_account=upstream, upstream_id=ACCOUNT
         )
         # The send queued on commit would run in-process at once; here the racers send it.
-        monkeypatch.setattr(ledger, "allocation_send_enqueue", lambda *args: None)
+        monkeypatch.setattr(ledger, "write_enqueue_on_commit", lambda *args: None)
         now = timezone.now()
         allocation = allocation_create(
             sub_account=sub, bytes=5 * 1024 * MIB, actor="system", now=now

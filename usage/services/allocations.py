@@ -199,10 +199,6 @@ ALLOCATION = write_kind_register(
 )
 
 
-def allocation_send_enqueue(allocation_id: int, now: dt.datetime | None = None) -> None:
-    write_enqueue(ALLOCATION, allocation_id, now)
-
-
 def allocation_send(
     *, allocation_id: int, now: dt.datetime, connector: ResellerConnector | None = None
 ) -> Allocation | None:

@@ -1,0 +1,197 @@
+"""Dunning: reminders of unpaid invoices and the day an invoice becomes overdue.
+
+Terms: an invoice is due `payment_terms_days` after it is issued (the customer's own terms,
+else the reseller's; printed on the invoice). It is **overdue** from the day after its due
+date (reseller's timezone) while finalized with an amount still due after its credit notes
+and payments: `billing.overdue_suspension.invoices_overdue`, the one definition the API, the
+admin, the dashboard and automatic suspension read.
+
+`invoices_dunning_run` (beat, every 15 minutes, per reseller):
+- marks each invoice overdue once (`Invoice.overdue_at`, set under its row lock) and emits
+  `invoice.overdue` in that transaction;
+- queues a reminder for each unpaid finalized invoice whose reminder day has come: the
+  reseller's `reminder_offsets` are days relative to the due date (e.g. [-3, 0, 7, 14]). A
+  reminder is an `InvoiceEmail` of kind `reminder` for that offset, unique per invoice and
+  offset, so it goes out at most once (`billing.outbox`); when several offsets have passed at
+  once (reminders just switched on, a stopped scheduler) only the latest is sent, and no
+  offset is sent once a later one was. Offsets that fall before the invoice was issued are
+  skipped. A reminder whose invoice was paid, credited in full or voided before it went out
+  is not sent (marked failed with that reason).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+
+from accounts.models import Reseller
+from billing import outbox
+from billing.credit_notes.selectors import invoices_with_credit_totals
+from billing.models import Invoice, InvoiceEmail, InvoiceStatus
+from billing.money import format_money, quantize_money
+from billing.overdue_suspension import invoices_overdue
+from webhooks.catalogue import INVOICE_OVERDUE
+from webhooks.events import webhook_event_emit
+
+logger = logging.getLogger(__name__)
+
+REMINDER = InvoiceEmail.Kind.REMINDER
+NOT_DUE_NOTE = "not sent: nothing was due any more when it was due to go out"
+
+
+@dataclass
+class DunningResult:
+    overdue: list[int] = field(default_factory=list)
+    reminders: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[int]]:
+        return {"overdue": self.overdue, "reminders": self.reminders}
+
+
+def _today(reseller: Reseller, now: dt.datetime) -> dt.date:
+    return now.astimezone(reseller.tzinfo).date()
+
+
+def invoice_days_overdue(*, invoice: Invoice, today: dt.date) -> int:
+    """Days past the due date (0 on or before it)."""
+    if invoice.due_on is None:
+        return 0
+    return max((today - invoice.due_on).days, 0)
+
+
+def reminder_offset_due(
+    *, offsets: list[int], due_on: dt.date, issued_on: dt.date | None, today: dt.date
+) -> int | None:
+    """The latest reminder offset whose day has come (and is not before the issue day), or
+    None."""
+    passed = [
+        k
+        for k in offsets
+        if due_on + dt.timedelta(days=k) <= today
+        and (issued_on is None or due_on + dt.timedelta(days=k) >= issued_on)
+    ]
+    return max(passed) if passed else None
+
+
+def overdue_payload(invoice: Invoice, *, today: dt.date) -> dict:
+    """`data.object` of `invoice.overdue`: the invoice's identity and what is owed."""
+    return {
+        "id": invoice.pk,
+        "object": "invoice",
+        "number": invoice.number,
+        "customer": invoice.customer_id,
+        "currency": invoice.currency,
+        "total": str(invoice.total),
+        "balance_due": str(quantize_money(invoice.balance_due, invoice.currency)),
+        "due_on": invoice.due_on.isoformat(),
+        "days_overdue": invoice_days_overdue(invoice=invoice, today=today),
+        "overdue_at": invoice.overdue_at.isoformat() if invoice.overdue_at else None,
+    }
+
+
+def _mark_overdue(reseller: Reseller, now: dt.datetime, result: DunningResult) -> None:
+    today = _today(reseller, now)
+    ids = list(
+        invoices_overdue(reseller=reseller, now=now, days=None)
+        .filter(overdue_at__isnull=True)
+        .values_list("pk", flat=True)
+    )
+    for invoice_id in ids:
+        with transaction.atomic():
+            locked = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
+            if locked is None or locked.overdue_at is not None:
+                continue
+            locked.overdue_at = now
+            locked.save(update_fields=["overdue_at"])
+            [invoice] = invoices_with_credit_totals(Invoice.objects.filter(pk=invoice_id))
+            webhook_event_emit(
+                reseller_id=reseller.pk,
+                event_type=INVOICE_OVERDUE,
+                data=overdue_payload(invoice, today=today),
+                now=now,
+            )
+            result.overdue.append(invoice_id)
+
+
+def _queue_reminders(reseller: Reseller, now: dt.datetime, result: DunningResult) -> None:
+    offsets = sorted(set(reseller.reminder_offsets or []))
+    if not offsets:
+        return
+    today = _today(reseller, now)
+    earliest_due = today - dt.timedelta(days=offsets[0])
+    candidates = invoices_with_credit_totals(
+        Invoice.objects.for_reseller(reseller).filter(
+            status=InvoiceStatus.FINALIZED, due_on__isnull=False, due_on__lte=earliest_due
+        )
+    ).filter(balance_due__gt=0)
+    for invoice in candidates.order_by("due_on", "pk"):
+        offset = reminder_offset_due(
+            offsets=offsets, due_on=invoice.due_on, issued_on=invoice.issued_on, today=today
+        )
+        if offset is None:
+            continue
+        with transaction.atomic():
+            locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+            if locked.status != InvoiceStatus.FINALIZED:
+                continue
+            reminders = locked.emails.filter(kind=REMINDER)
+            if reminders.filter(reminder_days__gte=offset).exists():
+                continue  # this one, or a later one, went out already
+            recipients = locked.snapshot.get("buyer", {}).get("emails", [])
+            if not recipients:
+                continue
+            delivery = InvoiceEmail.objects.create(
+                invoice=locked,
+                kind=REMINDER,
+                reminder_days=offset,
+                sequence=outbox.email_delivery_next_sequence(deliveries=locked.emails.all()),
+                requested_by="system (reminder)",
+                recipients=recipients,
+                queued_at=now,
+            )
+            reminder_dispatch(delivery_id=delivery.pk)
+            result.reminders.append(delivery.pk)
+
+
+def invoices_dunning_run(*, reseller: Reseller, now: dt.datetime) -> DunningResult:
+    """Mark newly overdue invoices and queue the reminders whose day has come (see the
+    module docstring)."""
+    result = DunningResult()
+    _mark_overdue(reseller, now, result)
+    _queue_reminders(reseller, now, result)
+    if result.overdue or result.reminders:
+        logger.info("dunning of reseller %s: %s", reseller.pk, result.as_dict())
+    return result
+
+
+def reminder_dispatch(*, delivery_id: int) -> None:
+    """Queue the send once the caller's transaction commits (the invoice email task sends
+    every kind)."""
+    from billing.invoicing.delivery import invoice_email_dispatch
+
+    invoice_email_dispatch(delivery=InvoiceEmail(pk=delivery_id))
+
+
+def reminder_still_due(delivery: InvoiceEmail) -> Decimal | None:
+    """The balance still due on a reminder's invoice, or None when nothing is (paid,
+    credited in full, voided): then the reminder is not sent."""
+    invoice = invoices_with_credit_totals(Invoice.objects.filter(pk=delivery.invoice_id)).first()
+    if invoice is None or invoice.status != InvoiceStatus.FINALIZED or invoice.balance_due <= 0:
+        return None
+    return invoice.balance_due
+
+
+def reminder_balance_text(*, delivery: InvoiceEmail) -> str | None:
+    """The balance due as printed in the reminder; None when the reminder must not go out
+    (and then marks it failed with the reason, once)."""
+    balance = reminder_still_due(delivery)
+    if balance is None:
+        InvoiceEmail.objects.filter(pk=delivery.pk, status=InvoiceEmail.Status.QUEUED).update(
+            status=InvoiceEmail.Status.FAILED, last_error=NOT_DUE_NOTE
+        )
+        return None
+    return format_money(balance, delivery.invoice.currency)

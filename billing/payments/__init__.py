@@ -1,0 +1,1 @@
+"""Payments of invoices and their refunds (models, services, selectors, API, admin)."""
