@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 RUN := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install demo test lint format migrate run worker beat simulator clean
+.PHONY: install demo test test-fast lint format migrate run serve worker beat simulator clean
 
 install: $(VENV)/.synced
 
@@ -18,15 +18,23 @@ $(VENV)/.synced: pyproject.toml uv.lock | .tools/bin/uv
 	$(UV) sync --frozen --python $(PY)
 	touch $@
 
-## The demo: migrate, seed, sync from the built-in simulator, bill, serve the admin.
+## The demo: migrate, seed, sync from the built-in simulator, bill, then serve the admin
+## with a worker and beat (`manage.py serve`). Other ports:
+## make demo DEMO_ARGS="--addrport 127.0.0.1:8001 --simulator-port 8766"
 demo: install
 	$(RUN) manage.py migrate --noinput
-	$(RUN) manage.py demo
+	$(RUN) manage.py demo $(DEMO_ARGS)
 
-## The test suite, with lint and formatting checks. DATABASE_URL picks the database.
+## The whole test suite, with lint and formatting checks, on every CPU (pytest-xdist: one
+## database, Redis db and media folder per worker). DATABASE_URL picks the database.
+XDIST ?= -n auto --dist loadgroup
 test: install lint
 	$(RUN) manage.py makemigrations --check --dry-run
-	$(RUN) -m pytest $(PYTEST_ARGS)
+	$(RUN) -m pytest $(XDIST) $(PYTEST_ARGS)
+
+## The edit-test loop: the suite without the tests marked slow, on SQLite, without lint.
+test-fast: install
+	DATABASE_URL= $(RUN) -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -38,6 +46,11 @@ format: install
 
 migrate: install
 	$(RUN) manage.py migrate --noinput
+
+## Web server, Celery worker and beat in one process group, on the embedded broker under
+## var/broker/ when CELERY_BROKER_URL is unset (Ctrl-C stops all). SERVE_ARGS="--addrport ..."
+serve: install
+	$(RUN) manage.py serve $(SERVE_ARGS)
 
 run: install
 	$(RUN) manage.py runserver 127.0.0.1:8000
@@ -52,4 +65,4 @@ simulator: install
 	$(RUN) manage.py upstream_simulator --host 127.0.0.1 --port 8765
 
 clean:
-	rm -rf var/flowbill.sqlite3 var/media var/mail
+	rm -rf var/flowbill.sqlite3 var/flowbill.sqlite3-wal var/flowbill.sqlite3-shm var/media var/mail var/broker var/celerybeat-schedule*

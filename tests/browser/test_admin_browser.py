@@ -21,6 +21,7 @@ def seeded(transactional_db, settings, tmp_path, monkeypatch):
     return seed_reseller(name="Alpha", prefix="ALPHA")
 
 
+@pytest.mark.slow
 def test_staff_reads_dashboard_opens_chart_finalizes_and_downloads_pdf(live_server, page, seeded):
     expected = dashboard_build(reseller=seeded.reseller, now=NOW).figures
     page.goto(f"{live_server.url}/admin/login/?next=/admin/")

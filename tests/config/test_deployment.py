@@ -9,6 +9,8 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
+pytestmark = pytest.mark.slow  # every test here is over 2 s or shares one that is
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -94,6 +94,7 @@ def test_the_database_down_makes_both_checks_503(client, db, monkeypatch):
     assert (live.status_code, live.json()) == (503, {"status": "unavailable", "database": "down"})
 
 
+@pytest.mark.slow
 def test_a_broker_and_redis_that_never_answer_are_down_within_the_timeout(
     client, db, settings, silent_port
 ):

@@ -66,6 +66,7 @@ def _celery_conf(value: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_the_environment_variable_reaches_celery_and_a_short_one_stops_the_start():
     assert _celery_conf("2400").stdout.strip() == "2400"
 

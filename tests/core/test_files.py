@@ -198,6 +198,7 @@ _CHILD = textwrap.dedent(
 
 
 @pytest.mark.skipif(not hasattr(os, "fork") or sys.platform != "linux", reason="RLIMIT_FSIZE")
+@pytest.mark.slow
 def test_a_write_the_system_cuts_halfway_leaves_no_truncated_pdf_or_eml(tmp_path):
     media, mail = tmp_path / "media", tmp_path / "mail"
     media.mkdir()

@@ -1,4 +1,5 @@
-"""Fixtures of the reliability drills: the simulator, real workers, an SMTP stub, figures."""
+"""Fixtures of the reliability drills: the simulator, real workers, an SMTP stub (their
+figures are printed by tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import pytest
 from django.conf import settings as django_settings
 
 from tests.conftest import REQUIRE_SERVICES
-from tests.reliability import tally
 from tests.reliability.smtp_stub import SmtpStub
 from tests.reliability.workers import BROKER_URL, DrillWorker, Producer, drill_database_url
 from usage.simulator import SimulatorConfig, start_simulator
@@ -17,14 +17,6 @@ from usage.simulator import SimulatorConfig, start_simulator
 IPFOXY_CREDENTIALS = {"api_id": "demo-api-id", "api_token": "demo-api-token"}
 SMTP_USER = "drill-mailer"
 SMTP_PASSWORD = "smtp-password-SECRET-7f3a"
-
-
-def pytest_terminal_summary(terminalreporter):
-    lines = tally.summary_lines()
-    if lines:
-        terminalreporter.section("reliability drill figures")
-        for line in lines:
-            terminalreporter.write_line(line)
 
 
 def start_sim(now: dt.datetime, **config):

@@ -116,6 +116,7 @@ def test_the_admin_credit_note_form_refuses_hostile_amounts_on_the_field(tenant,
     assert CreditNote.objects.get().total == Decimal("1.00")
 
 
+@pytest.mark.slow
 def test_every_money_input_of_the_api_refuses_what_is_not_a_plain_decimal(tenant):
     api, key = Api(), tenant.reseller_key
     before = _counts()

@@ -419,6 +419,7 @@ def test_the_docs_recipe_and_the_helper_accept_a_real_signature():
 
 
 @pytest.mark.parametrize(("trust", "expected"), [("", "None"), ("1", "HTTP_X_FORWARDED_PROTO")])
+@pytest.mark.slow
 def test_x_forwarded_proto_is_trusted_only_when_the_operator_says_so(trust, expected):
     from cryptography.fernet import Fernet
 

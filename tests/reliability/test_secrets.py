@@ -39,6 +39,7 @@ SMTP_PASSWORD = "smtp-password-SECRET-e1f0"
 
 
 @pytest.mark.django_db
+@pytest.mark.slow
 def test_no_secret_in_logs_errors_rows_responses_admin_pdf_or_email(
     caplog, settings, tmp_path, client
 ):

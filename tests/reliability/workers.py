@@ -22,8 +22,11 @@ from celery import Celery
 from django.conf import settings
 from django.db import connection
 
+from tests.conftest import BROKER_URL as TEST_BROKER_URL
+from tests.conftest import worker_redis_url
+
 BASE_DIR = Path(settings.BASE_DIR)
-BROKER_URL = os.environ.get("FLOWBILL_TEST_BROKER_URL", "redis://127.0.0.1:6379/9")
+BROKER_URL = worker_redis_url(TEST_BROKER_URL)  # db 9 by default, one below per xdist worker
 STARTUP_SECONDS = 90
 
 

@@ -33,6 +33,7 @@ def test_unknown_task_name_fails_loudly(settings):
         usage_followups_enqueue(customer_id=1)
 
 
+@pytest.mark.slow
 def test_every_configured_after_sync_task_is_registered_in_a_plain_process():
     """Not only in workers: the web process and commands run syncs (and their followups)."""
     import subprocess

@@ -121,6 +121,7 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failure(reseller, make_endpo
 
 
 @pytest.mark.django_db
+@pytest.mark.slow
 def test_a_network_error_is_recorded_and_retried(reseller, make_endpoint, receiver):
     receiver.error = httpx.ConnectError("connection refused")
     make_endpoint()
@@ -156,6 +157,7 @@ def test_a_long_response_body_is_cut_to_an_excerpt(reseller, make_endpoint, monk
 
 
 @pytest.mark.django_db
+@pytest.mark.slow
 def test_a_delivery_already_claimed_or_done_is_not_sent_again(reseller, make_endpoint, receiver):
     make_endpoint()
     delivery = emit(reseller)

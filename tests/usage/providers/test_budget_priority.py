@@ -2,7 +2,6 @@
 budget implementations, so a write never waits behind a sync pass."""
 
 import datetime as dt
-import os
 import threading
 import time
 
@@ -22,20 +21,9 @@ NOW = dt.datetime(2026, 11, 20, 12, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def redis_db11():
-    """A real Redis on a db of this file's own (11), flushed before and after."""
-    url = os.environ.get("FLOWBILL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    url = url.rsplit("/", 1)[0] + "/11"
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("FLOWBILL_REQUIRE_SERVICES") == "1":
-            raise
-        pytest.skip("needs Redis at " + url)
-    client.flushdb()
-    yield client
-    client.flushdb()
+def redis_db(redis_url):
+    """A client of the test Redis (this xdist worker's own db, flushed before and after)."""
+    return redis.Redis.from_url(redis_url)
 
 
 @pytest.mark.parametrize(
@@ -82,8 +70,8 @@ def test_in_process_sync_stops_at_eight_of_ten_and_writes_take_the_last_two():
 
 
 @pytest.mark.redis
-def test_redis_sync_stops_at_eight_of_ten_and_writes_take_the_last_two(redis_db11):
-    budget = RedisBudget(redis_db11, window=0.5)
+def test_redis_sync_stops_at_eight_of_ten_and_writes_take_the_last_two(redis_db):
+    budget = RedisBudget(redis_db, window=0.5)
 
     sync, writes, sync_wait = _fill_then_write(budget, lambda: time.sleep(0.55))
 
@@ -109,9 +97,9 @@ def test_a_long_sync_pass_never_delays_a_write():
 
 
 @pytest.mark.redis
-def test_redis_priority_is_shared_across_clients(redis_db11):
-    sync_budget = RedisBudget(redis_db11, window=5.0)
-    write_budget = RedisBudget(redis.Redis(connection_pool=redis_db11.connection_pool), window=5.0)
+def test_redis_priority_is_shared_across_clients(redis_db):
+    sync_budget = RedisBudget(redis_db, window=5.0)
+    write_budget = RedisBudget(redis.Redis(connection_pool=redis_db.connection_pool), window=5.0)
     for _ in range(8):
         sync_budget.acquire("upstream:7", per_minute=10, timeout=0)
 
@@ -123,6 +111,7 @@ def test_redis_priority_is_shared_across_clients(redis_db11):
         write_budget.acquire("upstream:7", per_minute=10, timeout=0, priority=True)
 
 
+@pytest.mark.slow
 def test_a_write_is_not_queued_behind_a_running_sync_pass_against_the_simulator():
     config = SimulatorConfig(now=NOW, ipfoxy_sub_account_count=500, rate_limit_enabled=False)
     grants = []

@@ -6,6 +6,7 @@ import random
 from decimal import Decimal
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -196,6 +197,7 @@ def test_ipfoxy_usage_parser_returns_a_report_or_an_upstream_error(bodies):
 
 @FUZZ
 @given(bodies_of(ipfoxy_bodies))
+@pytest.mark.slow
 def test_ipfoxy_sub_account_parser_returns_rows_or_an_upstream_error(bodies):
     try:
         rows = connector("ipfoxy", bodies).list_sub_accounts()
@@ -206,6 +208,7 @@ def test_ipfoxy_sub_account_parser_returns_rows_or_an_upstream_error(bodies):
 
 @FUZZ
 @given(bodies_of(bytesflows_bodies))
+@pytest.mark.slow
 def test_bytesflows_ledger_parser_returns_a_snapshot_or_an_upstream_error(bodies):
     try:
         snap = connector("bytesflows", bodies).fetch_ledger(
