@@ -49,6 +49,19 @@ class StrictInputSerializer(serializers.Serializer):
 
     #: Keys that exist on the resource but cannot be changed through this serializer.
     immutable_fields: tuple[str, ...] = ()
+    #: Related-object fields -> their model: with a `tenant` in the context, each field takes
+    #: only the caller's rows (`Model.objects.for_reseller`), so a foreign id reads exactly
+    #: like a missing one.
+    tenant_scoped_fields: Mapping[str, type] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tenant = self.context.get("tenant")
+        if tenant is None:
+            return
+        for name, model in self.tenant_scoped_fields.items():
+            if name in self.fields:
+                self.fields[name].queryset = model.objects.for_reseller(tenant.reseller)
 
     def to_internal_value(self, data):
         errors: dict[str, list[str]] = {}
@@ -345,14 +358,7 @@ class SubAccountCreateInputSerializer(StrictModelInputSerializer):
         ]
         validators = []  # uniqueness is checked by the service, within the caller's data
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        tenant = self.context.get("tenant")
-        if tenant is not None:
-            self.fields["customer"].queryset = Customer.objects.for_reseller(tenant.reseller)
-            self.fields["upstream_account"].queryset = UpstreamAccount.objects.for_reseller(
-                tenant.reseller
-            )
+    tenant_scoped_fields = {"customer": Customer, "upstream_account": UpstreamAccount}
 
     def validate(self, attrs):
         attrs["credentials"] = validate_credentials(
@@ -471,11 +477,7 @@ class SubAccountMoveInputSerializer(StrictInputSerializer):
         "current one).",
     )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        tenant = self.context.get("tenant")
-        if tenant is not None:
-            self.fields["customer"].queryset = Customer.objects.for_reseller(tenant.reseller)
+    tenant_scoped_fields = {"customer": Customer}
 
     def get_fields(self):
         fields = super().get_fields()

@@ -224,16 +224,11 @@ class SubscriptionCreateInputSerializer(StrictInputSerializer):
         help_text="Bill only this upstream account's sub-accounts; null or absent: all.",
     )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        tenant = self.context.get("tenant")
-        if tenant is not None:
-            reseller = tenant.reseller
-            self.fields["customer"].queryset = Customer.objects.for_reseller(reseller)
-            self.fields["plan"].queryset = Plan.objects.for_reseller(reseller)
-            self.fields["upstream_account"].queryset = UpstreamAccount.objects.for_reseller(
-                reseller
-            )
+    tenant_scoped_fields = {
+        "customer": Customer,
+        "plan": Plan,
+        "upstream_account": UpstreamAccount,
+    }
 
 
 class SubscriptionUpdateInputSerializer(StrictInputSerializer):

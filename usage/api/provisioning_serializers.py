@@ -64,14 +64,7 @@ class ProvisionInputSerializer(StrictInputSerializer):
         "90, 180 or 360 (another number is a 400 naming it).",
     )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        tenant = self.context.get("tenant")
-        if tenant is not None:
-            self.fields["customer"].queryset = Customer.objects.for_reseller(tenant.reseller)
-            self.fields["upstream_account"].queryset = UpstreamAccount.objects.for_reseller(
-                tenant.reseller
-            )
+    tenant_scoped_fields = {"customer": Customer, "upstream_account": UpstreamAccount}
 
 
 class InitialAllocationOutputSerializer(serializers.ModelSerializer):

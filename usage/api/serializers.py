@@ -145,13 +145,7 @@ class SyncRequestInputSerializer(StrictInputSerializer):
         "one is refused by the service (400 `upstream_account_inactive`).",
     )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        tenant = self.context.get("tenant")
-        if tenant is not None:
-            self.fields["upstream_account"].queryset = UpstreamAccount.objects.for_reseller(
-                tenant.reseller
-            )
+    tenant_scoped_fields = {"upstream_account": UpstreamAccount}
 
 
 class QueuedSyncOutputSerializer(serializers.Serializer):
