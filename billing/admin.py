@@ -23,6 +23,7 @@ from accounts.admin import (
     ObjectAction,
     Panel,
     ReadOnlyInline,
+    ResellerAdmin,
     TenantScopedAdmin,
     TenantScopedInline,
     admin_extend,
@@ -30,6 +31,7 @@ from accounts.admin import (
 from accounts.models import Customer, Reseller
 from billing.admin_panels import invoice_lines_panel, invoice_parties_panel
 from billing.credit_notes import admin as _credit_note_admin  # noqa: F401 (registers it)
+from billing.exports import KINDS
 from billing.invoicing import (
     invoice_draft_discard,
     invoice_email_resend,
@@ -701,4 +703,48 @@ def exposure_panel(*, customer: Customer, now) -> Panel:
     )
 
 
+class ResellerBillingAdmin(ResellerAdmin):
+    """The reseller page with the accounting exports (the API's CSVs)."""
+
+    object_actions = (
+        *ResellerAdmin.object_actions,
+        ObjectAction(
+            "export",
+            "Download CSV",
+            inputs=(
+                ActionInput(
+                    "kind",
+                    "Export",
+                    choices=(
+                        ("invoices", "Invoices"),
+                        ("credit-notes", "Credit notes"),
+                        ("payments", "Payments and refunds"),
+                    ),
+                ),
+                ActionInput("period", "Month", input_type="month"),
+            ),
+            help="One row per document of the month, totals per currency (for your accountant).",
+        ),
+    )
+
+    def object_action_visible(self, request, obj, name: str) -> bool:
+        return name == "export" or super().object_action_visible(request, obj, name)
+
+    def object_action_initial(self, request, obj):
+        last = period_last_closed(tz=obj.tzinfo, now=timezone.now())
+        return {**super().object_action_initial(request, obj), "period": last.label}
+
+    def do_export(self, request, reseller):
+        from billing.api.export_views import export_response
+
+        kind = request.POST.get("kind", "")
+        if kind not in KINDS:
+            self.message_user(request, "Refused: choose an export.", messages.ERROR)
+            return None
+        return export_response(
+            reseller=reseller, kind=kind, period_label=request.POST.get("period", "")
+        )
+
+
 admin_extend(Customer, CustomerBillingAdmin)
+admin_extend(Reseller, ResellerBillingAdmin)

@@ -6,6 +6,7 @@ config/urls.py includes this under `api/v1/` next to accounts.api.urls.
 from django.urls import include, path
 
 from billing.api import (  # noqa: F401 (openapi: texts)
+    export_views,
     exposure_views,
     generate_views,
     openapi,
@@ -29,6 +30,7 @@ reseller_patterns = [
         name="subscription-detail",
     ),
     path("invoices/", views.ResellerInvoiceListView.as_view(), name="invoice-list"),
+    path("exports/<slug:kind>.csv", export_views.ExportView.as_view(), name="export"),
     path(
         "invoices/generate/", generate_views.InvoiceGenerateView.as_view(), name="invoice-generate"
     ),
