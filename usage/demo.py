@@ -117,6 +117,13 @@ def demo_sync_usage(
         return connector_for_upstream_account(upstream_account=upstream, budget=budget)
 
     ipfoxy = [s for s in subs if s.upstream_account.provider == Provider.IPFOXY]
+    if sim is not None:
+        # A sub-account Flowbill provisioned in an earlier demo run lived in that run's
+        # simulator (its state is in memory): this one would answer synthetic traffic for it.
+        gone = [s for s in ipfoxy if s.provisioned_at and sim.sub_account(s.upstream_id) is None]
+        for sub in gone:
+            stdout.write(f"  {sub}: provisioned in an earlier run, unknown to this simulator")
+        ipfoxy = [s for s in ipfoxy if s not in gone]
     bytesflows = [s for s in subs if s.upstream_account.provider == Provider.BYTESFLOWS]
     tz = reseller.tzinfo
     first_day = now.astimezone(tz).date() - dt.timedelta(days=BACKFILL_DAYS)
