@@ -49,11 +49,13 @@ from billing.api.serializers import (
     SubscriptionUpdateInputSerializer,
 )
 from billing.credit_notes.selectors import invoices_with_credit_totals
+from billing.current_usage import usage_current_for_customer
 from billing.invoicing import (
     invoice_draft_discard,
     invoice_draft_stale,
     invoice_finalize,
     invoice_mark_paid,
+    invoice_pdf_content,
     invoice_void,
     period_parse,
 )
@@ -66,12 +68,7 @@ from billing.plans import (
     subscription_delete,
     subscription_update,
 )
-from billing.selectors import (
-    CUSTOMER_VISIBLE_STATUSES,
-    invoice_pdf_content,
-    invoices_with_lines,
-    usage_current_for_customer,
-)
+from billing.selectors import CUSTOMER_VISIBLE_STATUSES, invoices_with_lines
 from config.errors import ApplicationError
 from config.query import StrictQueryMixin, query_error_responses
 

@@ -21,6 +21,7 @@ from billing.invoicing.cycle import (
 from billing.invoicing.delivery import (
     invoice_email_resend,
     invoice_email_send,
+    invoice_pdf_content,
     invoice_pdf_render,
     invoice_pdf_store,
     invoice_pdfs_render_missing,
@@ -82,6 +83,7 @@ __all__ = [
     "invoice_number_format",
     "invoice_number_next",
     "invoice_numbers_next",
+    "invoice_pdf_content",
     "invoice_pdf_render",
     "invoice_pdf_store",
     "invoice_pdfs_render_missing",

@@ -218,3 +218,24 @@ def invoice_email_resend(
         )
         invoice_email_dispatch(delivery=delivery)
     return delivery
+
+
+def invoice_pdf_content(*, invoice: Invoice) -> bytes:
+    """The PDF of an invoice, never writing anything.
+
+    A finalized invoice answers the stored file (the one emailed) when there is one; a draft
+    renders on the fly as DRAFT, and a paid or void invoice renders again from its frozen
+    snapshot so the watermark shows its current status (a missing stored file renders too).
+    """
+    from billing.credit_notes.pdf import invoice_pdf_with_credits
+
+    credited = invoice_pdf_with_credits(invoice=invoice)  # its credit notes under the total
+    if credited is not None:
+        return credited
+    if invoice.status == InvoiceStatus.FINALIZED and invoice.pdf:
+        try:
+            with invoice.pdf.open("rb") as fh:
+                return fh.read()
+        except OSError:
+            pass  # lost from storage: render it again from the frozen document
+    return invoice_pdf_render(invoice=invoice)

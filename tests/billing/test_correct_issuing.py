@@ -20,6 +20,7 @@ from billing.invoicing import (
     invoice_draft_stale,
     invoice_finalize,
     invoice_issue,
+    invoice_pdf_content,
     invoice_reissue,
     invoice_void,
     invoices_generate_for_period,
@@ -29,7 +30,6 @@ from billing.invoicing.generate import invoices_generate
 from billing.invoicing.periods import Period
 from billing.models import Invoice, InvoiceEmail, InvoiceEvent, InvoiceSequence
 from billing.plans import subscription_create, subscription_delete, subscription_update
-from billing.selectors import invoice_pdf_content
 from billing.tasks import invoice_email_send_task
 from config.errors import ApplicationError
 from tests import factories
