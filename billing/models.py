@@ -21,6 +21,7 @@ from django.db import models
 from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
 from accounts.tenancy import TenantQuerySet
 from accounts.validators import validate_currency
+from billing.write_once import amount_field
 from config.errors import ApplicationError
 
 GIB = 1_073_741_824
@@ -30,10 +31,6 @@ ZERO = Decimal(0)
 
 def _price_field(**kwargs: Any) -> models.DecimalField:
     return models.DecimalField(max_digits=20, decimal_places=6, **kwargs)
-
-
-def _amount_field(**kwargs: Any) -> models.DecimalField:
-    return models.DecimalField(max_digits=20, decimal_places=4, **kwargs)
 
 
 class Plan(models.Model):
@@ -239,10 +236,10 @@ class Invoice(models.Model):
     sequence_number = models.PositiveIntegerField(null=True, blank=True)
     issued_on = models.DateField(null=True, blank=True)
     due_on = models.DateField(null=True, blank=True)
-    subtotal = _amount_field(default=ZERO)
+    subtotal = amount_field(default=ZERO)
     tax_rate = models.DecimalField("tax rate (%)", max_digits=7, decimal_places=4, default=ZERO)
-    tax = _amount_field(default=ZERO)
-    total = _amount_field(default=ZERO)
+    tax = amount_field(default=ZERO)
+    total = amount_field(default=ZERO)
     snapshot = models.JSONField(
         default=dict, blank=True, help_text="Seller and buyer details frozen at finalization"
     )
@@ -422,7 +419,7 @@ class InvoiceLine(_DraftChild):
     quantity = models.DecimalField(max_digits=32, decimal_places=12, null=True, blank=True)
     unit = models.CharField(max_length=20, blank=True)
     unit_price = _price_field(null=True, blank=True)
-    amount = _amount_field()
+    amount = amount_field()
     details = models.JSONField(default=dict, blank=True)
     adjusts_invoice = models.ForeignKey(
         Invoice,

@@ -8,27 +8,16 @@ exceeds the invoice total (checked by `credit_note_create` under the invoice's r
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import models
 from django.db.models.functions import Round
 
 from accounts.models import Customer, Reseller
-from accounts.tenancy import TenantQuerySet
 from accounts.validators import validate_currency
 from billing.models import EmailDelivery, Invoice, InvoiceLine, YearlySequence
-from config.errors import ApplicationError
+from billing.write_once import WriteOnce, amount_field
 
 # What may still change on an issued credit note: the stored PDF.
 CREDIT_NOTE_MUTABLE = frozenset({"pdf", "pdf_rendered_at"})
-
-
-def _amount_field(**kwargs: Any) -> models.DecimalField:
-    return models.DecimalField(max_digits=20, decimal_places=4, **kwargs)
-
-
-def _immutable() -> ApplicationError:
-    return ApplicationError("credit_note_immutable", "Issued credit notes cannot be changed.")
 
 
 class CreditNoteReason(models.TextChoices):
@@ -40,18 +29,13 @@ class CreditNoteReason(models.TextChoices):
     PRODUCT_UNSATISFACTORY = "product_unsatisfactory", "Product unsatisfactory"
 
 
-class _ImmutableQuerySet(TenantQuerySet):
-    def update(self, **kwargs: Any) -> int:
-        if set(kwargs) - CREDIT_NOTE_MUTABLE:
-            raise _immutable()
-        return super().update(**kwargs)
+class CreditNote(WriteOnce):
+    """A credit against one issued invoice, numbered `{prefix}-CN-{YYYY}-{NNNNN}`; only its
+    stored PDF may be set after it is issued."""
 
-    def delete(self) -> tuple[int, dict[str, int]]:
-        raise _immutable()
-
-
-class CreditNote(models.Model):
-    """A credit against one issued invoice, numbered `{prefix}-CN-{YYYY}-{NNNNN}`."""
+    write_once_code = "credit_note_immutable"
+    write_once_message = "Issued credit notes cannot be changed."
+    write_once_mutable = CREDIT_NOTE_MUTABLE
 
     tenant_path = "reseller"
     Reason = CreditNoteReason
@@ -65,10 +49,10 @@ class CreditNote(models.Model):
     sequence_number = models.PositiveIntegerField()
     reason = models.CharField(max_length=30, choices=CreditNoteReason.choices, blank=True)
     memo = models.CharField(max_length=500, blank=True)
-    subtotal = _amount_field()
+    subtotal = amount_field()
     tax_rate = models.DecimalField("tax rate (%)", max_digits=7, decimal_places=4)
-    tax = _amount_field()
-    total = _amount_field()
+    tax = amount_field()
+    total = amount_field()
     issued_on = models.DateField(help_text="Day of issue in the reseller's timezone")
     snapshot = models.JSONField(default=dict, blank=True, help_text="Frozen for rendering")
     pdf = models.FileField(upload_to="credit_notes/", blank=True, max_length=300)
@@ -76,8 +60,6 @@ class CreditNote(models.Model):
     created_by = models.CharField(max_length=150, blank=True)
     idempotency_key = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField()
-
-    objects = _ImmutableQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -107,26 +89,16 @@ class CreditNote(models.Model):
     def __str__(self) -> str:
         return self.number
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None and not self._adding_or_only_pdf(kwargs.get("update_fields")):
-            raise _immutable()
-        super().save(*args, **kwargs)
 
-    def _adding_or_only_pdf(self, update_fields) -> bool:
-        if self._state.adding:
-            return True
-        return update_fields is not None and set(update_fields) <= CREDIT_NOTE_MUTABLE
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise _immutable()
-
-
-class CreditNoteLine(models.Model):
+class CreditNoteLine(WriteOnce):
     """One credited amount: net `amount` + `tax` (rounded once) = `total`.
 
     `invoice_line` is set when a specific invoice line is credited; a credit of a single
     amount (or of the whole remainder) has one line without it.
     """
+
+    write_once_code = "credit_note_immutable"
+    write_once_message = "Issued credit notes cannot be changed."
 
     tenant_path = "credit_note__reseller"
 
@@ -140,11 +112,9 @@ class CreditNoteLine(models.Model):
         related_name="credit_note_lines",
     )
     description = models.CharField(max_length=300)
-    amount = _amount_field()
-    tax = _amount_field()
-    total = _amount_field()
-
-    objects = _ImmutableQuerySet.as_manager()
+    amount = amount_field()
+    tax = amount_field()
+    total = amount_field()
 
     class Meta:
         ordering = ["credit_note", "position"]
@@ -161,14 +131,6 @@ class CreditNoteLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.description}: {self.total}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise _immutable()
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise _immutable()
 
 
 class CreditNoteSequence(YearlySequence):

@@ -10,25 +10,12 @@ its balance due is `total - amount_credited - amount_paid`
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import models
 
 from accounts.models import Customer, Reseller
-from accounts.tenancy import TenantQuerySet
 from accounts.validators import validate_currency
 from billing.models import Invoice
-from config.errors import ApplicationError
-
-
-def _amount_field(**kwargs: Any) -> models.DecimalField:
-    return models.DecimalField(max_digits=20, decimal_places=4, **kwargs)
-
-
-def _immutable() -> ApplicationError:
-    return ApplicationError(
-        "payment_immutable", "Payments and refunds cannot be changed; refund a payment instead."
-    )
+from billing.write_once import WriteOnce, amount_field
 
 
 class PaymentMethod(models.TextChoices):
@@ -43,29 +30,11 @@ class PaymentMethod(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class _ImmutableQuerySet(TenantQuerySet):
-    def update(self, **kwargs: Any) -> int:
-        raise _immutable()
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        raise _immutable()
-
-
-class _WriteOnce(models.Model):
-    class Meta:
-        abstract = True
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise _immutable()
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise _immutable()
-
-
-class Payment(_WriteOnce):
+class Payment(WriteOnce):
     """Money received against an invoice (`billing.payments.services.payment_create`)."""
+
+    write_once_code = "payment_immutable"
+    write_once_message = "Payments and refunds cannot be changed; refund a payment instead."
 
     tenant_path = "reseller"
     Method = PaymentMethod
@@ -74,7 +43,7 @@ class Payment(_WriteOnce):
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
     currency = models.CharField(max_length=3, validators=[validate_currency])
-    amount = _amount_field(help_text="Received, in the invoice currency's minor unit (> 0).")
+    amount = amount_field(help_text="Received, in the invoice currency's minor unit (> 0).")
     paid_at = models.DateTimeField(help_text="When the money was received (not when recorded).")
     method = models.CharField(max_length=20, choices=PaymentMethod.choices)
     method_detail = models.CharField(
@@ -86,8 +55,6 @@ class Payment(_WriteOnce):
     note = models.CharField(max_length=500, blank=True)
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField()
-
-    objects = _ImmutableQuerySet.as_manager()
 
     class Meta:
         ordering = ["paid_at", "pk"]
@@ -103,21 +70,22 @@ class Payment(_WriteOnce):
         return f"Payment #{self.pk} of {self.amount} {self.currency}"
 
 
-class Refund(_WriteOnce):
+class Refund(WriteOnce):
     """Money given back of one payment; never more than the payment's unrefunded amount
     (`billing.payments.services.payment_refund`, under the invoice's row lock)."""
+
+    write_once_code = "payment_immutable"
+    write_once_message = "Payments and refunds cannot be changed; refund a payment instead."
 
     tenant_path = "payment__reseller"
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
-    amount = _amount_field(help_text="Given back, in the payment's currency (> 0).")
+    amount = amount_field(help_text="Given back, in the payment's currency (> 0).")
     refunded_at = models.DateTimeField()
     reason = models.CharField(max_length=500, blank=True)
     reference = models.CharField(max_length=200, blank=True)
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField()
-
-    objects = _ImmutableQuerySet.as_manager()
 
     class Meta:
         ordering = ["refunded_at", "pk"]
