@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import secrets
+import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -35,6 +36,24 @@ MAX_FLOW_MB = 1_000_000_000
 def new_idempotency_key() -> str:
     """A fresh key for one logical write: 24 lower-case hex characters."""
     return secrets.token_hex(12)
+
+
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_proxy_password(*, length: int) -> str:
+    """A strong proxy password within IPFoxy's rules (10-15 characters): `length` random
+    letters and digits, with at least one lower-case letter, one capital and one digit."""
+    if not 10 <= length <= 15:
+        raise ValueError(f"password length {length}: IPFoxy takes 10-15 characters")
+    while True:
+        password = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
+        if (
+            any(c.islower() for c in password)
+            and any(c.isupper() for c in password)
+            and any(c.isdigit() for c in password)
+        ):
+            return password
 
 
 # --------------------------------------------------------------------------- results

@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
-import string
 
 from django.db import transaction
 
 from accounts.models import SubAccount
 from usage.models import AccessChange
 from usage.providers.reseller import ResellerConnector
+from usage.providers.reseller import new_proxy_password as _proxy_password
 from usage.services.connectors import (
     RESELLER_PROVIDERS,
     reseller_api_check,
@@ -63,21 +62,13 @@ REASON_CUSTOMER_REINSTATED = "customer_reinstated"
 REASON_SUB_ACCOUNT_CLOSED = "sub_account_closed"
 
 PASSWORD_LENGTH = 15  # IPFoxy: 10-15 characters (letters and digits are always accepted)
-_ALPHABET = string.ascii_letters + string.digits
 _ACCESS = {Action.BLOCK: "blocked", Action.RESTORE: "open"}
 
 
 def new_proxy_password() -> str:
     """A strong proxy password within IPFoxy's rules: 15 letters and digits (about 89 bits),
     at least one lower-case letter, one upper-case letter and one digit."""
-    while True:
-        password = "".join(secrets.choice(_ALPHABET) for _ in range(PASSWORD_LENGTH))
-        if (
-            any(c.islower() for c in password)
-            and any(c.isupper() for c in password)
-            and any(c.isdigit() for c in password)
-        ):
-            return password
+    return _proxy_password(length=PASSWORD_LENGTH)
 
 
 def access_changes_apply(sub_account: SubAccount) -> bool:

@@ -40,7 +40,7 @@ from accounts.services import sub_account_create
 from config.errors import ApplicationError
 from usage.models import Allocation, Provisioning
 from usage.providers.base import ParameterError, UpstreamError
-from usage.providers.reseller import EXPIRY_DAYS, ResellerConnector
+from usage.providers.reseller import EXPIRY_DAYS, ResellerConnector, new_proxy_password
 from usage.providers.reseller import new_idempotency_key as _new_key
 from usage.services.allocations import (
     _invalid,
@@ -74,7 +74,6 @@ DEFAULT_PREFIX = "fb"
 _NAME_ALPHABET = string.ascii_lowercase + string.digits
 #: Passwords: 14 letters and digits (IPFoxy: 10-15), at least one of each kind (83 bits).
 PASSWORD_LENGTH = 14
-_PASSWORD_ALPHABET = string.ascii_letters + string.digits
 #: Fresh names one send tries after the upstream refused the name (see the docstring).
 RENAMES = 2
 #: Tries to draw a name no row of the upstream account has (a clash is a 1 in 10^9 event).
@@ -120,14 +119,7 @@ def provisioning_name_new(*, upstream_account: UpstreamAccount, prefix: str) -> 
 def provisioning_password_new() -> str:
     """A strong proxy password: `PASSWORD_LENGTH` letters and digits, with at least one
     lower-case letter, one capital and one digit."""
-    while True:
-        password = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
-        if (
-            any(c.islower() for c in password)
-            and any(c.isupper() for c in password)
-            and any(c.isdigit() for c in password)
-        ):
-            return password
+    return new_proxy_password(length=PASSWORD_LENGTH)
 
 
 # --- recording -----------------------------------------------------------------------------
