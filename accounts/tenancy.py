@@ -27,17 +27,6 @@ def _id_lookup(path: str) -> str:
     return "pk" if path == "pk" else f"{path}_id"
 
 
-def reseller_id_of(obj: models.Model) -> int | None:
-    """The id of the reseller that owns a tenant object (following `tenant_path`)."""
-    if type(obj).tenant_path == "pk":
-        return obj.pk
-    current = obj
-    parts = type(obj).tenant_path.split("__")
-    for part in parts[:-1]:
-        current = getattr(current, part)
-    return getattr(current, f"{parts[-1]}_id")
-
-
 def reseller_for_user(user) -> Reseller | None:
     """The reseller whose staff `user` is, or None (superusers and anonymous users)."""
     if not getattr(user, "is_authenticated", False):

@@ -129,7 +129,7 @@ def _load(args) -> None:
     from accounts.models import Customer, Provider, Reseller, SubAccount, UpstreamAccount
     from billing.invoicing import invoice_issue
     from billing.models import Subscription
-    from billing.services import plan_create
+    from billing.plans import plan_create
     from usage.models import UsageDay
 
     print("migrating...", flush=True)

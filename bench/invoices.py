@@ -58,7 +58,7 @@ def _drop_pg(name: str, url: str) -> None:
 def _seed(customers: int, sub_accounts: int, days: int, period_start: dt.date) -> None:
     from accounts.models import Customer, Provider, Reseller, SubAccount, UpstreamAccount
     from billing.models import Subscription
-    from billing.services import plan_create
+    from billing.plans import plan_create
     from usage.models import UsageDay
 
     reseller = Reseller.objects.create(

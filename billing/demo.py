@@ -17,7 +17,7 @@ from accounts.models import Customer, Reseller, UpstreamAccount
 from billing.invoicing import invoices_issue_for_period, period_last_closed
 from billing.models import Invoice, Plan
 from billing.money import format_money
-from billing.services import plan_create, subscription_create
+from billing.plans import plan_create, subscription_create
 from config.errors import ApplicationError
 
 D = Decimal

@@ -28,7 +28,7 @@ from accounts.services import customer_create
 from billing.invoicing.periods import local_midnight, period_containing
 from billing.models import Plan
 from billing.money import format_money
-from billing.services import plan_create, subscription_create
+from billing.plans import plan_create, subscription_create
 from billing.traffic_policy.policy import customer_traffic_policy_apply
 from config.admin.formatting import gb_text
 from usage.demo import demo_simulator

@@ -346,10 +346,6 @@ class Invoice(models.Model):
         fields = [f.attname for f in self._meta.concrete_fields] if full else ["status"]
         return Invoice.objects.filter(pk=self.pk).order_by().values(*fields).first()
 
-    @property
-    def is_draft(self) -> bool:
-        return self.status == InvoiceStatus.DRAFT
-
 
 class _DraftChildQuerySet(TenantQuerySet):
     """Rows that belong to an invoice change only while the invoice is a draft."""

@@ -654,10 +654,6 @@ def _owned_id(what: str) -> serializers.IntegerField:
     return id_parameter(f"A {what} id of yours (404 if not).")
 
 
-class NoFiltersQuerySerializer(serializers.Serializer):
-    """A list without filters: only `limit`/`offset` (anything else is a 400)."""
-
-
 class UpstreamAccountQuerySerializer(serializers.Serializer):
     provider = serializers.ChoiceField(choices=Provider.choices, required=False)
     is_active = serializers.BooleanField(required=False, help_text="`true` or `false`.")

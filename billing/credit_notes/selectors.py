@@ -14,7 +14,6 @@ from django.db import models
 from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, Greatest, Round
 
-from accounts.models import Customer, Reseller
 from billing.credit_notes.amounts import Credited, NetTax
 from billing.credit_notes.models import CreditNote, CreditNoteLine
 from billing.models import Invoice, InvoiceStatus
@@ -70,16 +69,6 @@ def invoices_with_credit_totals(queryset: models.QuerySet[Invoice]) -> models.Qu
             output_field=_AMOUNT,
         )
     )
-
-
-def credit_notes_for_reseller(*, reseller: Reseller) -> models.QuerySet[CreditNote]:
-    return CreditNote.objects.for_reseller(reseller).select_related("invoice", "customer")
-
-
-def credit_notes_for_customer(*, customer: Customer) -> models.QuerySet[CreditNote]:
-    return CreditNote.objects.filter(
-        reseller_id=customer.reseller_id, customer_id=customer.pk
-    ).select_related("invoice", "customer")
 
 
 def credit_note_lines(*, credit_note: CreditNote) -> list[CreditNoteLine]:

@@ -72,9 +72,6 @@ class Dashboard:
             or self.figures.rating_errors
         )
 
-    def attention_group(self, key: str) -> AttentionGroup:
-        return next(g for g in self.attention if g.key == key)
-
 
 def dashboard_build(*, reseller: Reseller, now: dt.datetime) -> Dashboard:
     figures = dashboard_period_figures(reseller=reseller, now=now)

@@ -42,7 +42,6 @@ from billing.invoicing.issuing import (
 )
 from billing.invoicing.numbering import (
     invoice_number_format,
-    invoice_number_next,
     invoice_numbers_next,
 )
 from billing.invoicing.periods import (
@@ -81,7 +80,6 @@ __all__ = [
     "invoice_issue",
     "invoice_mark_paid",
     "invoice_number_format",
-    "invoice_number_next",
     "invoice_numbers_next",
     "invoice_pdf_content",
     "invoice_pdf_render",

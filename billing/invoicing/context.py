@@ -28,8 +28,8 @@ from accounts.models import Customer, SubAccount
 from accounts.selectors import held_totals, sub_accounts_held
 from billing.invoicing.periods import Period
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, Plan, Subscription
+from billing.plans import plan_terms
 from billing.rating import PlanTerms
-from billing.services import plan_terms
 from usage.models import UsageDay
 
 #: Customers per chunk (and per transaction where a chunk is written at once): big enough that

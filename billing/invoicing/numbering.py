@@ -12,12 +12,6 @@ def invoice_number_format(*, prefix: str, year: int, number: int) -> str:
     return f"{prefix}-{year:04d}-{number:05d}"
 
 
-def invoice_number_next(*, reseller: Reseller, year: int) -> tuple[str, int]:
-    """Take the next number of `year` for `reseller`. Must run inside the caller's atomic
-    block: the lock is held until it commits."""
-    return invoice_numbers_next(reseller=reseller, year=year, count=1)[0]
-
-
 def invoice_numbers_next(*, reseller: Reseller, year: int, count: int) -> list[tuple[str, int]]:
     """Take the next `count` numbers of `year` for `reseller` in one statement (a chunk of
     invoices issued in one transaction). Gapless like one at a time: the increment commits or

@@ -126,7 +126,7 @@ def test_a_currency_change_waits_for_a_subscription_being_created_and_is_refused
     from django.db import connection, transaction
 
     from accounts.models import Customer
-    from billing.services import subscription_create
+    from billing.plans import subscription_create
     from tests import factories
 
     customer = factories.CustomerFactory()

@@ -22,7 +22,7 @@ from decimal import Decimal
 from accounts.models import MIB, Customer, Provider, Reseller, SubAccount, UpstreamAccount, User
 from billing.invoicing import invoice_create_draft, invoice_finalize, invoice_mark_paid
 from billing.models import Invoice, InvoiceEmail, Plan
-from billing.services import plan_create, subscription_create
+from billing.plans import plan_create, subscription_create
 from tests import factories
 from usage.models import SyncRun, UpstreamSubAccount, UsageDay, UsageHour
 from usage.services.storage import days_recompute

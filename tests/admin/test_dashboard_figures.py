@@ -16,7 +16,7 @@ from billing.dashboard.units import upstream_cost, upstream_gb_bytes
 from billing.invoicing import Period, invoice_preview, invoice_void
 from billing.models import InvoiceEmail, InvoiceLine, Subscription
 from billing.money import format_money
-from billing.services import subscription_end
+from billing.plans import subscription_end
 from tests.admin.seed import GIB, NOV, NOW, OCT, SUBS, UTC, bucket_sum, hour_bytes
 from usage.models import UsageDay
 

@@ -53,14 +53,15 @@ def books(db):
 def test_overdue_amounts_are_the_balance_due_per_currency(books):
     reseller, usd, eur, _paid_in_full, note = books
     dashboard = dashboard_build(reseller=reseller, now=NOW)
-    overdue = dashboard.attention_group("overdue")
+    groups = {g.key: g for g in dashboard.attention}
+    overdue = groups["overdue"]
 
     assert {i.invoice_id for i in overdue.items} == {usd.pk, eur.pk}  # the paid one is not
     assert overdue.totals == {
         "USD": usd.total - note.total - Decimal("50.00"),
         "EUR": eur.total,
     }  # never one sum across currencies
-    assert dashboard.attention_group("unpaid").count == 0
+    assert groups["unpaid"].count == 0
 
 
 @pytest.mark.django_db

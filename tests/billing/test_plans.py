@@ -3,8 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.rating import PlanTerms, Tier
-from billing.services import (
+from billing.plans import (
     plan_create,
     plan_terms,
     subscription_create,
@@ -12,6 +11,7 @@ from billing.services import (
     terms_from_json,
     terms_to_json,
 )
+from billing.rating import PlanTerms, Tier
 from config.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory
@@ -112,7 +112,7 @@ def test_ending_before_the_start_is_refused_and_on_it_cancels(customer):
 @pytest.mark.django_db(transaction=True)
 def test_subscription_create_locks_inside_its_own_transaction_in_autocommit():
     """Callers outside a transaction (commands, shell, tests) get the service's own."""
-    from billing.services import subscription_create
+    from billing.plans import subscription_create
 
     customer = factories.CustomerFactory()
     plan = PlanFactory(reseller=customer.reseller)
