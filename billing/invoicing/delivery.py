@@ -21,6 +21,7 @@ from django.db.models import Case, CharField, Value, When
 
 from accounts.models import Reseller
 from billing import outbox
+from billing.invoicing.pdf_with_credits import invoice_pdf_with_credits
 from billing.invoicing.rendering import invoice_document
 from billing.models import Invoice, InvoiceEmail, InvoiceLine, InvoiceStatus, InvoiceUsage
 from config.errors import ApplicationError
@@ -227,8 +228,6 @@ def invoice_pdf_content(*, invoice: Invoice) -> bytes:
     renders on the fly as DRAFT, and a paid or void invoice renders again from its frozen
     snapshot so the watermark shows its current status (a missing stored file renders too).
     """
-    from billing.credit_notes.pdf import invoice_pdf_with_credits
-
     credited = invoice_pdf_with_credits(invoice=invoice)  # its credit notes under the total
     if credited is not None:
         return credited

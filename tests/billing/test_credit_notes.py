@@ -22,7 +22,6 @@ from billing.credit_notes.delivery import (
     credit_notes_catch_up,
 )
 from billing.credit_notes.models import CreditNote, CreditNoteEmail, CreditNoteLine
-from billing.credit_notes.pdf import invoice_pdf_with_credits
 from billing.credit_notes.selectors import (
     invoice_amount_credited,
     invoices_with_credit_totals,
@@ -30,6 +29,7 @@ from billing.credit_notes.selectors import (
 from billing.credit_notes.services import credit_note_create
 from billing.credit_notes.tasks import credit_note_email_send_task
 from billing.invoicing import invoice_mark_paid, invoice_void
+from billing.invoicing.pdf_with_credits import invoice_pdf_with_credits
 from billing.models import Invoice, InvoiceLine, InvoiceStatus
 from billing.money import quantize_money
 from config.errors import ApplicationError

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from billing.credit_notes.document import InvoiceCredit
 from billing.credit_notes.selectors import invoice_amount_credited, invoice_balance_due
+from billing.invoicing.rendering import invoice_document
 from billing.models import Invoice
 from billing.payments.selectors import invoice_amount_paid
+from billing.pdf import render_invoice_pdf
 
 
 def invoice_pdf_with_credits(*, invoice: Invoice) -> bytes | None:
@@ -21,9 +23,6 @@ def invoice_pdf_with_credits(*, invoice: Invoice) -> bytes | None:
     paid = invoice_amount_paid(invoice_id=invoice.pk)
     if not credited and not paid:
         return None
-    from billing.invoicing.rendering import invoice_document
-    from billing.pdf import render_invoice_pdf
-
     credit = InvoiceCredit(
         amount_credited=credited,
         amount_paid=paid,
