@@ -9,7 +9,7 @@ from django.core.validators import MaxValueValidator, MinLengthValidator, MinVal
 from django.db import models
 
 from accounts.crypto import EncryptedJSONField
-from accounts.models import Customer, Provider, SubAccount, UpstreamAccount
+from accounts.models import Customer, Provider, Reseller, SubAccount, UpstreamAccount
 from accounts.tenancy import TenantQuerySet
 
 GIB = 1_073_741_824
@@ -67,6 +67,35 @@ class UsageDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sub_account_id} {self.day}: {self.bytes} B"
+
+
+class ResellerUsageDay(models.Model):
+    """A rollup of `UsageDay`: bytes of all a reseller's sub-accounts on one local day, in
+    `slot` = sub-account id % `usage.services.rollup.SLOTS` (several rows a day, so syncs of
+    different sub-accounts seldom wait for the same row). The reseller-wide series reads
+    these rows, a few per day, instead of every sub-account's day.
+
+    Kept exactly by the one writer of days (`usage.services.storage.days_recompute` adds
+    each day's change in the same transaction); `rebuild_usage_rollup` recomputes it."""
+
+    tenant_path = "reseller"
+
+    reseller = models.ForeignKey(Reseller, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(help_text="Calendar day in the reseller's timezone")
+    slot = models.PositiveSmallIntegerField()
+    bytes = models.BigIntegerField(default=0)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reseller", "day", "slot"], name="reseller_usage_day_unique_slot"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reseller {self.reseller_id} {self.day} slot {self.slot}: {self.bytes} B"
 
 
 class SyncRun(models.Model):

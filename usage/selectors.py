@@ -16,6 +16,7 @@ from django.db.models.functions import TruncMonth
 from accounts.models import Reseller
 from usage.models import (
     LedgerSnapshot,
+    ResellerUsageDay,
     SubAccountTraffic,
     SyncRun,
     UpstreamSubAccount,
@@ -142,7 +143,8 @@ def usage_series(
     summed over the reseller's sub-accounts (or one customer's, or one sub-account).
 
     Every period of the range is present, in order, with 0 where nothing was stored:
-    - `day`: one point per day, from `UsageDay`;
+    - `day`: one point per day, from `UsageDay` (over the whole reseller, days and months
+      read its rollup `ResellerUsageDay`, which equals the sum of its sub-accounts' days);
     - `month`: one point per calendar month touched by the range (dated the 1st), summing
       only the range's days (a range starting mid-month gives a partial first month);
     - `hour`: one point per UTC hour starting inside the range's local days (23 or 25 on DST
@@ -162,11 +164,16 @@ def usage_series(
             customer_id=customer_id,
             sub_account_id=sub_account_id,
         )
-    days = _scoped(
-        UsageDay.objects.for_reseller(reseller).filter(day__gte=first_day, day__lt=end_day),
-        customer_id=customer_id,
-        sub_account_id=sub_account_id,
-    )
+    if customer_id is None and sub_account_id is None:
+        # All the reseller's sub-accounts: the rollup, a few rows a day (usage.services.rollup).
+        days = ResellerUsageDay.objects.for_reseller(reseller)
+    else:
+        days = _scoped(
+            UsageDay.objects.for_reseller(reseller),
+            customer_id=customer_id,
+            sub_account_id=sub_account_id,
+        )
+    days = days.filter(day__gte=first_day, day__lt=end_day)
     if granularity == "day":
         totals = {
             day: int(total or 0)

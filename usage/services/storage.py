@@ -26,6 +26,8 @@ from django.utils import timezone
 
 from usage.models import UsageDay, UsageHour
 from usage.providers.base import BadResponseError, HourlyUsage
+from usage.services.rollup import reseller_usage_days_add
+from usage.services.storage_pg import days_recompute_pg, hours_replace_pg
 
 HOUR = dt.timedelta(hours=1)
 UTC = dt.UTC
@@ -54,9 +56,20 @@ def db_datetime(value: dt.datetime):
     return _adapt_datetime(connection.vendor, value)
 
 
+@lru_cache(maxsize=65536)
 def local_day(hour_start: dt.datetime, tz: ZoneInfo) -> dt.date:
-    """The reseller-local calendar day an hour belongs to: the day it starts in."""
+    """The reseller-local calendar day an hour belongs to: the day it starts in. (Cached:
+    the same hours come back for every sub-account of a pass.)"""
     return hour_start.astimezone(tz).date()
+
+
+@lru_cache(maxsize=4096)
+def day_bounds(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """The instants local day `day` starts and the next one starts (aware, in `tz`)."""
+    return (
+        dt.datetime.combine(day, dt.time(), tzinfo=tz),
+        dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz),
+    )
 
 
 def validate_hours(
@@ -64,11 +77,12 @@ def validate_hours(
 ) -> dict[dt.datetime, HourlyUsage]:
     """Refuse what a connector should never have returned, before anything is written."""
     result: dict[dt.datetime, HourlyUsage] = {}
+    zero = dt.timedelta(0)
     for item in hours:
         start = item.hour_start
-        if start.tzinfo is None or start.utcoffset() != dt.timedelta(0):
+        if start.tzinfo is None or start.utcoffset() != zero:
             raise BadResponseError("hour bucket is not an aware UTC time")
-        if start != floor_hour(start):
+        if start.minute or start.second or start.microsecond:  # UTC: on the hour
             raise BadResponseError("hour bucket does not start on the hour")
         if not window_start <= start < window_end:
             raise BadResponseError("hour bucket outside the requested window")
@@ -90,8 +104,21 @@ def hours_replace(
     """Make stored hours in `[window_start, window_end)` equal the report; return changed hours.
 
     An hour stored earlier but absent from the report is set to 0 (the upstream no longer
-    reports usage there). Call inside a transaction.
+    reports usage there). Call inside a transaction. PostgreSQL compares and writes in one
+    statement (`storage_pg`); other databases compare here.
     """
+    if connection.vendor == "postgresql":
+        items = hours.values()
+        return hours_replace_pg(
+            sub_account_id=sub_account_id,
+            starts=list(hours),
+            values=[item.bytes for item in items],
+            raw_values=[item.raw_value for item in items],
+            raw_units=[item.raw_unit for item in items],
+            window_start=window_start,
+            window_end=window_end,
+            stamp=timezone.now(),
+        )
     table = connection.ops.quote_name(UsageHour._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -154,17 +181,19 @@ def days_recompute(*, sub_account_id: int, hours: Iterable[dt.datetime], tz: Zon
     days = {local_day(hour, tz) for hour in hours}
     if not days:
         return 0
+    ordered = sorted(days)
+    if connection.vendor == "postgresql":
+        written = days_recompute_pg(
+            sub_account_id=sub_account_id,
+            bounds=[(day, *day_bounds(day, tz)) for day in ordered],
+            stamp=timezone.now(),
+        )
+        reseller_usage_days_add(sub_account_id=sub_account_id, changes=written)
+        return len(written)
     ops = connection.ops
     # The hours starting inside local day D are those in [local midnight D, local midnight
     # D+1) as instants: one conditional sum per day, no rows fetched.
-    ordered = sorted(days)
-    bounds = [
-        (
-            db_datetime(dt.datetime.combine(day, dt.time(), tzinfo=tz)),
-            db_datetime(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)),
-        )
-        for day in ordered
-    ]
+    bounds = [tuple(db_datetime(edge) for edge in day_bounds(day, tz)) for day in ordered]
     sums = ", ".join(
         ["SUM(CASE WHEN hour_start >= %s AND hour_start < %s THEN bytes ELSE 0 END)"] * len(bounds)
     )
@@ -208,6 +237,10 @@ def days_recompute(*, sub_account_id: int, hours: Iterable[dt.datetime], tz: Zon
                 )
                 for day, total, revision in rows
             ],
+        )
+        reseller_usage_days_add(  # the reseller-wide rollup, in this same transaction
+            sub_account_id=sub_account_id,
+            changes=[(day, total - existing.get(day, (0,))[0]) for day, total, _ in rows],
         )
     return len(rows)
 
