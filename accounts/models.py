@@ -251,8 +251,6 @@ class Customer(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if not self.currency and self.reseller_id:
-            self.currency = self.reseller.currency
         if self.traffic_policy == self.TrafficPolicy.CREDIT_LIMIT:
             needed = {
                 "credit_limit": self.credit_limit is None,

@@ -44,9 +44,19 @@ def _refuse_status_change(customer: Customer, fields: Mapping[str, Any]) -> None
         raise ValidationError({"status": SUSPEND_WITH_ACTION})
 
 
+def customer_currency_default(*, reseller: Reseller, currency: str | None) -> str:
+    """A customer's currency: the one given, or the reseller's when none is (absent or
+    empty). The one place that default is applied: create and update."""
+    return currency or reseller.currency
+
+
 def customer_create(*, reseller: Reseller, name: str, email: str, **fields: Any) -> Customer:
-    """Create a customer (active); an empty currency takes the reseller's."""
+    """Create a customer (active) in `currency`, or the reseller's when none is given
+    (`customer_currency_default`)."""
     _refuse_status_change(Customer(), fields)
+    fields["currency"] = customer_currency_default(
+        reseller=reseller, currency=fields.get("currency")
+    )
     return _save_validated(Customer(reseller=reseller, name=name, email=email, **fields))
 
 
@@ -340,8 +350,9 @@ def customer_update(*, customer: Customer, **fields: Any) -> Customer:
     only through suspend / reinstate (an unchanged one is accepted)."""
     _refuse_status_change(customer, fields)
     if "currency" in fields:
-        if not fields["currency"]:
-            fields["currency"] = customer.reseller.currency
+        fields["currency"] = customer_currency_default(
+            reseller=customer.reseller, currency=fields["currency"]
+        )
         locked = Customer.objects.select_for_update().get(pk=customer.pk)
         customer_check_currency_change(customer=locked, currency=fields["currency"])
     if fields.get("topup_bytes"):

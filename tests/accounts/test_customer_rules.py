@@ -10,8 +10,10 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from accounts.api_keys import api_key_create
+from accounts.models import Customer
 from accounts.services import customer_create, customer_update, reseller_create
 from config.errors import ApplicationError
+from tests import factories
 from tests.api.conftest import key_client
 from tests.billing.factories import PlanFactory, SubscriptionFactory
 
@@ -155,3 +157,35 @@ def test_a_currency_change_waits_for_a_subscription_being_created_and_is_refused
     assert outcome == ["customer_currency_locked"]
     customer.refresh_from_db()
     assert customer.currency == "USD"
+
+
+# --- the currency default: one rule, in `customer_create` / `customer_update` ---------------
+
+
+@pytest.mark.django_db
+def test_a_new_customer_without_a_currency_gets_the_resellers_and_a_given_one_stays():
+    reseller = factories.ResellerFactory(currency="EUR")
+    defaulted = customer_create(reseller=reseller, name="A", email="a@example.com")
+    emptied = customer_create(reseller=reseller, name="B", email="b@example.com", currency="")
+    given = customer_create(reseller=reseller, name="C", email="c@example.com", currency="GBP")
+
+    assert [c.currency for c in (defaulted, emptied, given)] == ["EUR", "EUR", "GBP"]
+    assert Customer.objects.get(pk=defaulted.pk).currency == "EUR"  # stored, not derived
+
+
+@pytest.mark.django_db
+def test_validating_a_customer_leaves_an_empty_currency_alone():
+    customer = Customer(reseller=factories.ResellerFactory(currency="EUR"), name="A", email="")
+    customer.email = "a@example.com"
+    customer.full_clean()
+    assert customer.currency == ""  # no silent fill: only the services apply the default
+
+
+@pytest.mark.django_db
+def test_api_creates_a_customer_in_the_resellers_currency_when_none_is_given(api, reseller):
+    reseller.currency = "EUR"
+    reseller.save(update_fields=["currency"])
+    response = api.post("/api/v1/reseller/customers/", {"name": "New", "email": "n@example.com"})
+    assert response.status_code == 201
+    assert response.json()["currency"] == "EUR"
+    assert Customer.objects.get(pk=response.json()["id"]).currency == "EUR"

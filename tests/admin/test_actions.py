@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.api_keys import api_key_authenticate
-from accounts.models import ApiKey
+from accounts.models import ApiKey, Customer
 from billing.invoicing import invoice_void, period_last_closed
 from billing.models import Invoice, InvoiceEmail
 from tests import factories
@@ -243,6 +243,19 @@ def test_add_customer_still_works_without_alert_rules(client, staff):
         {"name": "New", "email": "new@example.com", "tax_rate": "0", "status": "active"},
     )
     assert response.status_code == 302
+
+
+def test_admin_adds_a_customer_without_a_currency_in_the_resellers(client, staff):
+    staff.reseller.currency = "EUR"
+    staff.reseller.save(update_fields=["currency"])
+    response = client.post(
+        reverse("admin:accounts_customer_add"),
+        {"name": "New", "email": "new@example.com", "tax_rate": "0", "status": "active"},
+    )
+    assert response.status_code == 302
+    # Saved through customer_create, which applies the default (the form's validation
+    # leaves the empty currency alone).
+    assert Customer.objects.get(reseller=staff.reseller, name="New").currency == "EUR"
 
 
 def test_staff_without_a_reseller_cannot_act(client, db, media):
