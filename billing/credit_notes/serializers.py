@@ -39,7 +39,8 @@ class CreditNoteLineInputSerializer(StrictInputSerializer):
 
 class CreditNoteCreateInputSerializer(StrictInputSerializer):
     """`{}`: credit what is left of the invoice; `amount`: a gross amount; `lines`: net
-    amounts of invoice lines. Not `amount` and `lines` together."""
+    amounts of invoice lines. Not `amount` and `lines` together: `credit_note_create`'s rule
+    (400 `credit_amount_and_lines`)."""
 
     amount = _amount(
         required=False, help_text='Gross amount to credit (tax included), e.g. "60.00".'
@@ -56,13 +57,6 @@ class CreditNoteCreateInputSerializer(StrictInputSerializer):
     send_email = serializers.BooleanField(
         required=False, default=True, help_text="Email the credit note to the customer."
     )
-
-    def validate(self, attrs):
-        if "amount" in attrs and "lines" in attrs:
-            raise serializers.ValidationError(
-                {"non_field_errors": ["Give either amount or lines, not both."]}
-            )
-        return attrs
 
 
 class CreditNoteLineOutputSerializer(serializers.ModelSerializer):

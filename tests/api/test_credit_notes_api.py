@@ -79,7 +79,6 @@ def test_full_and_line_credits_and_the_limit(reseller_api, invoice):
         ({"amount": "abc"}, "amount"),
         ({"amount": "0"}, "amount"),
         ({"amount": "1.001"}, "amount"),
-        ({"amount": "1", "lines": [{"line": 1, "amount": "1"}]}, "non_field_errors"),
         ({"lines": []}, "lines"),
         ({"lines": [{"line": MISSING_ID, "amount": "1"}]}, "lines"),
         ({"lines": [{"amount": "1"}]}, "lines"),
@@ -92,6 +91,19 @@ def test_bad_input_is_400_naming_the_field(reseller_api, invoice, body, field):
     response = _post(reseller_api, invoice, body)
     assert response.status_code == 400, response.content
     assert field in response.json()["extra"]["fields"]
+    assert not CreditNote.objects.exists()
+
+
+def test_amount_with_lines_answers_the_services_code(reseller_api, invoice):
+    line = invoice.lines.first()
+    body = {"amount": "1.00", "lines": [{"line": line.pk, "amount": "1.00"}]}
+    response = _post(reseller_api, invoice, body)
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "credit_amount_and_lines",
+        "message": "Give either amount or lines, not both.",
+        "extra": {"fields": {"non_field_errors": ["Give either amount or lines, not both."]}},
+    }
     assert not CreditNote.objects.exists()
 
 
