@@ -14,7 +14,6 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
@@ -83,16 +82,6 @@ class Plan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
-
-    def clean(self) -> None:
-        errors: dict[str, str] = {}
-        if self.pricing_model == self.PricingModel.PACKAGE:
-            if not self.package_size or self.package_size <= 0:
-                errors["package_size"] = "A package plan needs a package size above 0."
-            if self.package_price is None:
-                errors["package_price"] = "A package plan needs a package price."
-        if errors:
-            raise ValidationError(errors)
 
 
 class PlanTier(models.Model):

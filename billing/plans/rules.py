@@ -25,12 +25,14 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from accounts.validators import validate_currency
+from billing.models import Plan
 from billing.money import currency_exponent
 from core.money import InvalidAmount, decimal_places, parse_amount
 
 Errors = dict[str, list[str]]
 
-PRICING_MODELS = ("graduated", "volume", "package")
+#: The pricing models: the model field's choices (`Plan.PricingModel`), named once.
+PRICING_MODELS = tuple(Plan.PricingModel.values)
 #: Places and integer digits of the `Decimal(20, 6)` price and quantity columns.
 PRICE_PLACES = 6
 PRICE_INTEGER_DIGITS = 14
@@ -164,7 +166,7 @@ def plan_rules_errors(
     if pricing_model not in PRICING_MODELS:
         _add(errors, "pricing_model", f"One of {', '.join(PRICING_MODELS)}.")
         return errors
-    if pricing_model == "package":
+    if pricing_model == Plan.PricingModel.PACKAGE:
         if tiers:
             _add(errors, "tiers", "Package plans have no tiers.")
         if package_size is None:

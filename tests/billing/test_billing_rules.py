@@ -169,6 +169,11 @@ CASES = {
     "zero-bound": (graduated(tiers=[{"up_to": "0", "unit_price": "1"}, OPEN]), "tiers[0].up_to"),
     "no-tiers": (graduated(tiers=[]), "tiers"),
     "jpy-base-fee": (graduated(currency="JPY", base_fee="10.5"), "base_fee"),
+    # Once only (the rules' message), not again by the model: no second rule in Plan.clean().
+    "package-without-size": (
+        graduated(pricing_model="package", tiers=[], package_price="5.00"),
+        "package_size",
+    ),
     "duplicate-bound": (
         graduated(
             tiers=[{"up_to": "10", "unit_price": "1"}, {"up_to": "10", "unit_price": "1"}, OPEN]
