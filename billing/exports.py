@@ -3,7 +3,8 @@
 - invoices: every issued invoice of the period (`period_start` in the month; finalized, paid
   or void; drafts are not documents yet). Net, tax, gross, credited, paid and balance due are
   the invoice's own figures (`invoices_with_credit_totals`, the one selector of amounts due).
-  Void invoices are listed with their status and left out of the totals.
+  Void invoices are listed with their status and left out of the totals, which are
+  `billing.figures.money_for_month`'s (the dashboard's and `reseller/figures/`).
 - credit notes: every credit note issued in the month (`issued_on`, reseller's timezone).
 - payments: every payment received in the month (`paid_at`, reseller's timezone) and every
   refund given back in it, a refund as a negative row.
@@ -27,11 +28,12 @@ from decimal import Decimal
 from accounts.models import Reseller
 from billing.credit_notes.models import CreditNote
 from billing.credit_notes.selectors import invoices_with_credit_totals
+from billing.figures import money_for_month
 from billing.invoicing.periods import Period, local_midnight
 from billing.models import Invoice, InvoiceStatus
 from billing.money import quantize_money
 from billing.payments.models import Payment, Refund
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 KINDS = ("invoices", "credit-notes", "payments")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -114,10 +116,32 @@ def export_invoices(*, reseller: Reseller, period: Period) -> Export:
             }
         )
     header = list(records[0]) if records else _INVOICE_HEADER
-    summed = ("net", "tax", "gross", "credited", "paid", "balance_due")
-    return _export(
-        "invoices", period, header, records, summed, lambda r: r["status"] != InvoiceStatus.VOID
+    # The totals are the one selector's (`billing.figures`), so they match the dashboard's
+    # "Money by currency" and `reseller/figures/` to the cent; they equal the sum of the
+    # listed non-void rows (tested).
+    totals = {
+        month.currency: {column: getattr(month, name) for column, name in _INVOICE_TOTALS}
+        for month in money_for_month(reseller=reseller, period_start=period.start)
+        if month.invoice_count
+    }
+    return Export(
+        kind="invoices",
+        period=period,
+        header=tuple(header),
+        rows=[tuple(r[c] for c in header) for r in records],
+        totals=dict(sorted(totals.items())),
+        summed=tuple(column for column, _ in _INVOICE_TOTALS),
     )
+
+
+_INVOICE_TOTALS = (
+    ("net", "invoiced_net"),
+    ("tax", "invoiced_tax"),
+    ("gross", "invoiced_gross"),
+    ("credited", "credited_gross"),
+    ("paid", "paid"),
+    ("balance_due", "balance_due"),
+)
 
 
 _INVOICE_HEADER = [

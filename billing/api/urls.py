@@ -8,6 +8,7 @@ from django.urls import include, path
 from billing.api import (  # noqa: F401 (openapi: texts)
     export_views,
     exposure_views,
+    figures_views,
     generate_views,
     openapi,
     views,
@@ -31,6 +32,7 @@ reseller_patterns = [
     ),
     path("invoices/", views.ResellerInvoiceListView.as_view(), name="invoice-list"),
     path("exports/<slug:kind>.csv", export_views.ExportView.as_view(), name="export"),
+    path("figures/", figures_views.ResellerFiguresView.as_view(), name="figures"),
     path(
         "invoices/generate/", generate_views.InvoiceGenerateView.as_view(), name="invoice-generate"
     ),

@@ -8,6 +8,9 @@ the usage tables; nothing here writes. Sections, each a selector taking the rese
 - `attention`: invoices needing attention;
 - `reconciliation`: upstream-reported traffic against billed traffic;
 - `trend`: monthly revenue, cost and margin;
+- `money` and `receivables`: last month's invoiced, credited, paid and due amounts and what
+  customers owe now, one row per currency (`billing.figures`, the selector the API's
+  `reseller/figures/` and the CSV exports read too);
 plus the usage alerts fired this period (`usage.alerts`).
 """
 
@@ -23,6 +26,12 @@ from billing.dashboard.health import UpstreamHealth, dashboard_sync_health
 from billing.dashboard.prepaid import PrepaidTraffic, dashboard_prepaid_traffic
 from billing.dashboard.reconciliation import UpstreamReconciliation, dashboard_reconciliation
 from billing.dashboard.trend import MonthFigures, dashboard_monthly_trend
+from billing.figures import (
+    CurrencyMonth,
+    CurrencyReceivables,
+    money_for_month,
+    receivables_by_currency,
+)
 from usage.alerts import usage_alerts_list
 from usage.models import UsageAlert
 
@@ -38,6 +47,8 @@ class Dashboard:
     prepaid: list[PrepaidTraffic]
     trend: list[MonthFigures]
     alerts: list[UsageAlert]
+    money: list[CurrencyMonth]
+    receivables: list[CurrencyReceivables]
 
     @property
     def failing_count(self) -> int:
@@ -85,6 +96,8 @@ def dashboard_build(*, reseller: Reseller, now: dt.datetime) -> Dashboard:
         prepaid=dashboard_prepaid_traffic(reseller=reseller),
         trend=dashboard_monthly_trend(reseller=reseller, current=figures),
         alerts=usage_alerts_list(reseller=reseller, period_start=figures.period.start),
+        money=money_for_month(reseller=reseller, period_start=figures.period.previous().start),
+        receivables=receivables_by_currency(reseller=reseller, now=now),
     )
 
 

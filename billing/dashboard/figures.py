@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
-from billing.dashboard.units import gb_text, money_text, percent_text, upstream_cost
+from billing.costs import upstream_cost
+from billing.dashboard.units import gb_text, money_text, percent_text
 from billing.invoicing import Period, invoice_compute, period_containing
 from billing.invoicing.context import RatingContext
 from billing.models import InvoiceLine, Subscription
 from billing.money import currency_exponent
 from billing.selectors import customers_to_invoice
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.selectors import usage_bytes_by_sub_account
 
 ZERO = Decimal(0)
@@ -137,7 +138,9 @@ class PeriodFigures(_FigureTexts):
 
     @property
     def cost(self) -> Decimal:
-        return sum((c.cost for c in self.customers), ZERO)
+        """Of the customers billed in the reseller's currency, like `revenue`: a customer
+        billed in another currency has no revenue here, so its cost is not set against it."""
+        return sum((c.cost for c in self.customers if c.comparable), ZERO)
 
     @property
     def cost_currency(self) -> str:

@@ -28,7 +28,8 @@ from decimal import Decimal
 from django.db.models import Min, Sum
 
 from accounts.models import Provider, Reseller, SubAccount, UpstreamAccount
-from billing.dashboard.units import gb_text, money_text, upstream_cost
+from billing.costs import upstream_cost
+from billing.dashboard.units import gb_text, money_text
 from billing.invoicing.periods import local_midnight
 from billing.models import Subscription
 from usage.models import LedgerSnapshot, UsageHour

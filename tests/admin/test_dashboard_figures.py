@@ -6,13 +6,13 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
+from billing.costs import upstream_cost, upstream_gb_bytes
 from billing.dashboard import dashboard_build
 from billing.dashboard.attention import dashboard_invoices_attention
 from billing.dashboard.figures import allocate, dashboard_period_figures
 from billing.dashboard.health import dashboard_sync_health
 from billing.dashboard.reconciliation import dashboard_reconciliation
 from billing.dashboard.trend import dashboard_monthly_trend
-from billing.dashboard.units import upstream_cost, upstream_gb_bytes
 from billing.invoicing import Period, invoice_preview, invoice_void
 from billing.models import InvoiceEmail, InvoiceLine, Subscription
 from billing.money import format_money
