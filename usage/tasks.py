@@ -38,10 +38,13 @@ from usage.services import (
 )
 from usage.services.allocations import allocation_send
 from usage.services.followups import traffic_followups_enqueue
-from usage.services.requests import sync_runs_queued_sweep
+from usage.services.requests import (
+    sync_runs_queued_sweep,
+    sync_task_send,
+    sync_window,
+)
 from usage.services.traffic import sub_account_traffic_refresh
 
-TRAILING_HOURS = 72
 SPREAD_SECONDS = 3600
 SPREAD_WAVE_SECONDS = 900
 RETRYABLE_CODES = {"upstream_unavailable", "upstream_rate_limited", "request_budget_exhausted"}
@@ -128,8 +131,7 @@ def usage_sync_all_task(now: str | None = None, wave: int = 0) -> int:
     Returns how many sync tasks this wave queued.
     """
     moment = _parse(now)
-    end = moment.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
-    start = end - dt.timedelta(hours=TRAILING_HOURS + 1)
+    start, end = sync_window(now=moment)
     low, high = wave * SPREAD_WAVE_SECONDS, (wave + 1) * SPREAD_WAVE_SECONDS
     queued, last_offset = 0, 0
     upstreams = UpstreamAccount.objects.filter(is_active=True, provider=Provider.IPFOXY)
@@ -144,8 +146,10 @@ def usage_sync_all_task(now: str | None = None, wave: int = 0) -> int:
             offset = int(index * step)
             last_offset = max(last_offset, offset)
             if low <= offset < high:
-                usage_sync_sub_account_task.apply_async(
-                    args=[sub_account_id, start.isoformat(), end.isoformat()],
+                sync_task_send(
+                    sub_account_id=sub_account_id,
+                    kind=SyncRun.Kind.USAGE,
+                    window=(start, end),
                     countdown=offset - low,
                 )
                 queued += 1
@@ -188,7 +192,7 @@ def usage_snapshot_bytesflows_all_task() -> int:
     ids = sub_accounts_syncable(subs, start=since).values_list("pk", flat=True)
     count = 0
     for sub_account_id in ids.order_by("pk"):
-        usage_snapshot_bytesflows_task.delay(sub_account_id)
+        sync_task_send(sub_account_id=sub_account_id, kind=SyncRun.Kind.SNAPSHOT)
         count += 1
     return count
 
@@ -227,32 +231,6 @@ def usage_alerts_check_task(*, customer_id: int, now: str | None = None) -> int:
 def usage_alert_email_send_task(alert_id: int) -> str:
     """Email one fired alert; the claim inside the service makes retries safe."""
     return usage_alert_email_send(alert_id=alert_id, now=timezone.now()).email_status
-
-
-@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
-def usage_sync_upstream_account_task(upstream_account_id: int, now: str | None = None) -> int:
-    """Staff's "sync now" for one upstream account: queue the discovery (IPFoxy) and one
-    sync per active sub-account (the trailing 72 hours, or a BytesFlows snapshot) at once.
-    Returns how many sub-account tasks were queued."""
-    moment = _parse(now)
-    upstream = UpstreamAccount.objects.get(pk=upstream_account_id)
-    end = moment.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
-    start = end - dt.timedelta(hours=TRAILING_HOURS + 1)
-    if upstream.provider == Provider.IPFOXY:
-        usage_discover_sub_accounts_task.delay(upstream.pk, moment.isoformat())
-    ids = sub_accounts_syncable(
-        SubAccount.objects.filter(upstream_account=upstream), start=start
-    ).values_list("pk", flat=True)
-    count = 0
-    for sub_account_id in ids.order_by("pk"):
-        if upstream.provider == Provider.BYTESFLOWS:
-            usage_snapshot_bytesflows_task.delay(sub_account_id, moment.isoformat())
-        else:
-            usage_sync_sub_account_task.delay(
-                sub_account_id, start.isoformat(), end.isoformat(), moment.isoformat()
-            )
-        count += 1
-    return count
 
 
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **UPSTREAM_TIME_LIMITS)

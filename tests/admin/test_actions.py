@@ -178,7 +178,11 @@ def sim():
         yield run
 
 
-def test_sync_now_for_a_sub_account_reports_success_and_failure(client, staff, sim):
+def test_sync_now_for_a_sub_account_reports_success_and_failure(
+    transactional_db, client, staff, sim
+):
+    """Through `usage_sync_request` (the API's path); without a broker the task runs when the
+    request commits, so the message says how it ended."""
     upstream = staff.upstreams["ipfoxy"]
     upstream.base_url, upstream.credentials = sim.url, CREDS
     upstream.save()
@@ -214,13 +218,30 @@ def test_sync_now_for_an_upstream_account_syncs_its_sub_accounts(
     assert _messages(response) == [
         (
             "success",
-            f"Sync of {upstream.name} queued: 3 active sub-accounts and the sub-account list. "
+            f"Sync of {upstream.name} queued: 3 sub-accounts and the sub-account list. "
             "Results appear under Sync runs and on the dashboard.",
         )
     ]
     runs = SyncRun.objects.filter(upstream_account=upstream).order_by("pk")[before:]
     assert sorted(r.kind for r in runs) == ["discovery", "usage", "usage", "usage"]
     assert UpstreamSubAccount.objects.filter(upstream_account=upstream).count() > 4
+
+
+def test_sync_now_of_an_inactive_upstream_account_is_refused_by_the_service(client, staff):
+    upstream = staff.upstreams["ipfoxy"]
+    upstream.is_active = False
+    upstream.save(update_fields=["is_active"])
+    before = SyncRun.objects.count()
+
+    for model, obj in (
+        ("accounts_upstreamaccount", upstream),
+        ("accounts_subaccount", staff.subs["acme-1"]),
+    ):
+        response = _post(client, model, obj, "sync_now")
+        assert _messages(response) == [
+            ("error", "Refused: This upstream account is inactive; activate it before syncing.")
+        ]
+    assert SyncRun.objects.count() == before
 
 
 def test_charts_on_customer_and_sub_account_pages(client, staff):

@@ -29,6 +29,7 @@ from tests.reliability import tally
 from tests.reliability.conftest import IPFOXY_CREDENTIALS, start_sim
 from usage import tasks as usage_tasks
 from usage.models import UsageDay, UsageHour
+from usage.services.requests import sync_window
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -73,8 +74,7 @@ def _world(sim, tag: str):
 
 def _phase_one(reseller, subs) -> list[tuple]:
     """The hourly beat at SYNCED_AT: every sub-account's trailing window, and the cycle."""
-    end = SYNCED_AT.replace(minute=0) + dt.timedelta(hours=1)
-    start = end - dt.timedelta(hours=usage_tasks.TRAILING_HOURS + 1)
+    start, end = sync_window(now=SYNCED_AT)
     window = (start.isoformat(), end.isoformat(), SYNCED_AT.isoformat())
     syncs = [(usage_tasks.usage_sync_sub_account_task, sub.pk, *window) for sub in subs]
     return [*syncs, (billing_tasks.invoice_cycle_reseller_task, reseller.pk, SYNCED_AT.isoformat())]

@@ -10,13 +10,14 @@ from django.db import connection
 from django.urls import reverse
 
 from accounts.models import Provider, SubAccount
+from config.errors import ApplicationError
 from tests import factories
 from tests.usage.fakes import FakeHistory, FakeLedger, utc
 from usage import tasks
 from usage.models import SyncRun, UsageHour
 from usage.providers.base import TransientError
 from usage.services import history, ledger, usage_sync_sub_account
-from usage.services.requests import usage_sync_request
+from usage.services.requests import sync_window, usage_sync_request
 
 NOW = utc(2026, 3, 10, 12, 5)
 WINDOW_START, WINDOW_END = utc(2026, 3, 7, 12), utc(2026, 3, 10, 13)  # 73 hours
@@ -311,3 +312,71 @@ def test_with_the_broker_down_the_request_answers_503_and_leaves_no_run(monkeypa
     assert response.status_code == 503
     assert response.json()["code"] == "service_unavailable"
     assert SyncRun.objects.count() == 0
+
+
+# --- one sync-now path: the API, the admin's buttons and the beat share it ------------------
+
+
+def test_a_request_for_one_sub_account_queues_only_it_over_the_same_window(
+    world, django_capture_on_commit_callbacks
+):
+    sub = world["subs"][1]
+    with django_capture_on_commit_callbacks() as callbacks:
+        result = usage_sync_request(
+            reseller=world["reseller"],
+            upstream_account=sub.upstream_account,
+            sub_account=sub,
+            now=NOW,
+        )
+    assert [(q.sub_account_id, q.kind) for q in result.queued] == [(sub.pk, "usage")]
+    assert (result.window_start, result.window_end) == sync_window(now=NOW)
+    assert sync_window(now=NOW) == (WINDOW_START, WINDOW_END)  # the beat's window too
+    for callback in callbacks:
+        callback()
+    run = SyncRun.objects.get(pk=result.queued[0].sync_run_id)
+    assert (run.status, run.sub_account_id) == ("succeeded", sub.pk)
+
+
+def test_a_sub_account_of_another_upstream_account_or_an_inactive_one_is_refused(world):
+    sub = world["subs"][0]
+    other = world["bf_sub"].upstream_account
+    with pytest.raises(ApplicationError) as foreign:
+        usage_sync_request(
+            reseller=world["reseller"], upstream_account=other, sub_account=sub, now=NOW
+        )
+    sub.upstream_account.is_active = False
+    sub.upstream_account.save(update_fields=["is_active"])
+    with pytest.raises(ApplicationError) as inactive:
+        usage_sync_request(
+            reseller=world["reseller"],
+            upstream_account=sub.upstream_account,
+            sub_account=sub,
+            now=NOW,
+        )
+    assert (foreign.value.code, inactive.value.code) == ("not_found", "upstream_account_inactive")
+    assert not SyncRun.objects.exists()
+
+
+def test_discover_refreshes_the_ipfoxy_sub_account_lists_after_the_syncs(
+    world, django_capture_on_commit_callbacks, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(
+        tasks.usage_discover_sub_accounts_task, "delay", lambda *args: sent.append(args)
+    )
+    monkeypatch.setattr(
+        tasks.usage_sync_sub_account_task, "apply_async", lambda **kw: sent.append("sync")
+    )
+    monkeypatch.setattr(
+        tasks.usage_snapshot_bytesflows_task, "apply_async", lambda **kw: sent.append("snapshot")
+    )
+    ipfoxy = world["subs"][0].upstream_account
+    with django_capture_on_commit_callbacks(execute=True):
+        usage_sync_request(reseller=world["reseller"], upstream_account=None, now=NOW)
+        usage_sync_request(
+            reseller=world["reseller"], upstream_account=None, now=NOW, discover=True
+        )
+    # Without `discover` (the API): syncs only; with it (the admin): the IPFoxy list after.
+    assert sent == ["sync"] * 3 + ["snapshot"] + ["sync"] * 3 + ["snapshot"] + [
+        (ipfoxy.pk, NOW.isoformat())
+    ]

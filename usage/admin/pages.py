@@ -26,6 +26,10 @@ from accounts.models import Customer, Provider, SubAccount, UpstreamAccount
 from config.admin.charts import daily_bar_chart
 from config.admin.formatting import gb, gb_text
 from config.errors import ApplicationError
+
+# Imported for its side effect: registers the usage tasks with Celery in every process that
+# loads the admin (FLOWBILL_AFTER_SYNC_TASKS resolves them by name).
+from usage import tasks as _tasks  # noqa: F401
 from usage.admin.upstream import AllocationInline
 from usage.alerts import alert_period, usage_alerts_list
 from usage.models import (
@@ -39,19 +43,16 @@ from usage.selectors import (
     sync_runs_recent,
     usage_daily_series,
 )
-from usage.services import provisioning, usage_snapshot_bytesflows, usage_sync_sub_account
+from usage.services import provisioning
 from usage.services.alert_rules import RULE_FIELDS
 from usage.services.allocations import allocation_create, allocation_send
 from usage.services.provisioning import sub_account_add, sub_account_provision
+from usage.services.requests import usage_sync_request
 from usage.services.suspension import (
     customer_reinstate,
     customer_suspend,
     sub_account_close_and_cut_off,
 )
-
-# Imported for its side effect too: registers the usage tasks with Celery in every process
-# that loads the admin (FLOWBILL_AFTER_SYNC_TASKS resolves them by name).
-from usage.tasks import TRAILING_HOURS, usage_sync_upstream_account_task
 
 CHART_DAYS = 90
 
@@ -408,14 +409,30 @@ class SubAccountUsageAdmin(SubAccountAdmin):
         return obj
 
     def do_sync_now(self, request, sub):
-        now = timezone.now()
-        if sub.upstream_account.provider == Provider.BYTESFLOWS:
-            run = usage_snapshot_bytesflows(sub_account=sub, now=now)
-        else:
-            run = usage_sync_sub_account(
-                sub_account=sub, start=now - dt.timedelta(hours=TRAILING_HOURS), end=now, now=now
+        """The API's sync request, for this one sub-account (`usage_sync_request`). Without a
+        broker its task has run by now, and the message says how it ended."""
+        result = usage_sync_request(
+            reseller=sub.upstream_account.reseller,
+            upstream_account=sub.upstream_account,
+            sub_account=sub,
+            now=timezone.now(),
+        )
+        if not result.queued:
+            self.message_user(
+                request,
+                f"Not synced: {sub} is {sub.get_status_display().lower()}; only active "
+                "sub-accounts (and closed ones until their last day ends) are synced.",
+                messages.WARNING,
             )
-        if run.status == SyncRun.Status.SUCCEEDED:
+            return
+        run = SyncRun.objects.get(pk=result.queued[0].sync_run_id)
+        if run.status in (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING):
+            self.message_user(
+                request,
+                f"Sync of {sub} queued. Results appear under Sync runs and on the dashboard.",
+                messages.SUCCESS,
+            )
+        elif run.status == SyncRun.Status.SUCCEEDED:
             self.message_user(
                 request,
                 f"Synced {sub}: {run.rows_written} rows changed, {run.requests} upstream requests.",
@@ -491,13 +508,14 @@ class UpstreamAccountUsageAdmin(UpstreamAccountAdmin):
     )
 
     def do_sync_now(self, request, upstream):
-        active = SubAccount.objects.filter(
-            upstream_account=upstream, status=SubAccount.Status.ACTIVE
-        ).count()
-        usage_sync_upstream_account_task.delay_on_commit(upstream.pk)
+        """The API's sync request for this upstream account (`usage_sync_request`), with its
+        sub-account list refreshed too."""
+        result = usage_sync_request(
+            reseller=upstream.reseller, upstream_account=upstream, now=timezone.now(), discover=True
+        )
         self.message_user(
             request,
-            f"Sync of {upstream.name} queued: {active} active sub-accounts"
+            f"Sync of {upstream.name} queued: {len(result.queued)} sub-accounts"
             + (" and the sub-account list" if upstream.provider == Provider.IPFOXY else "")
             + ". Results appear under Sync runs and on the dashboard.",
             messages.SUCCESS,

@@ -1,9 +1,11 @@
-"""Sync on request (the API's `POST /api/v1/reseller/sync/`): queue one task per sub-account.
+"""Sync now: the one path for the API's `POST /api/v1/reseller/sync/` and the admin's "Sync
+now" buttons (an upstream account, one sub-account): queue one task per sub-account.
 
-What is queued is what the hourly beat jobs queue, without their spreading over the hour:
-IPFoxy sub-accounts re-sync the trailing 72 hours up to the current hour
-(`usage_sync_sub_account_task`), BytesFlows sub-accounts take a ledger snapshot
-(`usage_snapshot_bytesflows_task`). Only active sub-accounts of active upstream accounts.
+What is queued is what the hourly beat jobs queue, without their spreading over the hour,
+and through the same two functions: `sync_window` (IPFoxy sub-accounts re-sync the trailing
+72 hours up to the current hour, `usage_sync_sub_account_task`) and `sync_task_send`
+(BytesFlows sub-accounts take a ledger snapshot, `usage_snapshot_bytesflows_task`). Only
+active sub-accounts of active upstream accounts.
 Every request still takes a token from its upstream account's shared request budget, so a
 burst is paced there (a task short of tokens fails as retryable and retries with backoff).
 
@@ -44,6 +46,9 @@ from usage.models import SyncRun
 from usage.services.runs import sync_run_failed_notify
 from usage.services.storage import floor_hour
 
+#: Every sync re-reads the hours up to the current one this far back (late and corrected
+#: buckets): the request's window, the hourly beat's, the admin's.
+TRAILING_HOURS = 72
 #: A run still `queued` this long after its request gets its task again, from every sweep.
 QUEUED_REQUEUE_AFTER = dt.timedelta(minutes=5)
 #: A run still `queued` this long is closed as failed: its task was sent about five times.
@@ -69,21 +74,73 @@ class SyncRequest:
     queued: list[QueuedSync]
 
 
+def sync_window(*, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The window `[start, end)` a usage sync at `now` covers: the current hour and the
+    `TRAILING_HOURS` before it."""
+    end = floor_hour(now) + dt.timedelta(hours=1)
+    return end - dt.timedelta(hours=TRAILING_HOURS + 1), end
+
+
+def sync_task_send(
+    *,
+    sub_account_id: int,
+    kind: str,
+    window: tuple[dt.datetime, dt.datetime] | None = None,
+    sync_run_id: int | None = None,
+    task_id: str | None = None,
+    countdown: int | None = None,
+) -> None:
+    """Send the task that syncs one sub-account: a usage sync of `window` (`SyncRun.Kind.USAGE`,
+    IPFoxy) or a ledger snapshot (`SNAPSHOT`, BytesFlows), filling the queued `sync_run_id`
+    when given. Sync now and the hourly beat both send through here."""
+    from usage import tasks  # the tasks import the services: not at the top
+
+    if kind == SyncRun.Kind.SNAPSHOT:
+        name, args = "usage_snapshot_bytesflows_task", [sub_account_id]
+    else:
+        start, end = window
+        name = "usage_sync_sub_account_task"
+        args = [sub_account_id, start.isoformat(), end.isoformat()]
+    task = getattr(tasks, name)
+    options: dict = {}
+    if sync_run_id is not None:
+        options["kwargs"] = {"sync_run_id": sync_run_id}
+    if task_id is not None:
+        options["task_id"] = task_id
+    if countdown is not None:
+        options["countdown"] = countdown
+    task.apply_async(args=args, **options)
+
+
+def sync_kind(provider: str) -> str:
+    """What syncing a sub-account of `provider` means: a ledger snapshot (BytesFlows) or a
+    usage history window (IPFoxy)."""
+    return SyncRun.Kind.SNAPSHOT if provider == Provider.BYTESFLOWS else SyncRun.Kind.USAGE
+
+
 def usage_sync_request(
-    *, reseller: Reseller, upstream_account: UpstreamAccount | None, now: dt.datetime
+    *,
+    reseller: Reseller,
+    upstream_account: UpstreamAccount | None,
+    now: dt.datetime,
+    sub_account: SubAccount | None = None,
+    discover: bool = False,
 ) -> SyncRequest:
     """Queue a sync of every active sub-account (and closed one until its last day ends:
     `sub_accounts_syncable`) of one upstream account of `reseller`, or of all its active
-    upstream accounts (`upstream_account=None`).
+    upstream accounts (`upstream_account=None`), or of just `sub_account` (of
+    `upstream_account`). With `discover`, the IPFoxy upstream accounts' sub-account lists
+    are refreshed too (the admin's button), after the syncs are sent.
 
     Creates one queued `SyncRun` per sub-account and queues its task when that commits.
     Raises `upstream_account_inactive` for an explicitly named inactive upstream account,
-    and `not_found` for one of another reseller.
+    and `not_found` for one (or a sub-account) of another reseller.
     """
-    from usage.tasks import TRAILING_HOURS  # the tasks import the services: not at the top
-
     if now.tzinfo is None:
         raise ApplicationError("naive_datetime", "`now` must be an aware datetime.")
+    named = getattr(upstream_account, "pk", None)
+    if sub_account is not None and sub_account.upstream_account_id != named:
+        raise NotFoundError()
     upstreams = UpstreamAccount.objects.for_reseller(reseller)
     if upstream_account is not None:
         if upstream_account.reseller_id != reseller.pk:
@@ -98,13 +155,12 @@ def usage_sync_request(
         upstreams = upstreams.filter(is_active=True)
     upstream_ids = list(upstreams.order_by("pk").values_list("pk", flat=True))
 
-    window_end = floor_hour(now) + dt.timedelta(hours=1)
-    window_start = window_end - dt.timedelta(hours=TRAILING_HOURS + 1)
+    window_start, window_end = sync_window(now=now)
+    scope = SubAccount.objects.for_reseller(reseller).filter(upstream_account_id__in=upstream_ids)
+    if sub_account is not None:
+        scope = scope.filter(pk=sub_account.pk)
     subs = (
-        sub_accounts_syncable(
-            SubAccount.objects.for_reseller(reseller).filter(upstream_account_id__in=upstream_ids),
-            start=window_start,
-        )
+        sub_accounts_syncable(scope, start=window_start)
         .order_by("upstream_account_id", "pk")
         .values_list("pk", "upstream_account_id", "upstream_account__provider")
     )
@@ -115,13 +171,20 @@ def usage_sync_request(
             sub_account_id=sub_id,
             status=SyncRun.Status.QUEUED,
             queued_at=now,
+            kind=sync_kind(provider),
         )
-        if provider == Provider.BYTESFLOWS:
-            run.kind = SyncRun.Kind.SNAPSHOT  # its time is when the task takes it: no window yet
-        else:
-            run.kind = SyncRun.Kind.USAGE
+        if run.kind == SyncRun.Kind.USAGE:  # a snapshot's time is when its task takes it
             run.window_start, run.window_end = window_start, window_end
         rows.append(run)
+    discovered = (
+        list(
+            UpstreamAccount.objects.filter(pk__in=upstream_ids, provider=Provider.IPFOXY)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if discover
+        else []
+    )
     with transaction.atomic():
         runs = SyncRun.objects.bulk_create(rows)
         queued = [
@@ -136,6 +199,8 @@ def usage_sync_request(
         ]
         messages = [(run, item.task_id) for run, item in zip(runs, queued, strict=True)]
         transaction.on_commit(lambda: sync_runs_publish(messages=messages))
+        if discovered:
+            transaction.on_commit(lambda: _discovery_send(upstream_ids=discovered, now=now))
     return SyncRequest(
         accepted_at=now,
         window_start=window_start,
@@ -147,14 +212,20 @@ def usage_sync_request(
 
 def _send(run: SyncRun, *, task_id: str | None = None) -> None:
     """Send the task that fills the queued `run` (its window is the run's own)."""
+    sync_task_send(
+        sub_account_id=run.sub_account_id,
+        kind=run.kind,
+        window=(run.window_start, run.window_end),
+        sync_run_id=run.pk,
+        task_id=task_id,
+    )
+
+
+def _discovery_send(*, upstream_ids: list[int], now: dt.datetime) -> None:
     from usage import tasks  # the tasks import the services: not at the top
 
-    if run.kind == SyncRun.Kind.SNAPSHOT:
-        task, args = tasks.usage_snapshot_bytesflows_task, [run.sub_account_id]
-    else:
-        task = tasks.usage_sync_sub_account_task
-        args = [run.sub_account_id, run.window_start.isoformat(), run.window_end.isoformat()]
-    task.apply_async(args=args, kwargs={"sync_run_id": run.pk}, task_id=task_id)
+    for upstream_id in upstream_ids:
+        tasks.usage_discover_sub_accounts_task.delay(upstream_id, now.isoformat())
 
 
 def sync_runs_publish(*, messages: list[tuple[SyncRun, str | None]]) -> None:
