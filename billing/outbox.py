@@ -5,13 +5,21 @@ the transaction, then records `sent`, or `failed` and re-raises for the task's r
 already `sending` or `sent` is never sent again, so a task retried or delivered twice sends
 one email. A resend is a new row (`email_delivery_next_sequence`).
 
-`email_deliveries_redispatch` is the hourly cycle's repair: rows still queued long after
-queueing (a lost task message) and rows claimed long ago that never finished (the worker died
-mid-send) are dispatched again. A stale `sending` row is first turned `failed` by a
-status-conditional update, so two cycles never both take it. Its mail may already have left
-(a worker killed after the SMTP server accepted it): that is the one window where a customer
-can get the same document twice, both Message-IDs naming the same delivery; never more, since
-the resend is claimed like any send.
+`email_deliveries_redispatch` is the repair, run by the recovery sweep every few minutes
+(`billing.recovery`) and by the hourly cycle:
+- a row claimed more than `STALE_CLAIM_AFTER` ago and never finished: its worker died
+  mid-send (the send task's hard time limit ends any send before that). It is first turned
+  `failed` by a status-conditional update, so two sweeps never both take it, then dispatched
+  again. Its mail may already have left (a worker killed after the SMTP server accepted it):
+  that is the one window where a customer can get the same document twice, both Message-IDs
+  naming the same delivery; never more, since the resend is claimed like any send.
+- a row still `queued` more than `REDISPATCH_AFTER` after queueing: its task message was
+  lost (the worker was killed before it dispatched it, the broker was down at the commit).
+  The sweep dispatches it again once (noted in `last_error`, `REDISPATCHED_NOTE`): a row
+  merely waiting behind a long queue is not given a new message every few minutes. The
+  hourly cycle (`again=True`) dispatches every row still queued after
+  `REDISPATCH_AGAIN_AFTER`, noted or not, in case the second message was lost too.
+A second message for a row is harmless: the claim lets one send through.
 
 Who a document email is from and to (`email_envelope`) is decided by
 `accounts.email_identity`, like every email sent for a reseller.
@@ -29,17 +37,22 @@ from django.db import models, transaction
 from accounts.email_identity import reseller_email_envelope
 from accounts.models import Reseller
 from billing.models import EmailDelivery
+from config.celery import EMAIL_SEND_TIME_LIMITS
 
 Delivery = TypeVar("Delivery", bound=EmailDelivery)
 
-#: A queued delivery not claimed after this long is dispatched again by the cycle.
-REDISPATCH_AFTER = dt.timedelta(minutes=15)
-#: A send claimed this long ago and not finished: its worker died (SMTP timeouts are shorter).
-STALE_CLAIM_AFTER = dt.timedelta(minutes=15)
+#: A queued delivery not claimed after this long is dispatched again (once) by the sweep.
+REDISPATCH_AFTER = dt.timedelta(minutes=5)
+#: ... and by the hourly cycle, every hour, while it is still queued this long after.
+REDISPATCH_AGAIN_AFTER = dt.timedelta(minutes=15)
+#: A send claimed this long ago and not finished: its worker died. The send task's hard time
+#: limit (`EMAIL_SEND_TIME_LIMITS`, 3 minutes) kills any send before, plus a margin.
+STALE_CLAIM_AFTER = dt.timedelta(seconds=EMAIL_SEND_TIME_LIMITS["time_limit"] + 120)
 
 ABANDONED_NOTE = (
     "the worker stopped while sending; sent again (the first attempt may have been delivered)"
 )
+REDISPATCHED_NOTE = "not taken by a worker within minutes of queueing; dispatched again"
 
 
 def email_delivery_next_sequence(*, deliveries: models.QuerySet) -> int:
@@ -113,8 +126,10 @@ def email_deliveries_redispatch(
     reseller: Reseller,
     now: dt.datetime,
     dispatch: Callable[[int], None],
+    again: bool = False,
 ) -> list[int]:
-    """Dispatch again the reseller's stuck deliveries (see the module text); returns them."""
+    """Dispatch again the reseller's stuck deliveries (see the module text); returns them.
+    `again`: also those dispatched again before and still queued (the hourly cycle)."""
     deliveries = model.objects.for_reseller(reseller)
     abandoned = list(
         deliveries.filter(
@@ -125,11 +140,14 @@ def email_deliveries_redispatch(
         model.objects.filter(pk=pk, status=model.Status.SENDING).update(
             status=model.Status.FAILED, last_error=ABANDONED_NOTE
         )
-    stale = abandoned + list(
-        deliveries.filter(
-            status=model.Status.QUEUED, queued_at__lt=now - REDISPATCH_AFTER
-        ).values_list("pk", flat=True)
-    )
-    for pk in stale:
+    queued = deliveries.filter(status=model.Status.QUEUED)
+    lost = queued.filter(queued_at__lt=now - REDISPATCH_AFTER, last_error="")
+    if again:
+        lost = lost | queued.filter(queued_at__lt=now - REDISPATCH_AGAIN_AFTER)
+    lost_ids = list(lost.order_by("pk").values_list("pk", flat=True))
+    for pk in abandoned + lost_ids:
         dispatch(pk)
-    return stale
+    model.objects.filter(pk__in=lost_ids, status=model.Status.QUEUED, last_error="").update(
+        last_error=REDISPATCHED_NOTE
+    )
+    return abandoned + lost_ids

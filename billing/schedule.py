@@ -10,6 +10,14 @@ BEAT_SCHEDULE: dict = {
         "schedule": crontab(minute="17"),
         "options": {"expires": 3000},
     },
+    # Every 3 minutes: PDFs and emails a killed worker left undone (billing.recovery):
+    # documents issued 2 minutes ago without a PDF, emails claimed by a dead worker (5
+    # minutes: the send task's hard limit and a margin), emails queued 5 minutes unclaimed.
+    "billing-documents-recover": {
+        "task": "billing.tasks.documents_recover_all_task",
+        "schedule": 180.0,
+        "options": {"expires": 170},
+    },
     # Every 5 minutes: top up the sub-accounts of customers on the credit-limit policy.
     "billing-traffic-policy": {
         "task": "billing.tasks.traffic_policy_apply_all_task",

@@ -45,6 +45,25 @@ def invoice_cycle_reseller_task(reseller_id: int, now_iso: str | None = None) ->
     invoice_cycle_run(reseller=reseller, now=_now(now_iso))
 
 
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
+def documents_recover_all_task(now_iso: str | None = None) -> int:
+    """Every 3 minutes: one `documents_recover_task` per reseller (`billing.recovery`)."""
+    now = _now(now_iso).isoformat()
+    reseller_ids = list(Reseller.objects.order_by("pk").values_list("pk", flat=True))
+    for reseller_id in reseller_ids:
+        documents_recover_task.delay(reseller_id, now)
+    return len(reseller_ids)
+
+
+@shared_task(**RESELLER_BATCH_TASK_OPTIONS)
+def documents_recover_task(reseller_id: int, now_iso: str | None = None) -> dict[str, int]:
+    """Render the reseller's missing PDFs, dispatch its stuck emails again."""
+    from billing.recovery import documents_recover
+
+    reseller = Reseller.objects.get(pk=reseller_id)
+    return documents_recover(reseller=reseller, now=_now(now_iso)).as_dict()
+
+
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **RECORD_TIME_LIMITS)
 def invoice_finalize_task(invoice_id: int, now_iso: str | None = None) -> None:
     """Finalize one draft; one finalized meanwhile (the cycle won the race) is done."""

@@ -129,11 +129,21 @@ def _build_message(delivery: CreditNoteEmail, now: dt.datetime):
     )
 
 
-def credit_notes_catch_up(*, reseller: Reseller, now: dt.datetime) -> list[int]:
-    """The hourly cycle's repair (`invoice_cycle_run`): render PDFs that failed at issue, and
+def credit_notes_catch_up(
+    *,
+    reseller: Reseller,
+    now: dt.datetime,
+    created_before: dt.datetime | None = None,
+    again: bool = False,
+) -> list[int]:
+    """The repair of the recovery sweep and the hourly cycle (`billing.recovery`): render
+    PDFs that failed at issue (of notes created before `created_before`, when given), and
     dispatch again deliveries stuck `queued` or `sending` (`billing.outbox`, the same
-    one-duplicate window as invoices). Returns the deliveries dispatched."""
-    for note in CreditNote.objects.for_reseller(reseller).filter(pdf="").select_related("reseller"):
+    one-duplicate window as invoices; `again` as there). Returns the deliveries dispatched."""
+    missing = CreditNote.objects.for_reseller(reseller).filter(pdf="")
+    if created_before is not None:
+        missing = missing.filter(created_at__lt=created_before)
+    for note in missing.select_related("reseller"):
         try:
             credit_note_pdf_store(credit_note=note, now=now)
         except Exception:
@@ -143,4 +153,5 @@ def credit_notes_catch_up(*, reseller: Reseller, now: dt.datetime) -> list[int]:
         reseller=reseller,
         now=now,
         dispatch=lambda pk: credit_note_email_dispatch(delivery=CreditNoteEmail(pk=pk)),
+        again=again,
     )

@@ -5,7 +5,11 @@ constraint), so two runs (or two workers) creating the same draft end with one r
 loser's INSERT fails inside a savepoint and it takes the winner's row. Finalization is the
 engine's (`billing.invoicing.finalizing`, `billing.invoicing.engine`); the PDF is rendered
 after the commit and is re-runnable, so an invoice finalized whose PDF failed is rendered
-again by the next cycle run.
+again minutes later by the recovery sweep (`billing.recovery`), or by the next cycle run.
+
+A run delivered again after its worker was killed (same `now`) resumes where it stopped:
+drafts it already rated, whose usage has not changed since, are left as they are
+(`billing.invoicing.resume`).
 
 Failures are isolated: a customer whose draft cannot be created, refreshed or finalized is
 logged with its id and error code, reported in the result's `failed`, and skipped; the
@@ -40,7 +44,6 @@ from django.db import IntegrityError, transaction
 from accounts.models import Customer, Reseller
 from billing.invoicing.compute import InvoiceComputation, invoice_compute
 from billing.invoicing.context import CHUNK_SIZE, RatingContext
-from billing.invoicing.delivery import invoice_emails_redispatch, invoice_pdfs_render_missing
 from billing.invoicing.engine import (
     SKIP_CODES,
     Failure,
@@ -62,6 +65,7 @@ from billing.invoicing.engine import (
 )
 from billing.invoicing.finalizing import FinalizeResult, invoices_finalize_due
 from billing.invoicing.periods import Period, period_last_closed
+from billing.invoicing.resume import drafts_rated_since
 from billing.invoicing.transitions import invoice_event_record
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, InvoiceUsage
 from billing.selectors import customers_to_invoice, customers_with_voided_period
@@ -255,7 +259,8 @@ class GenerateResult:
     period: Period
     created: list[int] = field(default_factory=list)
     refreshed: list[int] = field(default_factory=list)
-    unchanged: list[int] = field(default_factory=list)  # already issued
+    # already issued, or a draft this run already rated (delivered again after a kill)
+    unchanged: list[int] = field(default_factory=list)
     voided: list[int] = field(default_factory=list)  # customer ids: period voided, left alone
     failed: list[Failure] = field(default_factory=list)  # customers that failed, and why
     skipped: list[Failure] = field(default_factory=list)  # nothing billable: no draft
@@ -295,7 +300,13 @@ def invoices_generate_for_period(
     for offset in range(0, len(customers), CHUNK_SIZE):
         chunk = customers[offset : offset + CHUNK_SIZE]
         context = RatingContext(customers=chunk, period=period)
+        current = _drafts_rated_by_this_run(reseller, chunk, period, now)
         for each in chunk:
+            if each.pk in current:  # a run delivered again: the killed one rated it
+                result.unchanged.append(current[each.pk].pk)
+                if on_progress is not None:
+                    on_progress(current[each.pk])
+                continue
             try:
                 invoice, created = invoice_create_draft(
                     customer=each, period_start=period.start, now=now, context=context
@@ -319,6 +330,23 @@ def invoices_generate_for_period(
             if on_progress is not None:
                 on_progress(invoice)
     return result
+
+
+def _drafts_rated_by_this_run(
+    reseller: Reseller, customers: Sequence[Customer], period: Period, now: dt.datetime
+) -> dict[int, Invoice]:
+    """The customers' drafts of the period already rated by this run (or later) and not
+    changed since, by customer id (`billing.invoicing.resume`)."""
+    drafts = list(
+        Invoice.objects.for_reseller(reseller).filter(
+            customer_id__in=[c.pk for c in customers],
+            period_start=period.start,
+            status=InvoiceStatus.DRAFT,
+            refreshed_at__gte=now,
+        )
+    )
+    current = drafts_rated_since(reseller=reseller, drafts=drafts, now=now)
+    return {draft.customer_id: draft for draft in drafts if draft.pk in current}
 
 
 #: What `_refreshed` did to an invoice (and `CREATED`, a draft just created).
@@ -360,7 +388,8 @@ def invoice_cycle_run(*, reseller: Reseller, now: dt.datetime) -> CycleResult:
     """One hourly pass for a reseller: drafts for the month that just closed, finalization of
     due drafts, refresh of drafts still in grace (a draft with nothing billable left is
     discarded), catch-up of missing PDFs and of deliveries that were queued but never
-    dispatched. One customer failing is reported in `failed`; the others go on."""
+    dispatched (`billing.recovery`, which a sweep also runs every 3 minutes). One customer
+    failing is reported in `failed`; the others go on."""
     period = period_last_closed(tz=reseller.tzinfo, now=now)
     generated = invoices_generate_for_period(reseller=reseller, period_start=period.start, now=now)
     finalized = invoices_finalize_due(reseller=reseller, now=now)
@@ -371,9 +400,16 @@ def invoice_cycle_run(*, reseller: Reseller, now: dt.datetime) -> CycleResult:
         pdfs_rendered=[],
         emails_dispatched=[],
     )
-    done = set(generated.created) | set(generated.refreshed)
+    done = set(generated.created) | set(generated.refreshed) | set(generated.unchanged)
     result.discarded += generated.discarded
-    for draft in Invoice.objects.for_reseller(reseller).filter(status=InvoiceStatus.DRAFT):
+    drafts = [
+        draft
+        for draft in Invoice.objects.for_reseller(reseller).filter(status=InvoiceStatus.DRAFT)
+        if draft.pk not in done
+    ]
+    # A run delivered again resumes: the drafts the killed one rated are left as they are.
+    done |= drafts_rated_since(reseller=reseller, drafts=drafts, now=now)
+    for draft in drafts:
         if draft.pk in done:
             continue
         try:
@@ -386,12 +422,9 @@ def invoice_cycle_run(*, reseller: Reseller, now: dt.datetime) -> CycleResult:
             result.refresh_failed.append(
                 failure_of(exc, customer_id=draft.customer_id, invoice_id=draft.pk)
             )
-    result.pdfs_rendered = invoice_pdfs_render_missing(reseller=reseller, now=now)
-    result.emails_dispatched = invoice_emails_redispatch(reseller=reseller, now=now)
-    from billing.credit_notes.delivery import credit_notes_catch_up  # (imports invoicing)
+    from billing.recovery import documents_recover  # (imports credit notes: they import us)
 
-    credit_notes_catch_up(reseller=reseller, now=now)  # their PDFs and stuck emails too
-    from billing.traffic_policy.notice import credit_limit_emails_redispatch
-
-    credit_limit_emails_redispatch(reseller=reseller, now=now)
+    recovered = documents_recover(reseller=reseller, now=now, hourly=True)
+    result.pdfs_rendered = recovered.pdfs
+    result.emails_dispatched = recovered.invoice_emails
     return result

@@ -110,15 +110,17 @@ def invoice_pdf_bytes(*, invoice: Invoice, now: dt.datetime) -> bytes:
         return fh.read()
 
 
-def invoice_pdfs_render_missing(*, reseller: Reseller, now: dt.datetime) -> list[int]:
-    """Render the PDFs of issued invoices that have none (a crash after finalization)."""
+def invoice_pdfs_render_missing(
+    *, reseller: Reseller, now: dt.datetime, finalized_before: dt.datetime | None = None
+) -> list[int]:
+    """Render the PDFs of issued invoices that have none (a crash after finalization), or
+    only of those finalized before `finalized_before` (the sweep leaves the PDFs a running
+    batch is about to store to it)."""
+    missing = Invoice.objects.for_reseller(reseller).exclude(status=InvoiceStatus.DRAFT)
+    if finalized_before is not None:
+        missing = missing.filter(finalized_at__lt=finalized_before)
     done = []
-    for invoice in (
-        Invoice.objects.for_reseller(reseller)
-        .exclude(status=InvoiceStatus.DRAFT)
-        .filter(pdf="")
-        .select_related("reseller")
-    ):
+    for invoice in missing.filter(pdf="").select_related("reseller"):
         try:
             invoice_pdf_store(invoice=invoice, now=now)
         except Exception:
@@ -135,13 +137,16 @@ def invoice_email_dispatch(*, delivery: InvoiceEmail) -> None:
     invoice_email_send_task.delay_on_commit(delivery.pk)
 
 
-def invoice_emails_redispatch(*, reseller: Reseller, now: dt.datetime) -> list[int]:
+def invoice_emails_redispatch(
+    *, reseller: Reseller, now: dt.datetime, again: bool = False
+) -> list[int]:
     """Dispatch again the reseller's stuck invoice deliveries (`billing.outbox`)."""
     return outbox.email_deliveries_redispatch(
         model=InvoiceEmail,
         reseller=reseller,
         now=now,
         dispatch=lambda pk: invoice_email_dispatch(delivery=InvoiceEmail(pk=pk)),
+        again=again,
     )
 
 
