@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.invoices import _async_commit, _drop_pg, _load, _seed, _setup_environment  # noqa: E402
+from bench.invoices import (  # noqa: E402
+    _async_commit,
+    _load,
+    _seed,
+    add_seed_arguments,
+    temporary_database,
+)
 
 
 def _timed_cycle(reseller, now: dt.datetime) -> tuple[float, int, int]:
@@ -43,15 +46,10 @@ def _timed_cycle(reseller, now: dt.datetime) -> tuple[float, int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=460)
-    parser.add_argument("--sub-accounts", type=int, default=10)
-    parser.add_argument("--days", type=int, default=30, help="usage days per sub-account")
+    add_seed_arguments(parser, customers=460)
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="flowbill-bench-cycle-"))
-    original_url = os.environ.get("DATABASE_URL", "")
-    pg_name = _setup_environment(tmp)
-    try:
+    with temporary_database():
         import django
 
         django.setup()
@@ -86,13 +84,6 @@ def main() -> None:
         for label, at in runs:
             elapsed, created, rerated = _timed_cycle(reseller, at)
             print(f"{label:32s} {elapsed:6.2f} s  created {created:5,}  re-rated {rerated:5,}")
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if pg_name:
-            _drop_pg(pg_name, original_url)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

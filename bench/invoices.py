@@ -19,6 +19,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -53,6 +55,34 @@ def _drop_pg(name: str, url: str) -> None:
     base, _, _ = url.rpartition("/")
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def temporary_database(*, keep: bool = False) -> Iterator[None]:
+    """Django pointed at a temporary SQLite file (or PostgreSQL database next to
+    DATABASE_URL) and media root, removed afterwards unless `keep`."""
+    tmp = Path(tempfile.mkdtemp(prefix="flowbill-bench-"))
+    original_url = os.environ.get("DATABASE_URL", "")
+    pg_name = _setup_environment(tmp)
+    try:
+        yield
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if pg_name and not keep:
+            _drop_pg(pg_name, original_url)
+        if keep:
+            print(f"kept {tmp}" + (f" and database {pg_name}" if pg_name else ""))
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def add_seed_arguments(parser: argparse.ArgumentParser, *, customers: int) -> None:
+    """The size of the world `_seed` creates."""
+    parser.add_argument("--customers", type=int, default=customers)
+    parser.add_argument("--sub-accounts", type=int, default=10)
+    parser.add_argument("--days", type=int, default=30, help="usage days per sub-account")
 
 
 def _seed(customers: int, sub_accounts: int, days: int, period_start: dt.date) -> None:
@@ -224,9 +254,7 @@ def _load() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=1000)
-    parser.add_argument("--sub-accounts", type=int, default=10)
-    parser.add_argument("--days", type=int, default=30, help="usage days per sub-account")
+    add_seed_arguments(parser, customers=1000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
         "--two-step",
@@ -254,10 +282,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="flowbill-bench-"))
-    original_url = os.environ.get("DATABASE_URL", "")
-    pg_name = _setup_environment(tmp)
-    try:
+    with temporary_database(keep=args.keep):
         import django
 
         django.setup()
@@ -331,16 +356,6 @@ def main() -> None:
             what = "issuing only, PDFs elsewhere" if pdf_processes else "all the work"
             print(f"CPU:      {1000 * cpu / n:.2f} ms per invoice in this process ({what})")
         print(f"after: {_load()}")
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if pg_name and not args.keep:
-            _drop_pg(pg_name, original_url)
-        if args.keep:
-            print(f"kept {tmp}" + (f" and database {pg_name}" if pg_name else ""))
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -32,10 +32,15 @@ def _now(now_iso: str | None) -> dt.datetime:
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
 def invoice_cycle_task(now_iso: str | None = None) -> int:
     """Hourly: one `invoice_cycle_reseller_task` per reseller."""
+    return _per_reseller(invoice_cycle_reseller_task, now_iso)
+
+
+def _per_reseller(task, now_iso: str | None) -> int:
+    """Queue `task(reseller_id, now)` for every reseller, all with the same `now`."""
     now = _now(now_iso).isoformat()
     reseller_ids = list(Reseller.objects.order_by("pk").values_list("pk", flat=True))
     for reseller_id in reseller_ids:
-        invoice_cycle_reseller_task.delay(reseller_id, now)
+        task.delay(reseller_id, now)
     return len(reseller_ids)
 
 
@@ -48,11 +53,7 @@ def invoice_cycle_reseller_task(reseller_id: int, now_iso: str | None = None) ->
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
 def documents_recover_all_task(now_iso: str | None = None) -> int:
     """Every 3 minutes: one `documents_recover_task` per reseller (`billing.recovery`)."""
-    now = _now(now_iso).isoformat()
-    reseller_ids = list(Reseller.objects.order_by("pk").values_list("pk", flat=True))
-    for reseller_id in reseller_ids:
-        documents_recover_task.delay(reseller_id, now)
-    return len(reseller_ids)
+    return _per_reseller(documents_recover_task, now_iso)
 
 
 @shared_task(**RESELLER_BATCH_TASK_OPTIONS)
