@@ -1,6 +1,7 @@
 """Benchmark: sync 10,000 IPFoxy sub-accounts (72 hourly buckets each) from the simulator.
 
     .venv/bin/python bench/sync.py [--sub-accounts 10000] [--workers 24] [--layout per-thread]
+        [--passes 2] [--against 39af6c9 | --against '']
 
 The simulator runs in a SEPARATE process (`python -m usage.simulator`) with 50 ms latency per
 response and its rate limit off. The database is a temporary SQLite file (WAL), or, when
@@ -12,6 +13,18 @@ Client layouts (`--layout`):
 - `per-thread`: one httpx.Client per worker thread (what production uses,
   `usage.services.connectors.thread_http_client`);
 - `shared`: one httpx.Client with a 50-connection pool shared by every thread.
+
+Passes (`--passes`, default 2): pass 1 stores every bucket (a new sub-account's first sync);
+pass 2 syncs the same window again and the upstream reports the same values (the steady
+state of the hourly re-sync of the trailing 72 hours, where nearly every bucket is already
+stored and unchanged). Each pass prints the CPU seconds of the sync worker processes per
+sub-account.
+
+Comparison (`--against COMMIT`, default 39af6c9, the commit issue 18 measured): after the
+run, the same workload runs again with that commit's code (a `git worktree` under /tmp,
+created once) on its own temporary database, in a subprocess; the simulator and this driver
+are this tree's in both runs. It prints both figures per pass and their ratio.
+`--against ''` runs this tree only.
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ import contextlib
 import datetime as dt
 import multiprocessing
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -31,7 +45,14 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+#: The tree whose code is measured: this one, or a baseline commit's worktree (`--code`).
+CODE = ROOT
+if "--code" in sys.argv:
+    CODE = Path(sys.argv[sys.argv.index("--code") + 1]).resolve()
+sys.path.insert(0, str(CODE))
+if CODE != ROOT:
+    sys.path.insert(1, str(ROOT))  # `bench` itself comes from this tree
+BASELINE = "39af6c9"  # issue 18: 21.9 ms of worker CPU per sub-account, pass 1, PostgreSQL
 
 NOW = dt.datetime(2026, 3, 10, 12, 30, tzinfo=dt.UTC)
 
@@ -57,7 +78,7 @@ def start_simulator(port: int, latency_ms: int, *flags: str) -> subprocess.Popen
             "--no-rate-limit",
             *(flags or ("--now", NOW.isoformat())),
         ],
-        cwd=ROOT,
+        cwd=ROOT,  # this tree's simulator, whichever code is measured
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -82,11 +103,13 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 def temp_postgres(url: str) -> tuple[str, str, str]:
-    """Create a temporary database next to `url`; return (new url, admin url, name)."""
+    """Create a temporary database next to `url` (named after it); return (new url, admin
+    url, name)."""
     import psycopg
 
     parts = urlsplit(url)
-    name = f"flowbill_bench_{uuid.uuid4().hex[:8]}"
+    base = parts.path.strip("/") or "flowbill"
+    name = f"{base[:40]}_bench_{uuid.uuid4().hex[:8]}"
     admin = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -134,6 +157,24 @@ def bench_environment(latency_ms: int, *simulator_args: str):
         tmp.cleanup()
 
 
+def baseline_tree(commit: str) -> Path:
+    """A detached worktree of `commit` under /tmp (created once, reused by later runs)."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short=7", commit],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    tree = Path(tempfile.gettempdir()) / f"flowbill-{sha}"
+    if not (tree / "manage.py").exists():
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), sha],
+            cwd=ROOT, check=True, capture_output=True,
+        )  # fmt: skip
+    return tree
+
+
+PASS_LINE = re.compile(r"pass (\d+) workers CPU .*\(([0-9.]+) ms/sub-account\)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sub-accounts", type=int, default=10_000)
@@ -141,14 +182,49 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--layout", choices=["per-thread", "shared"], default="per-thread")
+    parser.add_argument("--passes", type=int, default=2, choices=[1, 2])
+    parser.add_argument("--against", default=BASELINE, help="commit to compare with ('' to skip)")
+    parser.add_argument("--code", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    environ = dict(os.environ)  # bench_environment changes it; the baseline run starts afresh
 
+    print(f"code                {describe(CODE)}")
     with bench_environment(args.latency_ms) as (url, sim):
-        run(args, url)
+        mine = run(args, url)
         print(f"simulator CPU       {process_cpu_seconds(sim.pid):.1f} s (whole run)")
+    if not args.against:
+        return
+    tree = baseline_tree(args.against)
+    command = [sys.executable, str(Path(__file__).resolve()), "--code", str(tree), "--against", ""]
+    for name in ("sub_accounts", "workers", "processes", "latency_ms", "layout", "passes"):
+        command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    print(f"\n--- the same workload with the code of {args.against} ({tree}) ---", flush=True)
+    output = subprocess.run(
+        command, cwd=tree, env=environ, check=True, capture_output=True, text=True
+    ).stdout
+    print(output, end="")
+    theirs = {int(n): float(ms) for n, ms in PASS_LINE.findall(output)}
+    print("\n--- worker CPU per sub-account, this tree vs " + args.against + " ---")
+    for number, ms in mine.items():
+        if number in theirs:
+            print(
+                f"pass {number}              {ms:.2f} ms vs {theirs[number]:.2f} ms "
+                f"({ms / theirs[number]:.2f}x, {theirs[number] / ms:.1f} times less)"
+            )
 
 
-def run(args, sim_url: str) -> None:
+def describe(tree: Path) -> str:
+    head = subprocess.run(
+        ["git", "log", "-1", "--format=%h %s"], cwd=tree, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=tree, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    return f"{tree} at {head[:60]}{' (+ uncommitted changes)' if dirty else ''}"
+
+
+def run(args, sim_url: str) -> dict[int, float]:
     import django
 
     django.setup()
@@ -157,8 +233,6 @@ def run(args, sim_url: str) -> None:
     from django.db.backends.signals import connection_created
 
     from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
-    from usage.models import UsageHour
-    from usage.services import SyncSummary
 
     def fast_commits(sender, connection, **kwargs):
         """A throwaway database: commits need not wait for the disk (WAL/NORMAL on SQLite,
@@ -196,9 +270,29 @@ def run(args, sim_url: str) -> None:
     start = end - dt.timedelta(hours=72)
     ids = [sub.pk for sub in subs]
     slices = [ids[i :: args.processes] for i in range(args.processes)]
-    connections.close_all()
+    n = len(subs)
+    print(f"database            {connection.vendor}")
+    print(
+        f"layout              {args.layout} httpx client, {args.processes} processes x "
+        f"{args.workers} threads"
+    )
+    print(f"setup               {setup:.1f} s (migrate + {n} sub-accounts)")
+    figures: dict[int, float] = {}
+    for number in range(1, args.passes + 1):
+        connections.close_all()
+        figures[number] = sync_pass(number, slices, start, end, args, n)
+    return figures
+
+
+def sync_pass(number, slices, start, end, args, n) -> float:
+    """One pass over every sub-account in `args.processes` forked processes; prints its
+    figures and returns the workers' CPU milliseconds per sub-account."""
+    from usage.models import UsageHour
+    from usage.services import SyncSummary
+
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
+    cpu_before = os.times().children_user + os.times().children_system
     t1 = time.monotonic()
     procs = [
         ctx.Process(target=sync_slice, args=(chunk, start, end, args, results)) for chunk in slices
@@ -209,20 +303,15 @@ def run(args, sim_url: str) -> None:
     for proc in procs:
         proc.join()
     elapsed = time.monotonic() - t1
-    cpu_children = os.times().children_user + os.times().children_system
+    cpu_children = os.times().children_user + os.times().children_system - cpu_before
     summary = SyncSummary()
     for part in totals:
         for name in ("ok", "failed", "rows_written", "requests"):
             setattr(summary, name, getattr(summary, name) + part[name])
         summary.failures.extend(part["failures"])
     hours = UsageHour.objects.count()
-    n = len(subs)
-    print(f"database            {connection.vendor}")
-    print(
-        f"layout              {args.layout} httpx client, {args.processes} processes x "
-        f"{args.workers} threads"
-    )
-    print(f"setup               {setup:.1f} s (migrate + {n} sub-accounts)")
+    what = "every bucket new" if number == 1 else "same window again, nothing changed upstream"
+    print(f"--- pass {number}: {what}")
     print(f"sub-accounts        {n} ({summary.ok} ok, {summary.failed} failed)")
     print(f"hour rows stored    {hours}")
     print(f"rows written        {summary.rows_written} (hours + days)")
@@ -231,9 +320,10 @@ def run(args, sim_url: str) -> None:
     print(f"rows/s              {summary.rows_written / elapsed:.0f}")
     print(f"requests/sub-acct   {summary.requests / n:.3f}")
     per_sub = cpu_children / n * 1000
-    print(f"sync workers CPU    {cpu_children:.1f} s ({per_sub:.2f} ms/sub-account)")
+    print(f"pass {number} workers CPU  {cpu_children:.1f} s ({per_sub:.2f} ms/sub-account)")
     if summary.failures:
         print("first failure:", summary.failures[0])
+    return per_sub
 
 
 def sync_slice(ids, start, end, args, results) -> None:
