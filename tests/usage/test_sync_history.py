@@ -70,6 +70,41 @@ def test_hour_no_longer_reported_is_set_to_zero(sub_account):
     assert UsageDay.objects.get(sub_account=sub_account).bytes == 700
 
 
+class RawTextHistory(FakeHistory):
+    """Reports the same bytes as FakeHistory with the raw text written another way."""
+
+    def fetch_hourly_usage(self, *, upstream_id, start, end, now):
+        report = super().fetch_hourly_usage(upstream_id=upstream_id, start=start, end=end, now=now)
+        hours = tuple(
+            HourlyUsage(h.hour_start, h.bytes, h.raw_value + ".00", "MB") for h in report.hours
+        )
+        return type(report)(report.upstream_id, start, end, hours, 1, 1)
+
+
+@pytest.mark.django_db
+def test_resync_with_only_the_raw_text_changed_rewrites_it_at_the_same_revision(sub_account):
+    hours = {utc(2026, 3, 6, h): 2 * 1_048_576 for h in range(3)}
+    _sync(sub_account, FakeHistory(hours))
+    run = _sync(sub_account, RawTextHistory(hours))
+    assert run.rows_written == 3  # three hours; their day's bytes did not change
+    stored = UsageHour.objects.filter(sub_account=sub_account).values_list("raw_value", "revision")
+    assert sorted(stored) == [("2.00", 0)] * 3
+    assert UsageDay.objects.get(sub_account=sub_account).revision == 0
+
+
+@pytest.mark.django_db
+def test_hours_absent_and_changed_in_one_resync_are_written_together(sub_account):
+    _sync(sub_account, FakeHistory({utc(2026, 3, 6, h): 1000 for h in range(4)}))
+    run = _sync(sub_account, FakeHistory({utc(2026, 3, 6, 0): 1000, utc(2026, 3, 6, 1): 3000}))
+    assert run.rows_written == 3  # hour 1 changed, hours 2 and 3 zeroed; the day sums the same
+    stored = dict(
+        UsageHour.objects.filter(sub_account=sub_account).values_list("hour_start", "bytes")
+    )
+    assert [stored[utc(2026, 3, 6, h)] for h in range(4)] == [1000, 3000, 0, 0]
+    day = UsageDay.objects.get(sub_account=sub_account)
+    assert (day.bytes, day.revision) == (4000, 0)
+
+
 class HostileHistory(FakeHistory):
     def fetch_hourly_usage(self, *, upstream_id, start, end, now):
         report = super().fetch_hourly_usage(upstream_id=upstream_id, start=start, end=end, now=now)

@@ -77,7 +77,13 @@ class FlowPage:
 def parse_flow_page(
     data: Any, *, account: str, mb_bytes: int, context: dict[str, Any] | None = None
 ) -> FlowPage:
-    """Validate one page of `get-account-use-flow-list` (`data` of the body)."""
+    """Validate one page of `get-account-use-flow-list` (`data` of the body).
+
+    Rows of the shape IPFoxy sends (a label "YYYY-MM-DD HH:MM:SS", `flow` as decimal text)
+    take a fast path: the label's UTC hour comes from a cache shared across pages and
+    sub-accounts (every sub-account reports the same 72 labels), `flow` is converted by
+    integer arithmetic. Any other row goes through `_flow_row`, the strict per-field path,
+    which accepts or refuses it with the same result and message as always."""
     ctx = dict(context or {})
     data = p.mapping(data, "data", ctx)
     total = p.count(data.get("count"), "count", ctx)
@@ -89,17 +95,43 @@ def parse_flow_page(
     if not isinstance(unit, str) or unit.strip().upper() != "MB":
         raise p.bad(f"unexpected `unit` {str(unit)[:20]!r} (expected MB)", ctx)
     out = []
+    append = out.append
+    hours = _hour_cache
     for i, row in enumerate(rows):
-        row_ctx = {**ctx, "row": i}
-        row = p.mapping(row, "list[]", row_ctx)
-        if row.get("account") != account:
-            raise p.bad("row belongs to another account", row_ctx)
-        hour = p.local_time(row.get("date"), "date", tz, row_ctx)
-        if hour.minute or hour.second or hour.microsecond:
-            raise p.bad("bucket does not start on a UTC hour", row_ctx)
-        value, raw = p.amount(row.get("flow"), "flow", row_ctx)
-        out.append(HourlyUsage(hour, p.to_bytes(value, numerator=mb_bytes), raw, "MB"))
+        if type(row) is dict and row.get("account") == account:
+            label, flow = row.get("date"), row.get("flow")
+            hour = hours.get((label, tz)) if type(label) is str else None
+            if hour is not None and type(flow) is str:
+                nbytes = p.decimal_text_to_bytes(flow, mb_bytes)
+                if nbytes is not None:
+                    append(HourlyUsage(hour, nbytes, flow, "MB"))
+                    continue
+        append(_flow_row(row, i, account=account, tz=tz, mb_bytes=mb_bytes, ctx=ctx))
     return FlowPage(count=total, rows=tuple(out))
+
+
+#: (label, offset) -> the UTC hour it starts, for labels that passed the strict path.
+_hour_cache: dict[tuple[str, dt.timezone], dt.datetime] = {}
+_HOUR_CACHE_MAX = 100_000
+
+
+def _flow_row(
+    row: Any, i: int, *, account: str, tz: dt.timezone, mb_bytes: int, ctx: dict[str, Any]
+) -> HourlyUsage:
+    """One row, every field checked on its own (remembering a good label's hour)."""
+    row_ctx = {**ctx, "row": i}
+    row = p.mapping(row, "list[]", row_ctx)
+    if row.get("account") != account:
+        raise p.bad("row belongs to another account", row_ctx)
+    label = row.get("date")
+    hour = p.local_time(label, "date", tz, row_ctx)
+    if hour.minute or hour.second or hour.microsecond:
+        raise p.bad("bucket does not start on a UTC hour", row_ctx)
+    value, raw = p.amount(row.get("flow"), "flow", row_ctx)
+    if len(_hour_cache) >= _HOUR_CACHE_MAX:
+        _hour_cache.clear()
+    _hour_cache[(label, tz)] = hour
+    return HourlyUsage(hour, p.to_bytes(value, numerator=mb_bytes), raw, "MB")
 
 
 def merge_buckets(

@@ -85,6 +85,18 @@ def to_bytes(value: Decimal, *, numerator: int, denominator: int = 1) -> int:
         raise BadResponseError("amount out of range") from None
 
 
+def decimal_text_to_bytes(value: str, numerator: int) -> int | None:
+    """`to_bytes(amount(value), numerator=numerator)` for plain decimal text ("1453.16"),
+    by integer arithmetic; None for anything `amount` might treat otherwise (spaces, signs,
+    too many digits): callers then take the strict path."""
+    if not _DECIMAL_TEXT.fullmatch(value):
+        return None
+    whole, _, fraction = value.partition(".")
+    scale = 10 ** len(fraction)
+    quotient, rest = divmod(int(whole + fraction) * numerator, scale)
+    return quotient + (1 if 2 * rest >= scale else 0)  # half up (never negative)
+
+
 def count(value: Any, name: str, context: dict[str, Any]) -> int:
     """A row count: IPFoxy sends it as a string ("8"); a JSON integer is accepted too."""
     if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):

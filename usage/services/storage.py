@@ -108,13 +108,9 @@ def hours_replace(
     statement (`storage_pg`); other databases compare here.
     """
     if connection.vendor == "postgresql":
-        items = hours.values()
         return hours_replace_pg(
             sub_account_id=sub_account_id,
-            starts=list(hours),
-            values=[item.bytes for item in items],
-            raw_values=[item.raw_value for item in items],
-            raw_units=[item.raw_unit for item in items],
+            hours=hours,
             window_start=window_start,
             window_end=window_end,
             stamp=timezone.now(),

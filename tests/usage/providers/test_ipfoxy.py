@@ -1,8 +1,10 @@
 import datetime as dt
+from decimal import Decimal
 
 import httpx
 import pytest
 
+from usage.providers import parsing
 from usage.providers.base import (
     AuthError,
     BadResponseError,
@@ -335,3 +337,52 @@ def test_sub_account_with_negative_flow_is_a_bad_response(upstream, make_connect
     )
     with pytest.raises(BadResponseError, match="use_flow"):
         make_connector().list_sub_accounts()
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        "0",
+        "0.5",
+        "1453.16",
+        "0.000000476837",
+        "999999999999999999999999.999999999999",
+        "1.0000005",
+        " 12.5",
+        "12.5 ",
+        "007.10",
+    ],
+)
+def test_flow_text_converts_to_the_bytes_of_the_strict_decimal_path(flow):
+    data = {
+        "count": "1", "timezone": "+08:00", "unit": "MB",
+        "list": [{"account": "A1", "date": "2026-03-06 08:00:00", "flow": flow}],
+    }  # fmt: skip
+    (row,) = parse_flow_page(data, account="A1", mb_bytes=1_000_000).rows
+    assert row.bytes == parsing.to_bytes(Decimal(flow.strip()), numerator=1_000_000)
+    assert row.raw_value == flow
+
+
+def test_the_same_label_under_another_offset_is_another_utc_hour():
+    def hour(offset):
+        data = {
+            "count": "1", "timezone": offset, "unit": "MB",
+            "list": [{"account": "A1", "date": "2026-03-06 08:00:00", "flow": "1"}],
+        }  # fmt: skip
+        return parse_flow_page(data, account="A1", mb_bytes=1024).rows[0].hour_start
+
+    assert [hour("+08:00"), hour("+00:00"), hour("+08:00")] == [
+        dt.datetime(2026, 3, 6, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 6, 8, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 6, 0, tzinfo=dt.UTC),
+    ]
+
+
+def test_a_label_off_the_hour_is_refused_on_every_page_it_appears():
+    data = {
+        "count": "1", "timezone": "+05:30", "unit": "MB",
+        "list": [{"account": "A1", "date": "2026-03-06 08:00:00", "flow": "1"}],
+    }  # fmt: skip
+    for _ in range(2):
+        with pytest.raises(BadResponseError, match="does not start on a UTC hour"):
+            parse_flow_page(data, account="A1", mb_bytes=1024)

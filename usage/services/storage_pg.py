@@ -1,0 +1,152 @@
+"""The PostgreSQL statements of `storage.py`: one round trip for a sync's hours, one for
+its days, the comparison with stored rows done by the database.
+
+- `hours_replace_pg`: the report goes in as four arrays (`unnest`), is upserted with
+  `ON CONFLICT DO UPDATE ... WHERE` the stored values differ (an unchanged bucket is not
+  written), and the hours stored in the window but absent from the report are set to 0 in
+  the same statement; it returns the hours it wrote.
+- `days_recompute_pg`: the changed days' sums over their hours, the days stored before,
+  the upsert of those that differ, and each written day's difference from before (for
+  the reseller rollup), in one statement.
+
+Both keep the semantics `storage.py` documents for every database (revisions, what counts
+as unchanged); the SQLite path there compares in Python instead. The query text is
+constant, so psycopg converts it once per process instead of parsing a long VALUES list
+for every sync (`bench/sync.py` measured that at a tenth of the CPU of a sync).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from functools import cache
+
+from django.db import connection
+
+from usage.models import UsageDay, UsageHour
+from usage.providers.base import BadResponseError, HourlyUsage
+
+
+@cache
+def _hours_sql(hours: str) -> str:
+    return f"""
+WITH report (hour_start, bytes, raw_value, raw_unit) AS (
+    SELECT to_timestamp(t.epoch), t.bytes, t.raw_value, t.raw_unit
+    FROM unnest(
+        string_to_array(%s, ',')::bigint[], string_to_array(%s, ',')::bigint[],
+        string_to_array(%s, E'\\x1f'), string_to_array(%s, E'\\x1f')
+    ) AS t (epoch, bytes, raw_value, raw_unit)
+), zeroed AS (
+    UPDATE {hours} AS h
+    SET bytes = 0, raw_value = '', raw_unit = '', revision = h.revision + 1, updated_at = %s
+    WHERE h.sub_account_id = %s AND h.hour_start >= %s AND h.hour_start < %s
+      AND h.bytes <> 0 AND h.hour_start NOT IN (SELECT hour_start FROM report)
+    RETURNING h.hour_start
+), written AS (
+    INSERT INTO {hours} AS h
+        (sub_account_id, hour_start, bytes, raw_value, raw_unit, revision, updated_at)
+    SELECT %s, r.hour_start, r.bytes, left(r.raw_value, 40), left(r.raw_unit, 8), 0, %s
+    FROM report r
+    ON CONFLICT (sub_account_id, hour_start) DO UPDATE
+    SET bytes = excluded.bytes, raw_value = excluded.raw_value, raw_unit = excluded.raw_unit,
+        revision = h.revision + (h.bytes <> excluded.bytes)::int,
+        updated_at = excluded.updated_at
+    WHERE (h.bytes, h.raw_value, h.raw_unit)
+        IS DISTINCT FROM (excluded.bytes, excluded.raw_value, excluded.raw_unit)
+    RETURNING h.hour_start
+)
+SELECT extract(epoch FROM hour_start)::bigint FROM zeroed
+UNION ALL SELECT extract(epoch FROM hour_start)::bigint FROM written
+"""  # noqa: S608 - table names come from the models
+
+
+def hours_replace_pg(
+    *,
+    sub_account_id: int,
+    hours: Mapping[dt.datetime, HourlyUsage],
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    stamp: dt.datetime,
+) -> set[dt.datetime]:
+    """Make the stored hours of `[window_start, window_end)` equal the report `hours` (by
+    UTC hour start); return the hours written.
+
+    The report travels as four delimited strings (hour starts as unix seconds, bytes, raw
+    values, raw units) split by the database: joining them costs a few C calls where
+    array parameters cost a Python loop per element."""
+    epochs = {_epoch(start): start for start in hours}
+    items = hours.values()
+    raw_values = _UNIT.join([item.raw_value for item in items])
+    raw_units = _UNIT.join([item.raw_unit for item in items])
+    if (raw_values + raw_units).count(_UNIT) != 2 * max(len(hours) - 1, 0):
+        raise BadResponseError("raw value holds a control character")
+    sql = _hours_sql(connection.ops.quote_name(UsageHour._meta.db_table))
+    params = [
+        ",".join(map(str, epochs)), ",".join([str(item.bytes) for item in items]),
+        raw_values, raw_units,
+        stamp, sub_account_id, window_start, window_end,
+        sub_account_id, stamp,
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        written = cursor.fetchall()
+    return {epochs.get(epoch) or _from_epoch(epoch) for (epoch,) in written}
+
+
+_UNIT = "\x1f"  # ASCII unit separator: never in a raw value (numbers as text) or unit
+
+
+def _epoch(start: dt.datetime) -> int:
+    return int(start.timestamp())
+
+
+def _from_epoch(epoch: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+@cache
+def _days_sql(hours: str, days: str) -> str:
+    return f"""
+WITH bounds (day, lo, hi) AS (
+    SELECT * FROM unnest(%s::date[], %s::timestamptz[], %s::timestamptz[])
+), sums AS (
+    SELECT b.day, COALESCE(SUM(h.bytes), 0)::bigint AS bytes
+    FROM bounds b LEFT JOIN {hours} h
+      ON h.sub_account_id = %s AND h.hour_start >= b.lo AND h.hour_start < b.hi
+    GROUP BY b.day
+), old AS (
+    SELECT d.day, d.bytes, d.revision FROM {days} d
+    WHERE d.sub_account_id = %s AND d.day = ANY (%s::date[])
+), written AS (
+    INSERT INTO {days} AS d (sub_account_id, day, bytes, revision, updated_at)
+    SELECT %s, s.day, s.bytes, COALESCE(o.revision + 1, 0), %s
+    FROM sums s LEFT JOIN old o ON o.day = s.day
+    WHERE o.bytes IS DISTINCT FROM s.bytes
+    ON CONFLICT (sub_account_id, day) DO UPDATE
+    SET bytes = excluded.bytes, revision = excluded.revision, updated_at = excluded.updated_at
+    RETURNING d.day, d.bytes
+)
+SELECT w.day, w.bytes - COALESCE(o.bytes, 0) FROM written w LEFT JOIN old o ON o.day = w.day
+"""  # noqa: S608 - table names come from the models
+
+
+def days_recompute_pg(
+    *,
+    sub_account_id: int,
+    bounds: Sequence[tuple[dt.date, dt.datetime, dt.datetime]],
+    stamp: dt.datetime,
+) -> list[tuple[dt.date, int]]:
+    """Recompute the days of `bounds` (day, its first instant, the next day's first) from
+    the stored hours, writing those whose bytes differ from the stored day (a new day at
+    revision 0, a changed one at its revision + 1); return `(day, new bytes - bytes stored
+    before)` of each day written."""
+    qn = connection.ops.quote_name
+    sql = _days_sql(qn(UsageHour._meta.db_table), qn(UsageDay._meta.db_table))
+    days = [day for day, _, _ in bounds]
+    params = [
+        days, [lo for _, lo, _ in bounds], [hi for _, _, hi in bounds],
+        sub_account_id, sub_account_id, days, sub_account_id, stamp,
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(day, int(delta)) for day, delta in cursor.fetchall()]
