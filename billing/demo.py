@@ -98,8 +98,8 @@ def demo_close_last_month(*, reseller: Reseller, now: dt.datetime, stdout) -> No
     result = invoices_issue_for_period(
         reseller=reseller, period_start=period.start, now=now, actor="demo"
     )
-    for customer_id, exc in result.failed.items():
-        stdout.write(f"  customer {customer_id} not invoiced: {exc.message}")
+    for failure in result.failed:
+        stdout.write(f"  customer {failure.customer_id} not invoiced: {failure.message}")
     for invoice in (
         Invoice.objects.for_reseller(reseller)
         .filter(period_start=period.start)

@@ -2,14 +2,14 @@
 
 Split by sub-domain; import the public services from here. Modules depend one way:
 periods, numbering, context, compute/adjustments, rendering, transitions, pdf_pool, delivery
-<- engine (the one finalization engine) <- finalizing <- issuing, cycle <- refresh <- voiding
+<- engine (the one finalization engine) <- results (`BatchResult`, what every batch
+returns) <- finalizing <- issuing, cycle <- refresh <- voiding
 (checked by tests/billing/test_invoicing_structure.py).
 """
 
 from billing.invoicing.compute import InvoiceComputation, invoice_compute
 from billing.invoicing.cycle import (
     CycleResult,
-    GenerateResult,
     invoice_create_draft,
     invoice_cycle_run,
     invoice_draft_discard,
@@ -28,14 +28,12 @@ from billing.invoicing.delivery import (
 )
 from billing.invoicing.engine import Failure
 from billing.invoicing.finalizing import (
-    FinalizeResult,
     invoice_finalize,
     invoices_due,
     invoices_finalize,
     invoices_finalize_due,
 )
 from billing.invoicing.issuing import (
-    IssueResult,
     invoice_issue,
     invoice_reissue,
     invoices_issue_for_period,
@@ -55,16 +53,15 @@ from billing.invoicing.periods import (
 )
 from billing.invoicing.refresh import invoice_drafts_refresh, invoice_drafts_rerate
 from billing.invoicing.rendering import invoice_document, invoice_snapshot
+from billing.invoicing.results import BatchResult
 from billing.invoicing.transitions import invoice_mark_paid
 from billing.invoicing.voiding import invoice_void
 
 __all__ = [
+    "BatchResult",
     "CycleResult",
     "Failure",
-    "FinalizeResult",
-    "GenerateResult",
     "InvoiceComputation",
-    "IssueResult",
     "Period",
     "invoice_compute",
     "invoice_create_draft",

@@ -63,8 +63,9 @@ from billing.invoicing.engine import (
     skipped_for,
     stored_row_keys,
 )
-from billing.invoicing.finalizing import FinalizeResult, invoices_finalize_due
+from billing.invoicing.finalizing import invoices_finalize_due
 from billing.invoicing.periods import Period, period_last_closed
+from billing.invoicing.results import BatchResult
 from billing.invoicing.resume import drafts_rated_since
 from billing.invoicing.transitions import invoice_event_record
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, InvoiceUsage
@@ -254,19 +255,6 @@ def invoice_draft_discard(*, invoice: Invoice, actor: str, now: dt.datetime) -> 
     )
 
 
-@dataclass
-class GenerateResult:
-    period: Period
-    created: list[int] = field(default_factory=list)
-    refreshed: list[int] = field(default_factory=list)
-    # already issued, or a draft this run already rated (delivered again after a kill)
-    unchanged: list[int] = field(default_factory=list)
-    voided: list[int] = field(default_factory=list)  # customer ids: period voided, left alone
-    failed: list[Failure] = field(default_factory=list)  # customers that failed, and why
-    skipped: list[Failure] = field(default_factory=list)  # nothing billable: no draft
-    discarded: list[int] = field(default_factory=list)  # drafts left with nothing billable
-
-
 def invoices_generate_for_period(
     *,
     reseller: Reseller,
@@ -275,7 +263,7 @@ def invoices_generate_for_period(
     customer: Customer | None = None,
     customers: Sequence[Customer] | None = None,
     on_progress: Callable[[Invoice], None] | None = None,
-) -> GenerateResult:
+) -> BatchResult:
     """A draft per customer with a subscription or usage in the ended period (or just
     `customer`, or `customers`); existing drafts are refreshed, issued invoices left alone.
 
@@ -285,7 +273,7 @@ def invoices_generate_for_period(
     New drafts are rated from inputs read once per chunk of customers."""
     period = Period.starting(period_start)
     require_ended(period=period, reseller=reseller, now=now)
-    result = GenerateResult(period=period)
+    result = BatchResult(period=period)
     if customer is not None:
         customers = [customer]
     if customers is None:
@@ -370,9 +358,9 @@ def _refreshed(invoice: Invoice, now: dt.datetime) -> str:
 
 @dataclass
 class CycleResult:
-    generated: GenerateResult
+    generated: BatchResult  # the month that just closed, drafted
     refreshed: list[int]
-    finalized: FinalizeResult
+    finalized: BatchResult  # the drafts due, finalized
     pdfs_rendered: list[int]
     emails_dispatched: list[int]
     discarded: list[int] = field(default_factory=list)  # drafts with nothing billable left

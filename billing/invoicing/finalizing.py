@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 
 from django.db import transaction
 
@@ -33,7 +32,6 @@ from accounts.models import Reseller
 from billing.invoicing.compute import invoice_compute
 from billing.invoicing.context import CHUNK_SIZE, RatingContext
 from billing.invoicing.engine import (
-    Failure,
     IssueBatch,
     Issued,
     computation_rows,
@@ -51,28 +49,11 @@ from billing.invoicing.engine import (
     rewrite_changed_rows,
 )
 from billing.invoicing.periods import Period, period_due_at
+from billing.invoicing.results import BatchResult
 from billing.models import Invoice, InvoiceStatus
 from config.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class FinalizeResult:
-    finalized: list[int] = field(default_factory=list)  # invoice ids finalized by this call
-    issued: list[Invoice] = field(default_factory=list)  # the same invoices
-    failed: list[Failure] = field(default_factory=list)  # could not be finalized: still drafts
-    skipped: list[int] = field(default_factory=list)  # finalized or discarded meanwhile
-    discarded: list[int] = field(default_factory=list)  # nothing billable left (discard_empty)
-    errors: dict[int, ApplicationError] = field(default_factory=dict)  # invoice id -> why
-
-    def merge(self, other: FinalizeResult) -> None:
-        self.finalized += other.finalized
-        self.issued += other.issued
-        self.failed += other.failed
-        self.skipped += other.skipped
-        self.discarded += other.discarded
-        self.errors.update(other.errors)
 
 
 def invoice_finalize(
@@ -97,10 +78,10 @@ def invoices_finalize(
     pdf_processes: int = 0,
     chunk_size: int = CHUNK_SIZE,
     discard_empty: bool = False,
-) -> FinalizeResult:
+) -> BatchResult:
     """Finalize these drafts, numbered in the order given (each reseller its own sequence).
     Drafts that cannot be finalized are reported in `failed`; the others are finalized."""
-    result = FinalizeResult()
+    result = BatchResult()
     with IssueBatch(now=now, expected=len(invoices), pdf_processes=pdf_processes) as batch:
         for chunk in _chunks(invoices, max(chunk_size, 1)):
             issued = finalize_chunk(
@@ -137,13 +118,13 @@ def finalize_chunk(
     now: dt.datetime,
     actor: str,
     send_email: bool,
-    result: FinalizeResult,
+    result: BatchResult,
     discard_empty: bool = False,
 ) -> list[Issued]:
     """Finalize a chunk of drafts of one reseller and period in one transaction (falling back
     to one draft per transaction when the chunk fails as a whole); returns what was issued,
     for the caller to render and deliver after the commit."""
-    done = FinalizeResult()
+    done = BatchResult()
     try:
         with transaction.atomic():
             issued = _finalize_locked(
@@ -183,7 +164,7 @@ def _finalize_locked(
     now: dt.datetime,
     actor: str,
     send_email: bool,
-    result: FinalizeResult,
+    result: BatchResult,
     discard_empty: bool,
 ) -> list[Issued]:
     period = Period(start=chunk[0].period_start, end=chunk[0].period_end)
@@ -196,7 +177,7 @@ def _finalize_locked(
         invoice = locked.get(wanted.pk)
         if invoice is None or invoice.status != InvoiceStatus.DRAFT:
             logger.info("invoice %s was finalized or discarded meanwhile", wanted.pk)
-            result.skipped.append(wanted.pk)
+            result.unchanged.append(wanted.pk)
             result.errors[wanted.pk] = not_draft(wanted.pk, invoice)
             continue
         try:
@@ -240,7 +221,6 @@ def _finalize_locked(
     if rated:
         reseller = rated[0].invoice.reseller
         issue(rated, reseller=reseller, now=now, actor=actor, send_email=send_email)
-    result.finalized += [item.invoice.pk for item in rated]
     result.issued += [item.invoice for item in rated]
     return rated
 
@@ -254,7 +234,7 @@ def _nothing_to_issue(invoice: Invoice, period: Period) -> ApplicationError:
     )
 
 
-def _fail(result: FinalizeResult, invoice: Invoice, exc: ApplicationError) -> None:
+def _fail(result: BatchResult, invoice: Invoice, exc: ApplicationError) -> None:
     result.failed.append(failure_of(exc, customer_id=invoice.customer_id, invoice_id=invoice.pk))
     result.errors[invoice.pk] = exc
 
@@ -265,10 +245,10 @@ def invoices_finalize_due(
     reseller: Reseller | None = None,
     send_email: bool = True,
     pdf_processes: int = 0,
-) -> FinalizeResult:
+) -> BatchResult:
     """Finalize drafts whose grace period (the reseller's `grace_period_days`) is over, in
     chunks; drafts of customers with nothing billable left are discarded instead."""
-    result = FinalizeResult()
+    result = BatchResult()
     resellers = [reseller] if reseller is not None else list(Reseller.objects.all())
     for each in resellers:
         result.merge(

@@ -9,22 +9,14 @@ with nothing billable in it, is refused (`period_before_customer`, `engine.skipp
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 from accounts.models import Customer, Reseller
 from billing.invoicing.cycle import invoices_generate_for_period
 from billing.invoicing.engine import Failure, require_ended
 from billing.invoicing.issuing import invoices_issue_for_period
 from billing.invoicing.periods import Period, period_containing
+from billing.invoicing.results import BatchResult
 from config.errors import ApplicationError
-
-
-@dataclass
-class Generated:
-    invoice_ids: list[int] = field(default_factory=list)
-    voided: list[int] = field(default_factory=list)  # customer ids left alone
-    failed: list[Failure] = field(default_factory=list)
-    skipped: list[Failure] = field(default_factory=list)  # nothing billable: no invoice
 
 
 def period_require_started(*, period: Period, reseller: Reseller, now: dt.datetime) -> None:
@@ -54,25 +46,21 @@ def invoices_generate(
     customer: Customer | None = None,
     finalize: bool = False,
     actor: str = "",
-) -> Generated:
+) -> BatchResult:
     """Draft (or with `finalize` issue) the period's invoices of `customer` or of every
     billable customer of the reseller. The period must have ended (`period_not_ended`)."""
     require_ended(period=period, reseller=reseller, now=now)
     if finalize:
-        issued = invoices_issue_for_period(
+        result = invoices_issue_for_period(
             reseller=reseller,
             period_start=period.start,
             now=now,
             customers=[customer] if customer else None,
             actor=actor,
         )
-        invoices = [*issued.issued, *issued.already]
-        result = Generated([i.pk for i in invoices], issued.voided, issued.failures, issued.skips)
     else:
-        drafted = invoices_generate_for_period(
+        result = invoices_generate_for_period(
             reseller=reseller, period_start=period.start, now=now, customer=customer
         )
-        ids = [*drafted.created, *drafted.refreshed, *drafted.unchanged]
-        result = Generated(ids, drafted.voided, drafted.failed, drafted.skipped)
     skipped_refusal(result.skipped, customer=customer)
     return result

@@ -31,7 +31,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, transaction
 
@@ -55,32 +54,15 @@ from billing.invoicing.engine import (
     skip_of,
     skipped_for,
 )
-from billing.invoicing.finalizing import FinalizeResult, finalize_chunk
+from billing.invoicing.finalizing import finalize_chunk
 from billing.invoicing.periods import Period
+from billing.invoicing.results import BatchResult
 from billing.invoicing.transitions import invoice_event_record
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, InvoiceUsage
 from billing.selectors import customers_to_invoice, customers_with_voided_period
 from config.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class IssueResult:
-    period: Period
-    issued: list[Invoice] = field(default_factory=list)  # finalized by this call
-    already: list[Invoice] = field(default_factory=list)  # issued before
-    failed: dict[int, ApplicationError] = field(default_factory=dict)  # customer id -> why
-    voided: list[int] = field(default_factory=list)  # customer ids: period voided, not reissued
-    skipped: dict[int, ApplicationError] = field(default_factory=dict)  # nothing billable
-
-    @property
-    def failures(self) -> list[Failure]:
-        return [Failure(pk, exc.code, exc.message) for pk, exc in self.failed.items()]
-
-    @property
-    def skips(self) -> list[Failure]:
-        return [Failure(pk, exc.code, exc.message) for pk, exc in self.skipped.items()]
 
 
 def invoices_issue_for_period(
@@ -94,7 +76,7 @@ def invoices_issue_for_period(
     pdf_processes: int = 0,
     chunk_size: int = CHUNK_SIZE,
     on_progress: Callable[[int], None] | None = None,
-) -> IssueResult:
+) -> BatchResult:
     """Create and finalize the invoices of an ended period for `customers` (default: every
     customer with a subscription or usage in it, except those whose invoice of the period was
     voided), rated once each; existing drafts are finalized, issued invoices reported in
@@ -105,7 +87,7 @@ def invoices_issue_for_period(
     """
     period = Period.starting(period_start)
     require_ended(period=period, reseller=reseller, now=now)
-    result = IssueResult(period=period)
+    result = BatchResult(period=period)
     if customers is None:
         customers = list(
             customers_to_invoice(reseller=reseller, start_day=period.start, end_day=period.end)
@@ -160,10 +142,8 @@ def invoice_issue(
         actor=actor,
         send_email=send_email,
     )
-    if result.failed:
-        raise result.failed[customer.pk]
-    if result.skipped:
-        raise result.skipped[customer.pk]
+    if customer.pk in result.errors:  # it failed, or has nothing billable
+        raise result.errors[customer.pk]
     if result.issued:
         return result.issued[0], True
     if result.already:
@@ -215,7 +195,7 @@ def _issue_chunk(
     now: dt.datetime,
     actor: str,
     send_email: bool,
-    result: IssueResult,
+    result: BatchResult,
 ) -> list[Issued]:
     """Issue the chunk's new invoices in one transaction; finalize its drafts after it."""
     ids = [c.pk for c in customers]
@@ -252,27 +232,39 @@ def _issue_chunk(
         existing = _live_invoices(ids, period) if isinstance(exc, IntegrityError) else []
         if not existing:  # not a concurrent creation: this customer cannot be billed
             failure = failure_of(exc, customer_id=ids[0])
-            result.failed[ids[0]] = error_of(exc, failure)
+            _refused(result, result.failed, ids[0], error_of(exc, failure))
             return []
         issued, failed, skipped = [], {}, {}
     result.issued.extend(item.invoice for item in issued)
-    result.failed.update(failed)
-    result.skipped.update(skipped)
+    for customer_id, error in failed.items():
+        _refused(result, result.failed, customer_id, error)
+    for customer_id, error in skipped.items():
+        _refused(result, result.skipped, customer_id, error)
     result.already += [invoice for invoice in existing if invoice.status != InvoiceStatus.DRAFT]
     drafts = [invoice for invoice in existing if invoice.status == InvoiceStatus.DRAFT]
     if drafts:
-        done = FinalizeResult()
+        done = BatchResult()
         issued += finalize_chunk(
             drafts, now=now, actor=actor, send_email=send_email, result=done, discard_empty=True
         )
         result.issued += done.issued
-        result.already += list(Invoice.objects.filter(pk__in=done.skipped))  # by another run
+        result.already += list(Invoice.objects.filter(pk__in=done.unchanged))  # by another run
         for draft in drafts:
             if draft.pk in done.discarded:
-                result.skipped[draft.customer_id] = skipped_for(draft.customer, period)
-            elif draft.pk in done.errors and draft.pk not in done.skipped:
-                result.failed[draft.customer_id] = done.errors[draft.pk]
+                skip = skipped_for(draft.customer, period)
+                _refused(result, result.skipped, draft.customer_id, skip)
+            elif draft.pk in done.errors and draft.pk not in done.unchanged:
+                _refused(result, result.failed, draft.customer_id, done.errors[draft.pk])
     return issued
+
+
+def _refused(
+    result: BatchResult, outcomes: list[Failure], customer_id: int, error: ApplicationError
+) -> None:
+    """Record a customer that failed (`outcomes` is `result.failed`) or was skipped
+    (`result.skipped`), keeping its error to raise for a batch of one."""
+    outcomes.append(Failure(customer_id, error.code, error.message))
+    result.errors[customer_id] = error
 
 
 def _live_invoices(customer_ids: list[int], period: Period) -> list[Invoice]:

@@ -67,8 +67,8 @@ def test_issuing_a_month_skips_a_customer_with_nothing_billable(idle):
     result = invoices_issue_for_period(
         reseller=idle.reseller, period_start=OCT, now=AFTER_OCTOBER, customers=[idle]
     )
-    assert (result.issued, result.failures) == ([], [])
-    assert [(s.customer_id, s.code) for s in result.skips] == [(idle.pk, "nothing_billable")]
+    assert (result.issued, result.failed) == ([], [])
+    assert [(s.customer_id, s.code) for s in result.skipped] == [(idle.pk, "nothing_billable")]
     _nothing_numbered()
 
 
@@ -202,7 +202,7 @@ def test_issuing_the_month_discards_a_draft_left_with_nothing_billable(
     result = invoices_issue_for_period(
         reseller=reseller, period_start=OCT, now=AFTER_OCTOBER, customers=[customer]
     )
-    assert [s.code for s in result.skips] == ["nothing_billable"] and result.issued == []
+    assert [s.code for s in result.skipped] == ["nothing_billable"] and result.issued == []
     _nothing_numbered()
 
 

@@ -86,7 +86,7 @@ def test_issuing_skips_a_customer_with_a_plan_in_another_currency(five, caplog):
         result = invoices_issue_for_period(
             reseller=reseller, period_start=OCT, now=AFTER_OCTOBER, send_email=False
         )
-    assert [(f.customer_id, f.code) for f in result.failures] == [
+    assert [(f.customer_id, f.code) for f in result.failed] == [
         (customers[2].pk, "currency_mismatch")
     ]
     assert _issued(reseller) == _expected(customers, skip=2)  # gapless, in customer order
@@ -103,10 +103,8 @@ def test_a_chunk_that_breaks_is_issued_one_customer_at_a_time(five, monkeypatch)
     result = invoices_issue_for_period(
         reseller=reseller, period_start=OCT, now=AFTER_OCTOBER, send_email=False, chunk_size=3
     )
-    assert [(f.customer_id, f.code) for f in result.failures] == [
-        (customers[1].pk, "internal_error")
-    ]
-    assert "disk full" in result.failed[customers[1].pk].message
+    assert [(f.customer_id, f.code) for f in result.failed] == [(customers[1].pk, "internal_error")]
+    assert "disk full" in result.errors[customers[1].pk].message
     assert _issued(reseller) == _expected(customers, skip=1)
     assert not Invoice.objects.filter(customer=customers[1]).exists()
 
@@ -173,7 +171,7 @@ def test_a_pdf_that_fails_leaves_the_invoice_issued_and_the_cycle_renders_it(fiv
     result = invoices_issue_for_period(
         reseller=reseller, period_start=OCT, now=AFTER_OCTOBER, send_email=False
     )
-    assert len(result.issued) == 5 and result.failed == {}
+    assert len(result.issued) == 5 and result.failed == []
     without = list(Invoice.objects.filter(pdf="").values_list("number", flat=True))
     assert without == ["FX-2026-00002"]
     monkeypatch.setattr(pdf_pool, "render_invoice_pdf", real)

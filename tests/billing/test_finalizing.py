@@ -99,7 +99,7 @@ def test_a_draft_finalized_meanwhile_is_reported_not_numbered_twice(drafts):
     stale = list(Invoice.objects.order_by("customer_id"))
     invoice_finalize(invoice=stale[1], now=OCTOBER_DUE, send_email=False)
     result = invoices_finalize(invoices=stale, now=OCTOBER_DUE, send_email=False)
-    assert result.skipped == [stale[1].pk] and result.failed == []
+    assert result.unchanged == [stale[1].pk] and result.failed == []
     assert result.errors[stale[1].pk].code == "invoice_not_draft"
     assert sorted(Invoice.objects.values_list("sequence_number", flat=True)) == [1, 2, 3, 4]
 

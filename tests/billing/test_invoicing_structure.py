@@ -94,3 +94,38 @@ def test_no_module_uses_another_modules_private_names():
                 offences.append(f"{name} uses {node.value.id}.{node.attr}")
     # Django's model options are the one private attribute everyone uses.
     assert [o for o in offences if not o.endswith("._meta")] == []
+
+
+def test_every_invoicing_batch_returns_the_one_result_type():
+    import inspect
+
+    from billing.invoicing import (
+        cycle,
+        finalizing,
+        generate,
+        invoices_finalize,
+        invoices_finalize_due,
+        invoices_generate_for_period,
+        invoices_issue_for_period,
+        issuing,
+    )
+
+    batches = [
+        invoices_generate_for_period,
+        invoices_issue_for_period,
+        invoices_finalize,
+        invoices_finalize_due,
+        generate.invoices_generate,
+    ]
+    assert {inspect.signature(f).return_annotation for f in batches} == {"BatchResult"}
+    # The hourly cycle is its two batches (drafting, finalizing) and the repairs after them.
+    parts = {n: f.type for n, f in cycle.CycleResult.__dataclass_fields__.items()}
+    assert (parts["generated"], parts["finalized"]) == ("BatchResult", "BatchResult")
+    # No other result dataclass left in the batch modules.
+    results = {
+        name
+        for module in (cycle, finalizing, generate, issuing)
+        for name, obj in vars(module).items()
+        if inspect.isclass(obj) and name.endswith("Result") and obj.__module__ == module.__name__
+    }
+    assert results == {"CycleResult"}

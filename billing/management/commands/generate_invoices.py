@@ -132,8 +132,7 @@ class Command(BaseCommand):
                     on_progress=bar.update,
                 )
             done = f"{len(result.issued)} finalized, {len(result.already)} already issued"
-        failures = result.failures if opts["finalize"] else result.failed
-        skipped = result.skips if opts["finalize"] else result.skipped
+        failures, skipped = result.failed, result.skipped
         try:
             skipped_refusal(skipped, customer=customer)
         except ApplicationError as exc:
