@@ -32,10 +32,10 @@ from accounts.models import Reseller
 from billing import outbox
 from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.models import Invoice, InvoiceEmail, InvoiceStatus
-from billing.money import format_money, quantize_money
+from billing.money import format_money
 from billing.overdue_suspension import invoices_overdue
 from webhooks.catalogue import INVOICE_OVERDUE
-from webhooks.events import webhook_event_emit
+from webhooks.events import webhook_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -77,24 +77,7 @@ def reminder_offset_due(
     return max(passed) if passed else None
 
 
-def overdue_payload(invoice: Invoice, *, today: dt.date) -> dict:
-    """`data.object` of `invoice.overdue`: the invoice's identity and what is owed."""
-    return {
-        "id": invoice.pk,
-        "object": "invoice",
-        "number": invoice.number,
-        "customer": invoice.customer_id,
-        "currency": invoice.currency,
-        "total": str(invoice.total),
-        "balance_due": str(quantize_money(invoice.balance_due, invoice.currency)),
-        "due_on": invoice.due_on.isoformat(),
-        "days_overdue": invoice_days_overdue(invoice=invoice, today=today),
-        "overdue_at": invoice.overdue_at.isoformat() if invoice.overdue_at else None,
-    }
-
-
 def _mark_overdue(reseller: Reseller, now: dt.datetime, result: DunningResult) -> None:
-    today = _today(reseller, now)
     ids = list(
         invoices_overdue(reseller=reseller, now=now, days=None)
         .filter(overdue_at__isnull=True)
@@ -107,12 +90,8 @@ def _mark_overdue(reseller: Reseller, now: dt.datetime, result: DunningResult) -
                 continue
             locked.overdue_at = now
             locked.save(update_fields=["overdue_at"])
-            [invoice] = invoices_with_credit_totals(Invoice.objects.filter(pk=invoice_id))
-            webhook_event_emit(
-                reseller_id=reseller.pk,
-                event_type=INVOICE_OVERDUE,
-                data=overdue_payload(invoice, today=today),
-                now=now,
+            webhook_event_record(
+                reseller_id=reseller.pk, event_type=INVOICE_OVERDUE, subject_id=invoice_id, now=now
             )
             result.overdue.append(invoice_id)
 

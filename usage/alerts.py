@@ -14,8 +14,8 @@ emails: a task delivered twice sends once.
   sub-accounts that have a snapshot) is below `remaining_gb`.
 GB are the rule's `unit_bytes` (2^30 by default).
 
-Each alert fired emits the `usage.alert` webhook event (`usage_alert_webhook_object`), in
-the check's transaction: once per rule and period, like the alert row.
+Each alert fired records the `usage.alert` webhook event (its payload is built by
+`usage.webhook_payloads`) in the check's transaction: once per rule and period, like the alert row.
 
 The check runs from `usage.tasks.usage_alerts_check_task`, named in
 `settings.FLOWBILL_AFTER_SYNC_TASKS` (see `usage.services.followups`).
@@ -37,7 +37,7 @@ from accounts.models import Customer, Provider, Reseller, SubAccount
 from accounts.selectors import held_totals
 from usage.models import LedgerSnapshot, UsageAlert, UsageAlertRule, UsageDay
 from webhooks.catalogue import USAGE_ALERT
-from webhooks.events import webhook_event_emit
+from webhooks.events import webhook_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -166,35 +166,13 @@ def usage_alerts_check(*, customer: Customer, now: dt.datetime) -> list[UsageAle
                 )
         except IntegrityError:
             continue  # another check fired it a moment ago: once per period
-        webhook_event_emit(
-            reseller_id=customer.reseller_id,
-            event_type=USAGE_ALERT,
-            data=usage_alert_webhook_object(alert),
-            now=now,
+        webhook_event_record(
+            reseller_id=customer.reseller_id, event_type=USAGE_ALERT, subject_id=alert.pk, now=now
         )
         if rule.notify_customer:
             _dispatch(alert)
         fired.append(alert)
     return fired
-
-
-def usage_alert_webhook_object(alert: UsageAlert) -> dict:
-    """`data.object` of the `usage.alert` event."""
-    rule = alert.rule
-    return {
-        "object": "usage_alert",
-        "id": alert.pk,
-        "rule": rule.pk,
-        "kind": rule.kind,
-        "customer": rule.customer_id,
-        "sub_account": rule.sub_account_id,
-        "period_start": alert.period_start.isoformat(),
-        "fired_at": alert.fired_at.isoformat(),
-        "measured_bytes": alert.measured_bytes,
-        "threshold_bytes": alert.threshold_bytes,
-        "unit_bytes": rule.unit_bytes,
-        "message": alert.message,
-    }
 
 
 def _dispatch(alert: UsageAlert) -> None:

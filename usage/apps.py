@@ -9,3 +9,7 @@ class UsageConfig(AppConfig):
         # autodiscovery imports them): the after-sync followups look
         # `usage.tasks.usage_alerts_check_task` up by name wherever a sync runs.
         from usage import tasks  # noqa: F401
+        from usage.webhook_payloads import BUILDERS
+        from webhooks.payloads import webhook_payload_builders_register
+
+        webhook_payload_builders_register(BUILDERS)

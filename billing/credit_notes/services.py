@@ -41,13 +41,14 @@ from billing.credit_notes.numbering import credit_note_number_next
 from billing.credit_notes.rendering import credit_note_snapshot
 from billing.credit_notes.rules import CreditNoteConflict
 from billing.credit_notes.selectors import invoice_credited
-from billing.events import credit_note_created_emit
 from billing.invoicing.periods import local_date
 from billing.models import Invoice, InvoiceStatus
 from billing.money import currency_exponent, quantize_money
 from billing.payments.services import invoice_settle_if_covered
 from config.errors import ApplicationError
 from core.money import InvalidAmount, parse_amount
+from webhooks.catalogue import CREDIT_NOTE_CREATED
+from webhooks.events import webhook_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +204,9 @@ def _create_locked(
         credit_note_email_queue(
             credit_note=note, now=now, recipients=locked.customer.billing_emails
         )
-    credit_note_created_emit(credit_note=note, now=now)
+    webhook_event_record(
+        reseller_id=note.reseller_id, event_type=CREDIT_NOTE_CREATED, subject_id=note.pk, now=now
+    )
     # A finalized invoice whose payments and credits now cover it becomes paid.
     invoice_settle_if_covered(
         invoice=locked, now=now, actor=actor, note=f"Settled by credit note {note.number}"

@@ -40,7 +40,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from accounts.models import Customer, Reseller
 from billing.document import LAYOUT_VERSION
-from billing.events import invoices_event_emit
 from billing.invoicing.compute import InvoiceComputation
 from billing.invoicing.delivery import invoices_deliver_rendered
 from billing.invoicing.numbering import invoice_numbers_next
@@ -58,6 +57,7 @@ from billing.models import (
 )
 from config.errors import ApplicationError
 from webhooks.catalogue import INVOICE_FINALIZED
+from webhooks.events import webhook_events_record
 
 logger = logging.getLogger(__name__)
 
@@ -418,10 +418,10 @@ def issue(
     InvoiceEvent.objects.bulk_create(events)
     if send_email:
         InvoiceEmail.objects.bulk_create([item.delivery for item in items])
-    invoices_event_emit(
+    webhook_events_record(
         reseller_id=reseller.pk,
-        invoice_ids=[item.invoice.pk for item in items],
         event_type=INVOICE_FINALIZED,
+        subject_ids=[item.invoice.pk for item in items],
         now=now,
     )
 

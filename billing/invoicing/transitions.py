@@ -25,12 +25,12 @@ import logging
 from django.db import transaction
 
 from billing.credit_notes.rules import invoice_void_check_credit_notes
-from billing.events import invoices_event_emit
 from billing.models import INVOICE_TRANSITIONS, Invoice, InvoiceEvent, InvoiceStatus
 from billing.overdue_suspension import customer_overdue_check
 from billing.payments.rules import invoice_void_check_payments
 from config.errors import ApplicationError
 from webhooks.catalogue import INVOICE_PAID, INVOICE_VOIDED
+from webhooks.events import webhook_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +103,10 @@ def invoice_transition(
             note=note,
         )
         if to_status in _EVENT_TYPES:
-            invoices_event_emit(
+            webhook_event_record(
                 reseller_id=locked.reseller_id,
-                invoice_ids=[locked.pk],
                 event_type=_EVENT_TYPES[to_status],
+                subject_id=locked.pk,
                 now=now,
             )
     return locked

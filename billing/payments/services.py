@@ -18,7 +18,8 @@ Rules (docs/api.md, "Payments"):
 - everything happens under the invoice's row lock, which credit notes, voiding and every
   payment of that invoice take first: two workers recording payments of one invoice are
   checked one after the other, so the balance is never overpaid;
-- webhooks `payment.created` and `payment.refunded`, payloads built here from the rows.
+- webhooks `payment.created` and `payment.refunded` (recorded here, their payloads built by
+  `billing.webhook_payloads`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from typing import Any
 from django.db import transaction
 
 from billing.credit_notes.selectors import invoice_amount_credited
-from billing.events import reseller_subscribed
 from billing.invoicing.transitions import (
     invoice_check_transition,
     invoice_overdue_check,
@@ -44,7 +44,7 @@ from billing.payments.selectors import invoice_amount_paid, payment_amount_refun
 from config.errors import ApplicationError
 from core.money import InvalidAmount, parse_amount
 from webhooks.catalogue import PAYMENT_CREATED, PAYMENT_REFUNDED
-from webhooks.events import webhook_event_emit
+from webhooks.events import webhook_event_record
 
 PAYABLE_STATUSES = (InvoiceStatus.FINALIZED, InvoiceStatus.PAID)
 #: How far ahead of the server's clock a `paid_at` may be (the caller's clock skew).
@@ -202,7 +202,7 @@ def _settle(
             stamp="paid_at",
             stamp_value=payment.paid_at,
         )
-    _emit(PAYMENT_CREATED, payment, settled or locked, now)
+    _emit(PAYMENT_CREATED, payment, now)
     return settled
 
 
@@ -274,9 +274,8 @@ def payment_refund(
             created_by=actor[:150],
             created_at=now,
         )
-        current = locked
         if locked.status == InvoiceStatus.PAID and invoice_open_amount(invoice=locked) > 0:
-            current = invoice_transition(
+            invoice_transition(
                 invoice=locked,
                 to_status=InvoiceStatus.FINALIZED,
                 now=now,
@@ -285,7 +284,7 @@ def payment_refund(
                 stamp="paid_at",
                 clear_stamp=True,
             )
-        _emit(PAYMENT_REFUNDED, payment, current, now)
+        _emit(PAYMENT_REFUNDED, payment, now)
     return refund
 
 
@@ -312,63 +311,7 @@ def invoice_settle_if_covered(
 # --- webhooks --------------------------------------------------------------------------------
 
 
-def payment_data(payment: Payment, invoice: Invoice) -> dict[str, Any]:
-    """The webhook's `data.object`: the payment as `GET reseller/payments/{id}/` answers it,
-    with the invoice's status and balance due after it (plain JSON types)."""
-    currency = payment.currency
-    refunds = list(payment.refunds.order_by("refunded_at", "pk"))
-    refunded = sum((r.amount for r in refunds), start=ZERO)
-    from billing.credit_notes.selectors import invoices_with_credit_totals
-
-    figures = invoices_with_credit_totals(Invoice.objects.filter(pk=invoice.pk)).values(
-        "status", "balance_due", "amount_paid"
-    )[0]
-
-    def money(amount: Decimal) -> str:
-        return format(quantize_money(Decimal(amount), currency), "f")
-
-    def moment(value: dt.datetime) -> str:
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-    return {
-        "id": payment.pk,
-        "invoice": invoice.pk,
-        "invoice_number": invoice.number,
-        "customer": payment.customer_id,
-        "currency": currency,
-        "amount": money(payment.amount),
-        "amount_refunded": money(refunded),
-        "paid_at": moment(payment.paid_at),
-        "method": payment.method,
-        "method_detail": payment.method_detail,
-        "reference": payment.reference,
-        "note": payment.note,
-        "created_by": payment.created_by,
-        "created_at": moment(payment.created_at),
-        "refunds": [
-            {
-                "id": r.pk,
-                "amount": money(r.amount),
-                "refunded_at": moment(r.refunded_at),
-                "reason": r.reason,
-                "reference": r.reference,
-                "created_by": r.created_by,
-                "created_at": moment(r.created_at),
-            }
-            for r in refunds
-        ],
-        "invoice_status": figures["status"],
-        "invoice_amount_paid": money(figures["amount_paid"]),
-        "invoice_balance_due": money(figures["balance_due"]),
-    }
-
-
-def _emit(event_type: str, payment: Payment, invoice: Invoice, now: dt.datetime) -> None:
-    if not reseller_subscribed(reseller_id=payment.reseller_id, event_type=event_type):
-        return
-    webhook_event_emit(
-        reseller_id=payment.reseller_id,
-        event_type=event_type,
-        data=payment_data(payment, invoice),
-        now=now,
+def _emit(event_type: str, payment: Payment, now: dt.datetime) -> None:
+    webhook_event_record(
+        reseller_id=payment.reseller_id, event_type=event_type, subject_id=payment.pk, now=now
     )

@@ -22,7 +22,6 @@ from django.template.loader import render_to_string
 from accounts.models import Customer, Reseller
 from billing import outbox
 from billing.models import CreditLimitEmail
-from billing.money import quantize_money
 from billing.traffic_policy.exposure import Exposure, customer_exposure
 
 TASK = "billing.tasks.credit_limit_email_send_task"
@@ -30,39 +29,6 @@ TASK = "billing.tasks.credit_limit_email_send_task"
 
 def _gb(nbytes: int) -> str:
     return f"{Decimal(nbytes) / Decimal(1_073_741_824):.2f} GB"
-
-
-def credit_limit_payload(
-    *, customer: Customer, exposure: Exposure, next_exposure: Decimal, topup_bytes: int
-) -> dict:
-    """`data.object` of `customer.credit_limit_reached`: the limit, the exposure by part, and
-    what the refused top-up would have made it."""
-    return {
-        "id": customer.pk,
-        "object": "customer",
-        "customer": customer.pk,
-        "name": customer.name,
-        "currency": exposure.currency,
-        "credit_limit": str(customer.credit_limit),
-        "exposure": exposure_figures(exposure),
-        "exposure_with_topup": str(quantize_money(next_exposure, exposure.currency)),
-        "topup_bytes": topup_bytes,
-        "credit_limit_reached_at": customer.credit_limit_reached_at.isoformat()
-        if customer.credit_limit_reached_at
-        else None,
-    }
-
-
-def exposure_figures(exposure: Exposure) -> dict[str, object]:
-    """The parts and total of an exposure as decimal strings (webhook and API alike)."""
-    return {
-        "balance_due": str(exposure.balance_due),
-        "unissued": str(exposure.unissued),
-        "usage_so_far": str(exposure.usage_so_far),
-        "unused_traffic": str(exposure.unused_traffic),
-        "unused_bytes": exposure.unused_bytes,
-        "total": str(exposure.total),
-    }
 
 
 def credit_limit_notice_enqueue(*, customer: Customer, now: dt.datetime) -> CreditLimitEmail:

@@ -38,16 +38,15 @@ from accounts.models import Customer, Provider, SubAccount
 from billing.money import quantize_money
 from billing.traffic_policy.exposure import (
     IN_FLIGHT,
-    customer_exposure,
     exposure_base,
     exposure_with_extra,
 )
-from billing.traffic_policy.notice import credit_limit_notice_enqueue, credit_limit_payload
+from billing.traffic_policy.notice import credit_limit_notice_enqueue
 from config.errors import ApplicationError
 from usage.models import Allocation
 from usage.services.allocations import allocation_create
 from webhooks.catalogue import CUSTOMER_CREDIT_LIMIT_REACHED
-from webhooks.events import webhook_event_emit
+from webhooks.events import webhook_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -199,15 +198,12 @@ def customer_traffic_policy_apply(*, customer: Customer, now: dt.datetime) -> Po
 def _announce(customer: Customer, *, now: dt.datetime, next_exposure: Decimal, chunk: int):
     """The webhook and the email of a reached limit (inside the deciding transaction: both
     go out only if it commits)."""
-    exposure = customer_exposure(customer=customer, now=now)
-    data = credit_limit_payload(
-        customer=customer, exposure=exposure, next_exposure=next_exposure, topup_bytes=chunk
-    )
-    webhook_event_emit(
+    webhook_event_record(
         reseller_id=customer.reseller_id,
         event_type=CUSTOMER_CREDIT_LIMIT_REACHED,
-        data=data,
+        subject_id=customer.pk,
         now=now,
+        facts={"exposure_with_topup": next_exposure, "topup_bytes": chunk},
     )
     credit_limit_notice_enqueue(customer=customer, now=now)
 

@@ -45,7 +45,7 @@ from usage.services.upstream_writes import (  # noqa: F401 (re-exported: the led
     writes_resend_pending,
 )
 from webhooks.catalogue import ALLOCATION_CONFIRMED, ALLOCATION_FAILED
-from webhooks.events import webhook_event_emit
+from webhooks.events import webhook_event_record
 
 #: Fields whose bad amount is a 400 `invalid_amount` (any other a `validation_error`).
 AMOUNT_FIELDS = frozenset({"bytes", "initial_bytes"})
@@ -159,31 +159,12 @@ def _event(allocation: Allocation, now: dt.datetime) -> None:
         if allocation.status == Allocation.Status.CONFIRMED
         else ALLOCATION_FAILED
     )
-    webhook_event_emit(
+    webhook_event_record(
         reseller_id=sub_account.customer.reseller_id,
         event_type=event_type,
-        data=allocation_payload(allocation),
+        subject_id=allocation.pk,
         now=now,
     )
-
-
-def allocation_payload(allocation: Allocation) -> dict:
-    """`data.object` of the allocation events: the API's allocation fields plus where it went."""
-    sub_account = allocation.sub_account
-    return {
-        "id": allocation.pk,
-        "object": "allocation",
-        "sub_account": sub_account.pk,
-        "upstream_id": sub_account.upstream_id,
-        "customer": sub_account.customer_id,
-        "bytes": allocation.bytes,
-        "expires_in_days": allocation.expires_in_days,
-        "reason": allocation.reason,
-        "status": allocation.status,
-        "error_code": allocation.error_code or None,
-        "created_at": allocation.created_at.isoformat(),
-        "settled_at": allocation.settled_at.isoformat() if allocation.settled_at else None,
-    }
 
 
 ALLOCATION = write_kind_register(

@@ -61,7 +61,7 @@ from usage.services.upstream_writes import (
     write_send,
 )
 from webhooks.catalogue import SUB_ACCOUNT_PROVISIONED
-from webhooks.events import webhook_event_emit
+from webhooks.events import webhook_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -306,30 +306,12 @@ def _confirmed(row: Provisioning, now: dt.datetime) -> None:
         except ApplicationError as exc:  # e.g. the customer was suspended meanwhile
             row.error_code, row.error = exc.code, f"initial traffic not allocated: {exc}"
             row.save(update_fields=["error_code", "error"])
-    webhook_event_emit(
+    webhook_event_record(
         reseller_id=row.customer.reseller_id,
         event_type=SUB_ACCOUNT_PROVISIONED,
-        data=provisioned_payload(sub_account),
+        subject_id=sub_account.pk,
         now=now,
     )
-
-
-def provisioned_payload(sub_account: SubAccount) -> dict[str, Any]:
-    """`data.object` of `sub_account.provisioned`: the sub-account and its proxy login name
-    (never its password)."""
-    return {
-        "id": sub_account.pk,
-        "object": "sub_account",
-        "upstream_id": sub_account.upstream_id,
-        "customer": sub_account.customer_id,
-        "upstream_account": sub_account.upstream_account_id,
-        "label": sub_account.label,
-        "proxy_username": sub_account.proxy_username,
-        "status": sub_account.status,
-        "provisioned_at": sub_account.provisioned_at.isoformat()
-        if sub_account.provisioned_at
-        else None,
-    }
 
 
 PROVISIONING = write_kind_register(

@@ -25,7 +25,7 @@ from usage.models import SyncRun
 from usage.providers.base import AuthError, UpstreamError
 from usage.services.followups import usage_followups_enqueue
 from webhooks.catalogue import SYNC_FAILED
-from webhooks.events import webhook_event_emit
+from webhooks.events import webhook_event_record
 
 MAX_ERROR_CHARS = 2000
 _sqlite_writer = threading.RLock()
@@ -34,38 +34,12 @@ _sqlite_writer = threading.RLock()
 DONE = (SyncRun.Status.SUCCEEDED, SyncRun.Status.SKIPPED)
 
 
-def sync_run_webhook_object(run: SyncRun) -> dict[str, Any]:
-    """`data.object` of the `sync.failed` event (the API's sync run, minus nothing)."""
-
-    def iso(value: dt.datetime | None) -> str | None:
-        return None if value is None else value.isoformat()
-
-    return {
-        "object": "sync_run",
-        "id": run.pk,
-        "kind": run.kind,
-        "status": run.status,
-        "upstream_account": run.upstream_account_id,
-        "sub_account": run.sub_account_id,
-        "window_start": iso(run.window_start),
-        "window_end": iso(run.window_end),
-        "queued_at": iso(run.queued_at),
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
-        "error_code": run.error_code,
-        "error": run.error,
-    }
-
-
 def sync_run_failed_notify(run: SyncRun, *, reseller_id: int) -> None:
     """Emit `sync.failed` for a run that ended failed (a webhook problem is logged by the
     emitter, never raised into the sync: its outcome is already stored)."""
     if run.status == SyncRun.Status.FAILED:
-        webhook_event_emit(
-            reseller_id=reseller_id,
-            event_type=SYNC_FAILED,
-            data=sync_run_webhook_object(run),
-            now=run.finished_at,
+        webhook_event_record(
+            reseller_id=reseller_id, event_type=SYNC_FAILED, subject_id=run.pk, now=run.finished_at
         )
 
 

@@ -10,8 +10,9 @@ Reinstating clears the suspension and records a restore (a new password, shown t
 customer, and the whitelist back) for each sub-account blocked or on its way to be.
 BytesFlows sub-accounts have no write API: they are left as they are.
 
-Both emit a webhook (`customer.suspended`, `customer.reinstated`) with the customer's
-suspension fields; the payload is built here from the model, never from API serializers.
+Both record a webhook event (`customer.suspended`, `customer.reinstated`) about the
+customer; its payload, the customer's suspension fields, is built by the webhook layer
+(`usage.webhook_payloads`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from usage.services.access import (
 )
 from usage.services.upstream_writes import aware
 from webhooks.catalogue import CUSTOMER_REINSTATED, CUSTOMER_SUSPENDED
-from webhooks.events import webhook_event_emit
+from webhooks.events import webhook_event_record
 
 SuspendedBy = Customer.SuspendedBy
 REASON_MAX_LENGTH = 500
@@ -81,18 +82,6 @@ def _held_open(customer: Customer) -> list[SubAccount]:
     return [sub for sub in subs if access_changes_apply(sub)]
 
 
-def customer_payload(customer: Customer) -> dict:
-    """`data.object` of `customer.suspended` / `customer.reinstated`."""
-    return {
-        "id": customer.pk,
-        "object": "customer",
-        "status": customer.status,
-        "suspended_at": customer.suspended_at.isoformat() if customer.suspended_at else None,
-        "suspension_reason": customer.suspension_reason,
-        "suspended_by": customer.suspended_by or None,
-    }
-
-
 def _carry(given: Customer, locked: Customer) -> None:
     for name in ("status", "suspended_at", "suspension_reason", "suspended_by"):
         setattr(given, name, getattr(locked, name))
@@ -135,10 +124,10 @@ def customer_suspend(
             sub_account_access_block(
                 sub_account=sub, reason=REASON_CUSTOMER_SUSPENDED, actor=actor, now=now
             )
-        webhook_event_emit(
+        webhook_event_record(
             reseller_id=locked.reseller_id,
             event_type=CUSTOMER_SUSPENDED,
-            data=customer_payload(locked),
+            subject_id=locked.pk,
             now=now,
         )
     _carry(customer, locked)
@@ -175,10 +164,10 @@ def customer_reinstate(
             sub_account_access_restore(
                 sub_account=sub, reason=REASON_CUSTOMER_REINSTATED, actor=actor, now=now
             )
-        webhook_event_emit(
+        webhook_event_record(
             reseller_id=locked.reseller_id,
             event_type=CUSTOMER_REINSTATED,
-            data=customer_payload(locked),
+            subject_id=locked.pk,
             now=now,
         )
     _carry(customer, locked)
