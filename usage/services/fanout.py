@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
-from accounts.models import Provider, SubAccount, UpstreamAccount
+from accounts.models import SubAccount, UpstreamAccount
 from accounts.selectors import sub_accounts_syncable
 from usage.models import SyncRun
 from usage.services.connectors import connector_for_upstream_account
 from usage.services.followups import usage_followups_batched
 from usage.services.history import usage_sync_sub_account
 from usage.services.ledger import usage_snapshot_bytesflows
+from usage.services.requests import sync_kind
 
 ConnectorFactory = Callable[[UpstreamAccount], object]
 
@@ -64,8 +65,9 @@ def sync_one(
     connector=None,
     wait_seconds: float = 0.0,
 ) -> SyncRun:
-    """History providers sync the window; ledger providers take a snapshot at `now`."""
-    if sub_account.upstream_account.provider == Provider.BYTESFLOWS:
+    """History providers sync the window; ledger providers take a snapshot at `now`
+    (`sync_kind`, as sync requests and the beat decide)."""
+    if sync_kind(sub_account.upstream_account.provider) == SyncRun.Kind.SNAPSHOT:
         return usage_snapshot_bytesflows(
             sub_account=sub_account, now=now, connector=connector, wait_seconds=wait_seconds
         )
