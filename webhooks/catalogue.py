@@ -1,7 +1,7 @@
 """The webhook event catalogue: every event type Flowbill sends, and what `data.object` is.
 
 Endpoints subscribe to a subset (`enabled_events`); an unknown type is refused at the API
-and by `webhook_event_emit`, so a typo never silently subscribes to nothing.
+and by `webhook_event_record`, so a typo never silently subscribes to nothing.
 """
 
 from __future__ import annotations
