@@ -81,7 +81,7 @@ def overdue_invoices_build(
 ) -> dict[int, dict[str, Any]]:
     """`invoice.overdue`: the invoice's identity and what is owed, its days overdue counted
     in the reseller's timezone."""
-    today = now.astimezone(Reseller.objects.get(pk=reseller_id).tzinfo).date()
+    today = now.astimezone(Reseller.objects.for_reseller(reseller_id).get().tzinfo).date()
     return {
         invoice.pk: {
             "id": invoice.pk,
@@ -106,9 +106,9 @@ def payment_object(payment: Payment) -> dict[str, Any]:
     currency = payment.currency
     refunds = list(payment.refunds.order_by("refunded_at", "pk"))
     refunded = sum((r.amount for r in refunds), start=Decimal(0))
-    figures = invoices_with_credit_totals(Invoice.objects.filter(pk=invoice.pk)).values(
-        "status", "balance_due", "amount_paid"
-    )[0]
+    figures = invoices_with_credit_totals(
+        Invoice.objects.for_reseller(payment.reseller_id).filter(pk=invoice.pk)
+    ).values("status", "balance_due", "amount_paid")[0]
     return {
         "id": payment.pk,
         "invoice": invoice.pk,
