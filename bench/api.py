@@ -3,25 +3,35 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/api.py
         [--sub-accounts 10000] [--per-customer 5] [--days 90] [--keyed 200]
         [--clients 1,8] [--seconds 20] [--warmup 3] [--workers 2] [--threads 1]
-        [--targets usage,invoices] [--db flowbill_bench_api] [--reuse]
+        [--targets reseller-usage-month,invoices] [--db flowbill_bench_api] [--reuse]
+        [--baseline e822d51]
 
 1. Loads a dedicated PostgreSQL database (default `flowbill_bench_api`, dropped and created
    next to DATABASE_URL's; `--reuse` keeps a loaded one): one reseller in Asia/Shanghai,
    10,000 sub-accounts (5 per customer) with 90 days of daily usage each (900,000 UsageDay
-   rows, bulk_create), and for the first `--keyed` customers a subscription, three issued
+   rows in one INSERT ... SELECT over generate_series, then the reseller's usage rollup
+   rebuilt from them), and for the first `--keyed` customers a subscription, three issued
    monthly invoices and an API key each (plus reseller keys).
 2. Starts the server in its own process: `gunicorn config.wsgi -w 2`, DJANGO_DEBUG=0.
 3. For each target and each client count, runs the load from ANOTHER process (`bench/api.py
    load`): N threads, each with its own httpx client, in a closed loop for `--seconds` after
    `--warmup`; every request uses the next customer's key (the throttle is 1,200 requests a
    minute per key, and many customers asking at once is the realistic load anyway).
-   Prints p50/p95/p99/max latency and requests per second, and the machine's load average.
+   Prints p50/p95/p99/max latency and requests per second, the machine's load average, and
+   the CPU per request of the server processes, PostgreSQL's backends and the load client.
+4. With `invoices` among the targets, measures the customer invoice list again against
+   `--baseline` (default e822d51, issue 18's reference): that commit's code from a git
+   worktree under /tmp, its own migrations and `bench/api.py` loader on database
+   `<db>_<commit>` (the keyed customers only: the list reads invoices, not usage days), its
+   own gunicorn, the same load process; prints both server CPU figures and their ratio.
 
-Targets (`TARGETS`, easy to extend): `usage` = the customer usage endpoint, a 90-day daily
-series; `invoices` = the customer invoice list; `customers` = the reseller customer list
-(the stand-in when `/api/v1/invoices/` does not answer 200); `reseller-usage` = a 90-day
-series of one customer through the reseller endpoint; `reseller-usage-all` = the same over
-all the reseller's customers; `me` = `/api/v1/me/`, the framework's floor for comparison.
+Targets (`TARGETS`, easy to extend): `reseller-usage-month` = the reseller-wide series (all
+customers) over a month of days, issue 18's p95 target, read from the rollup;
+`reseller-usage-all` = the same over all 90 days; `usage` = the customer usage endpoint, a
+90-day daily series; `invoices` = the customer invoice list; `customers` = the reseller
+customer list (the stand-in when `/api/v1/invoices/` does not answer 200); `reseller-usage`
+= a 90-day series of one customer through the reseller endpoint; `me` = `/api/v1/me/`, the
+framework's floor (key check, one small query) for comparison.
 """
 
 from __future__ import annotations
@@ -49,6 +59,8 @@ INVOICE_MONTHS = [dt.date(2026, 7, 1), dt.date(2026, 8, 1), dt.date(2026, 9, 1)]
 INVOICE_NOW = dt.datetime(2026, 10, 5, 12, tzinfo=dt.UTC)
 RESELLER_SLUG = "bench-api"
 RESELLER_KEYS = 20
+#: The invoice list's server CPU per request is compared with this commit's (issue 18).
+BASELINE_COMMIT = "e822d51"
 SECRET_KEY = "bench-api-secret-key-not-for-production-0123456789abcdefghijklmnop"  # noqa: S105
 ENCRYPTION_KEY = "YmVuY2gtYXBpLW9ubHktZmVybmV0LWtleS0wMDAwMDA="
 
@@ -69,8 +81,12 @@ TARGETS = {
     ),
     # Baseline: key check, one small query, a small body (the framework's floor).
     "me": Target("/api/v1/me/", "customer"),
-    # The whole reseller (all 10,000 sub-accounts): a scan of every usage day in the range.
+    # The whole reseller (all 10,000 sub-accounts), from its rollup (ResellerUsageDay).
     "reseller-usage-all": Target("/api/v1/reseller/usage/?from={first}&to={last}", "reseller"),
+    # The same over a month of days (the last 30 of the range): issue 18's target.
+    "reseller-usage-month": Target(
+        "/api/v1/reseller/usage/?from={month_first}&to={last}", "reseller"
+    ),
 }
 
 
@@ -119,6 +135,31 @@ def _progress(label: str, done: int, total: int, started: float) -> None:
     print(f"  {label}: {done:,}/{total:,} ({done * 100 // total}%) {rate:,.0f}/s", flush=True)
 
 
+def _seed_usage_days(*, reseller, first_day: dt.date, days: int) -> None:
+    """`days` daily rows for every sub-account of the reseller in one INSERT ... SELECT over
+    generate_series (900,000 rows in seconds): 0.1 - 2.5 GiB a day, varying by sub-account
+    and day, some days idle. Written around the sync path, so the rollup is rebuilt after."""
+    from django.db import connection
+
+    from accounts.models import Customer, SubAccount
+    from usage.models import UsageDay
+
+    qn = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {qn(UsageDay._meta.db_table)} "  # noqa: S608
+        "(sub_account_id, day, bytes, revision, updated_at) "
+        "SELECT s.id, %s::date + n, "
+        "CASE WHEN (s.id + n) %% 11 = 0 THEN 0 "
+        "ELSE (s.id %% 23 + n %% 7 + 1) * %s::bigint / 10 END, "
+        "0, now() "
+        f"FROM {qn(SubAccount._meta.db_table)} s "
+        f"JOIN {qn(Customer._meta.db_table)} c ON c.id = s.customer_id "
+        "CROSS JOIN generate_series(0, %s) AS n WHERE c.reseller_id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [first_day, GIB, days - 1, reseller.pk])
+
+
 def _load(args) -> None:
     """Seed the benchmark data (Django is set up on the bench database)."""
     from decimal import Decimal
@@ -130,7 +171,7 @@ def _load(args) -> None:
     from billing.invoicing import invoice_issue
     from billing.models import Subscription
     from billing.plans import plan_create
-    from usage.models import UsageDay
+    from usage.services.rollup import reseller_usage_days_rebuild
 
     print("migrating...", flush=True)
     call_command("migrate", verbosity=0)
@@ -170,7 +211,7 @@ def _load(args) -> None:
         ],
         batch_size=2000,
     )
-    subs = SubAccount.objects.bulk_create(
+    SubAccount.objects.bulk_create(
         [
             SubAccount(
                 customer=customers[n // args.per_customer],
@@ -184,27 +225,11 @@ def _load(args) -> None:
     )
     print(f"  customers and sub-accounts in {time.perf_counter() - started:.1f}s", flush=True)
     started = time.perf_counter()
-    batch, done, step = 5000, 0, max(total_days // 10, 1)
-    next_report = step
-    rows: list[UsageDay] = []
-    for sub in subs:
-        for d in range(args.days):
-            # 0.1 - 2.5 GiB a day, varying by sub-account and day; some days idle.
-            nbytes = 0 if (sub.pk + d) % 11 == 0 else (sub.pk % 23 + d % 7 + 1) * GIB // 10
-            rows.append(
-                UsageDay(sub_account=sub, day=FIRST_DAY + dt.timedelta(days=d), bytes=nbytes)
-            )
-            if len(rows) == batch:
-                UsageDay.objects.bulk_create(rows)
-                done += len(rows)
-                rows = []
-                if done >= next_report:
-                    _progress("usage days", done, total_days, started)
-                    next_report += step
-    if rows:
-        UsageDay.objects.bulk_create(rows)
-        done += len(rows)
-    _progress("usage days", done, total_days, started)
+    _seed_usage_days(reseller=reseller, first_day=FIRST_DAY, days=args.days)
+    _progress("usage days", total_days, total_days, started)
+    started = time.perf_counter()
+    rows = reseller_usage_days_rebuild(reseller=reseller)
+    print(f"  rollup: {rows:,} rows in {time.perf_counter() - started:.1f}s", flush=True)
 
     keyed = customers[: args.keyed]
     plan = plan_create(
@@ -260,9 +285,12 @@ def _keys(args) -> dict:
 
 def _requests_for(target: Target, keys: dict, days: int) -> list[tuple[str, str]]:
     last = FIRST_DAY + dt.timedelta(days=days - 1)
+    month_first = max(FIRST_DAY, last - dt.timedelta(days=29))
     out = []
     for n, (customer_id, customer_key) in enumerate(keys["customer"]):
-        path = target.path.format(first=FIRST_DAY, last=last, customer=customer_id)
+        path = target.path.format(
+            first=FIRST_DAY, last=last, month_first=month_first, customer=customer_id
+        )
         key = customer_key if target.scope == "customer" else keys["reseller"][n % RESELLER_KEYS]
         out.append((path, key))
     return out
@@ -277,7 +305,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_server(env: dict, workers: int, threads: int) -> tuple[subprocess.Popen, str]:
+def _start_server(
+    env: dict, workers: int, threads: int, cwd: Path = ROOT
+) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     cmd = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
@@ -293,7 +323,7 @@ def _start_server(env: dict, workers: int, threads: int) -> tuple[subprocess.Pop
     ]
     if threads > 1:
         cmd += ["-k", "gthread", "--threads", str(threads)]
-    server = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    server = subprocess.Popen(cmd, cwd=cwd, env=env)
     base = f"http://127.0.0.1:{port}"
     import httpx
 
@@ -428,6 +458,155 @@ def _db_pids(admin_url: str, name: str) -> list[int]:
         return [pid for (pid,) in rows.fetchall()]
 
 
+def _measure(name: str, *, base: str, keys: dict, server_pid: int, db: tuple[str, str], args):
+    """Every client count of one target against a running server: prints and returns the
+    figures (latency percentiles; server, PostgreSQL and client CPU per request)."""
+    import httpx
+
+    target, measured = TARGETS[name], name
+    requests = _requests_for(target, keys, args.days)
+    path, key = requests[0]
+    probe = httpx.get(base + path, headers={"Authorization": f"Api-Key {key}"}, timeout=30)
+    if probe.status_code != 200 and target.fallback:
+        print(
+            f"{name}: {path} answers {probe.status_code}; measuring {target.fallback} instead",
+            flush=True,
+        )
+        measured = target.fallback
+        requests = _requests_for(TARGETS[measured], keys, args.days)
+        path, key = requests[0]
+        probe = httpx.get(base + path, headers={"Authorization": f"Api-Key {key}"}, timeout=30)
+    if probe.status_code != 200:
+        print(f"{measured}: {path} answers {probe.status_code}: {probe.text[:300]}")
+        return []
+    body = probe.json()
+    shape = (
+        f"{len(body['results'])} results" if isinstance(body, dict) and "results" in body else "?"
+    )
+    print(f"{measured}: GET {path} -> 200, {len(probe.content):,} bytes, {shape}")
+    results = []
+    for clients in [int(c) for c in args.clients.split(",")]:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as plan:
+            json.dump({"base": base, "requests": requests}, plan)
+        before = _loadavg()
+        server_pids = _server_pids(server_pid)
+        db_pids = _db_pids(*db)
+        server_cpu, db_cpu = _cpu_ms(server_pids), _cpu_ms(db_pids)
+        out = subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "load",
+                "--plan",
+                plan.name,
+                "--clients",
+                str(clients),
+                "--seconds",
+                str(args.seconds),
+                "--warmup",
+                str(args.warmup),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        os.unlink(plan.name)
+        stats = json.loads(out.stdout.strip().splitlines()[-1])
+        stats.update(target=measured, clients=clients, load_before=before)
+        stats["load_after"] = _loadavg()
+        # New backends (a worker's first request) are missed: warm-up covers that.
+        stats["server_ms"] = (_cpu_ms(server_pids) - server_cpu) / stats["sent"]
+        stats["db_ms"] = (_cpu_ms(db_pids) - db_cpu) / stats["sent"]
+        client_ms = stats["client_cpu_ms"] / stats["sent"]
+        results.append(stats)
+        print(
+            f"  {clients:>2} clients: p50 {stats['p50']:6.1f} ms  p95 {stats['p95']:6.1f} "
+            f"ms  p99 {stats['p99']:6.1f} ms  max {stats['max']:6.1f} ms  "
+            f"{stats['rps']:6.1f} req/s  statuses {stats['statuses']}",
+            flush=True,
+        )
+        print(
+            f"      CPU per request: server {stats['server_ms']:.1f} ms, PostgreSQL "
+            f"{stats['db_ms']:.1f} ms, load client {client_ms:.1f} ms; load avg {before} -> "
+            f"{stats['load_after']}",
+            flush=True,
+        )
+    return results
+
+
+# --- the baseline commit --------------------------------------------------------------------
+
+#: Runs in the baseline worktree (its own code on its own database): seeds with that
+#: commit's `bench/api.py` loader when asked, then prints fresh keys as JSON.
+_BASELINE_SETUP = """
+import argparse, json, sys
+import django
+django.setup()
+from bench import api
+args = argparse.Namespace(**json.loads(sys.argv[1]))
+if args.fresh:
+    api._load(args)
+print(json.dumps(api._keys(args)))
+"""
+
+
+def _worktree(commit: str) -> Path:
+    """A detached git worktree of `commit` under /tmp (created once, then reused)."""
+    path = Path(tempfile.gettempdir()) / f"flowbill-{commit}"
+    if not (path / "manage.py").exists():
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), commit],
+            check=True,
+        )
+    return path
+
+
+def _baseline(args, *, base_url: str, media_root: str) -> list[dict]:
+    """The invoice list against `--baseline`'s code: its worktree, its migrations and loader
+    on database `<db>_<commit>` (only the keyed customers' sub-accounts: the list reads
+    invoices, not usage days), its server; measured by the same load process."""
+    commit = args.baseline
+    tree = _worktree(commit)
+    name = f"{args.db}_{commit}"
+    fresh = not (args.reuse and _database_exists(f"{base_url}/postgres", name))
+    if fresh:
+        print(f"(re)creating database {name} for {commit}", flush=True)
+        _recreate_database(f"{base_url}/postgres", name)
+    env = _server_env(f"{base_url}/{name}", media_root)
+    env["PYTHONPATH"] = str(tree)
+    options = {
+        "fresh": fresh,
+        "sub_accounts": args.keyed * args.per_customer,
+        "per_customer": args.per_customer,
+        "days": args.days,
+        "keyed": args.keyed,
+    }
+    setup = subprocess.run(
+        [sys.executable, "-c", _BASELINE_SETUP, json.dumps(options)],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if setup.returncode != 0:
+        raise SystemExit(f"baseline setup failed:\n{setup.stdout[-2000:]}\n{setup.stderr[-3000:]}")
+    keys = json.loads(setup.stdout.strip().splitlines()[-1])
+    server, base = _start_server(env, args.workers, args.threads, cwd=tree)
+    try:
+        print(f"baseline {commit}: gunicorn -w {args.workers} at {base} ({tree})", flush=True)
+        return _measure(
+            "invoices",
+            base=base,
+            keys=keys,
+            server_pid=server.pid,
+            db=(f"{base_url}/postgres", name),
+            args=args,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "load":
         _load_main(sys.argv[2:])
@@ -442,9 +621,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
-    parser.add_argument("--targets", default="usage,invoices", help=f"of {', '.join(TARGETS)}")
+    parser.add_argument(
+        "--targets",
+        default="reseller-usage-month,invoices",
+        help=f"of {', '.join(TARGETS)}",
+    )
     parser.add_argument("--db", default="flowbill_bench_api", help="database to (re)create")
     parser.add_argument("--reuse", action="store_true", help="keep an already loaded database")
+    parser.add_argument(
+        "--baseline",
+        default=BASELINE_COMMIT,
+        help="commit whose invoice list CPU the `invoices` target is compared with ('' skips)",
+    )
     args = parser.parse_args()
     targets = [name.strip() for name in args.targets.split(",") if name.strip()]
     unknown = [name for name in targets if name not in TARGETS]
@@ -482,10 +670,8 @@ def main() -> None:
     connections.close_all()
 
     server, base = _start_server(env, args.workers, args.threads)
-    results = []
+    results: dict[str, list[dict]] = {}
     try:
-        import httpx
-
         print(
             f"server: gunicorn -w {args.workers}"
             + (f" --threads {args.threads}" if args.threads > 1 else "")
@@ -493,82 +679,27 @@ def main() -> None:
             flush=True,
         )
         for name in targets:
-            target, measured = TARGETS[name], name
-            requests = _requests_for(target, keys, args.days)
-            path, key = requests[0]
-            probe = httpx.get(base + path, headers={"Authorization": f"Api-Key {key}"}, timeout=30)
-            if probe.status_code != 200 and target.fallback:
-                print(
-                    f"{name}: {path} answers {probe.status_code}; measuring "
-                    f"{target.fallback} instead",
-                    flush=True,
-                )
-                measured = target.fallback
-                requests = _requests_for(TARGETS[measured], keys, args.days)
-                path, key = requests[0]
-                probe = httpx.get(
-                    base + path, headers={"Authorization": f"Api-Key {key}"}, timeout=30
-                )
-            if probe.status_code != 200:
-                print(f"{measured}: {path} answers {probe.status_code}: {probe.text[:300]}")
-                continue
-            body = probe.json()
-            shape = (
-                f"{len(body['results'])} results"
-                if isinstance(body, dict) and "results" in body
-                else "?"
+            results[name] = _measure(
+                name,
+                base=base,
+                keys=keys,
+                server_pid=server.pid,
+                db=(f"{base_url}/postgres", args.db),
+                args=args,
             )
-            print(f"{measured}: GET {path} -> 200, {len(probe.content):,} bytes, {shape}")
-            for clients in [int(c) for c in args.clients.split(",")]:
-                with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as plan:
-                    json.dump({"base": base, "requests": requests}, plan)
-                before = _loadavg()
-                server_pids = _server_pids(server.pid)
-                db_pids = _db_pids(f"{base_url}/postgres", args.db)
-                server_cpu, db_cpu = _cpu_ms(server_pids), _cpu_ms(db_pids)
-                out = subprocess.run(
-                    [
-                        sys.executable,
-                        str(Path(__file__).resolve()),
-                        "load",
-                        "--plan",
-                        plan.name,
-                        "--clients",
-                        str(clients),
-                        "--seconds",
-                        str(args.seconds),
-                        "--warmup",
-                        str(args.warmup),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                os.unlink(plan.name)
-                stats = json.loads(out.stdout.strip().splitlines()[-1])
-                stats.update(target=measured, clients=clients, load_before=before)
-                stats["load_after"] = _loadavg()
-                # New backends (a worker's first request) are missed: warm-up covers that.
-                server_ms = (_cpu_ms(server_pids) - server_cpu) / stats["sent"]
-                db_ms = (_cpu_ms(db_pids) - db_cpu) / stats["sent"]
-                client_ms = stats["client_cpu_ms"] / stats["sent"]
-                results.append(stats)
-                print(
-                    f"  {clients:>2} clients: p50 {stats['p50']:6.1f} ms  p95 {stats['p95']:6.1f} "
-                    f"ms  p99 {stats['p99']:6.1f} ms  max {stats['max']:6.1f} ms  "
-                    f"{stats['rps']:6.1f} req/s  statuses {stats['statuses']}",
-                    flush=True,
-                )
-                print(
-                    f"      CPU per request: server {server_ms:.1f} ms, PostgreSQL {db_ms:.1f} "
-                    f"ms, load client {client_ms:.1f} ms; load avg {before} -> "
-                    f"{stats['load_after']}",
-                    flush=True,
-                )
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"cpus: {os.cpu_count()}; target p95 < 50 ms")
+    if args.baseline and results.get("invoices"):
+        then = _baseline(args, base_url=base_url, media_root=media_root)
+        print(f"invoice list, server CPU per request: this tree vs {args.baseline}")
+        for now, old in zip(results["invoices"], then, strict=False):
+            print(
+                f"  {now['clients']:>2} clients: {now['server_ms']:.2f} ms vs "
+                f"{old['server_ms']:.2f} ms = {now['server_ms'] / old['server_ms']:.2f} "
+                f"(target <= 0.50); p50 {now['p50']:.1f} vs {old['p50']:.1f} ms"
+            )
+    print(f"cpus: {os.cpu_count()}; target p95 < 50 ms (reseller-usage-month, 8 clients)")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from rest_framework import serializers
 
 from accounts.api.serializers import StrictInputSerializer
 from accounts.models import Customer, UpstreamAccount
+from billing.api.invoice_rows import InvoiceRowsListSerializer, overdue_days
 from billing.credit_notes.selectors import invoice_amount_credited, invoice_balance_due
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, Plan, PlanTier, Subscription
 from billing.money import quantize_money
@@ -345,6 +346,8 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Invoice
+        # A page of rows (the customer list) renders without model instances.
+        list_serializer_class = InvoiceRowsListSerializer
         fields = [
             "id",
             "number",
@@ -393,9 +396,9 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
             balance = invoice_balance_due(
                 invoice=obj, amount_credited=invoice_amount_credited(invoice=obj)
             )
-        if balance <= 0:
-            return 0
-        return max((self._today(obj) - obj.due_on).days, 0)
+        return overdue_days(
+            status=obj.status, due_on=obj.due_on, balance_due=balance, today=self._today(obj)
+        )
 
     def get_replaces(self, obj: Invoice) -> str | None:
         if not obj.replaces_id:

@@ -28,6 +28,7 @@ from rest_framework.response import Response
 from accounts.api.base import CustomerScopedView, ResellerScopedView
 from accounts.api.serializers import ApiErrorSerializer
 from accounts.models import Customer
+from billing.api.invoice_rows import customer_invoice_rows
 from billing.api.query_serializers import (
     CustomerInvoiceListQuerySerializer,
     PlanListQuerySerializer,
@@ -563,6 +564,14 @@ class InvoiceListView(StrictQueryMixin, _CustomerInvoicesBase):
         ordering = query.pop("ordering")
         queryset = self.get_queryset().order_by(ordering, "pk")
         return self.filtered_list(query, queryset)
+
+    def get_queryset(self):
+        # Rows, not instances, of the key's customer only: the serializer's list renders a
+        # page of them directly (billing.api.invoice_rows), lines in one query per page.
+        return customer_invoice_rows(customer=self.customer, serializer_class=self.serializer_class)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "reseller": self.reseller}
 
 
 @extend_schema(tags=["customer"])
