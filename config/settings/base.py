@@ -105,6 +105,8 @@ MIDDLEWARE = [
     "config.middleware.ServiceUnavailableMiddleware",
     # /healthz and /readyz, answered before the host check and the HTTPS redirect.
     "config.health.HealthProbeMiddleware",
+    # Request code from here on: an unscoped tenant query raises (accounts.tenancy).
+    "accounts.tenancy.TenancyRequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
