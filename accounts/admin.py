@@ -39,6 +39,7 @@ from django.core.exceptions import (
     PermissionDenied,
     ValidationError,
 )
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -93,7 +94,12 @@ from accounts.sub_accounts import (
     sub_account_delete,
     sub_account_move,
 )
-from accounts.tenancy import is_platform_admin, reseller_for_user
+from accounts.tenancy import (
+    is_platform_admin,
+    owner_reseller_id,
+    request_reseller_set,
+    reseller_for_user,
+)
 from config.errors import ApplicationError
 from core.money import ADMIN_FORMFIELD_OVERRIDES
 
@@ -157,12 +163,11 @@ class TenantRelatedFieldListFilter(admin.RelatedFieldListFilter):
     say) only as far as the staff's own rows refer to it."""
 
     def field_choices(self, field, request, model_admin):
-        reseller = TenantScopedAdmin.staff_reseller(request)
-        if reseller is None:
-            return super().field_choices(field, request, model_admin)
         related = field.related_model
         if hasattr(related, "tenant_path"):
-            allowed = related.objects.for_reseller(reseller).values("pk")
+            allowed = admin_rows(related, request).values("pk")
+        elif TenantScopedAdmin.staff_reseller(request) is None:
+            return super().field_choices(field, request, model_admin)
         else:
             allowed = (
                 model_admin.get_queryset(request)
@@ -192,6 +197,18 @@ def _scope_related_filter(model, entry):
     if not field.is_relation:
         return entry
     return (path_, TenantRelatedFieldListFilter)
+
+
+def admin_rows(model, request) -> QuerySet:
+    """The rows of tenant model `model` the admin user may see: their reseller's for
+    reseller staff, every reseller's for the platform operator (`unscoped`: the admin's one
+    global path), none for anyone else."""
+    if is_platform_admin(request.user):
+        return model.unscoped.all()
+    reseller = reseller_for_user(request.user)
+    if reseller is None:
+        return model.objects.none()
+    return model.objects.for_reseller(reseller)
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -229,11 +246,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return self._is_tenant_staff(request) or super().has_delete_permission(request, obj)
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        reseller = self.staff_reseller(request)
-        if reseller is None and not is_platform_admin(request.user):
-            return queryset.none()
-        return queryset if reseller is None else queryset.for_reseller(reseller)
+        queryset = admin_rows(self.model, request)
+        ordering = self.get_ordering(request)
+        return queryset.order_by(*ordering) if ordering else queryset
 
     def _get_visible_or_404(self, request, object_id):
         """Another reseller's object (or a made-up id) is a plain 404, never a hint."""
@@ -242,6 +257,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
             raise Http404("No such object.")
+        if is_platform_admin(request.user):
+            # The operator works on this object within its reseller for the rest of the request.
+            request_reseller_set(owner_reseller_id(obj))
         return obj
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -340,20 +358,19 @@ class TenantScopedAdmin(admin.ModelAdmin):
         only their reseller's objects (a plain `list_filter = ["plan"]` would list every
         reseller's plans)."""
         filters = super().get_list_filter(request)
-        if self.staff_reseller(request) is None:
-            return filters
+        staff = self.staff_reseller(request) is not None
         return [
             _scope_related_filter(self.model, entry)
             for entry in filters
-            if entry != self.tenant_field
+            if not (staff and entry == self.tenant_field)
         ]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         reseller = self.staff_reseller(request)
         related = db_field.related_model
-        if reseller is not None and hasattr(related, "tenant_path"):
-            kwargs["queryset"] = related.objects.for_reseller(reseller)
-            if db_field.name == self.tenant_field:
+        if hasattr(related, "tenant_path"):
+            kwargs["queryset"] = admin_rows(related, request)
+            if reseller is not None and db_field.name == self.tenant_field:
                 # Staff work for exactly one reseller: shown, fixed, and still validated
                 # (so unique constraints that include it are checked by the form).
                 kwargs["initial"] = reseller.pk
@@ -527,9 +544,8 @@ class TenantScopedInline(admin.TabularInline):
         return self._is_tenant_staff(request) or super().has_delete_permission(request, obj)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        reseller = TenantScopedAdmin.staff_reseller(request)
-        if reseller is not None and hasattr(db_field.related_model, "tenant_path"):
-            kwargs["queryset"] = db_field.related_model.objects.for_reseller(reseller)
+        if hasattr(db_field.related_model, "tenant_path"):
+            kwargs["queryset"] = admin_rows(db_field.related_model, request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 

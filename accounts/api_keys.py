@@ -91,7 +91,7 @@ def api_key_create(
             "api_key_customer_of_other_reseller", "The customer belongs to another reseller."
         )
     if created_by_key is not None:
-        creator = ApiKey.objects.select_for_update().get(pk=created_by_key.pk)
+        creator = ApiKey.objects.select_for_update().row_of(created_by_key).get()
         if creator.revoked_at is not None or creator.reseller_id != reseller.pk:
             raise ApiKeyRevokedError()
     scope = ApiKey.Scope.CUSTOMER if customer is not None else ApiKey.Scope.RESELLER
@@ -133,11 +133,11 @@ def api_key_revoke(*, api_key: ApiKey, now: datetime | None = None) -> ApiKeyRev
     live. Keys cannot mint reseller keys, so the minted keys mint none in turn.
     """
     now = now or timezone.now()
-    locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    locked = ApiKey.objects.select_for_update().row_of(api_key).get()
     revoked_now = locked.revoked_at is None
     if revoked_now:
         locked.revoked_at = now
-        ApiKey.objects.filter(pk=locked.pk).update(revoked_at=now)
+        ApiKey.objects.row_of(locked).update(revoked_at=now)
     api_key.revoked_at = locked.revoked_at
     minted = ApiKey.objects.filter(created_by_key=locked, revoked_at__isnull=True).update(
         revoked_at=now
@@ -154,14 +154,15 @@ def api_key_authenticate(*, raw_key: str, now: datetime) -> ApiKey | None:
     prefix = api_key_parse_prefix(raw_key)
     candidate = None
     if prefix is not None:
+        # Global by nature: the key is what tells which reseller the request is for.
         candidate = (
-            ApiKey.objects.select_related("reseller", "customer").filter(prefix=prefix).first()
+            ApiKey.unscoped.select_related("reseller", "customer").filter(prefix=prefix).first()
         )
     stored_hash = candidate.secret_hash if candidate is not None else _DUMMY_HASH
     matches = hmac.compare_digest(stored_hash, _hash_key(raw_key))
     if candidate is None or not matches or candidate.revoked_at is not None:
         return None
     if candidate.last_used_at is None or now - candidate.last_used_at >= LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=candidate.pk).update(last_used_at=now)
+        ApiKey.objects.row_of(candidate).update(last_used_at=now)
         candidate.last_used_at = now
     return candidate

@@ -333,7 +333,7 @@ class Invoice(models.Model):
         if self.pk is None:
             return None
         fields = [f.attname for f in self._meta.concrete_fields] if full else ["status"]
-        return Invoice.objects.filter(pk=self.pk).order_by().values(*fields).first()
+        return Invoice.objects.row_of(self).order_by().values(*fields).first()
 
 
 class _DraftChildQuerySet(TenantQuerySet):
@@ -354,7 +354,9 @@ class _DraftChildQuerySet(TenantQuerySet):
     def bulk_create(self, objs, *args: Any, **kwargs: Any):
         objs = list(objs)
         ids = {o.invoice_id for o in objs}
-        if ids and Invoice.objects.filter(pk__in=ids).exclude(status=InvoiceStatus.DRAFT).exists():
+        # The model's own guard: the invoices these rows belong to, whoever asks.
+        issued = Invoice.unscoped.filter(pk__in=ids).exclude(status=InvoiceStatus.DRAFT)
+        if ids and issued.exists():
             raise _immutable("Issued invoices cannot get new lines or usage.")
         return super().bulk_create(objs, *args, **kwargs)
 
@@ -373,7 +375,8 @@ class _DraftChild(models.Model):
 
     def _refuse_if_issued(self) -> None:
         status = (
-            Invoice.objects.filter(pk=self.invoice_id).order_by().values_list("status", flat=True)
+            # The model's own guard: its invoice's stored status, whoever asks.
+            Invoice.unscoped.filter(pk=self.invoice_id).order_by().values_list("status", flat=True)
         )
         if status and status[0] != InvoiceStatus.DRAFT:
             raise _immutable("Lines and usage of issued invoices cannot be changed.")

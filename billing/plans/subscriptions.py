@@ -90,15 +90,15 @@ def _check(subscription: Subscription, *, new: bool) -> None:
         raise ApplicationError(code, message, extra=errors)
 
 
-def _lock_customer(customer_id: int) -> None:
-    Customer.objects.select_for_update().filter(pk=customer_id).first()
+def _lock_customer(customer: Customer) -> None:
+    Customer.objects.select_for_update().row_of(customer).first()
 
 
-def _drafts_rerate(customer_id: int, now: dt.datetime | None) -> None:
+def _drafts_rerate(customer: Customer, now: dt.datetime | None) -> None:
     """Re-rate the customer's drafts after its subscriptions changed (customer row locked)."""
     from billing.invoicing import invoice_drafts_rerate  # invoicing rates with plans
 
-    customer = Customer.objects.select_related("reseller").get(pk=customer_id)
+    customer = Customer.objects.select_related("reseller").row_of(customer).get()
     invoice_drafts_rerate(customer=customer, now=now or timezone.now())
 
 
@@ -114,7 +114,7 @@ def subscription_create(
 ) -> Subscription:
     """Subscribe a customer from `starts_on` to `ends_on` (exclusive; None: open-ended); its
     drafts are re-rated (`now`: their refresh time, default the clock)."""
-    _lock_customer(customer.pk)
+    _lock_customer(customer)
     subscription = Subscription(
         customer=customer,
         plan=plan,
@@ -124,7 +124,7 @@ def subscription_create(
     )
     _check(subscription, new=True)
     subscription.save()
-    _drafts_rerate(customer.pk, now)
+    _drafts_rerate(customer, now)
     return subscription
 
 
@@ -136,11 +136,11 @@ def subscription_update(
     reopens it. Customer, plan, start and scope are fixed: to change plan, end it and
     subscribe again from that day (or delete it while it was never billed). The customer's
     drafts are re-rated."""
-    _lock_customer(subscription.customer_id)
+    _lock_customer(subscription.customer)
     subscription.ends_on = ends_on
     _check(subscription, new=False)
     subscription.save(update_fields=["ends_on"])
-    _drafts_rerate(subscription.customer_id, now)
+    _drafts_rerate(subscription.customer, now)
     return subscription
 
 
@@ -168,8 +168,8 @@ def subscription_delete(*, subscription: Subscription, actor: str, now: dt.datet
     nothing billable is discarded, and comes back at the next cycle only if the customer
     still has something to bill.
     """
-    _lock_customer(subscription.customer_id)
-    if not Subscription.objects.filter(pk=subscription.pk).exists():
+    _lock_customer(subscription.customer)
+    if not Subscription.objects.row_of(subscription).exists():
         raise NotFoundError("No such subscription.")
     # Lock the drafts first: a finalization running now commits before we read the statuses.
     drafts = list(
@@ -193,7 +193,7 @@ def subscription_delete(*, subscription: Subscription, actor: str, now: dt.datet
     InvoiceUsage.objects.filter(invoice_id__in=draft_ids, subscription=subscription).delete()
     pk = subscription.pk
     subscription.delete()
-    _drafts_rerate(subscription.customer_id, now)
+    _drafts_rerate(subscription.customer, now)
     logger.info(
         "subscription %s of customer %s deleted by %s (drafts re-rated: %s)",
         pk,

@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from accounts.models import Reseller
-from accounts.tenancy import is_platform_admin, reseller_for_user
+from accounts.tenancy import is_platform_admin, request_reseller_set, reseller_for_user
 from billing.money import format_money
 from config.admin.charts import MonthPoint, revenue_margin_chart
 
@@ -43,7 +43,9 @@ class FlowbillAdminSite(admin.AdminSite):
             return None
         if not value.isdigit():
             raise Http404("No such reseller.")
-        return get_object_or_404(Reseller, pk=int(value))
+        reseller = get_object_or_404(Reseller, pk=int(value))
+        request_reseller_set(reseller)  # the operator looks at this reseller's figures
+        return reseller
 
     def index(self, request, extra_context=None):
         reseller = self.dashboard_reseller(request)
