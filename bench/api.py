@@ -561,8 +561,9 @@ def _worktree(commit: str) -> Path:
     return path
 
 
-def _baseline(args, *, base_url: str, media_root: str) -> list[dict]:
-    """The invoice list against `--baseline`'s code: its worktree, its migrations and loader
+def _baseline(args, *, base_url: str, media_root: str) -> dict[str, list[dict]]:
+    """The invoice list (and `me`, the floor) against `--baseline`'s code: its worktree, its
+    migrations and loader
     on database `<db>_<commit>` (only the keyed customers' sub-accounts: the list reads
     invoices, not usage days), its server; measured by the same load process."""
     commit = args.baseline
@@ -594,14 +595,17 @@ def _baseline(args, *, base_url: str, media_root: str) -> list[dict]:
     server, base = _start_server(env, args.workers, args.threads, cwd=tree)
     try:
         print(f"baseline {commit}: gunicorn -w {args.workers} at {base} ({tree})", flush=True)
-        return _measure(
-            "invoices",
-            base=base,
-            keys=keys,
-            server_pid=server.pid,
-            db=(f"{base_url}/postgres", name),
-            args=args,
-        )
+        return {
+            target: _measure(
+                target,
+                base=base,
+                keys=keys,
+                server_pid=server.pid,
+                db=(f"{base_url}/postgres", name),
+                args=args,
+            )
+            for target in ("invoices", "me")
+        }
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -693,11 +697,21 @@ def main() -> None:
     if args.baseline and results.get("invoices"):
         then = _baseline(args, base_url=base_url, media_root=media_root)
         print(f"invoice list, server CPU per request: this tree vs {args.baseline}")
-        for now, old in zip(results["invoices"], then, strict=False):
+        for now, old in zip(results["invoices"], then["invoices"], strict=False):
             print(
                 f"  {now['clients']:>2} clients: {now['server_ms']:.2f} ms vs "
                 f"{old['server_ms']:.2f} ms = {now['server_ms'] / old['server_ms']:.2f} "
                 f"(target <= 0.50); p50 {now['p50']:.1f} vs {old['p50']:.1f} ms"
+            )
+        floors = zip(results.get("me", []), then["me"], strict=False)
+        for (now, old), (floor_now, floor_then) in zip(
+            zip(results["invoices"], then["invoices"], strict=False), floors, strict=False
+        ):
+            above_now = now["server_ms"] - floor_now["server_ms"]
+            above_then = old["server_ms"] - floor_then["server_ms"]
+            print(
+                f"  {now['clients']:>2} clients, above the `me` floor ({floor_now['server_ms']:.2f}"
+                f" vs {floor_then['server_ms']:.2f} ms): {above_now:.2f} vs {above_then:.2f} ms"
             )
     print(f"cpus: {os.cpu_count()}; target p95 < 50 ms (reseller-usage-month, 8 clients)")
 
