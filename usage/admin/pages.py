@@ -425,7 +425,8 @@ class SubAccountUsageAdmin(SubAccountAdmin):
                 messages.WARNING,
             )
             return
-        run = SyncRun.objects.get(pk=result.queued[0].sync_run_id)
+        reseller = sub.upstream_account.reseller
+        run = SyncRun.objects.for_reseller(reseller).get(pk=result.queued[0].sync_run_id)
         if run.status in (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING):
             self.message_user(
                 request,

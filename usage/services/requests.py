@@ -178,7 +178,7 @@ def usage_sync_request(
         rows.append(run)
     discovered = (
         list(
-            UpstreamAccount.objects.filter(pk__in=upstream_ids, provider=Provider.IPFOXY)
+            upstreams.filter(pk__in=upstream_ids, provider=Provider.IPFOXY)
             .order_by("pk")
             .values_list("pk", flat=True)
         )
