@@ -72,7 +72,7 @@ from billing.plans import (
     subscription_update,
 )
 from billing.traffic_policy import customer_exposure
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.admin import CustomerUsageAdmin
 
 
@@ -748,3 +748,6 @@ class ResellerBillingAdmin(ResellerAdmin):
 
 admin_extend(Customer, CustomerBillingAdmin)
 admin_extend(Reseller, ResellerBillingAdmin)
+
+# The customer page's balance, adjustments and top-ups (extends CustomerBillingAdmin).
+from billing.balance import admin as _balance_admin  # noqa: E402, F401

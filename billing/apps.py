@@ -10,7 +10,9 @@ class BillingConfig(AppConfig):
         # `billing.tasks.invoice_drafts_refresh_task` up by name wherever a sync runs.
         from billing import tasks  # noqa: F401
         from billing.credit_notes import tasks as _credit_note_tasks  # noqa: F401
+        from billing.topups import tasks as _top_up_tasks  # noqa: F401
         from billing.webhook_payloads import BUILDERS
         from webhooks.payloads import webhook_payload_builders_register
 
         webhook_payload_builders_register(BUILDERS)
+        from billing import errors  # noqa: F401 (registers the app's error codes)

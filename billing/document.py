@@ -70,3 +70,6 @@ class InvoiceDocument:
     logo: bytes | None = None  # PNG/JPEG bytes of the reseller's logo
     replaces: str = ""  # number of the voided invoice this one bills again ("Replaces ...")
     payment_terms_days: int | None = None  # net days it was issued with (layout 2 prints them)
+    # The customer balance applied at issue, after tax: printed under the total with the
+    # "Amount due" when above 0 (so invoices without it render as before).
+    balance_applied: Decimal = Decimal(0)

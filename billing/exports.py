@@ -30,7 +30,7 @@ from billing.credit_notes.models import CreditNote
 from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.figures import money_for_month
 from billing.invoicing.periods import Period, local_midnight
-from billing.models import Invoice, InvoiceStatus
+from billing.models import Invoice, InvoiceKind, InvoiceStatus
 from billing.money import quantize_money
 from billing.payments.models import Payment, Refund
 from core.errors import ApplicationError
@@ -89,6 +89,7 @@ def export_invoices(*, reseller: Reseller, period: Period) -> Export:
         Invoice.objects.for_reseller(reseller)
         .filter(
             period_start=period.start,
+            kind=InvoiceKind.PERIOD,  # top-ups are prepayments (docs/api.md, "Top-ups")
             status__in=[InvoiceStatus.FINALIZED, InvoiceStatus.PAID, InvoiceStatus.VOID],
         )
         .select_related("customer")

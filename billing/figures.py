@@ -37,7 +37,7 @@ from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
 from billing.costs import upstream_cost
 from billing.credit_notes.models import CreditNote
 from billing.credit_notes.selectors import invoices_with_credit_totals
-from billing.models import Invoice, InvoiceStatus
+from billing.models import Invoice, InvoiceKind, InvoiceStatus
 from billing.money import format_money, quantize_money
 from billing.overdue_suspension import overdue_cutoff
 from billing.payments.models import Payment, Refund
@@ -165,8 +165,10 @@ def money_by_month(
     """`(month's first day, currency) -> CurrencyMonth` for the months starting in
     `[start, end)`; a (month, currency) with no invoice, credit note, payment or cost is
     absent, except the reseller's currency in a month with upstream cost."""
+    # Top-up invoices are prepayments, not revenue: the month's invoices the balance pays
+    # are (their `balance_applied`); top-ups stay in the receivables while unpaid.
     invoices = Invoice.objects.for_reseller(reseller).filter(
-        period_start__gte=start, period_start__lt=end
+        period_start__gte=start, period_start__lt=end, kind=InvoiceKind.PERIOD
     )
     rows: dict[tuple[dt.date, str], dict] = defaultdict(dict)
     key = ("period_start", "currency")

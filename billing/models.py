@@ -21,7 +21,7 @@ from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
 from accounts.tenancy import TenantQuerySet
 from accounts.validators import validate_currency
 from billing.write_once import amount_field
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 GIB = 1_073_741_824
 GB = 1_000_000_000
@@ -162,6 +162,14 @@ class Subscription(models.Model):
         return (lo, hi) if lo < hi else None
 
 
+class InvoiceKind(models.TextChoices):
+    """`period`: the month's invoice (one live per customer and period, by the engine);
+    `top_up`: a prepaid top-up (`billing.topups`), issued at once, outside the monthly rules."""
+
+    PERIOD = "period", "Monthly invoice"
+    TOP_UP = "top_up", "Top-up"
+
+
 class InvoiceStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     FINALIZED = "finalized", "Finalized"
@@ -211,8 +219,10 @@ class Invoice(models.Model):
 
     tenant_path = "reseller"
     Status = InvoiceStatus
+    Kind = InvoiceKind
 
     reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="invoices")
+    kind = models.CharField(max_length=10, choices=InvoiceKind.choices, default=InvoiceKind.PERIOD)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
     period_start = models.DateField(help_text="First day of the period (reseller's timezone)")
     period_end = models.DateField(help_text="First day after the period (exclusive)")
@@ -229,6 +239,11 @@ class Invoice(models.Model):
     tax_rate = models.DecimalField("tax rate (%)", max_digits=7, decimal_places=4, default=ZERO)
     tax = amount_field(default=ZERO)
     total = amount_field(default=ZERO)
+    balance_applied = amount_field(
+        default=ZERO,
+        help_text="The customer's balance applied when it was issued, after tax (never more "
+        "than the total): amount due = total - balance applied (`billing.balance`).",
+    )
     snapshot = models.JSONField(
         default=dict, blank=True, help_text="Seller and buyer details frozen at finalization"
     )
@@ -263,10 +278,11 @@ class Invoice(models.Model):
         ordering = ["-period_start", "customer__name", "pk"]
         constraints = [
             # Creation is exactly-once per customer and period among live invoices: a voided
-            # invoice keeps its number but frees the period so it can be billed again.
+            # invoice keeps its number but frees the period so it can be billed again. Top-up
+            # invoices are outside the rule (a customer buys as many as it wants).
             models.UniqueConstraint(
                 fields=["customer", "period_start"],
-                condition=~models.Q(status="void"),
+                condition=~models.Q(status="void") & models.Q(kind="period"),
                 name="invoice_unique_live_customer_period",
             ),
             models.UniqueConstraint(fields=["reseller", "number"], name="invoice_unique_number"),
@@ -392,6 +408,7 @@ class InvoiceLine(_DraftChild):
         USAGE = "usage", "Usage"
         MINIMUM = "minimum", "Minimum charge top-up"
         ADJUSTMENT = "adjustment", "Adjustment"
+        TOP_UP = "top_up", "Prepaid top-up"
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveIntegerField()
@@ -629,5 +646,7 @@ class InvoiceEmail(EmailDelivery):
 
 # Credit notes and payments live in their own sub-packages; importing registers them with the
 # billing app.
+from billing.balance import models as _balance_models  # noqa: E402, F401
 from billing.credit_notes import models as _credit_note_models  # noqa: E402, F401
 from billing.payments import models as _payment_models  # noqa: E402, F401
+from billing.topups import models as _top_up_models  # noqa: E402, F401

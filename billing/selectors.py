@@ -9,7 +9,7 @@ from django.db.models import F, Prefetch, Q, QuerySet
 
 from accounts.models import Customer, Reseller
 from accounts.selectors import held_customers_q
-from billing.models import Invoice, InvoiceLine, InvoiceStatus, Subscription
+from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, Subscription
 from usage.models import UsageDay
 
 
@@ -42,7 +42,9 @@ def customers_to_invoice(
 def customers_with_voided_period(*, reseller: Reseller, period_start: dt.date) -> set[int]:
     """Ids of the reseller's customers whose invoice of the period was voided and that have
     no live (draft or issued) invoice of it: the cycle does not bill those again by itself."""
-    invoices = Invoice.objects.for_reseller(reseller).filter(period_start=period_start)
+    invoices = Invoice.objects.for_reseller(reseller).filter(
+        period_start=period_start, kind=InvoiceKind.PERIOD
+    )
     voided = set(invoices.filter(status=InvoiceStatus.VOID).values_list("customer_id", flat=True))
     if not voided:
         return voided

@@ -18,6 +18,7 @@ SYNC_FAILED = "sync.failed"
 CUSTOMER_SUSPENDED = "customer.suspended"
 CUSTOMER_REINSTATED = "customer.reinstated"
 CUSTOMER_CREDIT_LIMIT_REACHED = "customer.credit_limit_reached"
+CUSTOMER_BALANCE_CHANGED = "customer.balance_changed"
 SUB_ACCOUNT_PROVISIONED = "sub_account.provisioned"
 ALLOCATION_CONFIRMED = "allocation.confirmed"
 ALLOCATION_FAILED = "allocation.failed"
@@ -40,6 +41,9 @@ EVENT_TYPES: dict[str, str] = {
     CUSTOMER_REINSTATED: "A suspended customer was reinstated (new proxy passwords).",
     CUSTOMER_CREDIT_LIMIT_REACHED: "An automatic top-up was refused by the customer's credit "
     "limit (once until a top-up fits again).",
+    CUSTOMER_BALANCE_CHANGED: "A customer's balance changed (`data.object` is the ledger entry "
+    "with the balance after it: a credit note, an overpayment, a top-up, an adjustment, or "
+    "balance applied to an invoice or given back).",
     SUB_ACCOUNT_PROVISIONED: "A sub-account was created upstream by Flowbill.",
     ALLOCATION_CONFIRMED: "Traffic allocated to a sub-account was confirmed by the upstream.",
     ALLOCATION_FAILED: "An allocation failed, or its outcome needs review.",

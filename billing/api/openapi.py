@@ -1,6 +1,6 @@
 """OpenAPI texts of billing's operations and fields: a summary, a description and examples for
 every operation, a description for every field. Applied once, when the URLs are loaded
-(`billing.api.urls`), through config.openapi."""
+(`billing.api.urls`), through core.openapi."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from billing.api import generate_views, views
 from billing.api import serializers as ser
 from billing.credit_notes import serializers as cn_ser
 from billing.credit_notes import views as cn_views
-from config.openapi import COMMON_FIELDS, apply_texts
-from config.openapi import example as _ex
+from core.openapi import COMMON_FIELDS, apply_texts
+from core.openapi import example as _ex
 
 INVOICE = {
     "id": 1,
     "customer": 1,
     "number": "DEMO-2026-00001",
+    "kind": "period",
     "replaces": None,
     "status": "finalized",
     "period_start": "2026-10-01",
@@ -25,6 +26,7 @@ INVOICE = {
     "tax_rate": "19.0000",
     "tax": "283.10",
     "total": "1773.10",
+    "balance_applied": "0.00",
     "amount_credited": "0.00",
     "amount_paid": "0.00",
     "balance_due": "1773.10",

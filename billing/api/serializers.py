@@ -20,13 +20,21 @@ from accounts.api.serializers import StrictInputSerializer
 from accounts.models import Customer, UpstreamAccount
 from billing.api.invoice_rows import InvoiceRowsListSerializer, overdue_days
 from billing.credit_notes.selectors import invoice_amount_credited, invoice_balance_due
-from billing.models import Invoice, InvoiceLine, InvoiceStatus, Plan, PlanTier, Subscription
+from billing.models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceStatus,
+    Plan,
+    PlanTier,
+    Subscription,
+)
 from billing.money import quantize_money
 from billing.payments.selectors import invoice_amount_paid
 from billing.plans import PLAN_FIXED_FIELDS
 from billing.plans.rules import PRICE_INTEGER_DIGITS, PRICE_PLACES
-from config.query import count_parameter, id_parameter
 from core.money import AmountInputField
+from core.query import count_parameter, id_parameter
 
 
 def money_text(amount: Decimal, currency: str) -> str:
@@ -314,6 +322,14 @@ class CreditTotalField(MoneyField):
         return super().get_attribute(instance)
 
 
+@extend_schema_field(
+    {"type": "string", "enum": list(InvoiceKind.values)}, component_name="InvoiceKindEnum"
+)
+class InvoiceKindField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=InvoiceKind.choices, **kwargs)
+
+
 class InvoiceOutputSerializer(serializers.ModelSerializer):
     """An invoice as customers see it. `period_end` is exclusive (the first day after)."""
 
@@ -321,12 +337,21 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
     subtotal = MoneyField()
     tax = MoneyField()
     total = MoneyField()
+    balance_applied = MoneyField(
+        help_text="The customer balance applied when it was issued, after tax (never more "
+        "than the total; printed 'Balance applied' then 'Amount due' on the PDF)."
+    )
+    kind = InvoiceKindField(
+        read_only=True,
+        help_text="`period` (the month's invoice) or `top_up` (a prepaid top-up, `top-ups/`).",
+    )
     amount_credited = CreditTotalField(help_text="Gross total of the invoice's credit notes.")
     amount_paid = CreditTotalField(
         help_text="Received against the invoice: its payments minus their refunds (`payments/`)."
     )
     balance_due = CreditTotalField(
-        help_text="Still owed: `total - amount_credited - amount_paid` (never below 0) while "
+        help_text="Still owed: `total - balance_applied - amount_credited - amount_paid` "
+        "(never below 0) while "
         "finalized (or a draft); 0 once paid or void. The payment that brings it to 0 makes "
         "the invoice paid."
     )
@@ -351,6 +376,7 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "number",
+            "kind",
             "replaces",
             "status",
             "period_start",
@@ -360,6 +386,7 @@ class InvoiceOutputSerializer(serializers.ModelSerializer):
             "tax_rate",
             "tax",
             "total",
+            "balance_applied",
             "amount_credited",
             "amount_paid",
             "balance_due",

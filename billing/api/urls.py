@@ -13,9 +13,11 @@ from billing.api import (  # noqa: F401 (openapi: texts)
     openapi,
     views,
 )
+from billing.balance import urls as balance_urls
 from billing.credit_notes import urls as credit_note_urls
 from billing.payments import openapi as _payment_openapi  # noqa: F401 (openapi: texts)
 from billing.payments import urls as payment_urls
+from billing.topups import urls as top_up_urls
 
 reseller_patterns = [
     path("plans/", views.PlanListCreateView.as_view(), name="plan-list"),
@@ -62,6 +64,8 @@ reseller_patterns = [
     ),
     *credit_note_urls.reseller_patterns,
     *payment_urls.reseller_patterns,
+    *balance_urls.reseller_patterns,
+    *top_up_urls.reseller_patterns,
 ]
 
 customer_patterns = [
@@ -71,6 +75,8 @@ customer_patterns = [
     path("usage/current/", views.CurrentUsageView.as_view(), name="usage-current"),
     *credit_note_urls.customer_patterns,
     *payment_urls.customer_patterns,
+    *balance_urls.customer_patterns,
+    *top_up_urls.customer_patterns,
 ]
 
 urlpatterns = [

@@ -1,7 +1,8 @@
 """Credit note reads: what was credited on an invoice, and the notes a tenant may see.
 
 Balance due (also in docs/api.md), the one figure of what is owed on an invoice:
-`total - amount_credited - amount_paid` (payments minus refunds, `billing.payments`), never
+`total - balance_applied - amount_credited - amount_paid` (the customer balance applied when
+it was issued, `billing.balance`; payments minus refunds, `billing.payments`), never
 below 0, while the invoice is a draft or finalized; 0 once it is paid (a credit on a paid
 invoice is money owed back to the customer, not a lower debt) or void.
 """
@@ -40,7 +41,8 @@ def invoice_balance_due(
         return Decimal(0)
     if amount_paid is None:
         amount_paid = invoice_amount_paid(invoice_id=invoice.pk)
-    return max(invoice.total - amount_credited - amount_paid, Decimal(0))
+    owed = invoice.total - invoice.balance_applied - amount_credited - amount_paid
+    return max(owed, Decimal(0))
 
 
 def invoices_with_credit_totals(queryset: models.QuerySet[Invoice]) -> models.QuerySet[Invoice]:
@@ -62,7 +64,10 @@ def invoices_with_credit_totals(queryset: models.QuerySet[Invoice]) -> models.Qu
             When(status__in=_SETTLED, then=Value(Decimal(0))),
             # Rounded: SQLite subtracts in floating point (180 - 60 - 120 may not be 0).
             default=Greatest(
-                Round(F("total") - F("amount_credited") - F("amount_paid"), 4),
+                Round(
+                    F("total") - F("balance_applied") - F("amount_credited") - F("amount_paid"),
+                    4,
+                ),
                 Value(Decimal(0)),
                 output_field=_AMOUNT,
             ),

@@ -29,6 +29,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from billing.balance.services import balance_credit_from_credit_note
 from billing.credit_notes.amounts import (
     CreditRefused,
     NetTax,
@@ -39,13 +40,12 @@ from billing.credit_notes.delivery import credit_note_email_queue, credit_note_p
 from billing.credit_notes.models import CreditNote, CreditNoteLine
 from billing.credit_notes.numbering import credit_note_number_next
 from billing.credit_notes.rendering import credit_note_snapshot
-from billing.credit_notes.rules import CreditNoteConflict
 from billing.credit_notes.selectors import invoice_credited
 from billing.invoicing.periods import local_date
-from billing.models import Invoice, InvoiceStatus
+from billing.models import Invoice, InvoiceKind, InvoiceStatus
 from billing.money import currency_exponent, quantize_money
 from billing.payments.services import invoice_settle_if_covered
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from core.money import InvalidAmount, parse_amount
 from webhooks.catalogue import CREDIT_NOTE_CREATED
 from webhooks.events import webhook_event_record
@@ -124,7 +124,7 @@ def credit_note_create(
 
 
 def _key_reused() -> ApplicationError:
-    return CreditNoteConflict(
+    return ApplicationError(
         "idempotency_key_reused",
         "This idempotency key was used for a credit note of another invoice.",
     )
@@ -156,16 +156,22 @@ def _create_locked(
                 raise _key_reused()
             return earlier, False
     if locked.status not in CREDITABLE_STATUSES:
-        raise CreditNoteConflict(
+        raise ApplicationError(
             "invoice_not_creditable",
             f"Invoice {locked} is {locked.status}; only finalized or paid invoices are credited.",
             extra={"status": locked.status},
+        )
+    if locked.kind == InvoiceKind.TOP_UP:
+        raise ApplicationError(
+            "invoice_is_top_up",
+            f"Invoice {locked} buys a top-up: void it while unpaid; take money already on "
+            "the balance back with a negative balance adjustment.",
         )
     currency = locked.currency
     try:
         drafts = _drafts(locked, amount=amount, lines=lines)
     except CreditRefused as refused:
-        raise CreditNoteConflict(refused.code, refused.message, extra=refused.extra) from None
+        raise ApplicationError(refused.code, refused.message, extra=refused.extra) from None
     issued_on = local_date(now, locked.reseller.tzinfo)
     number, sequence_number = credit_note_number_next(reseller=locked.reseller, year=issued_on.year)
     note = CreditNote.objects.create(
@@ -211,6 +217,8 @@ def _create_locked(
     invoice_settle_if_covered(
         invoice=locked, now=now, actor=actor, note=f"Settled by credit note {note.number}"
     )
+    # What is no longer owed on a settled invoice goes on the customer's balance.
+    balance_credit_from_credit_note(invoice=locked, credit_note=note, now=now, actor=actor)
     return note, True
 
 

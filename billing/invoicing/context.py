@@ -27,7 +27,7 @@ from django.db.models import Q
 from accounts.models import Customer, SubAccount
 from accounts.selectors import held_totals, sub_accounts_held
 from billing.invoicing.periods import Period
-from billing.models import Invoice, InvoiceLine, InvoiceStatus, Plan, Subscription
+from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, Plan, Subscription
 from billing.plans import plan_terms
 from billing.rating import PlanTerms
 from usage.models import UsageDay
@@ -136,6 +136,7 @@ class RatingContext:
         issued = list(
             Invoice.objects.filter(
                 customer_id__in=self._ids,
+                kind=InvoiceKind.PERIOD,
                 status__in=ISSUED,
                 period_start__lt=before,
                 period_start__gte=before - dt.timedelta(days=ADJUSTMENT_LOOKBACK_DAYS),
@@ -187,6 +188,7 @@ def voided_invoices(customer_ids: Sequence[int], period: Period) -> dict[int, in
         Invoice.objects.filter(
             customer_id__in=list(customer_ids),
             period_start=period.start,
+            kind=InvoiceKind.PERIOD,
             status=InvoiceStatus.VOID,
         )
         .order_by("customer_id", "voided_at", "pk")

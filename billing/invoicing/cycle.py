@@ -68,9 +68,9 @@ from billing.invoicing.periods import Period, period_last_closed
 from billing.invoicing.results import BatchResult
 from billing.invoicing.resume import drafts_rated_since
 from billing.invoicing.transitions import invoice_event_record
-from billing.models import Invoice, InvoiceLine, InvoiceStatus, InvoiceUsage
+from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, InvoiceUsage
 from billing.selectors import customers_to_invoice, customers_with_voided_period
-from config.errors import ApplicationError, NotFoundError
+from core.errors import ApplicationError, NotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -144,14 +144,16 @@ def invoice_create_draft(
         # Another run created it between our check and our INSERT: the unique constraint
         # on the live (customer, period_start) decided; use the winner's row.
         return Invoice.objects.exclude(status=InvoiceStatus.VOID).get(
-            customer=customer, period_start=period.start
+            customer=customer, period_start=period.start, kind=InvoiceKind.PERIOD
         ), False
     return invoice, True
 
 
 def _live_invoice(customer: Customer, period: Period) -> Invoice | None:
     return (
-        Invoice.objects.filter(customer=customer, period_start=period.start)
+        Invoice.objects.filter(
+            customer=customer, period_start=period.start, kind=InvoiceKind.PERIOD
+        )
         .exclude(status=InvoiceStatus.VOID)
         .first()
     )

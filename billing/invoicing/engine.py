@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from celery.exceptions import SoftTimeLimitExceeded
 
 from accounts.models import Customer, Reseller
+from billing.balance.services import balance_apply_to_invoice
 from billing.document import LAYOUT_VERSION
 from billing.invoicing.compute import InvoiceComputation
 from billing.invoicing.delivery import invoices_deliver_rendered
@@ -46,7 +47,11 @@ from billing.invoicing.numbering import invoice_numbers_next
 from billing.invoicing.pdf_pool import PdfBatch
 from billing.invoicing.periods import Period, local_date, period_has_ended
 from billing.invoicing.rendering import invoice_document, invoice_snapshot
-from billing.invoicing.transitions import invoice_check_transition, invoice_event
+from billing.invoicing.transitions import (
+    invoice_check_transition,
+    invoice_event,
+    invoice_paid_from_balance,
+)
 from billing.models import (
     Invoice,
     InvoiceEmail,
@@ -55,7 +60,7 @@ from billing.models import (
     InvoiceStatus,
     InvoiceUsage,
 )
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from webhooks.catalogue import INVOICE_FINALIZED
 from webhooks.events import webhook_events_record
 
@@ -362,6 +367,7 @@ _ISSUE_FIELDS = [
     "layout_version",
     "finalized_at",
     "status",
+    "balance_applied",
     "updated_at",
 ]
 
@@ -403,6 +409,7 @@ def issue(
         invoice.due_on = issued_on + dt.timedelta(days=terms)
         invoice.layout_version = LAYOUT_VERSION
         invoice.finalized_at = now
+        balance_apply_to_invoice(invoice=invoice, now=now, actor=actor)
         invoice.status = InvoiceStatus.FINALIZED
         invoice.save(update_fields=_ISSUE_FIELDS if inserted else None)
         events.append(
@@ -424,6 +431,9 @@ def issue(
         subject_ids=[item.invoice.pk for item in items],
         now=now,
     )
+    for item in items:  # the balance covered all of it: nothing is due, the invoice is paid
+        if 0 < item.invoice.balance_applied == item.invoice.total:
+            invoice_paid_from_balance(invoice=item.invoice, now=now, actor=actor)
 
 
 class IssueBatch:

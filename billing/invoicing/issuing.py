@@ -58,9 +58,9 @@ from billing.invoicing.finalizing import finalize_chunk
 from billing.invoicing.periods import Period
 from billing.invoicing.results import BatchResult
 from billing.invoicing.transitions import invoice_event_record
-from billing.models import Invoice, InvoiceLine, InvoiceStatus, InvoiceUsage
+from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, InvoiceUsage
 from billing.selectors import customers_to_invoice, customers_with_voided_period
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -269,7 +269,9 @@ def _refused(
 
 def _live_invoices(customer_ids: list[int], period: Period) -> list[Invoice]:
     return list(
-        Invoice.objects.filter(customer_id__in=customer_ids, period_start=period.start)
+        Invoice.objects.filter(
+            customer_id__in=customer_ids, period_start=period.start, kind=InvoiceKind.PERIOD
+        )
         .exclude(status=InvoiceStatus.VOID)
         .select_related("customer__reseller", "reseller")
         .order_by("customer_id")

@@ -162,6 +162,7 @@ def invoice_document(
         logo=_logo_bytes(snapshot.get("logo_path", "")),
         # A void invoice's number never changes, so this re-renders identically too.
         replaces=invoice.replaces.number if invoice.replaces_id else "",
+        balance_applied=invoice.balance_applied,
     )
 
 

@@ -28,7 +28,7 @@ from billing.credit_notes.rules import invoice_void_check_credit_notes
 from billing.models import INVOICE_TRANSITIONS, Invoice, InvoiceEvent, InvoiceStatus
 from billing.overdue_suspension import customer_overdue_check
 from billing.payments.rules import invoice_void_check_payments
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from webhooks.catalogue import INVOICE_PAID, INVOICE_VOIDED
 from webhooks.events import webhook_event_record
 
@@ -113,6 +113,21 @@ def invoice_transition(
 
 
 _transition = invoice_transition
+
+
+def invoice_paid_from_balance(*, invoice: Invoice, now: dt.datetime, actor: str = "") -> Invoice:
+    """finalized -> paid at issue when the customer's balance covered the whole total
+    (`billing.balance`): nothing is due, so no payment is recorded."""
+    paid = invoice_transition(
+        invoice=invoice,
+        to_status=InvoiceStatus.PAID,
+        now=now,
+        actor=actor,
+        note="Paid from the customer's balance",
+        stamp="paid_at",
+    )
+    invoice.status, invoice.paid_at = paid.status, paid.paid_at
+    return paid
 
 
 def invoice_mark_paid(

@@ -9,7 +9,9 @@ issuing: customer, then invoices):
    kind `void_notice`, sent once by the outbox after the commit (a void happens once, and a
    unique constraint allows one notice per invoice);
 3. the customer's drafts re-rated (`refresh.invoice_drafts_rerate`): a voided invoice counts
-   for nothing, so the adjustments later months carry for it change.
+   for nothing, so the adjustments later months carry for it change;
+4. the customer balance applied to it given back (one `applied_reversed` entry,
+   `billing.balance`), and a top-up invoice's top-up marked void (`billing.topups`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import datetime as dt
 
 from django.db import transaction
 
+from billing.balance.services import balance_reverse_applied
 from billing.invoicing.delivery import invoice_void_notice_queue
 from billing.invoicing.engine import lock_customers
 from billing.invoicing.refresh import invoice_drafts_rerate
 from billing.invoicing.transitions import invoice_status_void
 from billing.models import Invoice
+from billing.topups.services import top_up_void
 
 
 def invoice_void(
@@ -42,4 +46,6 @@ def invoice_void(
         if send_email:
             invoice_void_notice_queue(invoice=voided, now=now)
         invoice_drafts_rerate(customer=voided.customer, now=now)
+        balance_reverse_applied(invoice=voided, now=now, actor=actor)
+        top_up_void(invoice=voided)
     return voided

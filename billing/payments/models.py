@@ -44,6 +44,11 @@ class Payment(WriteOnce):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
     currency = models.CharField(max_length=3, validators=[validate_currency])
     amount = amount_field(help_text="Received, in the invoice currency's minor unit (> 0).")
+    to_balance = amount_field(
+        default=0,
+        help_text="The part above the balance due, put on the customer's balance (one "
+        "`BalanceEntry` of kind `overpayment`); the invoice received `amount - to_balance`.",
+    )
     paid_at = models.DateTimeField(help_text="When the money was received (not when recorded).")
     method = models.CharField(max_length=20, choices=PaymentMethod.choices)
     method_detail = models.CharField(
@@ -60,6 +65,11 @@ class Payment(WriteOnce):
         ordering = ["paid_at", "pk"]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_positive"),
+            models.CheckConstraint(
+                condition=models.Q(to_balance__gte=0)
+                & models.Q(to_balance__lte=models.F("amount")),
+                name="payment_to_balance_within_amount",
+            ),
         ]
         indexes = [
             models.Index(fields=["reseller", "paid_at"]),

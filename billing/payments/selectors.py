@@ -1,6 +1,7 @@
 """Payment reads: what an invoice received, and the payments a tenant may see.
 
-`amount_paid` of an invoice = its payments - their refunds (Decimal, the invoice currency).
+`amount_paid` of an invoice = its payments (less the part of each that went on the customer's
+balance, `to_balance`) - their refunds (Decimal, the invoice currency).
 The balance due built on it is `billing.credit_notes.selectors.invoices_with_credit_totals`
 (one selector for amounts due: the API, the PDF, the admin, the exposure and the overdue
 rule all read it).
@@ -12,7 +13,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db import models
-from django.db.models import OuterRef, Prefetch, Subquery, Sum, Value
+from django.db.models import F, OuterRef, Prefetch, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import Customer, Reseller
@@ -29,7 +30,7 @@ def amount_paid_expression(invoice_ref: str = "pk") -> models.Expression:
         Payment.objects.filter(invoice_id=OuterRef(invoice_ref))
         .order_by()
         .values("invoice_id")
-        .annotate(s=Sum("amount"))
+        .annotate(s=Sum(F("amount") - F("to_balance")))
         .values("s")
     )
     refunded = (
@@ -48,7 +49,7 @@ def invoice_amount_paid(*, invoice_id: int) -> Decimal:
     """Payments minus refunds of one invoice (0 when it has none)."""
     zero = Value(ZERO)
     paid = Payment.objects.filter(invoice_id=invoice_id).aggregate(
-        s=Coalesce(Sum("amount"), zero, output_field=_AMOUNT)
+        s=Coalesce(Sum(F("amount") - F("to_balance")), zero, output_field=_AMOUNT)
     )["s"]
     refunded = Refund.objects.filter(payment__invoice_id=invoice_id).aggregate(
         s=Coalesce(Sum("amount"), zero, output_field=_AMOUNT)

@@ -10,9 +10,15 @@ Rules (docs/api.md, "Payments"):
   `invalid_payment_method`), free text goes in `method_detail`;
 - `balance_due = total - amount_credited - amount_paid`; the payment that brings it to 0
   makes the invoice `paid` (transition, event row, webhook `invoice.paid`), its `paid_at`
-  the payment's; a payment above the balance due is refused (400
-  `payment_exceeds_balance_due`, `extra.balance_due`) until the customer balance exists;
-- a refund gives back at most what is left of one payment (409 `refund_exceeds_payment`);
+  the payment's; the part of a payment above the balance due (all of it on a paid invoice)
+  goes on the customer's balance (`Payment.to_balance`, one `overpayment` entry,
+  `billing.balance`); the invoice received `amount - to_balance`;
+- a paid top-up invoice credits its top-up (`billing.topups.services.top_up_credit`);
+- a refund gives back at most what is left of one payment's part on the invoice (409
+  `refund_exceeds_payment`, `extra.remaining`); when it gives back money a credit note had
+  put on the customer's balance, that leaves the balance (`refund` entry; 409
+  `balance_insufficient` when it was spent); a credited top-up's payments are not refunded
+  (409 `invoice_is_top_up`: take the money off the balance with a negative adjustment);
   a refund that reopens a balance due on a paid invoice makes it `finalized` again (event
   row; `paid_at` cleared);
 - everything happens under the invoice's row lock, which credit notes, voiding and every
@@ -30,19 +36,21 @@ from typing import Any
 
 from django.db import transaction
 
+from billing.arguments import field_error, positive_amount
+from billing.balance.selectors import invoice_amount_on_balance
+from billing.balance.services import balance_credit_overpayment, balance_take_back_for_refund
 from billing.credit_notes.selectors import invoice_amount_credited
 from billing.invoicing.transitions import (
     invoice_check_transition,
     invoice_overdue_check,
     invoice_transition,
 )
-from billing.models import Invoice, InvoiceStatus
-from billing.money import currency_exponent, quantize_money
+from billing.models import Invoice, InvoiceKind, InvoiceStatus
+from billing.money import quantize_money
 from billing.payments.models import Payment, PaymentMethod, Refund
-from billing.payments.rules import PaymentConflict
 from billing.payments.selectors import invoice_amount_paid, payment_amount_refunded
-from config.errors import ApplicationError
-from core.money import InvalidAmount, parse_amount
+from billing.topups.services import top_up_credit
+from core.errors import ApplicationError
 from webhooks.catalogue import PAYMENT_CREATED, PAYMENT_REFUNDED
 from webhooks.events import webhook_event_record
 
@@ -52,29 +60,13 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 ZERO = Decimal(0)
 
 
-def _field_error(code: str, field: str, message: str) -> ApplicationError:
-    return ApplicationError(code, message, extra={"fields": {field: [message]}})
-
-
-def _money(value: Any, *, currency: str, field: str) -> Decimal:
-    """The one money parser (`core.money`), for callers other than the API and the admin
-    too: plain decimal digits, bounded, the currency's decimals, above 0."""
-    try:
-        amount = parse_amount(value, places=currency_exponent(currency))
-    except InvalidAmount as exc:
-        raise _field_error("invalid_amount", field, exc.message) from None
-    if amount <= 0:
-        raise _field_error("invalid_amount", field, "The amount must be above 0.")
-    return quantize_money(amount, currency)
-
-
 def _moment(value: dt.datetime | None, *, now: dt.datetime, field: str) -> dt.datetime:
     if value is None:
         return now
     if value.tzinfo is None or value.utcoffset() is None:
-        raise _field_error("naive_datetime", field, "Give a timezone offset (e.g. Z).")
+        raise field_error("naive_datetime", field, "Give a timezone offset (e.g. Z).")
     if value > now + CLOCK_SKEW:
-        raise _field_error("paid_at_in_future", field, "The moment is in the future.")
+        raise field_error("paid_at_in_future", field, "The moment is in the future.")
     return value
 
 
@@ -89,11 +81,12 @@ def _lock(invoice: Invoice) -> Invoice:
 
 
 def invoice_open_amount(*, invoice: Invoice) -> Decimal:
-    """`total - amount_credited - amount_paid`, whatever the status (negative: more came
-    in than is owed). Read under the invoice's lock to act on it."""
+    """`total - balance_applied - amount_credited - amount_paid`, whatever the status
+    (negative: more came in than is owed). Read under the invoice's lock to act on it."""
     credited = invoice_amount_credited(invoice=invoice)
     paid = invoice_amount_paid(invoice_id=invoice.pk)
-    return quantize_money(invoice.total - credited - paid, invoice.currency)
+    owed = invoice.total - invoice.balance_applied - credited - paid
+    return quantize_money(owed, invoice.currency)
 
 
 def _balance_due(invoice: Invoice) -> Decimal:
@@ -105,7 +98,7 @@ def _balance_due(invoice: Invoice) -> Decimal:
 
 def _check_payable(invoice: Invoice) -> None:
     if invoice.status not in PAYABLE_STATUSES:
-        raise PaymentConflict(
+        raise ApplicationError(
             "invoice_not_payable",
             f"Invoice {invoice} is {invoice.status}; only finalized invoices take payments.",
             extra={"status": invoice.status},
@@ -128,32 +121,23 @@ def payment_create(
     """Record money received against `invoice` (already scoped to its reseller by the
     caller). See the module docstring for the rules."""
     if method not in PaymentMethod.values:
-        raise _field_error("invalid_payment_method", "method", f"Unknown method {method!r}.")
+        raise field_error("invalid_payment_method", "method", f"Unknown method {method!r}.")
     paid_at = _moment(paid_at, now=now, field="paid_at")
     with transaction.atomic():
         locked = _lock(invoice)
         _check_payable(locked)
         if currency is not None and currency != locked.currency:
-            raise _field_error(
+            raise field_error(
                 "payment_currency_mismatch",
                 "currency",
                 f"Invoice {locked} is in {locked.currency}; pay it in {locked.currency}.",
             )
-        value = _money(amount, currency=locked.currency, field="amount")
+        value = positive_amount(amount, currency=locked.currency)
         due = _balance_due(locked)
-        if value > due:
-            raise ApplicationError(
-                "payment_exceeds_balance_due",
-                f"Only {due} {locked.currency} is due on invoice {locked}.",
-                extra={
-                    "balance_due": str(due),
-                    "requested": str(value),
-                    "fields": {"amount": [f"At most {due} {locked.currency} is due."]},
-                },
-            )
         payment = _record(
             locked,
             amount=value,
+            to_balance=max(value - due, ZERO),
             paid_at=paid_at,
             method=method,
             method_detail=method_detail,
@@ -168,13 +152,21 @@ def payment_create(
     return payment
 
 
-def _record(locked: Invoice, *, amount: Decimal, now: dt.datetime, **fields: Any) -> Payment:
+def _record(
+    locked: Invoice,
+    *,
+    amount: Decimal,
+    now: dt.datetime,
+    to_balance: Decimal = ZERO,
+    **fields: Any,
+) -> Payment:
     payment = Payment.objects.create(
         reseller_id=locked.reseller_id,
         invoice=locked,
-        customer_id=locked.customer_id,
+        customer=locked.customer,
         currency=locked.currency,
         amount=amount,
+        to_balance=to_balance,
         paid_at=fields["paid_at"],
         method=fields["method"],
         method_detail=fields["method_detail"][:100],
@@ -183,6 +175,8 @@ def _record(locked: Invoice, *, amount: Decimal, now: dt.datetime, **fields: Any
         created_by=fields["actor"][:150],
         created_at=now,
     )
+    if to_balance > 0:
+        balance_credit_overpayment(payment=payment, now=now, actor=fields["actor"])
     return payment
 
 
@@ -202,6 +196,8 @@ def _settle(
             stamp="paid_at",
             stamp_value=payment.paid_at,
         )
+        if settled.kind == InvoiceKind.TOP_UP:
+            top_up_credit(invoice=settled, now=now, actor=actor)
     _emit(PAYMENT_CREATED, payment, now)
     return settled
 
@@ -219,7 +215,7 @@ def invoice_pay_balance(
         due = _balance_due(locked)
         if due <= 0:
             why = "it is paid" if locked.status == InvoiceStatus.PAID else "it is credited in full"
-            raise PaymentConflict(
+            raise ApplicationError(
                 "nothing_due",
                 f"Nothing is due on invoice {locked} ({why}); it cannot become paid again.",
                 extra={"status": locked.status, "balance_due": str(due)},
@@ -257,10 +253,10 @@ def payment_refund(
         locked = _lock(payment.invoice)
         payment = Payment.objects.get(pk=payment.pk, invoice_id=locked.pk)
         currency = locked.currency
-        left = quantize_money(payment.amount - payment_amount_refunded(payment=payment), currency)
-        value = left if amount is None else _money(amount, currency=currency, field="amount")
+        left = _refundable(locked, payment)
+        value = left if amount is None else positive_amount(amount, currency=currency)
         if value > left or left <= 0:
-            raise PaymentConflict(
+            raise ApplicationError(
                 "refund_exceeds_payment",
                 f"Only {left} {currency} of payment #{payment.pk} is left to refund.",
                 extra={"remaining": str(left), "requested": str(value)},
@@ -274,6 +270,7 @@ def payment_refund(
             created_by=actor[:150],
             created_at=now,
         )
+        balance_take_back_for_refund(invoice=locked, refund=refund, now=now, actor=actor)
         if locked.status == InvoiceStatus.PAID and invoice_open_amount(invoice=locked) > 0:
             invoice_transition(
                 invoice=locked,
@@ -286,6 +283,19 @@ def payment_refund(
             )
         _emit(PAYMENT_REFUNDED, payment, now)
     return refund
+
+
+def _refundable(locked: Invoice, payment: Payment) -> Decimal:
+    """What may be refunded of `payment`: its part on the invoice (its overpayment is on the
+    balance) not refunded yet. A credited top-up's payments: none (409)."""
+    if locked.kind == InvoiceKind.TOP_UP and invoice_amount_on_balance(invoice=locked):
+        raise ApplicationError(
+            "invoice_is_top_up",
+            f"Invoice {locked}'s top-up is on the customer's balance: take it back with a "
+            "negative balance adjustment instead of a refund.",
+        )
+    own = payment.amount - payment.to_balance - payment_amount_refunded(payment=payment)
+    return quantize_money(max(own, ZERO), locked.currency)
 
 
 def invoice_settle_if_covered(

@@ -215,6 +215,13 @@ def _totals_and_payment(doc: InvoiceDocument, credit: InvoiceCredit | None = Non
         notes += [Gap(3 * mm), Text("Payment instructions", 9, bold=True, color=ACCENT)]
         notes += [Text(line) for line in doc.payment_instructions.splitlines()]
     labels, amounts = totals_rows(doc)
+    if doc.balance_applied:
+        labels += [Gap(3), Text("Balance applied", 9), Text("Amount due", 9, bold=True)]
+        amounts += [
+            Gap(3),
+            Text(fmt.money(-doc.balance_applied, cur), 9, align="RIGHT"),
+            Text(fmt.money(doc.total - doc.balance_applied, cur), 9, bold=True, align="RIGHT"),
+        ]
     if credit is not None:
         labels.append(Gap(3))
         amounts.append(Gap(3))

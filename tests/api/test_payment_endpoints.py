@@ -85,7 +85,6 @@ def test_recording_partial_payments_until_paid(reseller_api, invoice, customer):
         (_body("abc"), "invalid_amount", "amount"),
         (_body("0"), "invalid_amount", "amount"),
         (_body("1.001"), "invalid_amount", "amount"),
-        (_body("180.01"), "payment_exceeds_balance_due", "amount"),
         (_body(method="wire"), "validation_error", "method"),
         (_body(paid_at="2026-11-19T14:20:00"), "validation_error", "paid_at"),
         (_body(paid_at="2099-01-01T00:00:00Z"), "paid_at_in_future", "paid_at"),
@@ -103,9 +102,18 @@ def test_bad_input_is_400_naming_the_field(reseller_api, invoice, body, code, fi
     assert not Payment.objects.exists()
 
 
-def test_overpaying_says_how_much_is_due(reseller_api, invoice):
+def test_overpaying_puts_the_excess_on_the_customer_balance(reseller_api, invoice, customer):
     response = _pay(reseller_api, invoice, _body("180.01"))
-    assert response.json()["extra"]["balance_due"] == "180.00"
+    assert response.status_code == 201, response.content
+    detail = reseller_api.get(f"{R}/invoices/{invoice.pk}/").json()
+    assert (detail["status"], detail["amount_paid"], detail["balance_due"]) == (
+        "paid",
+        "180.00",
+        "0.00",
+    )
+    balance = reseller_api.get(f"{R}/customers/{customer.pk}/balance/").json()
+    assert balance["balances"][0]["amount"] == "0.01"
+    assert balance["entries"][0]["kind"] == "overpayment"
 
 
 def test_drafts_void_and_foreign_invoices(reseller_api, customer, reseller):

@@ -123,7 +123,9 @@ def test_schema_lists_the_billing_endpoints_with_their_contract(schema):
         "usage",
         "minimum",
         "adjustment",
+        "top_up",
     ]
+    assert components["InvoiceKindEnum"]["enum"] == ["period", "top_up"]
     assert components["InvoiceStatusEnum"]["enum"] == ["draft", "finalized", "paid", "void"]
     assert invoice["total"]["type"] == "string"
     plan = components["PlanCreateInputRequest"]["properties"]

@@ -13,6 +13,8 @@ import pypdf
 import pytest
 
 from accounts.models import Customer
+from billing.balance.models import BalanceEntry
+from billing.balance.selectors import customer_balances
 from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.credit_notes.services import credit_note_create
 from billing.invoicing import invoice_mark_paid, invoice_pdf_content, invoice_void
@@ -20,7 +22,7 @@ from billing.models import Invoice, InvoiceEvent, InvoiceStatus
 from billing.payments.models import Payment, Refund
 from billing.payments.services import payment_create, payment_refund
 from billing.traffic_policy.exposure import customer_balance_due
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import in_thread
 from tests.billing.test_credit_notes import make_draft_invoice, make_issued_invoice
@@ -87,18 +89,16 @@ def test_partial_payments_reach_paid_exactly_at_zero(invoice):
     assert event.note == f"Paid in full by payment #{last.pk}"
 
 
-def test_a_payment_above_the_balance_due_is_refused_until_the_customer_balance_exists(invoice):
+def test_a_payment_above_the_balance_due_puts_the_excess_on_the_customer_balance(invoice):
     _pay(invoice, "150.00")
-    with pytest.raises(ApplicationError) as exc:
-        _pay(invoice, "30.01")
-    assert exc.value.code == "payment_exceeds_balance_due"
-    assert exc.value.extra["balance_due"] == "30.00"
-    assert Payment.objects.count() == 1
-    paid = _pay(invoice, "30.00")
-    with pytest.raises(ApplicationError) as exc:  # a paid invoice has nothing due
-        _pay(invoice, "0.01")
-    assert exc.value.code == "payment_exceeds_balance_due"
-    assert paid.invoice.pk == invoice.pk
+    over = _pay(invoice, "30.01")
+    assert (over.amount, over.to_balance) == (Decimal("30.01"), Decimal("0.01"))
+    assert _figures(invoice) == ("paid", "0.00", "180.00", "0.00")
+    late = _pay(invoice, "0.01")  # a paid invoice has nothing due: all on the balance
+    assert late.to_balance == Decimal("0.01")
+    assert _figures(invoice) == ("paid", "0.00", "180.00", "0.00")
+    customer = Customer.objects.get(pk=invoice.customer_id)
+    assert customer_balances(customer=customer)[0].amount == Decimal("0.02")
 
 
 @pytest.mark.parametrize(
@@ -209,9 +209,6 @@ def test_a_credit_note_and_partial_payments_add_up(invoice):
     assert _figures(invoice) == ("finalized", "60.00", "0.00", "120.00")
     _pay(invoice, "100.00")
     assert _figures(invoice) == ("finalized", "60.00", "100.00", "20.00")
-    with pytest.raises(ApplicationError) as exc:
-        _pay(invoice, "20.01")
-    assert exc.value.extra["balance_due"] == "20.00"
     # a credit note covering the rest settles the invoice (it holds payments)
     credit_note_create(invoice=invoice, amount="20.00", now=NOW, send_email=False)
     assert _figures(invoice) == ("paid", "80.00", "100.00", "0.00")
@@ -243,7 +240,7 @@ def test_webhooks_are_emitted_once_per_payment_refund_and_transition(reseller, i
     _subscribe(reseller, "payment.created", "payment.refunded", "invoice.paid")
     first = _pay(invoice, "100.00", reference="WIRE-1")
     with pytest.raises(ApplicationError):
-        _pay(invoice, "100.00")  # refused: nothing is sent
+        _pay(invoice, "0.001")  # refused: nothing is sent
     second = _pay(invoice, "80.00")
     payment_refund(payment=second, amount="5.00", now=NOW)
     types = list(WebhookEvent.objects.order_by("pk").values_list("type", flat=True))
@@ -310,7 +307,7 @@ def test_customer_scope_queries_see_only_their_payments(reseller, invoice):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_paying_the_balance_at_once_pay_it_once():
+def test_two_workers_paying_the_balance_at_once_pay_it_once_and_the_second_goes_on_the_balance():
     reseller = factories.ResellerFactory()
     invoice = make_issued_invoice(factories.CustomerFactory(reseller=reseller))
     barrier = threading.Barrier(2)
@@ -323,10 +320,11 @@ def test_two_workers_paying_the_balance_at_once_pay_it_once():
 
     with ThreadPoolExecutor(2) as pool:
         outcomes = [f.result() for f in [pool.submit(in_thread(barrier, pay)) for _ in range(2)]]
-    assert sorted(type(o).__name__ for o in outcomes) == ["Payment", "str"]
-    assert "payment_exceeds_balance_due" in outcomes
-    assert Payment.objects.count() == 1
+    assert [type(o).__name__ for o in outcomes] == ["Payment", "Payment"]
+    assert sorted(p.to_balance for p in outcomes) == [Decimal(0), Decimal("180.00")]
+    assert Payment.objects.count() == 2
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PAID
+    assert BalanceEntry.objects.get().amount == Decimal("180.00")
     assert InvoiceEvent.objects.filter(invoice=invoice, to_status="paid").count() == 1
 
 
@@ -351,10 +349,9 @@ def test_admin_records_a_payment_and_refunds_it_through_the_services(client, inv
         staff.username,
     )
     assert payment.paid_at == dt.datetime(2026, 11, 19, 10, tzinfo=invoice.reseller.tzinfo)
-    refused = client.post(action, {**body, "amount": "100.01"}, follow=True)
-    assert "Refused: Only 100.00 USD is due" in refused.content.decode()
-    client.post(action, {**body, "amount": "100.00"})
+    client.post(action, {**body, "amount": "100.01"})  # 0.01 above: on the balance
     assert _figures(invoice)[0] == "paid"
+    assert Payment.objects.latest("pk").to_balance == Decimal("0.01")
     page = client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).content.decode()
     assert "Paid (payments less refunds)" in page and "$180.00" in page
     listing = client.get(reverse("admin:billing_payment_changelist")).content.decode()
