@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -257,6 +258,9 @@ class Transport:
             "follow_redirects": False,  # a redirect must not carry the credentials elsewhere
         }
         if request.form is None:
+            query = None if "?" in url else _plain_query(request.params)
+            if query is not None:  # the same URL httpx would build, parsed once, not twice
+                return self.client.get(f"{url}?{query}", **options)
             return self.client.get(url, params=request.params, **options)
         encoding, fields = request.form
         if encoding == "multipart":  # (None, value): a plain field, not a file
@@ -332,6 +336,13 @@ class Transport:
             return min(seconds_to_next_minute(self.wall_clock()), cap)
         ceiling = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
         return self.rng.uniform(0.0, ceiling)
+
+
+def _plain_query(params: Mapping[str, Any] | None) -> str | None:
+    """`params` (text and integers only) encoded as httpx encodes them, else None."""
+    if not params or not all(type(value) is str or type(value) is int for value in params.values()):
+        return None
+    return urlencode(params)
 
 
 @contextmanager

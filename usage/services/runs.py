@@ -24,6 +24,7 @@ from usage.locks import sub_account_sync_lock
 from usage.models import SyncRun
 from usage.providers.base import AuthError, UpstreamError
 from usage.services.followups import usage_followups_enqueue
+from usage.services.sql import row_insert
 from webhooks.catalogue import SYNC_FAILED
 from webhooks.events import webhook_event_record
 
@@ -202,7 +203,7 @@ def run_save(
     }
     reseller_id = sub_account.upstream_account.reseller_id
     if run is None:
-        created = SyncRun.objects.create(**values)
+        created = row_insert(SyncRun(**values))
         sync_run_failed_notify(created, reseller_id=reseller_id)
         return created
     with write_transaction():

@@ -27,12 +27,11 @@ from django.utils import timezone
 from usage.models import UsageDay, UsageHour
 from usage.providers.base import BadResponseError, HourlyUsage
 from usage.services.rollup import reseller_usage_days_add
+from usage.services.sql import upsert_rows
 from usage.services.storage_pg import days_recompute_pg, hours_replace_pg
 
 HOUR = dt.timedelta(hours=1)
 UTC = dt.UTC
-
-UPSERT_BATCH = 400
 
 
 def floor_hour(value: dt.datetime) -> dt.datetime:
@@ -272,38 +271,6 @@ def _upsert_hours(sub_account_id: int, rows: list[tuple]) -> None:
         pg_types=["bigint", "timestamptz", "bigint", "text", "text", "integer", "timestamptz"],
         rows=[(sub_account_id, db_datetime(hour), *rest, stamp) for hour, *rest in rows],
     )
-
-
-def upsert_rows(
-    *,
-    table: str,
-    columns: list[str],
-    conflict: list[str],
-    update: list[str],
-    rows: list[tuple],
-    pg_types: list[str] | None = None,
-) -> None:
-    """`INSERT ... ON CONFLICT (unique columns) DO UPDATE` for many rows in one statement.
-
-    The statement `bulk_create(update_conflicts=True, unique_fields=..., update_fields=...)`
-    emits, on SQLite and PostgreSQL alike, written directly: compiling it through the ORM
-    was a third of the CPU time of a sync in `bench/sync.py`. Values must be adapted for
-    the database already (`connection.ops.adapt_*`). Table and column names come from code,
-    never from input.
-    """
-    qn = connection.ops.quote_name
-    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    head = f"INSERT INTO {qn(table)} ({', '.join(qn(c) for c in columns)}) VALUES "  # noqa: S608
-    tail = f" ON CONFLICT ({', '.join(qn(c) for c in conflict)}) DO UPDATE SET " + ", ".join(
-        f"{qn(c)} = excluded.{qn(c)}" for c in update
-    )
-    with connection.cursor() as cursor:
-        for offset in range(0, len(rows), UPSERT_BATCH):
-            chunk = rows[offset : offset + UPSERT_BATCH]
-            cursor.execute(
-                head + ", ".join([one] * len(chunk)) + tail,
-                [value for row in chunk for value in row],
-            )
 
 
 def spread_over_hours(

@@ -97,7 +97,7 @@ _UNIT = "\x1f"  # ASCII unit separator: never in a raw value (numbers as text) o
 
 
 def _epoch(start: dt.datetime) -> int:
-    return int(start.timestamp())
+    return int(start.timestamp())  # an hour start: whole seconds
 
 
 def _from_epoch(epoch: int) -> dt.datetime:
@@ -108,7 +108,11 @@ def _from_epoch(epoch: int) -> dt.datetime:
 def _days_sql(hours: str, days: str) -> str:
     return f"""
 WITH bounds (day, lo, hi) AS (
-    SELECT * FROM unnest(%s::date[], %s::timestamptz[], %s::timestamptz[])
+    SELECT t.day, to_timestamp(t.lo), to_timestamp(t.hi)
+    FROM unnest(
+        string_to_array(%s, ',')::date[], string_to_array(%s, ',')::float8[],
+        string_to_array(%s, ',')::float8[]
+    ) AS t (day, lo, hi)
 ), sums AS (
     SELECT b.day, COALESCE(SUM(h.bytes), 0)::bigint AS bytes
     FROM bounds b LEFT JOIN {hours} h
@@ -116,7 +120,7 @@ WITH bounds (day, lo, hi) AS (
     GROUP BY b.day
 ), old AS (
     SELECT d.day, d.bytes, d.revision FROM {days} d
-    WHERE d.sub_account_id = %s AND d.day = ANY (%s::date[])
+    WHERE d.sub_account_id = %s AND d.day IN (SELECT day FROM bounds)
 ), written AS (
     INSERT INTO {days} AS d (sub_account_id, day, bytes, revision, updated_at)
     SELECT %s, s.day, s.bytes, COALESCE(o.revision + 1, 0), %s
@@ -142,10 +146,11 @@ def days_recompute_pg(
     before)` of each day written."""
     qn = connection.ops.quote_name
     sql = _days_sql(qn(UsageHour._meta.db_table), qn(UsageDay._meta.db_table))
-    days = [day for day, _, _ in bounds]
     params = [
-        days, [lo for _, lo, _ in bounds], [hi for _, _, hi in bounds],
-        sub_account_id, sub_account_id, days, sub_account_id, stamp,
+        ",".join([day.isoformat() for day, _, _ in bounds]),
+        ",".join([repr(lo.timestamp()) for _, lo, _ in bounds]),
+        ",".join([repr(hi.timestamp()) for _, _, hi in bounds]),
+        sub_account_id, sub_account_id, sub_account_id, stamp,
     ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
