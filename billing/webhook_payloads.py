@@ -15,10 +15,12 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Sum
 from rest_framework.renderers import JSONRenderer
 
 from accounts.models import Customer, Reseller
 from billing.api.serializers import ResellerInvoiceOutputSerializer
+from billing.balance.models import BalanceEntry
 from billing.credit_notes.models import CreditNote
 from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.credit_notes.serializers import CreditNoteOutputSerializer
@@ -30,6 +32,7 @@ from billing.selectors import invoices_with_lines
 from billing.traffic_policy.exposure import Exposure, customer_exposure
 from webhooks.catalogue import (
     CREDIT_NOTE_CREATED,
+    CUSTOMER_BALANCE_CHANGED,
     CUSTOMER_CREDIT_LIMIT_REACHED,
     INVOICE_FINALIZED,
     INVOICE_OVERDUE,
@@ -182,6 +185,29 @@ def credit_limit_build(
     return built
 
 
+def balance_entry_object(entry: BalanceEntry) -> dict[str, Any]:
+    """`customer.balance_changed`: the ledger entry and the balance after it (its entries up
+    to this one)."""
+    after = BalanceEntry.objects.filter(
+        reseller_id=entry.reseller_id, balance_id=entry.balance_id, pk__lte=entry.pk
+    ).aggregate(s=Sum("amount"))["s"]
+    return {
+        "object": "balance_entry",
+        "id": entry.pk,
+        "customer": entry.customer_id,
+        "currency": entry.currency,
+        "kind": entry.kind,
+        "amount": _money(entry.amount, entry.currency),
+        "balance": _money(after or 0, entry.currency),
+        "invoice": entry.invoice_id,
+        "credit_note": entry.credit_note_id,
+        "payment": entry.payment_id,
+        "top_up": entry.top_up_id,
+        "reason": entry.reason,
+        "created_at": _moment(entry.created_at),
+    }
+
+
 _payments = rows_builder(Payment, payment_object, related=["invoice"])
 
 #: Registered in `BillingConfig.ready()`.
@@ -194,4 +220,5 @@ BUILDERS: dict[str, PayloadBuilder] = {
     PAYMENT_CREATED: _payments,
     PAYMENT_REFUNDED: _payments,
     CUSTOMER_CREDIT_LIMIT_REACHED: credit_limit_build,
+    CUSTOMER_BALANCE_CHANGED: rows_builder(BalanceEntry, balance_entry_object),
 }

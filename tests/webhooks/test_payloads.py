@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from billing.api.serializers import ResellerInvoiceOutputSerializer
+from billing.balance.services import balance_adjust
 from billing.credit_notes.serializers import CreditNoteOutputSerializer
 from billing.credit_notes.services import credit_note_create
 from billing.invoicing import invoice_mark_paid
@@ -78,6 +79,10 @@ SHAPES: dict[str, set[str]] = {
     },
     "allocation.confirmed": ALLOCATION_KEYS,
     "allocation.failed": ALLOCATION_KEYS,
+    "customer.balance_changed": {
+        "object", "id", "customer", "currency", "kind", "amount", "balance", "invoice",
+        "credit_note", "payment", "top_up", "reason", "created_at",
+    },
 }  # fmt: skip
 
 
@@ -121,6 +126,8 @@ def world(settings, tmp_path, reseller, customer, sub_account):
         confirmed_at=NOW,
         settled_at=NOW,
     )
+    balance_adjust(customer=customer, amount="20.00", reason="goodwill", now=NOW)
+    entry = balance_adjust(customer=customer, amount="-5.00", reason="correction", now=NOW)
     subject = {
         "invoice": invoice.pk,
         "credit_note": note.pk,
@@ -131,7 +138,8 @@ def world(settings, tmp_path, reseller, customer, sub_account):
         "sub_account": sub_account.pk,
         "allocation": allocation.pk,
     }
-    return reseller, {t: subject[t.split(".")[0]] for t in SHAPES}
+    subjects = {t: subject[t.split(".")[0]] for t in SHAPES}
+    return reseller, {**subjects, "customer.balance_changed": entry.pk}
 
 
 def test_every_event_type_in_the_catalogue_has_a_builder_and_a_documented_shape():
@@ -153,6 +161,8 @@ def test_each_event_types_payload_has_its_documented_keys(world, event_type):
     )
     assert set(data) == SHAPES[event_type]
     assert data["id"] == subjects[event_type]
+    if event_type == "customer.balance_changed":
+        assert (data["amount"], data["balance"]) == ("-5.00", "15.00")  # after this entry
 
 
 def _documented_keys() -> dict[str, set[str]]:
