@@ -275,3 +275,22 @@ def test_the_pdf_prints_balance_applied_and_amount_due_under_the_total(customer)
     labels = text.index("Total\nBalance applied\nAmount due")
     amounts = text.index("USD 72.00\n-USD 50.00\nUSD 22.00")
     assert labels < amounts
+
+
+def test_every_entry_sends_customer_balance_changed_with_the_balance_after_it(customer):
+    from webhooks.models import WebhookEvent
+    from webhooks.services import webhook_endpoint_create
+
+    webhook_endpoint_create(
+        reseller=customer.reseller,
+        url="https://hooks.example.com/x",
+        enabled_events=["customer.balance_changed"],
+    )
+    first = balance_adjust(customer=customer, amount="25.00", reason="Goodwill", now=NOW)
+    balance_adjust(customer=customer, amount="-5.00", reason="Wire", now=NOW)
+    events = list(WebhookEvent.objects.filter(type="customer.balance_changed").order_by("pk"))
+    assert [(e.data["amount"], e.data["balance"]) for e in events] == [
+        ("25.00", "25.00"),
+        ("-5.00", "20.00"),
+    ]
+    assert events[0].data["id"] == first.pk and events[0].data["kind"] == "adjustment"
