@@ -7,16 +7,21 @@ Per service month (invoices whose `period_start` is the month's first day) and c
 - `draft_net`: drafts of the month not issued yet (a closed month in its grace period);
 - `credited_net`, `credited_tax`, `credited_gross`: the credit notes on those invoices;
 - `revenue` = invoiced net + draft net - credited net (before tax: tax is not revenue);
-- `paid`: payments minus refunds on those invoices;
+- `paid`: payments minus refunds on those invoices (the part of a payment put on the
+  customer's balance is not counted: it paid no invoice);
+- `balance_applied`: the customer balance those invoices used (after tax);
 - `balance_due`: what is still owed on them (`invoices_with_credit_totals`, the one
-  definition of an amount due: total - credited - paid, never below 0, 0 once paid);
+  definition of an amount due: total - balance applied - credited - paid, never below 0,
+  0 once paid);
 - `cost`: the upstream cost of the traffic of the customers billed in this currency, when it
   is the reseller's currency (upstream cost is in the reseller's currency; a customer billed
   in another currency has no comparable cost, so `cost` and `margin` are None there);
 - `margin` = revenue - cost.
 
 Receivables (`receivables_by_currency`), as of now: the balance due on issued invoices, the
-part of it that is overdue (`billing.overdue_suspension.overdue_cutoff`), per currency.
+part of it that is overdue (`billing.overdue_suspension.overdue_cutoff`), and the customer
+balances held (credit the reseller owes its customers: overpayments, credit notes on settled
+invoices, top-ups, adjustments; `billing.balance`), per currency.
 
 Never a sum across currencies: every figure is keyed by its currency. The CSV export's
 invoice totals (`billing.exports`), the dashboard's "Money by currency" panel and trend chart,
@@ -34,6 +39,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, Sum
 
 from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
+from billing.balance.models import BalanceEntry
 from billing.costs import upstream_cost
 from billing.credit_notes.models import CreditNote
 from billing.credit_notes.selectors import invoices_with_credit_totals
@@ -57,6 +63,7 @@ MONTH_AMOUNTS = (
     "credited_gross",
     "revenue",
     "paid",
+    "balance_applied",
     "balance_due",
     "cost",
     "margin",
@@ -85,6 +92,7 @@ class CurrencyMonth:
     credited_tax: Decimal = ZERO
     credited_gross: Decimal = ZERO
     paid: Decimal = ZERO
+    balance_applied: Decimal = ZERO
     balance_due: Decimal = ZERO
     cost: Decimal | None = None
 
@@ -104,18 +112,19 @@ class CurrencyMonth:
 @dataclass(frozen=True)
 class CurrencyReceivables:
     currency: str
-    open_count: int
-    balance_due: Decimal
-    overdue_count: int
-    overdue: Decimal
+    open_count: int = 0
+    balance_due: Decimal = ZERO
+    overdue_count: int = 0
+    overdue: Decimal = ZERO
+    customer_balances: Decimal = ZERO
 
     @property
     def not_yet_due(self) -> Decimal:
         return self.balance_due - self.overdue
 
-    def text(self, name: str) -> str:
-        value = getattr(self, name)
-        return "-" if value is None else format_money(value, self.currency)
+    @property
+    def texts(self) -> dict[str, str]:
+        return _texts(self, ("balance_due", "not_yet_due", "overdue", "customer_balances"))
 
 
 def _money(value) -> Decimal:
@@ -175,7 +184,13 @@ def money_by_month(
     for row in (
         invoices.filter(status__in=ISSUED)
         .values(*key)
-        .annotate(n=Count("pk"), net=Sum("subtotal"), tax=Sum("tax"), gross=Sum("total"))
+        .annotate(
+            n=Count("pk"),
+            net=Sum("subtotal"),
+            tax=Sum("tax"),
+            gross=Sum("total"),
+            applied=Sum("balance_applied"),
+        )
         .order_by()
     ):
         rows[(row["period_start"], row["currency"])].update(
@@ -183,6 +198,7 @@ def money_by_month(
             invoiced_net=_money(row["net"]),
             invoiced_tax=_money(row["tax"]),
             invoiced_gross=_money(row["gross"]),
+            balance_applied=_money(row["applied"]),
         )
     for row in (
         invoices.filter(status=InvoiceStatus.DRAFT)
@@ -249,9 +265,10 @@ def money_for_month(*, reseller: Reseller, period_start: dt.date) -> list[Curren
 
 
 def receivables_by_currency(*, reseller: Reseller, now: dt.datetime) -> list[CurrencyReceivables]:
-    """What customers owe now on issued invoices, per currency, and the overdue part."""
+    """What customers owe now on issued invoices, per currency, the overdue part, and the
+    customer balances held in each currency."""
     cutoff = overdue_cutoff(reseller, now)
-    totals: dict[str, list] = defaultdict(lambda: [0, ZERO, 0, ZERO])
+    totals: dict[str, dict] = defaultdict(dict)
     for currency, due_on, balance_due in (
         invoices_with_credit_totals(
             Invoice.objects.for_reseller(reseller).filter(status=InvoiceStatus.FINALIZED)
@@ -260,20 +277,28 @@ def receivables_by_currency(*, reseller: Reseller, now: dt.datetime) -> list[Cur
         .values_list("currency", "due_on", "balance_due")
     ):
         row = totals[currency]
-        row[0] += 1
-        row[1] += _money(balance_due)
+        row["open_count"] = row.get("open_count", 0) + 1
+        row["balance_due"] = row.get("balance_due", ZERO) + _money(balance_due)
         if due_on is not None and due_on <= cutoff:
-            row[2] += 1
-            row[3] += _money(balance_due)
+            row["overdue_count"] = row.get("overdue_count", 0) + 1
+            row["overdue"] = row.get("overdue", ZERO) + _money(balance_due)
+    for currency, held in (
+        BalanceEntry.objects.filter(reseller_id=reseller.pk)
+        .order_by()
+        .values_list("currency")
+        .annotate(s=Sum("amount"))
+    ):
+        if held:
+            totals[currency]["customer_balances"] = _money(held)
     return [
         CurrencyReceivables(
             currency=currency,
-            open_count=count,
-            balance_due=quantize_money(due, currency),
-            overdue_count=late_count,
-            overdue=quantize_money(late, currency),
+            **{
+                name: quantize_money(value, currency) if isinstance(value, Decimal) else value
+                for name, value in values.items()
+            },
         )
-        for currency, (count, due, late_count, late) in sorted(
+        for currency, values in sorted(
             totals.items(), key=lambda item: (item[0] != reseller.currency, item[0])
         )
     ]

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing.balance.services import balance_adjust
 from billing.credit_notes.services import credit_note_create
 from billing.dashboard import dashboard_build
 from billing.invoicing import invoice_issue, invoice_void
@@ -22,8 +23,10 @@ ISSUED_AT = dt.datetime(2026, 10, 3, 4, tzinfo=dt.UTC)  # due 2026-10-17 (14 day
 NOW = dt.datetime(2026, 10, 20, 4, tzinfo=dt.UTC)  # 3 days overdue
 
 
-def _issued(reseller, name, currency, gib):
-    customer = factories.CustomerFactory(reseller=reseller, name=name, currency=currency)
+def _issued(reseller, name, currency, gib, customer=None):
+    customer = customer or factories.CustomerFactory(
+        reseller=reseller, name=name, currency=currency
+    )
     SubscriptionFactory(customer=customer, plan=PlanFactory(reseller=reseller, currency=currency))
     sub = factories.SubAccountFactory(customer=customer, upstream_account=reseller.upstream)
     add_usage(sub, SEPTEMBER, 30, gib)
@@ -88,7 +91,13 @@ def ledger(books):
     payment_create(invoice=eur, amount="3.00", now=ISSUED_AT)
     voided = _issued(reseller, "Hooli", "USD", 3)
     invoice_void(invoice=voided, reason="Wrong plan", now=ISSUED_AT)
-    return reseller, [usd, eur, paid_in_full, voided], [note, eur_note]
+    # Balances: Wayne has USD 5.00 of credit before its invoice is issued (applied to it,
+    # after tax); Initech is given EUR 2.00 after its invoice was issued (held).
+    wayne = factories.CustomerFactory(reseller=reseller, name="Wayne", currency="USD")
+    balance_adjust(customer=wayne, amount="5.00", reason="Goodwill", now=ISSUED_AT)
+    with_balance = _issued(reseller, "Wayne", "USD", 1, customer=wayne)
+    balance_adjust(customer=eur.customer, amount="2.00", reason="Goodwill", now=ISSUED_AT)
+    return reseller, [usd, eur, paid_in_full, voided, with_balance], [note, eur_note]
 
 
 def _from_documents(invoices, notes):
@@ -101,18 +110,21 @@ def _from_documents(invoices, notes):
         row = expected.setdefault(
             invoice.currency,
             dict.fromkeys(
-                ("net", "tax", "gross", "credited_net", "credited", "paid", "due"), Decimal(0)
+                ("net", "tax", "gross", "credited_net", "credited", "paid", "applied", "due"),
+                Decimal(0),
             ),
         )
         credited = sum((n.total for n in notes if n.invoice_id == invoice.pk), Decimal(0))
-        paid = sum((p.amount for p in invoice.payments.all()), Decimal(0))
+        paid = sum((p.amount - p.to_balance for p in invoice.payments.all()), Decimal(0))
         row["net"] += invoice.subtotal
         row["tax"] += invoice.tax
         row["gross"] += invoice.total
         row["credited_net"] += sum((n.subtotal for n in notes if n.invoice_id == invoice.pk), 0)
         row["credited"] += credited
         row["paid"] += paid
-        row["due"] += invoice.total - credited - paid if invoice.status == "finalized" else 0
+        row["applied"] += invoice.balance_applied
+        if invoice.status == "finalized":
+            row["due"] += invoice.total - invoice.balance_applied - credited - paid
     return expected
 
 
@@ -126,7 +138,7 @@ def test_every_money_figure_on_the_dashboard_is_the_documents_per_currency(ledge
     assert list(money) == ["USD", "EUR"]  # the reseller's currency first; never one sum
     for currency, want in expected.items():
         got = money[currency]
-        assert got.invoice_count == (2 if currency == "USD" else 1)  # the void one is not
+        assert got.invoice_count == (3 if currency == "USD" else 1)  # the void one is not
         assert (got.invoiced_net, got.invoiced_tax, got.invoiced_gross) == (
             want["net"],
             want["tax"],
@@ -136,20 +148,27 @@ def test_every_money_figure_on_the_dashboard_is_the_documents_per_currency(ledge
         assert got.credited_gross == want["credited"]
         assert got.revenue == want["net"] - want["credited_net"]
         assert got.paid == want["paid"]
+        assert got.balance_applied == want["applied"]
         assert got.balance_due == want["due"]
-    # USD: Globex's total less 30 credited and 50 paid; EUR: Initech's less 4 and 3.
-    assert money["USD"].balance_due == invoices[0].total - Decimal("80.00")
+    # USD: Globex's total less 30 credited and 50 paid, and Wayne's less its 5.00 balance;
+    # EUR: Initech's less 4 credited and 3 paid.
+    assert money["USD"].balance_applied == Decimal("5.00")
+    assert money["USD"].balance_due == invoices[0].total - Decimal("80.00") + (
+        invoices[4].total - Decimal("5.00")
+    )
     assert money["EUR"].balance_due == invoices[1].total - Decimal("7.00")
     # Upstream cost is in USD: set against USD revenue only (180 GiB of USD customers' traffic
-    # at 0.50 = 90.00 — Hooli's void month included, its traffic was still bought).
-    assert money["USD"].cost == Decimal("90.00") + Decimal("45.00")
+    # at 0.50 = 90.00, plus Hooli's 90 GiB (its void month's traffic was still bought) and
+    # Wayne's 30 GiB).
+    assert money["USD"].cost == Decimal("90.00") + Decimal("45.00") + Decimal("15.00")
     assert money["USD"].margin == money["USD"].revenue - money["USD"].cost
     assert money["EUR"].cost is None and money["EUR"].margin is None
 
     receivables = {r.currency: r for r in dashboard.receivables}
-    assert {c: (r.balance_due, r.overdue) for c, r in receivables.items()} == {
-        "USD": (expected["USD"]["due"], expected["USD"]["due"]),  # due 10-17: all late
-        "EUR": (expected["EUR"]["due"], expected["EUR"]["due"]),
+    assert {c: (r.balance_due, r.overdue, r.customer_balances) for c, r in receivables.items()} == {
+        # due 10-17: all late; Wayne's 5.00 was spent on its invoice, Initech's 2.00 is held
+        "USD": (expected["USD"]["due"], expected["USD"]["due"], Decimal("0.00")),
+        "EUR": (expected["EUR"]["due"], expected["EUR"]["due"], Decimal("2.00")),
     }
     overdue = {g.key: g for g in dashboard.attention}["overdue"]
     assert overdue.totals == {c: r.overdue for c, r in receivables.items()}
@@ -172,11 +191,15 @@ def test_the_dashboard_page_prints_each_currency_row(ledger, client, monkeypatch
         for figure, amount in (
             ("revenue", want["net"] - want["credited_net"]),
             ("paid", want["paid"]),
+            ("balance_applied", want["applied"]),
             ("balance_due", want["due"]),
         ):
             cell = row[row.index(f'data-figure="{figure}"') :]
             assert cell[cell.index(">") + 1 :].startswith(format_money(amount, currency))
-    assert 'data-currency="EUR"' in panel[panel.index('id="fb-receivables"') :]
+    owed = panel[panel.index('id="fb-receivables"') :]
+    held = owed[owed.index('data-currency="EUR"') :]
+    held = held[held.index('data-figure="customer_balances"') :]
+    assert held[held.index(">") + 1 :].startswith(format_money(Decimal("2.00"), "EUR"))
 
 
 @pytest.mark.django_db
