@@ -32,7 +32,7 @@ from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.invoicing import invoice_compute, invoice_preview, period_containing
 from billing.invoicing.context import RatingContext
 from billing.invoicing.periods import Period, period_last_closed
-from billing.models import Invoice, InvoiceStatus
+from billing.models import Invoice, InvoiceKind, InvoiceStatus
 from billing.money import quantize_money
 from billing.rating import invoice_totals
 from usage.models import Allocation, SubAccountTraffic
@@ -110,9 +110,9 @@ def customer_balance_due(*, customer: Customer) -> Decimal:
 
 
 def _unissued(customer: Customer, period: Period) -> Decimal:
-    issued = Invoice.objects.filter(customer_id=customer.pk, period_start=period.start).exclude(
-        status=InvoiceStatus.DRAFT
-    )
+    issued = Invoice.objects.filter(
+        customer_id=customer.pk, period_start=period.start, kind=InvoiceKind.PERIOD
+    ).exclude(status=InvoiceStatus.DRAFT)
     if issued.exists():  # issued (in balance due once finalized), or voided by staff
         return ZERO
     computation = invoice_preview(customer=customer, period_start=period.start)

@@ -220,3 +220,12 @@ def test_two_workers_paying_a_top_up_at_once_credit_it_once():
     assert BalanceEntry.objects.filter(kind="top_up").count() == 1
     assert balance_of(customer) == "200.00"  # the credit once, the second payment as an overpayment
     assert TopUp.objects.get().status == "credited"
+
+
+def test_a_top_up_issued_on_the_first_is_not_the_closed_months_invoice_in_the_exposure(customer):
+    from billing.traffic_policy import customer_exposure
+
+    SubscriptionFactory(customer=customer, plan=PlanFactory(reseller=customer.reseller))
+    top_up_create(customer=customer, amount="50.00", now=dt.datetime(2026, 10, 1, 8, tzinfo=dt.UTC))
+    exposure = customer_exposure(customer=customer, now=NOW)
+    assert exposure.unissued == Decimal("10.00")  # October's base fee, not invoiced yet
