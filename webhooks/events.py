@@ -4,7 +4,8 @@ batch). The payload is built by the webhook layer from those ids (`webhooks.payl
 
 The event, its `data.object` (the object as it is at that moment) and one delivery per
 subscribed active endpoint are written in the caller's transaction (so a rolled-back change
-sends nothing); the sends are queued when it commits and run in a Celery worker, never in
+sends nothing, and a failure to record the event rolls the change back: never one without
+the other); the sends are queued when it commits and run in a Celery worker, never in
 the caller. A reseller without a subscribed endpoint costs one query per call (or batch),
 and nothing is built. A broker that cannot be reached is logged, not raised: the deliveries
 stay due and the beat entry (`webhooks-send-due`) sends them. Without a broker (tasks
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from webhooks.catalogue import EVENT_TYPES
@@ -97,12 +98,12 @@ def _write(
 ) -> list[WebhookEvent]:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
-    try:
-        with transaction.atomic():  # a savepoint: a failure here leaves the caller's intact
-            events = _record(reseller_id=reseller_id, event_type=event_type, build=build, now=now)
-    except DatabaseError:
-        logger.exception("webhook event %s of reseller %s not recorded", event_type, reseller_id)
-        return []
+    # No savepoint and nothing swallowed: the event belongs to the caller's change. A failure
+    # to record it (a database error, a builder that cannot read its object) raises into the
+    # caller, whose transaction rolls back with it: the change and its event commit together
+    # or not at all (a task retries, an API request answers 5xx and its retry is idempotent),
+    # so an event is never silently lost.
+    events = _record(reseller_id=reseller_id, event_type=event_type, build=build, now=now)
     webhook_deliveries_queue([delivery.pk for event in events for delivery in event.new_deliveries])
     return events
 

@@ -36,8 +36,9 @@ DONE = (SyncRun.Status.SUCCEEDED, SyncRun.Status.SKIPPED)
 
 
 def sync_run_failed_notify(run: SyncRun, *, reseller_id: int) -> None:
-    """Emit `sync.failed` for a run that ended failed (a webhook problem is logged by the
-    emitter, never raised into the sync: its outcome is already stored)."""
+    """Record `sync.failed` for a run that ended failed. A failure to record it raises into
+    the sync task (its failed outcome is stored already; the task's retry runs the sync again
+    and a failure then records the event again), so the event is never silently lost."""
     if run.status == SyncRun.Status.FAILED:
         webhook_event_record(
             reseller_id=reseller_id, event_type=SYNC_FAILED, subject_id=run.pk, now=run.finished_at
