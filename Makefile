@@ -36,9 +36,11 @@ test: install lint
 test-fast: install
 	DATABASE_URL= $(RUN) -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
+## ruff, and the import-linter contracts of pyproject.toml (the layers of the house).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff check --fix .

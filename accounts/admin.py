@@ -100,7 +100,7 @@ from accounts.tenancy import (
     request_reseller_set,
     reseller_for_user,
 )
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from core.money import ADMIN_FORMFIELD_OVERRIDES
 
 

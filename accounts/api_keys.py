@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, Customer, Reseller, User
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 KEY_PREFIX = "fb_"
 PREFIX_LENGTH = 8
@@ -60,8 +60,6 @@ def api_key_parse_prefix(raw_key: str) -> str | None:
 
 class ApiKeyRevokedError(ApplicationError):
     """The key making the request was revoked while it ran (401, like any revoked key)."""
-
-    http_status = 401
 
     def __init__(self):
         super().__init__("invalid_api_key", "The API key making this request was revoked.")

@@ -18,7 +18,7 @@ from django.db import transaction
 
 from accounts.models import Customer, Provider, Reseller, SubAccount, UpstreamAccount, User
 from accounts.sub_accounts import sub_account_check_open, sub_account_start_check
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 def _save_validated(obj):

@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 
 from accounts.models import Customer, Reseller, SubAccount, SubAccountAssignment, UpstreamAccount
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 #: billing's InvoiceStatus.FINALIZED and PAID: an issued invoice's period is settled.
 ISSUED_INVOICE_STATUSES = ("finalized", "paid")
@@ -44,12 +44,6 @@ USAGE_DATA_RELATIONS = {
 }
 
 DAY = dt.timedelta(days=1)
-
-
-class SubAccountConflict(ApplicationError):
-    """The sub-account's state or its invoices do not allow the change: a 409."""
-
-    http_status = 409
 
 
 def reseller_today(*, reseller: Reseller, now: dt.datetime) -> dt.date:
@@ -92,7 +86,7 @@ def _lock_holder_then(sub_account: SubAccount, *other_customer_ids: int) -> SubA
             return locked
         holder_id = locked.customer_id  # moved meanwhile: its new holder's lock too
         _lock_customers(holder_id)
-    raise SubAccountConflict(
+    raise ApplicationError(
         "sub_account_busy", "The sub-account changed holder while this request waited; try again."
     )
 
@@ -101,7 +95,7 @@ def sub_account_check_open(*, sub_account: SubAccount) -> None:
     """`sub_account_closed` (409) when it is closed: a closed sub-account keeps its holder,
     dates and status for the records (its upstream id can be attached again as a new one)."""
     if sub_account.status == SubAccount.Status.CLOSED:
-        raise SubAccountConflict(
+        raise ApplicationError(
             "sub_account_closed",
             f"Sub-account {sub_account} is closed (its last day was {sub_account.active_to}); "
             "it stays as it is. Attach its upstream id again as a new sub-account to use it.",
@@ -112,7 +106,7 @@ def sub_account_check_open(*, sub_account: SubAccount) -> None:
 def _refuse_before_start(sub_account: SubAccount, day: dt.date, what: str) -> None:
     start = sub_account.active_from
     if start is not None and day < start:
-        raise SubAccountConflict(
+        raise ApplicationError(
             "sub_account_day_before_start",
             f"{what} {day} is before {start}, when its current customer's period starts.",
             extra={"starts_on": start.isoformat()},
@@ -129,7 +123,7 @@ def _refuse_invoiced(customer: Customer, from_day: dt.date, what: str) -> None:
         .first()
     )
     if invoice is not None:
-        raise SubAccountConflict(
+        raise ApplicationError(
             "sub_account_period_invoiced",
             f"{what}: {customer} has invoice {invoice['number']} issued for "
             f"{invoice['period_start']} to {invoice['period_end'] - DAY}, so its usage from "
@@ -232,13 +226,13 @@ def sub_account_delete(*, sub_account: SubAccount) -> None:
         }
     )
     if numbers:
-        raise SubAccountConflict(
+        raise ApplicationError(
             "sub_account_billed",
             f"Sub-account {locked} is on invoice {', '.join(numbers)}; close it instead.",
             extra={"invoices": numbers},
         )
     if locked.days.filter(bytes__gt=0).exists() or locked.hours.filter(bytes__gt=0).exists():
-        raise SubAccountConflict(
+        raise ApplicationError(
             "sub_account_has_usage",
             f"Sub-account {locked} has usage not invoiced yet; deleting it would lose that "
             "usage. Close it instead.",
@@ -250,7 +244,7 @@ def sub_account_delete(*, sub_account: SubAccount) -> None:
             locked.delete()
     except ProtectedError as exc:
         kinds = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
-        raise SubAccountConflict(
+        raise ApplicationError(
             "sub_account_in_use",
             f"Sub-account {locked} is referred to by {', '.join(kinds)}; close it instead.",
             extra={"referred_by": kinds},

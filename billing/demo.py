@@ -18,7 +18,7 @@ from billing.invoicing import invoices_issue_for_period, period_last_closed
 from billing.models import Invoice, Plan
 from billing.money import format_money
 from billing.plans import plan_create, subscription_create
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 D = Decimal
 PLANS = {
@@ -112,7 +112,7 @@ def demo_close_last_month(*, reseller: Reseller, now: dt.datetime, stdout) -> No
             f"{format_money(invoice.total, invoice.currency):>14}  {where}"
         )
     mail_dir = getattr(settings, "EMAIL_FILE_PATH", None)
-    if settings.EMAIL_BACKEND == "config.mail.EmlFileBackend" and mail_dir:
+    if settings.EMAIL_BACKEND == "core.mail.EmlFileBackend" and mail_dir:
         stdout.write(
             f"Invoice PDFs are under {settings.MEDIA_ROOT}/invoices/, emails under {mail_dir}/"
         )

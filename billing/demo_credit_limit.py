@@ -30,7 +30,7 @@ from billing.models import Plan
 from billing.money import format_money
 from billing.plans import plan_create, subscription_create
 from billing.traffic_policy.policy import customer_traffic_policy_apply
-from config.admin.formatting import gb_text
+from core.formatting import gb_text
 from usage.demo import demo_simulator
 from usage.models import Allocation, SubAccountTraffic
 from usage.providers.ratelimit import UnlimitedBudget

@@ -37,7 +37,7 @@ from django.db import models, transaction
 from accounts.email_identity import reseller_email_envelope
 from accounts.models import Reseller
 from billing.models import EmailDelivery
-from config.celery import EMAIL_SEND_TIME_LIMITS
+from core.task_options import EMAIL_SEND_TIME_LIMITS
 
 Delivery = TypeVar("Delivery", bound=EmailDelivery)
 

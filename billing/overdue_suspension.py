@@ -27,7 +27,7 @@ from django.db.models import QuerySet
 from accounts.models import Customer, Reseller
 from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.models import Invoice, InvoiceStatus
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.services.suspension import customer_reinstate, customer_suspend
 
 logger = logging.getLogger(__name__)

@@ -15,14 +15,14 @@ from billing.invoicing import (
     invoice_finalize,
 )
 from billing.models import Invoice, InvoiceEmail
-from config.celery import (
+from core.errors import ApplicationError
+from core.task_options import (
     DATABASE_RETRY_TASK_OPTIONS,
     EMAIL_SEND_TASK_OPTIONS,
     FANOUT_TIME_LIMITS,
     RECORD_TIME_LIMITS,
     RESELLER_BATCH_TASK_OPTIONS,
 )
-from config.errors import ApplicationError
 
 
 def _now(now_iso: str | None) -> dt.datetime:

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import models
 
 from accounts.tenancy import TenantQuerySet
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 def amount_field(**kwargs: Any) -> models.DecimalField:
@@ -31,7 +31,7 @@ class WriteOnceQuerySet(TenantQuerySet):
 
 
 class WriteOnce(models.Model):
-    #: The error code and message of a refused change (in config.errors' catalogue).
+    #: The error code and message of a refused change (in core.errors' catalogue).
     write_once_code: str = "immutable"
     write_once_message: str = "This record cannot be changed."
     #: Fields that may still be set after the row is written.

@@ -16,7 +16,7 @@ before the rename, so even after a power cut the final name holds the whole file
 nothing (the rename itself may then be lost: the callers render or send again).
 
 `AtomicFileSystemStorage` (the default storage, `STORAGES` in settings) saves invoice and
-credit-note PDFs and logos this way; the embedded email backend (`config.mail`) writes its
+credit-note PDFs and logos this way; the embedded email backend (`core.mail`) writes its
 `.eml` files with `file_write_atomic`.
 """
 

@@ -19,7 +19,7 @@ A Python `int` (not a bool) or a finite `Decimal` (what code, not a person, pass
 checked for the same range and places; a float is refused (it cannot say 0.1 exactly).
 
 A bad value raises `InvalidAmount` with a message for people. The API field raises it as a
-validation error with code `invalid_amount`, which `config.errors` answers as a 400 with that
+validation error with code `invalid_amount`, which `core.errors` answers as a 400 with that
 code and `extra.fields` naming the field; the form field shows it on the field.
 """
 
@@ -38,7 +38,7 @@ from rest_framework import serializers
 MAX_INTEGER_DIGITS = 14
 #: The longest text looked at (a longer one cannot be a valid amount: 14 + 1 + 1 + places).
 MAX_TEXT_LENGTH = 64
-#: The error code of every refusal (config.errors.ERROR_CODES).
+#: The error code of every refusal (core.errors.ERROR_CODES).
 INVALID_AMOUNT = "invalid_amount"
 
 _PLAIN_DECIMAL = re.compile(r"[ \t]*(-?)([0-9]+)(?:\.([0-9]+))?[ \t]*", re.ASCII)

@@ -9,7 +9,7 @@
   of a request that ended in a 5xx or an exception, so the client may retry it.
 - `idempotency_records_purge` deletes expired rows (beat, daily).
 
-Stored bodies are encrypted with the project's MultiFernet keys (`accounts.crypto`): some
+Stored bodies are encrypted with the project's MultiFernet keys (`core.crypto`): some
 answers carry a secret shown once (a new API key, a webhook signing secret), which a
 replay shows again to the same caller but which must not sit in the database in clear.
 """
@@ -23,16 +23,12 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from accounts.crypto import fernet
-from config.errors import ApplicationError
+from core.crypto import fernet
+from core.errors import ApplicationError
 from idempotency.models import IdempotencyRecord
 
 TTL = dt.timedelta(hours=24)
 IN_PROGRESS_TIMEOUT = dt.timedelta(minutes=5)
-
-
-class IdempotencyConflict(ApplicationError):
-    http_status = 409
 
 
 @dataclass(frozen=True)
@@ -86,21 +82,21 @@ def idempotency_begin(
             if record is None:
                 continue  # deleted meanwhile (completed with a 5xx, or expired): try again
         if record.request_hash != request_hash:
-            raise IdempotencyConflict(
+            raise ApplicationError(
                 "idempotency_key_reused",
                 "This Idempotency-Key was used with a different request (method, path or "
                 "body) in the last 24 hours; use a new key for a new request.",
                 extra={"header": "Idempotency-Key"},
             )
         if record.status_code is None:
-            raise IdempotencyConflict(
+            raise ApplicationError(
                 "idempotency_request_in_progress",
                 "A request with this Idempotency-Key is still being processed; retry it "
                 "in a moment to get its response.",
                 extra={"header": "Idempotency-Key"},
             )
         return Begun(record=record, claimed=False)
-    raise IdempotencyConflict(
+    raise ApplicationError(
         "idempotency_request_in_progress",
         "A request with this Idempotency-Key is still being processed; retry it shortly.",
         extra={"header": "Idempotency-Key"},

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from config.celery import DATABASE_RETRY_TASK_OPTIONS, PURGE_TIME_LIMITS
+from core.task_options import DATABASE_RETRY_TASK_OPTIONS, PURGE_TIME_LIMITS
 from idempotency.services import idempotency_records_purge
 
 

@@ -35,6 +35,7 @@ from django.template.loader import render_to_string
 from accounts.email_identity import reseller_email_envelope
 from accounts.models import Customer, Provider, Reseller, SubAccount
 from accounts.selectors import held_totals
+from core.enqueue import enqueue_on_commit
 from usage.models import LedgerSnapshot, UsageAlert, UsageAlertRule, UsageDay
 from webhooks.catalogue import USAGE_ALERT
 from webhooks.events import webhook_event_record
@@ -176,9 +177,7 @@ def usage_alerts_check(*, customer: Customer, now: dt.datetime) -> list[UsageAle
 
 
 def _dispatch(alert: UsageAlert) -> None:
-    from usage.tasks import usage_alert_email_send_task
-
-    usage_alert_email_send_task.delay_on_commit(alert.pk)
+    enqueue_on_commit("usage.tasks.usage_alert_email_send_task", alert.pk)
 
 
 def _claim(alert_id: int) -> UsageAlert | None:

@@ -13,3 +13,4 @@ class UsageConfig(AppConfig):
         from webhooks.payloads import webhook_payload_builders_register
 
         webhook_payload_builders_register(BUILDERS)
+        from usage import errors  # noqa: F401 (registers the app's error codes)

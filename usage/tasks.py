@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Customer, Provider, SubAccount, UpstreamAccount
 from accounts.selectors import sub_accounts_syncable
-from config.celery import (
+from core.task_options import (
     DATABASE_ERRORS,
     DATABASE_RETRY_TASK_OPTIONS,
     EMAIL_SEND_TASK_OPTIONS,
@@ -127,7 +127,7 @@ def usage_sync_all_task(now: str | None = None, wave: int = 0) -> int:
     syncs due in its wave (countdowns below 15 minutes) and, while later syncs remain, itself
     again for the next wave, with the same `now`, when that wave starts. A message with a
     countdown waits in a worker unacknowledged until it runs, and must be acknowledged within
-    the broker's visibility timeout (`config.celery`), so no countdown is longer than a wave.
+    the broker's visibility timeout (`core.task_options`), so no countdown is longer than a wave.
     Returns how many sync tasks this wave queued.
     """
     moment = _parse(now)

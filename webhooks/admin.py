@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from accounts.admin import ObjectAction, ReadOnlyInline, TenantScopedAdmin
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from webhooks.catalogue import EVENT_TYPES
 from webhooks.models import (
     ATTEMPT_LOG_FIELDS,

@@ -6,4 +6,7 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         # Register the delivery tasks in every process (emitters queue them by reference).
-        from webhooks import tasks  # noqa: F401
+        from webhooks import (
+            errors,  # noqa: F401 (registers the app's error codes)
+            tasks,  # noqa: F401
+        )

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.enqueue import task_named
 from webhooks.catalogue import EVENT_TYPES
 from webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from webhooks.payloads import webhook_payload_builder, webhook_payloads_build
@@ -144,11 +145,11 @@ def webhook_deliveries_queue(delivery_ids: list[int]) -> None:
     """Queue one send task per delivery when the current transaction commits."""
     if settings.CELERY_TASK_ALWAYS_EAGER or not delivery_ids:
         return  # no worker: `webhooks_send_due` (or the beat entry with a broker) sends them
-    from webhooks.tasks import webhook_delivery_send_task
+    send = task_named("webhooks.tasks.webhook_delivery_send_task")
 
     def queue() -> None:
         for delivery_id in delivery_ids:
-            webhook_delivery_send_task.delay(delivery_id)
+            send.delay(delivery_id)
 
     # robust: a broker hiccup is logged, never raised into the caller; beat retries them.
     transaction.on_commit(queue, robust=True)

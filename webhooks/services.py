@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import Reseller
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from webhooks.catalogue import EVENT_TYPES
 from webhooks.events import webhook_deliveries_queue
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -21,10 +21,6 @@ from webhooks.signing import webhook_secret_generate
 from webhooks.urls_check import webhook_url_problem
 
 MAX_ENDPOINTS_PER_RESELLER = 20
-
-
-class ConflictError(ApplicationError):
-    http_status = 409
 
 
 def webhook_events_validate(events: Iterable[str]) -> list[str]:
@@ -59,7 +55,7 @@ def webhook_endpoint_create(
     with transaction.atomic():
         count = WebhookEndpoint.objects.for_reseller(reseller).select_for_update().count()
         if count >= MAX_ENDPOINTS_PER_RESELLER:
-            raise ConflictError(
+            raise ApplicationError(
                 "webhook_endpoint_limit",
                 f"A reseller has at most {MAX_ENDPOINTS_PER_RESELLER} webhook endpoints.",
                 extra={"limit": MAX_ENDPOINTS_PER_RESELLER},
@@ -120,7 +116,7 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery, now: dt.datetime) -> W
             .get(pk=delivery.pk)
         )
         if not delivery.endpoint.is_active:
-            raise ConflictError(
+            raise ApplicationError(
                 "webhook_endpoint_disabled",
                 "The endpoint is disabled; enable it before replaying its deliveries.",
             )
@@ -132,7 +128,7 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery, now: dt.datetime) -> W
             and delivery.attempts > delivery.attempt_log.count()
         )
         if leased:
-            raise ConflictError(
+            raise ApplicationError(
                 "webhook_delivery_in_progress",
                 "An attempt of this delivery is being sent; try again in a minute.",
             )

@@ -18,7 +18,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from config.celery import (
+from core.task_options import (
     DATABASE_RETRY_TASK_OPTIONS,
     FANOUT_TIME_LIMITS,
     WEBHOOK_SEND_TIME_LIMITS,

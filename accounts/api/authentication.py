@@ -61,7 +61,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raw_key = header[1].decode("ascii")
         except UnicodeDecodeError:
             raw_key = ""
-        # Imported here: DRF loads this class while `config.errors` (which the services use)
+        # Imported here: DRF loads this class while `core.errors` (which the services use)
         # is still importing `rest_framework.views`.
         from accounts.api_keys import api_key_authenticate
 

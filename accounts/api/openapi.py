@@ -1,6 +1,6 @@
 """OpenAPI texts of the accounts operations and fields: a summary, a description and examples
 for every operation, a description for every field. Applied once, when the URLs are loaded
-(`accounts.api.urls`), through config.openapi.
+(`accounts.api.urls`), through core.openapi.
 
 The settings views (`ResellerSettingsView`, `ResellerLogoView`) carry their texts inline.
 Field descriptions are per resource (a `name` or `status` means something else on a key, a
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from accounts.api import serializers as ser
 from accounts.api import views
-from config.openapi import COMMON_FIELDS, apply_texts
-from config.openapi import example as _ex
+from core.openapi import COMMON_FIELDS, apply_texts
+from core.openapi import example as _ex
 
 # --- examples (shapes taken from real responses) ---------------------------------------------
 # A list operation's example is one item: drf-spectacular puts it in the pagination envelope

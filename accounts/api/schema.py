@@ -12,7 +12,7 @@ unknown keys (`StrictInputSerializer`).
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 
-from accounts.api.serializers import ApiErrorSerializer
+from core.openapi import ApiErrorSerializer
 
 _ERRORS = {
     "400": "Invalid input: `extra.fields` names each field with its messages.",

@@ -19,29 +19,10 @@ from accounts.email_identity import sender_email_verified
 from accounts.models import ApiKey, Customer, Provider, Reseller, SubAccount, UpstreamAccount
 from accounts.selectors import sub_account_periods
 from accounts.services import SUB_ACCOUNT, UPSTREAM, InvalidCredentials, credentials_check
-from config.errors import ERROR_CODE_CHOICES
-from config.query import id_parameter
 from core.money import AmountInputField
+from core.query import id_parameter
 
 # --- shared ---------------------------------------------------------------------------------
-
-
-class ApiErrorSerializer(serializers.Serializer):
-    """Every error: a stable snake_case `code`, a human `message`, details in `extra`.
-
-    Validation errors carry `extra.fields`: `{field: [messages]}` (nested for objects).
-    """
-
-    code = serializers.ChoiceField(
-        choices=ERROR_CODE_CHOICES,
-        help_text="Stable snake_case error code; the enum lists every code with its meaning "
-        "(docs/api.md).",
-    )
-    message = serializers.CharField(help_text="Human-readable explanation; may change.")
-    extra = serializers.DictField(
-        help_text="Details: `fields` ({field: [messages]}) for validation errors, else "
-        "code-specific keys (e.g. `max_bytes`, `limit`)."
-    )
 
 
 class StrictInputSerializer(serializers.Serializer):
@@ -647,7 +628,7 @@ class ResellerLogoInputSerializer(serializers.Serializer):
     )
 
 
-# --- list filters (config.query.StrictQueryMixin) -------------------------------------------
+# --- list filters (core.query.StrictQueryMixin) -------------------------------------------
 
 
 def _owned_id(what: str) -> serializers.IntegerField:

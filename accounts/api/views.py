@@ -19,7 +19,6 @@ from rest_framework.views import APIView
 from accounts import services
 from accounts.api.base import CustomerScopedView, ResellerScopedView
 from accounts.api.serializers import (
-    ApiErrorSerializer,
     ApiKeyCreatedOutputSerializer,
     ApiKeyCreateInputSerializer,
     ApiKeyOutputSerializer,
@@ -47,17 +46,9 @@ from accounts.sub_accounts import (
     sub_account_delete,
     sub_account_move,
 )
-from config.errors import ApplicationError, error_body
-from config.query import StrictQueryMixin, query_error_responses
-
-
-class ConflictError(ApplicationError):
-    """The object's state does not allow the change (409), e.g. `customer_currency_locked`."""
-
-    http_status = 409
-
-
-_CONFLICT_CODES = frozenset({"customer_currency_locked"})
+from core.errors import error_body
+from core.openapi import ApiErrorSerializer
+from core.query import StrictQueryMixin, query_error_responses
 
 # --- reseller scope: upstream accounts ------------------------------------------------------
 
@@ -164,12 +155,7 @@ class CustomerDetailView(ResellerScopedView):
     def patch(self, request, pk: int):
         customer = self.get_object()
         data = self.parse(CustomerUpdateInputSerializer, partial=True)
-        try:
-            customer = services.customer_update(customer=customer, **data)
-        except ApplicationError as exc:
-            if exc.code in _CONFLICT_CODES:
-                raise ConflictError(exc.code, exc.message, extra=exc.extra) from exc
-            raise
+        customer = services.customer_update(customer=customer, **data)
         return Response(CustomerOutputSerializer(customer).data)
 
 

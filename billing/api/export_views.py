@@ -9,9 +9,10 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 
 from accounts.api.base import ResellerScopedView
-from accounts.api.serializers import ApiErrorSerializer, StrictInputSerializer
+from accounts.api.serializers import StrictInputSerializer
 from billing.exports import KINDS, export_build, export_csv
 from billing.invoicing.periods import period_parse
+from core.openapi import ApiErrorSerializer
 
 
 class ExportQuerySerializer(StrictInputSerializer):

@@ -12,10 +12,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from accounts.api.base import ResellerScopedView
-from accounts.api.serializers import ApiErrorSerializer
 from accounts.models import Customer
 from billing.api.serializers import MoneyField
 from billing.traffic_policy import customer_exposure
+from core.openapi import ApiErrorSerializer
 
 
 class _OptionalMoneyField(MoneyField):

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from accounts.api.serializers import StrictInputSerializer
 from billing.api.serializers import CurrentMoneyField, ResellerInvoiceOutputSerializer
-from config.query import id_parameter
+from core.query import id_parameter
 
 PERIOD_RE = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
 

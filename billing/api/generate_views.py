@@ -9,7 +9,6 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from accounts.api.base import ResellerScopedView
-from accounts.api.serializers import ApiErrorSerializer
 from accounts.models import Customer
 from billing.api.generate_serializers import (
     InvoiceGenerateInputSerializer,
@@ -20,7 +19,6 @@ from billing.api.generate_serializers import (
 from billing.api.serializers import CurrentUsageOutputSerializer
 from billing.api.views import (
     _actor,
-    _as_conflict,
     _parse_query,
     _ResellerInvoicesBase,
     current_usage_response,
@@ -29,7 +27,7 @@ from billing.invoicing import invoice_preview, period_parse
 from billing.invoicing.engine import Failure, require_ended
 from billing.invoicing.generate import invoices_generate, period_require_started
 from billing.tasks import invoices_generate_task
-from config.errors import ApplicationError
+from core.openapi import ApiErrorSerializer
 
 _NOT_YOURS = OpenApiResponse(ApiErrorSerializer, description="`customer` is not one of yours.")
 _BAD_INPUT = OpenApiResponse(
@@ -109,23 +107,20 @@ class InvoiceGenerateView(_ResellerInvoicesBase):
             "failed": [],
             "skipped": [],
         }
-        try:
-            if customer is None:
-                require_ended(period=period, reseller=self.reseller, now=now)
-                invoices_generate_task.delay(
-                    self.reseller.pk, data["period"], data["finalize"], _actor(self)
-                )
-                return Response({**body, "queued": True, "invoices": []}, status=202)
-            result = invoices_generate(
-                reseller=self.reseller,
-                period=period,
-                now=now,
-                customer=customer,
-                finalize=data["finalize"],
-                actor=_actor(self),
+        if customer is None:
+            require_ended(period=period, reseller=self.reseller, now=now)
+            invoices_generate_task.delay(
+                self.reseller.pk, data["period"], data["finalize"], _actor(self)
             )
-        except ApplicationError as exc:
-            raise _as_conflict(exc) from exc
+            return Response({**body, "queued": True, "invoices": []}, status=202)
+        result = invoices_generate(
+            reseller=self.reseller,
+            period=period,
+            now=now,
+            customer=customer,
+            finalize=data["finalize"],
+            actor=_actor(self),
+        )
         invoices = self.get_queryset().filter(pk__in=result.invoice_ids).order_by("pk")
         return Response(
             InvoiceGenerateOutputSerializer(
@@ -189,10 +184,7 @@ class InvoicePreviewView(_ResellerInvoicesBase):
         query = _parse_query(self, InvoicePreviewQuerySerializer)
         period = period_parse(query["period"])
         customer = _customer(self, query["customer"])
-        try:
-            period_require_started(period=period, reseller=self.reseller, now=timezone.now())
-        except ApplicationError as exc:
-            raise _as_conflict(exc) from exc
+        period_require_started(period=period, reseller=self.reseller, now=timezone.now())
         preview = invoice_preview(customer=customer, period_start=period.start)
         body = {
             "customer": customer.pk,

@@ -1,4 +1,4 @@
-"""Query strings of billing's lists, parsed strictly by `config.query.StrictQueryMixin`: an
+"""Query strings of billing's lists, parsed strictly by `core.query.StrictQueryMixin`: an
 unknown or repeated parameter or a bad value is a 400 naming it; a foreign id is a 404."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from rest_framework import serializers
 
 from billing.invoicing.periods import period_parse
 from billing.selectors import CUSTOMER_VISIBLE_STATUSES
-from config.errors import ApplicationError
-from config.query import id_parameter
+from core.errors import ApplicationError
+from core.query import id_parameter
 
 
 @extend_schema_field(

@@ -26,7 +26,6 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from accounts.api.base import CustomerScopedView, ResellerScopedView
-from accounts.api.serializers import ApiErrorSerializer
 from accounts.models import Customer
 from billing.api.invoice_rows import customer_invoice_rows
 from billing.api.query_serializers import (
@@ -70,31 +69,9 @@ from billing.plans import (
     subscription_update,
 )
 from billing.selectors import CUSTOMER_VISIBLE_STATUSES, invoices_with_lines
-from config.errors import ApplicationError
-from config.query import StrictQueryMixin, query_error_responses
-
-#: Service codes that mean "not in this state": the request was fine, the invoice is not.
-_CONFLICT_CODES = frozenset(
-    {
-        "invoice_not_draft",
-        "invalid_transition",
-        "period_not_ended",
-        "period_not_started",
-        "subscription_billed",
-        "nothing_billable",
-        "period_before_customer",
-    }
-)
-
-
-class ConflictError(ApplicationError):
-    http_status = 409
-
-
-def _as_conflict(exc: ApplicationError) -> ApplicationError:
-    if exc.code in _CONFLICT_CODES:
-        return ConflictError(exc.code, exc.message, extra=exc.extra)
-    return exc
+from core.errors import ApplicationError
+from core.openapi import ApiErrorSerializer
+from core.query import StrictQueryMixin, query_error_responses
 
 
 def _with_fields(exc: ApplicationError, *, default_field: str = "non_field_errors"):
@@ -333,10 +310,7 @@ class SubscriptionDetailView(ResellerScopedView):
     )
     def delete(self, request, pk: int):
         subscription = self.get_object()
-        try:
-            subscription_delete(subscription=subscription, actor=_actor(self), now=timezone.now())
-        except ApplicationError as exc:
-            raise _as_conflict(exc) from exc
+        subscription_delete(subscription=subscription, actor=_actor(self), now=timezone.now())
         return Response(status=204)
 
 
@@ -412,10 +386,7 @@ class ResellerInvoiceDetailView(_ResellerInvoicesBase):
     )
     def delete(self, request, pk: int):
         invoice = self.get_object()
-        try:
-            invoice_draft_discard(invoice=invoice, actor=_actor(self), now=timezone.now())
-        except ApplicationError as exc:
-            raise _as_conflict(exc) from exc
+        invoice_draft_discard(invoice=invoice, actor=_actor(self), now=timezone.now())
         return Response(status=204)
 
 
@@ -453,12 +424,7 @@ class ResellerInvoiceFinalizeView(_ResellerInvoicesBase):
     def post(self, request, pk: int):
         invoice = self.get_object()
         data = self.parse(InvoiceFinalizeInputSerializer)
-        try:
-            invoice = invoice_finalize(
-                invoice=invoice, now=timezone.now(), actor=_actor(self), **data
-            )
-        except ApplicationError as exc:
-            raise _as_conflict(exc) from exc
+        invoice = invoice_finalize(invoice=invoice, now=timezone.now(), actor=_actor(self), **data)
         return self.respond(invoice)
 
 
@@ -483,10 +449,7 @@ class ResellerInvoiceVoidView(_ResellerInvoicesBase):
     def post(self, request, pk: int):
         invoice = self.get_object()
         data = self.parse(InvoiceVoidInputSerializer)
-        try:
-            invoice = invoice_void(invoice=invoice, now=timezone.now(), actor=_actor(self), **data)
-        except ApplicationError as exc:
-            raise _as_conflict(exc) from exc
+        invoice = invoice_void(invoice=invoice, now=timezone.now(), actor=_actor(self), **data)
         return self.respond(invoice)
 
 
@@ -510,12 +473,7 @@ class ResellerInvoiceMarkPaidView(_ResellerInvoicesBase):
     def post(self, request, pk: int):
         invoice = self.get_object()
         data = self.parse(InvoiceMarkPaidInputSerializer)
-        try:
-            invoice = invoice_mark_paid(
-                invoice=invoice, now=timezone.now(), actor=_actor(self), **data
-            )
-        except ApplicationError as exc:
-            raise _as_conflict(exc) from exc
+        invoice = invoice_mark_paid(invoice=invoice, now=timezone.now(), actor=_actor(self), **data)
         return self.respond(invoice)
 
 

@@ -25,7 +25,7 @@ from billing.credit_notes.selectors import invoice_amount_credited
 from billing.credit_notes.services import credit_note_create
 from billing.models import Invoice
 from billing.money import currency_exponent, format_money
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from core.money import AmountFormField
 
 

@@ -21,6 +21,7 @@ from accounts.models import Reseller
 from billing import outbox
 from billing.credit_notes.models import CreditNote, CreditNoteEmail
 from billing.credit_notes.rendering import credit_note_document
+from core.enqueue import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +86,7 @@ def credit_note_email_queue(
 
 
 def credit_note_email_dispatch(*, delivery: CreditNoteEmail) -> None:
-    from billing.credit_notes.tasks import credit_note_email_send_task
-
-    credit_note_email_send_task.delay_on_commit(delivery.pk)
+    enqueue_on_commit("billing.credit_notes.tasks.credit_note_email_send_task", delivery.pk)
 
 
 def credit_note_email_resend(

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from billing.credit_notes.models import CreditNote
 from billing.models import Invoice
-from config.errors import ApplicationError
-
-
-class CreditNoteConflict(ApplicationError):
-    """The invoice's state does not allow the action: a 409 wherever it surfaces."""
-
-    http_status = 409
+from core.errors import ApplicationError
 
 
 def invoice_void_check_credit_notes(*, invoice: Invoice) -> None:
@@ -19,7 +13,7 @@ def invoice_void_check_credit_notes(*, invoice: Invoice) -> None:
     Credit the rest instead (a full credit note)."""
     count = CreditNote.objects.filter(invoice_id=invoice.pk).count()
     if count:
-        raise CreditNoteConflict(
+        raise ApplicationError(
             "invoice_has_credit_notes",
             f"Invoice {invoice} has {count} credit note(s); credit the rest instead of voiding.",
             extra={"credit_notes": count},

@@ -8,8 +8,8 @@ from rest_framework import serializers
 from accounts.api.serializers import StrictInputSerializer
 from billing.api.serializers import MoneyField
 from billing.credit_notes.models import CreditNote, CreditNoteLine, CreditNoteReason
-from config.query import id_parameter
 from core.money import AmountInputField
+from core.query import id_parameter
 
 #: Decimal places of the amount columns; a request narrows it to its invoice's currency
 #: (USD 2, JPY 0).

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from billing.credit_notes.delivery import credit_note_email_send
 from billing.credit_notes.models import CreditNoteEmail
-from config.celery import EMAIL_SEND_TASK_OPTIONS
+from core.task_options import EMAIL_SEND_TASK_OPTIONS
 
 
 @shared_task(**EMAIL_SEND_TASK_OPTIONS)

@@ -22,7 +22,6 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from accounts.api.base import CustomerScopedView, ResellerScopedView
-from accounts.api.serializers import ApiErrorSerializer
 from billing.api.serializers import InvoicePaginationQuerySerializer
 from billing.api.views import _actor, _ErrorsAsJson, _parse_query
 from billing.credit_notes.delivery import credit_note_pdf_content
@@ -35,6 +34,7 @@ from billing.credit_notes.services import credit_note_create
 from billing.models import Invoice
 from billing.money import currency_exponent
 from billing.selectors import CUSTOMER_VISIBLE_STATUSES
+from core.openapi import ApiErrorSerializer
 
 _CONFLICTS = {
     409: OpenApiResponse(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal, localcontext
 
 from billing.money import format_money
-from config.admin.formatting import gb_text
+from core.formatting import gb_text
 
 __all__ = ["gb_text", "money_text", "percent_text"]
 

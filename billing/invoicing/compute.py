@@ -21,7 +21,7 @@ from billing.invoicing.lines import LineDraft, UsageDraft, in_scope, subscriptio
 from billing.invoicing.periods import Period
 from billing.plans import terms_to_json
 from billing.rating import Totals, invoice_totals, rate_subscription, unit_note
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 @dataclass

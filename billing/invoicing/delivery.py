@@ -24,7 +24,8 @@ from billing import outbox
 from billing.invoicing.pdf_with_credits import invoice_pdf_with_credits
 from billing.invoicing.rendering import invoice_document
 from billing.models import Invoice, InvoiceEmail, InvoiceLine, InvoiceStatus, InvoiceUsage
-from config.errors import ApplicationError
+from core.enqueue import enqueue_on_commit
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -132,9 +133,7 @@ def invoice_pdfs_render_missing(
 
 def invoice_email_dispatch(*, delivery: InvoiceEmail) -> None:
     """Enqueue the send task once the current transaction commits."""
-    from billing.tasks import invoice_email_send_task
-
-    invoice_email_send_task.delay_on_commit(delivery.pk)
+    enqueue_on_commit("billing.tasks.invoice_email_send_task", delivery.pk)
 
 
 def invoice_emails_redispatch(

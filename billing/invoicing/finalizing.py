@@ -51,7 +51,7 @@ from billing.invoicing.engine import (
 from billing.invoicing.periods import Period, period_due_at
 from billing.invoicing.results import BatchResult
 from billing.models import Invoice, InvoiceStatus
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from billing.invoicing.engine import Failure, require_ended
 from billing.invoicing.issuing import invoices_issue_for_period
 from billing.invoicing.periods import Period, period_containing
 from billing.invoicing.results import BatchResult
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 def period_require_started(*, period: Period, reseller: Reseller, now: dt.datetime) -> None:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 _PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
 

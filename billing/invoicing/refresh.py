@@ -24,7 +24,7 @@ from accounts.models import Customer
 from billing.invoicing.cycle import invoice_refresh_draft, invoice_refresh_or_discard
 from billing.invoicing.periods import Period, period_due_at
 from billing.models import Invoice, InvoiceStatus
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 

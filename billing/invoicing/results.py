@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from billing.invoicing.engine import Failure
 from billing.invoicing.periods import Period
 from billing.models import Invoice
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 @dataclass

@@ -20,7 +20,7 @@ from billing.money import format_money
 from billing.payments.models import Payment, PaymentMethod, Refund
 from billing.payments.selectors import payment_amount_refunded
 from billing.payments.services import payment_create, payment_refund
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 RECORD_PAYMENT = ObjectAction(
     "record_payment",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from billing.payments import serializers as ser
 from billing.payments import views
-from config.openapi import COMMON_FIELDS, apply_texts
-from config.openapi import example as _ex
+from core.openapi import COMMON_FIELDS, apply_texts
+from core.openapi import example as _ex
 
 REFUND = {
     "id": 3,

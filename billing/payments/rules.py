@@ -5,14 +5,7 @@ from __future__ import annotations
 from billing.models import Invoice
 from billing.money import quantize_money
 from billing.payments.selectors import invoice_amount_paid
-from config.errors import ApplicationError
-
-
-class PaymentConflict(ApplicationError):
-    """The invoice's (or payment's) state does not allow the action: a 409 wherever it
-    surfaces."""
-
-    http_status = 409
+from core.errors import ApplicationError
 
 
 def invoice_void_check_payments(*, invoice: Invoice) -> None:
@@ -20,7 +13,7 @@ def invoice_void_check_payments(*, invoice: Invoice) -> None:
     under the invoice's row lock): refund the payments first, or credit the invoice."""
     paid = quantize_money(invoice_amount_paid(invoice_id=invoice.pk), invoice.currency)
     if paid > 0:
-        raise PaymentConflict(
+        raise ApplicationError(
             "invoice_has_payments",
             f"Invoice {invoice} holds {paid:f} {invoice.currency} of payments; refund them "
             "before voiding, or credit the invoice instead.",

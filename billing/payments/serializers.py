@@ -10,8 +10,8 @@ from accounts.api.serializers import StrictInputSerializer
 from billing.api.serializers import MoneyField, money_text
 from billing.payments.models import Payment, PaymentMethod, Refund
 from billing.payments.selectors import payment_amount_refunded
-from config.query import id_parameter
 from core.money import AmountInputField
+from core.query import id_parameter
 
 #: Decimal places of the amount columns; a request narrows it to its invoice's currency.
 AMOUNT_PLACES = Payment._meta.get_field("amount").decimal_places

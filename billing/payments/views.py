@@ -20,7 +20,6 @@ from rest_framework import mixins
 from rest_framework.response import Response
 
 from accounts.api.base import CustomerScopedView, ResellerScopedView
-from accounts.api.serializers import ApiErrorSerializer
 from accounts.models import Customer
 from billing.api.serializers import InvoicePaginationQuerySerializer
 from billing.api.views import _actor, _parse_query
@@ -38,7 +37,8 @@ from billing.payments.serializers import (
 )
 from billing.payments.services import payment_create, payment_refund
 from billing.selectors import CUSTOMER_VISIBLE_STATUSES
-from config.query import StrictQueryMixin, query_error_responses
+from core.openapi import ApiErrorSerializer
+from core.query import StrictQueryMixin, query_error_responses
 
 _BAD_INPUT = OpenApiResponse(
     ApiErrorSerializer,

@@ -24,7 +24,7 @@ from billing.plans.rules import (
     tier_values,
 )
 from billing.plans.terms import plan_terms
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from core.money import parse_amount
 
 #: What cannot change once a plan is created (`plan_price_immutable`).

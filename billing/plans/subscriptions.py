@@ -25,7 +25,7 @@ from django.utils import timezone
 from accounts.models import Customer, UpstreamAccount
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, InvoiceUsage, Plan, Subscription
 from billing.plans.rules import Errors
-from config.errors import ApplicationError, NotFoundError
+from core.errors import ApplicationError, NotFoundError
 
 logger = logging.getLogger(__name__)
 

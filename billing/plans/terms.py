@@ -7,7 +7,7 @@ from typing import Any
 
 from billing.models import Plan
 from billing.rating import PlanTerms, Tier
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 def _plain(value: Decimal | None) -> Decimal | None:

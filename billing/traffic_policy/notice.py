@@ -45,7 +45,7 @@ def credit_limit_notice_enqueue(*, customer: Customer, now: dt.datetime) -> Cred
 
 
 def credit_limit_email_dispatch(*, delivery_id: int) -> None:
-    from config.celery import app as celery_app
+    from celery import current_app as celery_app
 
     task = celery_app.tasks[TASK]
     transaction.on_commit(lambda: task.delay(delivery_id), robust=True)

@@ -42,7 +42,7 @@ from billing.traffic_policy.exposure import (
     exposure_with_extra,
 )
 from billing.traffic_policy.notice import credit_limit_notice_enqueue
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.models import Allocation
 from usage.services.allocations import allocation_create
 from webhooks.catalogue import CUSTOMER_CREDIT_LIMIT_REACHED

@@ -14,12 +14,12 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
 from billing import schedule as billing_schedule
-from config.celery import LONGEST_HARD_TIME_LIMIT, broker_visibility_timeout
 from config.runtime.broker import (
     EMBEDDED_BROKER_URL,
     celery_broker_url,
     embedded_broker_transport_options,
 )
+from core.task_options import LONGEST_HARD_TIME_LIMIT, broker_visibility_timeout
 from idempotency import schedule as idempotency_schedule
 from usage import schedule as usage_schedule
 from webhooks import schedule as webhooks_schedule
@@ -102,7 +102,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First, so it wraps every other: database/broker down -> 503, never a stack trace.
-    "config.middleware.ServiceUnavailableMiddleware",
+    "core.middleware.ServiceUnavailableMiddleware",
     # /healthz and /readyz, answered before the host check and the HTTPS redirect.
     "config.health.HealthProbeMiddleware",
     # Request code from here on: an unscoped tenant query raises (accounts.tenancy).
@@ -204,7 +204,7 @@ if EMAIL_HOST:
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
     EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 else:
-    EMAIL_BACKEND = "config.mail.EmlFileBackend"
+    EMAIL_BACKEND = "core.mail.EmlFileBackend"
     EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "billing@flowbill.localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -244,7 +244,7 @@ CELERY_TASK_QUEUES = (
     Queue("webhooks", Exchange("webhooks"), routing_key="webhooks"),
 )
 CELERY_TASK_ROUTES = {"webhooks.tasks.*": {"queue": "webhooks"}}
-# Every task declares its own time limits (config/celery.py `*_TIME_LIMITS`); these are the
+# Every task declares its own time limits (core/task_options.py `*_TIME_LIMITS`); these are the
 # fallback for any other (Celery's built-in tasks), enforced by the prefork pool.
 CELERY_TASK_SOFT_TIME_LIMIT = 600
 CELERY_TASK_TIME_LIMIT = 720
@@ -289,7 +289,7 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.FlowbillAutoSchema",
-    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -307,7 +307,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.ApiPagination",
     "PAGE_SIZE": 50,
     # JSON only, with a nesting limit (config/parsers.py): a deeply nested body is a 400.
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -328,7 +328,7 @@ SPECTACULAR_SETTINGS = {
         "idempotency.schema.add_idempotency_key_header",
     ],
     "ENUM_NAME_OVERRIDES": {
-        "ErrorCodeEnum": "config.errors.ERROR_CODE_CHOICES",
+        "ErrorCodeEnum": "core.errors.error_code_choices",
         "CustomerStatusEnum": "accounts.models.Customer.Status",
         "SubAccountStatusEnum": "accounts.models.SubAccount.Status",
         "ProviderEnum": "accounts.models.Provider",

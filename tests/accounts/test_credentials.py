@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 
-from accounts.crypto import SecretDict, _fernet_for
 from accounts.models import SubAccount, UpstreamAccount
+from core.crypto import SecretDict, _fernet_for
 from tests.factories import StaffUserFactory, SubAccountFactory, UpstreamAccountFactory
 
 SECRET = "tok-VERY-secret-42"

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from accounts.services import customer_update
 from accounts.validators import validate_currency
 from billing.invoicing import invoice_create_draft, invoice_draft_discard
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests.billing.factories import add_usage
 
 NON_CIRCULATING = ["XAU", "XAG", "XXX", "XTS", "XDR", "BOV", "CLF", "USN", "DEM", "HRK", "ZWL"]

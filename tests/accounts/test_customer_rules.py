@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from accounts.api_keys import api_key_create
 from accounts.models import Customer
 from accounts.services import customer_create, customer_update, reseller_create
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.api.conftest import key_client
 from tests.billing.factories import PlanFactory, SubscriptionFactory

@@ -18,7 +18,7 @@ from accounts.sub_accounts import sub_account_close, sub_account_delete, sub_acc
 from billing.invoicing import invoice_create_draft, invoice_finalize
 from billing.models import InvoiceUsage
 from billing.selectors import customers_to_invoice
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
 from tests.usage.fakes import FakeHistory, utc

@@ -12,7 +12,7 @@ from accounts.models import SubAccount, SubAccountAssignment
 from accounts.sub_accounts import sub_account_move
 from billing.invoicing import invoice_create_draft, invoice_finalize
 from billing.models import InvoiceUsage
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage, in_thread
 

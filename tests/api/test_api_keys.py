@@ -136,7 +136,7 @@ def test_a_request_records_last_used_at(reseller, reseller_key):
 
 @pytest.mark.django_db
 def test_a_customer_key_must_belong_to_the_keys_reseller(reseller):
-    from config.errors import ApplicationError
+    from core.errors import ApplicationError
 
     foreign = factories.CustomerFactory()
     with pytest.raises(ApplicationError) as excinfo:

@@ -28,7 +28,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from config.query import MAX_BIGINT
+from core.query import MAX_BIGINT
 from tests.api.conftest import World
 
 pytestmark = pytest.mark.slow  # every test here is over 2 s or shares one that is

@@ -1,4 +1,4 @@
-"""Lists outside billing parse their query strictly (config.query.StrictQueryMixin): an
+"""Lists outside billing parse their query strictly (core.query.StrictQueryMixin): an
 unknown parameter or a bad value is a 400 naming it, a foreign or missing id a 404, and
 the filters really narrow the list."""
 

@@ -430,7 +430,7 @@ def test_sync_refuses_foreign_missing_inactive_and_unknown_input(shanghai, queue
             "upstream_account": [f'Invalid pk "{bad}" - object does not exist.']
         }
     inactive = api.post(f"{R}/sync/", {"upstream_account": idle.pk})
-    assert inactive.status_code == 400
+    assert inactive.status_code == 409
     assert_matches_schema(inactive)
     assert inactive.json() == {
         "code": "upstream_account_inactive",

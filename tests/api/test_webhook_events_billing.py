@@ -20,7 +20,7 @@ from billing.invoicing import (
     invoices_issue_for_period,
 )
 from billing.models import Invoice
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory, customers_using
 from webhooks.models import WebhookEvent

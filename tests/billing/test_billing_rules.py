@@ -15,7 +15,7 @@ from django.urls import reverse
 from accounts.api_keys import api_key_create
 from billing.models import Plan
 from billing.plans import plan_create, plan_rules_errors, plan_update
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from core.money import NOT_PLAIN as SYNTAX
 from tests import factories
 from tests.api.conftest import key_client

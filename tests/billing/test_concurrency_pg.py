@@ -10,7 +10,7 @@ import pytest
 
 from billing.invoicing import invoice_finalize, invoices_generate_for_period
 from billing.models import Invoice
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage, in_thread
 

@@ -31,7 +31,7 @@ from billing.invoicing.periods import Period
 from billing.models import Invoice, InvoiceEmail, InvoiceEvent, InvoiceSequence
 from billing.plans import subscription_create, subscription_delete, subscription_update
 from billing.tasks import invoice_email_send_task
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
 

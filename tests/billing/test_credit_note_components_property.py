@@ -37,7 +37,7 @@ from billing.credit_notes.models import CreditNote
 from billing.credit_notes.selectors import invoice_credited
 from billing.credit_notes.services import credit_note_create
 from billing.money import currency_exponent, quantize_money
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests.billing.test_credit_notes import make_issued_invoice
 
 NOW = dt.datetime(2026, 11, 10, 9, 30, tzinfo=dt.UTC)

@@ -32,7 +32,7 @@ from billing.invoicing import invoice_mark_paid, invoice_void
 from billing.invoicing.pdf_with_credits import invoice_pdf_with_credits
 from billing.models import Invoice, InvoiceLine, InvoiceStatus
 from billing.money import quantize_money
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 
 NOW = dt.datetime(2026, 11, 10, 9, 30, tzinfo=dt.UTC)

@@ -16,7 +16,7 @@ from billing.invoicing import (
 )
 from billing.models import Invoice, InvoiceEvent, InvoiceLine, InvoiceSequence, InvoiceUsage
 from billing.selectors import customers_to_invoice
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
 from usage.models import UsageDay

@@ -17,7 +17,7 @@ from billing.invoicing import (
     invoices_generate_for_period,
 )
 from billing.models import Invoice, InvoiceEvent, InvoiceLine, InvoiceSequence, InvoiceUsage
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
 from usage.models import UsageDay

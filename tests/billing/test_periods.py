@@ -12,7 +12,7 @@ from billing.invoicing.periods import (
     period_last_closed,
     period_parse,
 )
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")

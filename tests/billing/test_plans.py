@@ -12,7 +12,7 @@ from billing.plans import (
     terms_to_json,
 )
 from billing.rating import PlanTerms, Tier
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory
 

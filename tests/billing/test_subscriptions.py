@@ -24,7 +24,7 @@ from billing.plans import (
     subscription_delete,
     subscription_update,
 )
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory, add_usage, in_thread
 

@@ -20,7 +20,7 @@ from billing.models import CreditLimitEmail, Invoice
 from billing.traffic_policy import customer_exposure, customer_traffic_policy_apply
 from billing.traffic_policy.notice import credit_limit_email_send
 from config.celery import app as celery_app
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
 from usage.models import Allocation, SubAccountTraffic

@@ -19,7 +19,7 @@ from billing.invoicing import (
     invoices_issue_for_period,
 )
 from billing.models import Invoice, InvoiceEvent, InvoiceUsage
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import GIB, PlanFactory, SubscriptionFactory, add_usage
 from usage.models import UsageDay

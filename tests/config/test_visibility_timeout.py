@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.celery import (
+from config.celery import app
+from core.task_options import (
     DEFAULT_VISIBILITY_TIMEOUT,
     LONGEST_HARD_TIME_LIMIT,
     RESELLER_BATCH_TIME_LIMITS,
-    app,
     broker_visibility_timeout,
 )
 

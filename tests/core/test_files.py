@@ -22,8 +22,8 @@ from django.core.mail import EmailMessage
 
 from billing.credit_notes.models import CreditNote
 from billing.models import Invoice
-from config.mail import EmlFileBackend
 from core.files import AtomicFileSystemStorage, file_write_atomic
+from core.mail import EmlFileBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 4096 + b"\n%%EOF\n"  # 1 MiB and a bit
@@ -175,7 +175,7 @@ _CHILD = textwrap.dedent(
     from django.core.files.base import ContentFile
     from django.core.files.storage import storages
     from django.core.mail import EmailMessage
-    from config.mail import EmlFileBackend
+    from core.mail import EmlFileBackend
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death
     resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, resource.RLIM_INFINITY))

@@ -513,12 +513,12 @@ def test_a_body_nested_too_deeply_is_a_400_not_a_500(tenants):
 
 
 def test_the_parser_answers_a_body_nested_too_deeply_with_a_parse_error():
-    """config.parsers.JSONParser on its own (the API uses it once configured, see above)."""
+    """core.parsers.JSONParser on its own (the API uses it once configured, see above)."""
     import io
 
     from rest_framework.exceptions import ParseError
 
-    from config.parsers import JSONParser
+    from core.parsers import JSONParser
 
     with pytest.raises(ParseError, match="nested too deeply"):
         JSONParser().parse(io.BytesIO(DEEP), "application/json", {})

@@ -16,7 +16,7 @@ import pytest
 from billing.credit_notes.amounts import NetTax
 from billing.credit_notes.selectors import invoice_credited
 from billing.credit_notes.services import credit_note_create
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests.billing.test_credit_notes import make_issued_invoice
 
 pytestmark = pytest.mark.django_db

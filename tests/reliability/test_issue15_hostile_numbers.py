@@ -28,8 +28,8 @@ from django.urls import reverse
 from accounts.admin import ResellerForm
 from billing.credit_notes.models import CreditNote
 from billing.models import Plan
-from config.query import MAX_BIGINT
 from core.money import NOT_PLAIN
+from core.query import MAX_BIGINT
 from tests import factories
 from tests.api.conftest import key_client
 from tests.billing.test_billing_rules import admin_errors, admin_post, graduated

@@ -8,9 +8,9 @@ import datetime as dt
 import pytest
 
 from accounts.models import Provider
-from config.celery import UPSTREAM_TIME_LIMITS
 from config.celery import app as celery_app
-from config.errors import ApplicationError
+from core.errors import ApplicationError
+from core.task_options import UPSTREAM_TIME_LIMITS
 from tests import factories
 from usage.models import Allocation
 from usage.providers.base import (

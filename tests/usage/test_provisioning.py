@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Customer, Provider, SubAccount
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from usage.models import Allocation, Provisioning
 from usage.providers import build_connector

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from accounts.models import Customer, Provider, SubAccount
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from usage.models import AccessChange, Allocation
 from usage.providers import build_connector

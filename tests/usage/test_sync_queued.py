@@ -10,7 +10,7 @@ from django.db import connection
 from django.urls import reverse
 
 from accounts.models import Provider, SubAccount
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from tests import factories
 from tests.usage.fakes import FakeHistory, FakeLedger, utc
 from usage import tasks

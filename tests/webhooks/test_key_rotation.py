@@ -5,8 +5,8 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.db import connection
 
-from accounts.crypto import _fernet_for
 from accounts.services import encrypted_fields
+from core.crypto import _fernet_for
 from tests.factories import ResellerFactory
 from webhooks.models import WebhookEndpoint
 from webhooks.services import webhook_endpoint_create

@@ -23,9 +23,9 @@ from accounts.admin import (
     admin_extend,
 )
 from accounts.models import Customer, Provider, SubAccount, UpstreamAccount
-from config.admin.charts import daily_bar_chart
-from config.admin.formatting import gb, gb_text
-from config.errors import ApplicationError
+from core.charts import daily_bar_chart
+from core.errors import ApplicationError
+from core.formatting import gb, gb_text
 
 # Imported for its side effect: registers the usage tasks with Celery in every process that
 # loads the admin (FLOWBILL_AFTER_SYNC_TASKS resolves them by name).

@@ -6,7 +6,7 @@ never add, change or delete; they show every attempt and its outcome."""
 from django.contrib import admin
 
 from accounts.admin import ReadOnlyInline
-from config.admin.formatting import gb_text
+from core.formatting import gb_text
 from usage.admin.records import ReadOnlyTenantAdmin
 from usage.models import AccessChange, Allocation, Provisioning
 

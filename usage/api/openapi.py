@@ -1,11 +1,11 @@
 """OpenAPI texts of usage's operations and fields: a summary, a description and examples for
 every operation, a description for every field. Applied once, when the URLs are loaded
-(`usage.api.urls`), through config.openapi."""
+(`usage.api.urls`), through core.openapi."""
 
 from __future__ import annotations
 
-from config.openapi import COMMON_FIELDS, apply_texts
-from config.openapi import example as _ex
+from core.openapi import COMMON_FIELDS, apply_texts
+from core.openapi import example as _ex
 from usage.api import serializers as ser
 from usage.api import views
 
@@ -223,8 +223,8 @@ _OPERATIONS = [
         "replays the first 202 instead of queueing again. Each upstream request still "
         "draws on the upstream account's request budget (a task short of it retries with "
         "backoff). Refused with 400 `validation_error`: an `upstream_account` that is not "
-        "yours or does not exist (`Invalid pk`), or an unknown key; with 400 "
-        "`upstream_account_inactive`: an inactive one. A task broker that cannot be reached "
+        "yours or does not exist (`Invalid pk`), or an unknown key; with "
+        "`upstream_account_inactive`: an inactive one (409). A task broker that cannot be reached "
         "is a 503 `service_unavailable`.",
         [
             _ex("One upstream account", {"upstream_account": 1}, request=True),
@@ -374,7 +374,8 @@ _OPERATIONS = [
         "IPFoxy caches these figures for a minute, so an allocation confirmed seconds ago "
         "may not show yet. Refused with 409: " + views._STATE_409 + " (BytesFlows "
         "remaining traffic is in its hourly ledger snapshots instead). An upstream that "
-        "fails is a 502 with its error code (`extra.retryable`). A sub-account that is not "
+        "fails is a 502 with its error code, a 503 when it could not be reached "
+        "(`extra.retryable`). A sub-account that is not "
         "yours is a 404 `not_found`.",
         [_ex("Traffic", _TRAFFIC)],
     ),

@@ -6,8 +6,8 @@ from accounts' sub-account texts."""
 from __future__ import annotations
 
 from accounts.api.openapi import BYTESFLOWS_SUB_ACCOUNT, SUB_ACCOUNT
-from config.openapi import COMMON_FIELDS, apply_texts
-from config.openapi import example as _ex
+from core.openapi import COMMON_FIELDS, apply_texts
+from core.openapi import example as _ex
 from usage.api import provisioning_serializers as ser
 from usage.api import provisioning_views as views
 

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from accounts.api.serializers import StrictInputSerializer, SubAccountOutputSerializer
 from accounts.models import Customer, SubAccount, UpstreamAccount
-from config.query import MAX_BIGINT, AsciiIntegerField
+from core.query import MAX_BIGINT, AsciiIntegerField
 from usage.models import Allocation, Provisioning
 from usage.providers.reseller import EXPIRY_DAYS
 

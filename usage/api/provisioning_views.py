@@ -18,15 +18,15 @@ from rest_framework.response import Response
 
 from accounts.api.base import CustomerScopedView, ResellerScopedView
 from accounts.api.serializers import (
-    ApiErrorSerializer,
     CustomerSubAccountQuerySerializer,
     SubAccountCreateInputSerializer,
     SubAccountOutputSerializer,
     SubAccountQuerySerializer,
 )
 from accounts.models import Customer, SubAccount, UpstreamAccount
-from config.errors import ApplicationError
-from config.query import StrictQueryMixin, query_error_responses
+from core.errors import ApplicationError
+from core.openapi import ApiErrorSerializer
+from core.query import StrictQueryMixin, query_error_responses
 from usage.api.provisioning_serializers import (
     CustomerSubAccountOutputSerializer,
     ProvisionedSubAccountOutputSerializer,
@@ -41,17 +41,6 @@ from usage.services.provisioning import (
     sub_account_add,
     sub_account_provision,
 )
-
-
-class ProvisioningRefusedError(ApplicationError):
-    """The upstream refused to create the sub-account (nothing was created): 409 when the
-    reseller can fix it upstream (balance), else 502."""
-
-    http_status = 502
-
-
-#: Upstream refusals that are the reseller's account state, not an upstream failure.
-_CONFLICT_REFUSALS = frozenset({"upstream_insufficient_balance"})
 
 _PROVISION_409 = (
     "`provider_has_no_reseller_api` (BytesFlows publishes no write API), "
@@ -103,14 +92,11 @@ class SubAccountProvisionView(ResellerScopedView):
             body = ProvisionedSubAccountOutputSerializer(sub_account, context=context).data
             return Response(body, status=201)
         if row.status == Provisioning.Status.FAILED:
-            error = ProvisioningRefusedError(
+            raise ApplicationError(
                 row.error_code or "upstream_error",
                 f"The upstream did not create the sub-account: {row.error}",
                 extra={"provisioning": row.pk},
             )
-            if row.error_code in _CONFLICT_REFUSALS:
-                error.http_status = 409
-            raise error
         return Response(ProvisioningOutputSerializer(row).data, status=202)
 
 

@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from accounts.api.serializers import StrictInputSerializer, StrictModelInputSerializer
 from accounts.models import Customer, SubAccount, UpstreamAccount
-from config.query import MAX_BIGINT, AsciiIntegerField, id_parameter
+from core.query import MAX_BIGINT, AsciiIntegerField, id_parameter
 from usage.models import Allocation, SyncRun, UsageAlertRule
 from usage.services.alert_rules import RULE_FIELDS
 
@@ -142,7 +142,7 @@ class SyncRequestInputSerializer(StrictInputSerializer):
         queryset=UpstreamAccount.objects.none(),
         required=False,
         help_text="Sync only this upstream account; absent: every active one. An inactive "
-        "one is refused by the service (400 `upstream_account_inactive`).",
+        "one is refused by the service (409 `upstream_account_inactive`).",
     )
 
     tenant_scoped_fields = {"upstream_account": UpstreamAccount}

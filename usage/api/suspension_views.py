@@ -18,7 +18,6 @@ from rest_framework.response import Response
 from accounts.api.base import ResellerScopedView
 from accounts.api.openapi import CLOSED_SUB_ACCOUNT, CUSTOMER
 from accounts.api.serializers import (
-    ApiErrorSerializer,
     CustomerOutputSerializer,
     StrictInputSerializer,
     SubAccountCloseInputSerializer,
@@ -27,7 +26,8 @@ from accounts.api.serializers import (
 from accounts.api.views import _sub_account_conflicts, _SubAccountView
 from accounts.models import Customer
 from accounts.sub_accounts import reseller_today
-from config.openapi import example as _ex
+from core.openapi import ApiErrorSerializer
+from core.openapi import example as _ex
 from usage.api.views import api_actor
 from usage.services.suspension import (
     REASON_MAX_LENGTH,

@@ -19,9 +19,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts.api.base import CustomerScopedView, ResellerScopedView
-from accounts.api.serializers import ApiErrorSerializer
 from accounts.models import Customer, SubAccount, UpstreamAccount
-from config.query import StrictQueryMixin, query_error_responses
+from core.openapi import ApiErrorSerializer
+from core.query import StrictQueryMixin, query_error_responses
 from usage.api.serializers import (
     UNITS,
     AllocationCreateInputSerializer,
@@ -167,7 +167,14 @@ class ResellerSyncView(ResellerScopedView):
     @extend_schema(
         operation_id="reseller_sync_create",
         request=SyncRequestInputSerializer,
-        responses={202: SyncRequestOutputSerializer},
+        responses={
+            202: SyncRequestOutputSerializer,
+            409: OpenApiResponse(
+                ApiErrorSerializer,
+                description="`upstream_account_inactive`: the upstream account is switched off; "
+                "activate it before syncing.",
+            ),
+        },
     )
     def post(self, request):
         data = self.parse(SyncRequestInputSerializer)
@@ -372,8 +379,13 @@ class SubAccountTrafficView(_SubAccountChildMixin, ResellerScopedView):
             502: OpenApiResponse(
                 ApiErrorSerializer,
                 description="The upstream failed; `code` is its error "
-                "(`upstream_auth_failed`, `upstream_unavailable`, `upstream_rate_limited`, "
-                "...), `extra.retryable` says whether trying again later may help.",
+                "(`upstream_auth_failed`, `upstream_bad_response`, ...), `extra.retryable` "
+                "says whether trying again later may help.",
+            ),
+            503: OpenApiResponse(
+                ApiErrorSerializer,
+                description="The upstream could not be reached or rate-limited the read "
+                "(`upstream_unavailable`, `upstream_rate_limited`): try again later.",
             ),
         },
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.models import Customer, Reseller
-from config.errors import NotFoundError
+from core.errors import NotFoundError
 from usage.models import UsageAlertRule
 
 #: The fields a rule is made of besides its customer (API, admin).

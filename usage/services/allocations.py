@@ -19,7 +19,7 @@ import datetime as dt
 from django.db import transaction
 
 from accounts.models import Customer, SubAccount, UpstreamAccount
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.models import Allocation
 from usage.providers.reseller import EXPIRY_DAYS, MAX_FLOW_MB, ResellerConnector
 from usage.providers.reseller import new_idempotency_key as _new_key

@@ -25,7 +25,7 @@ from django.conf import settings
 
 from accounts.models import Provider, SubAccount, UpstreamAccount
 from accounts.upstream_urls import upstream_allowed_hosts
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.providers.ratelimit import InProcessBudget, RedisBudget, RequestBudget
 from usage.providers.reseller import ResellerConnector, check_account
 
@@ -107,8 +107,6 @@ RESELLER_PROVIDERS = frozenset({Provider.IPFOXY})
 class UpstreamStateError(ApplicationError):
     """The sub-account (or its upstream account) is in no state for this upstream
     operation: a 409 wherever it surfaces."""
-
-    http_status = 409
 
 
 #: The credentials a reseller API call signs with (IPFoxy's api-id and api-token).

@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-
-from config.celery import app as celery_app
 
 # Inside `usage_followups_batched()`: the customers whose usage changed, queued on exit.
 _batch: ContextVar[set[int] | None] = ContextVar("usage_followups_batch", default=None)

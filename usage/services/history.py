@@ -6,7 +6,7 @@ import datetime as dt
 
 from accounts.models import SubAccount
 from accounts.selectors import sub_account_synced_until
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.models import SyncRun
 from usage.providers.base import BadResponseError, HistoryConnector
 from usage.services.connectors import connector_for_upstream_account

@@ -22,7 +22,7 @@ import datetime as dt
 from collections import defaultdict
 
 from accounts.models import SubAccount
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.models import LedgerRecordState, LedgerSnapshot, SyncRun, UsageAnomaly
 from usage.providers.base import BadResponseError, LedgerConnector
 from usage.providers.base import LedgerSnapshot as LedgerSnapshotDTO

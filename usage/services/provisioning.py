@@ -37,7 +37,7 @@ from django.db import transaction
 
 from accounts.models import Customer, Provider, SubAccount, UpstreamAccount
 from accounts.services import sub_account_create
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.models import Allocation, Provisioning
 from usage.providers.base import ParameterError, UpstreamError
 from usage.providers.reseller import EXPIRY_DAYS, ResellerConnector, new_proxy_password
@@ -78,13 +78,6 @@ PASSWORD_LENGTH = 14
 RENAMES = 2
 #: Tries to draw a name no row of the upstream account has (a clash is a 1 in 10^9 event).
 _DRAWS = 20
-
-
-class UpstreamCheckError(ApplicationError):
-    """The upstream could not say whether a sub-account exists: 503 (try again) unless it
-    refused the credentials (502)."""
-
-    http_status = 503
 
 
 # --- names and passwords -------------------------------------------------------------------
@@ -345,7 +338,7 @@ def upstream_sub_account_check(
     """Ask IPFoxy whether it lists `upstream_id` (`get-sub-account-list` filtered by it):
     its proxy login (`password`, `ip_whitelist`) when it does; 400
     `upstream_sub_account_unknown` naming `upstream_id` when it does not (or it is the main
-    account); `UpstreamCheckError` when the upstream cannot say."""
+    account); the upstream's code when it cannot say (503 to try again, 502 when it refused)."""
     unknown = ApplicationError(
         "upstream_sub_account_unknown",
         f"upstream_id: {upstream_account.name!r} does not list a sub-account {upstream_id[:64]!r}.",
@@ -359,14 +352,11 @@ def upstream_sub_account_check(
     except ParameterError:  # IPFoxy answers 60400 for a name it does not know
         raise unknown from None
     except UpstreamError as exc:
-        error = UpstreamCheckError(
+        raise ApplicationError(
             exc.code,
             f"The upstream could not be asked whether it has {upstream_id[:64]!r}: {exc}",
             extra={"retryable": exc.retryable},
-        )
-        if exc.code == "upstream_auth_failed":
-            error.http_status = 502
-        raise error from exc
+        ) from exc
     for listed in page.rows:
         if listed.upstream_id == upstream_id and not listed.is_main:
             login: dict[str, Any] = {"ip_whitelist": list(listed.ip_whitelist)}

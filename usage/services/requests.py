@@ -41,7 +41,8 @@ from django.db import transaction
 
 from accounts.models import Provider, Reseller, SubAccount, UpstreamAccount
 from accounts.selectors import sub_accounts_syncable
-from config.errors import ApplicationError, NotFoundError
+from core.enqueue import task_named
+from core.errors import ApplicationError, NotFoundError
 from usage.models import SyncRun
 from usage.services.runs import sync_run_failed_notify
 from usage.services.storage import floor_hour
@@ -93,15 +94,13 @@ def sync_task_send(
     """Send the task that syncs one sub-account: a usage sync of `window` (`SyncRun.Kind.USAGE`,
     IPFoxy) or a ledger snapshot (`SNAPSHOT`, BytesFlows), filling the queued `sync_run_id`
     when given. Sync now and the hourly beat both send through here."""
-    from usage import tasks  # the tasks import the services: not at the top
-
     if kind == SyncRun.Kind.SNAPSHOT:
         name, args = "usage_snapshot_bytesflows_task", [sub_account_id]
     else:
         start, end = window
         name = "usage_sync_sub_account_task"
         args = [sub_account_id, start.isoformat(), end.isoformat()]
-    task = getattr(tasks, name)
+    task = task_named(f"usage.tasks.{name}")
     options: dict = {}
     if sync_run_id is not None:
         options["kwargs"] = {"sync_run_id": sync_run_id}
@@ -222,10 +221,9 @@ def _send(run: SyncRun, *, task_id: str | None = None) -> None:
 
 
 def _discovery_send(*, upstream_ids: list[int], now: dt.datetime) -> None:
-    from usage import tasks  # the tasks import the services: not at the top
-
+    task = task_named("usage.tasks.usage_discover_sub_accounts_task")
     for upstream_id in upstream_ids:
-        tasks.usage_discover_sub_accounts_task.delay(upstream_id, now.isoformat())
+        task.delay(upstream_id, now.isoformat())
 
 
 def sync_runs_publish(*, messages: list[tuple[SyncRun, str | None]]) -> None:

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 
 from accounts.models import Provider, SubAccount
 from accounts.selectors import sub_account_holder_ids
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.locks import sub_account_sync_lock
 from usage.models import SyncRun
 from usage.providers.base import AuthError, UpstreamError

@@ -23,7 +23,7 @@ from django.db import transaction
 
 from accounts.models import Customer, SubAccount
 from accounts.sub_accounts import sub_account_close
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.services.access import (
     REASON_CUSTOMER_REINSTATED,
     REASON_CUSTOMER_SUSPENDED,
@@ -38,12 +38,6 @@ from webhooks.events import webhook_event_record
 
 SuspendedBy = Customer.SuspendedBy
 REASON_MAX_LENGTH = 500
-
-
-class SuspensionConflict(ApplicationError):
-    """The customer is not in the state the action needs: a 409."""
-
-    http_status = 409
 
 
 def _reason_error(message: str) -> ApplicationError:
@@ -106,7 +100,7 @@ def customer_suspend(
     with transaction.atomic():
         locked = _lock_customer(customer)
         if locked.status == Customer.Status.SUSPENDED:
-            raise SuspensionConflict(
+            raise ApplicationError(
                 "customer_already_suspended",
                 f"{locked} is already suspended (since {locked.suspended_at:%Y-%m-%d %H:%M} "
                 "UTC); reinstate it first to suspend it again.",
@@ -147,11 +141,11 @@ def customer_reinstate(
     with transaction.atomic():
         locked = _lock_customer(customer)
         if locked.status != Customer.Status.SUSPENDED:
-            raise SuspensionConflict(
+            raise ApplicationError(
                 "customer_not_suspended", f"{locked} is not suspended; there is nothing to undo."
             )
         if by == SuspendedBy.OVERDUE and locked.suspended_by != SuspendedBy.OVERDUE:
-            raise SuspensionConflict(
+            raise ApplicationError(
                 "customer_suspended_by_staff",
                 f"{locked} was suspended by staff; only staff reinstate it.",
             )

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 
 from accounts.models import SubAccount, UpstreamAccount
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.models import Allocation, SubAccountTraffic, UpstreamPoolBalance
 from usage.providers.base import DiscoveredSubAccount, UpstreamError
 from usage.providers.reseller import ResellerConnector
@@ -54,12 +54,6 @@ PAGE_SIZE = 100
 STORED_FRESH_FOR = dt.timedelta(seconds=60)
 
 _FIGURES = ["allocated_bytes", "used_bytes", "remaining_bytes", "as_of"]
-
-
-class UpstreamReadError(ApplicationError):
-    """The upstream did not answer a read usefully: a 502 with the upstream error's code."""
-
-    http_status = 502
 
 
 def _aware(now: dt.datetime) -> dt.datetime:
@@ -246,7 +240,8 @@ def sub_account_traffic(
 ) -> SubAccountTraffic:
     """`sub_account`'s figures: stored ones when fresh, else asked from the upstream (one
     request) and stored. 409 unless its reseller API can be called (`reseller_api_check`);
-    502 `UpstreamReadError` when the upstream fails. `connector`: tests."""
+    the upstream's code when it fails (502, or 503 when it could not be
+    reached: try again). `connector`: tests."""
     now = _aware(now)
     reseller_api_check(sub_account=sub_account)
     stored = _fresh_stored(sub_account, now)
@@ -259,7 +254,7 @@ def sub_account_traffic(
         extra: dict[str, object] = {"retryable": exc.retryable}
         if exc.retry_after is not None:
             extra["retry_after"] = exc.retry_after
-        raise UpstreamReadError(
+        raise ApplicationError(
             exc.code, f"The upstream refused the read: {exc}", extra=extra
         ) from exc
     return _remember(

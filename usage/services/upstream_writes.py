@@ -43,10 +43,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from celery import current_app as celery_app
 from django.db import models, transaction
 
-from config.celery import app as celery_app
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.models import UpstreamWriteStatus
 from usage.providers.base import OutcomeUnknownError, UpstreamError
 from usage.services.connectors import UpstreamStateError

@@ -1,11 +1,11 @@
 """OpenAPI texts of webhooks' operations and fields: a summary, a description and examples for
 every operation, a description for every field. Applied once, when the URLs are loaded
-(`webhooks.api.urls`), through config.openapi."""
+(`webhooks.api.urls`), through core.openapi."""
 
 from __future__ import annotations
 
-from config.openapi import COMMON_FIELDS, apply_texts
-from config.openapi import example as _ex
+from core.openapi import COMMON_FIELDS, apply_texts
+from core.openapi import example as _ex
 from webhooks.api import serializers as ser
 from webhooks.api import views
 

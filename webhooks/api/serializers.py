@@ -9,7 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.api.serializers import StrictInputSerializer
-from config.query import PublicIdField, id_parameter
+from core.query import PublicIdField, id_parameter
 from webhooks.catalogue import EVENT_TYPE_CHOICES, EVENT_TYPES
 from webhooks.models import (
     ATTEMPT_LOG_FIELDS,

@@ -13,8 +13,8 @@ from rest_framework import mixins, status
 from rest_framework.response import Response
 
 from accounts.api.base import ResellerScopedView
-from accounts.api.serializers import ApiErrorSerializer
-from config.query import StrictQueryMixin, query_error_responses
+from core.openapi import ApiErrorSerializer
+from core.query import StrictQueryMixin, query_error_responses
 from webhooks import services
 from webhooks.api.serializers import (
     WebhookDeliveryDetailOutputSerializer,

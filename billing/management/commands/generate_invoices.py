@@ -30,7 +30,7 @@ from billing.invoicing.generate import skipped_refusal
 from billing.invoicing.pdf_pool import default_pdf_processes
 from billing.money import format_money
 from billing.selectors import customers_to_invoice
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class Command(BaseCommand):

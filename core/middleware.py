@@ -1,6 +1,6 @@
 """Answer 503 instead of a stack trace when the database, the broker or Redis is down.
 
-API views get their 503 from the DRF exception handler (`config.errors`). This middleware
+API views get their 503 from the DRF exception handler (`core.errors`). This middleware
 covers everything else: admin pages, the health check, plain Django views, and errors raised
 inside other middleware (a session read or write), which Django would otherwise turn into a
 500 page (a technical one with DEBUG on). Under `/api/` the body is the API's JSON error;
@@ -15,7 +15,7 @@ from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import escape
 
-from config.errors import (
+from core.errors import (
     SERVICE_RETRY_AFTER,
     log_unavailable,
     service_unavailable_body,

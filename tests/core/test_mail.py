@@ -5,7 +5,7 @@ from email import policy
 
 from django.core.mail import EmailMessage
 
-from config.mail import EmlFileBackend
+from core.mail import EmlFileBackend
 
 
 def test_each_message_is_its_own_eml_file_with_its_attachment(tmp_path):

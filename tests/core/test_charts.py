@@ -4,7 +4,7 @@ import datetime as dt
 import re
 from decimal import Decimal
 
-from config.admin.charts import MonthPoint, daily_bar_chart, nice_ticks, revenue_margin_chart
+from core.charts import MonthPoint, daily_bar_chart, nice_ticks, revenue_margin_chart
 
 
 def test_ticks_are_round_and_cover_the_range():
