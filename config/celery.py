@@ -15,6 +15,3 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 app = Celery("flowbill")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-# Moved to `core.task_options` (a temporary re-export while the importers move).
-from core.task_options import *  # noqa: E402, F403
