@@ -232,33 +232,54 @@ def _draft(customer, period_start: dt.date, total: str) -> Invoice:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_invoices_issued_at_once_share_the_balance_without_spending_it_twice():
+def test_an_invoice_issued_while_the_balance_is_spent_never_takes_it_twice(monkeypatch):
+    """Issuing (which applies the balance) reads it, then waits; meanwhile a negative
+    adjustment wants the same 100. The balance row's lock makes the adjustment wait and find
+    0 (without it both would take the 100 and the balance would end at -100)."""
+    import time
+
+    from billing.balance import services
+
     customer = factories.CustomerFactory()
     balance_adjust(customer=customer, amount="100.00", reason="Prepaid", now=NOW)
-    drafts = [_draft(customer, dt.date(2026, 9, 1), "80.00"), _draft(customer, OCT, "80.00")]
+    draft = _draft(customer, OCT, "100.00")
     barrier = threading.Barrier(2)
+    issuing = threading.local()
+    real_amount = services.balance_amount
 
-    def issue_one(invoice):
-        def run():
-            with transaction.atomic():
-                locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
-                issue(
-                    [Issued(locked, [], [])],
-                    reseller=locked.reseller,
-                    now=NOW,
-                    actor="",
-                    send_email=False,
-                )
-            return locked.balance_applied
+    def slow_when_issuing(**kwargs):
+        value = real_amount(**kwargs)
+        if getattr(issuing, "on", False):
+            time.sleep(0.5)  # the adjustment runs now
+        return value
 
-        return run
+    monkeypatch.setattr(services, "balance_amount", slow_when_issuing)
+
+    def issue_it():
+        issuing.on = True
+        with transaction.atomic():
+            locked = Invoice.objects.select_for_update().get(pk=draft.pk)
+            issue(
+                [Issued(locked, [], [])],
+                reseller=locked.reseller,
+                now=NOW,
+                actor="",
+                send_email=False,
+            )
+        return locked.balance_applied
+
+    def spend():
+        time.sleep(0.25)  # after the issuing read the balance
+        try:
+            return balance_adjust(customer=customer, amount="-100.00", reason="Wire", now=NOW)
+        except ApplicationError as exc:
+            return exc.code
 
     with ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(in_thread(barrier, issue_one(d))) for d in drafts]
-        applied = sorted(f.result() for f in futures)
-    assert applied == [Decimal("20.00"), Decimal("80.00")]
+        futures = [pool.submit(in_thread(barrier, fn)) for fn in (issue_it, spend)]
+        applied, spent = [f.result() for f in futures]
+    assert (applied, spent) == (Decimal("100.00"), "balance_insufficient")
     assert balance_of(customer) == "0.00"
-    assert BalanceEntry.objects.filter(kind="applied").count() == 2
 
 
 def test_the_pdf_prints_balance_applied_and_amount_due_under_the_total(customer):
