@@ -683,6 +683,7 @@ def exposure_panel(*, customer: Customer, now) -> Panel:
         ("Last month, not invoiced yet", exposure.unissued),
         ("This month's usage so far", exposure.usage_so_far),
         ("Traffic allocated, not used yet", exposure.unused_traffic),
+        ("Customer balance held (prepaid credit)", -exposure.customer_balance),
     ]
     reached = customer.credit_limit_reached_at
     return Panel(

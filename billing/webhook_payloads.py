@@ -153,6 +153,7 @@ def exposure_figures(exposure: Exposure) -> dict[str, object]:
         "usage_so_far": str(exposure.usage_so_far),
         "unused_traffic": str(exposure.unused_traffic),
         "unused_bytes": exposure.unused_bytes,
+        "customer_balance": str(exposure.customer_balance),
         "total": str(exposure.total),
     }
 

@@ -50,7 +50,8 @@ class CustomerExposureOutputSerializer(serializers.Serializer):
         allow_null=True, read_only=True, help_text="The low-water mark per sub-account, bytes."
     )
     balance_due = MoneyField(
-        help_text="Balance due on finalized invoices (total net of credit notes)."
+        help_text="Balance due on finalized monthly invoices (net of credit notes, payments "
+        "and balance applied; unpaid top-up invoices are prepayments and count 0)."
     )
     unissued = MoneyField(
         help_text="The month just closed while it has no issued invoice yet (its own lines)."
@@ -65,7 +66,14 @@ class CustomerExposureOutputSerializer(serializers.Serializer):
         read_only=True,
         help_text="Remaining bytes of its open sub-accounts plus allocations not counted yet.",
     )
-    total = MoneyField(help_text="The exposure: the sum of the four parts.")
+    customer_balance = MoneyField(
+        help_text="The customer balance held in its currency (credit that pays its next "
+        "invoices), subtracted from the total."
+    )
+    total = MoneyField(
+        help_text="The exposure: the four parts owed minus `customer_balance` (negative when "
+        "the balance covers more than is owed)."
+    )
     available = _OptionalMoneyField(
         allow_null=True, help_text="credit_limit - total (negative: over it); null: no limit."
     )
@@ -85,10 +93,11 @@ class CustomerExposureView(ResellerScopedView):
         operation_id="reseller_customers_exposure",
         summary="A customer's exposure against its credit limit",
         description="What the customer owes or will owe, by part, in its currency: balance "
-        "due on finalized invoices, the closed month not invoiced yet, this month's usage "
-        "rated so far and the traffic allocated to it and not used yet at its plans' "
-        "prices. The credit-limit policy tops up only while this plus the next chunk stays "
-        "within `credit_limit`. Not your customer: 404.",
+        "due on finalized monthly invoices, the closed month not invoiced yet, this month's "
+        "usage rated so far and the traffic allocated to it and not used yet at its plans' "
+        "prices, less the customer balance it holds (prepaid credit). The credit-limit "
+        "policy tops up only while this plus the next chunk stays within `credit_limit`. "
+        "Not your customer: 404.",
         responses={
             200: CustomerExposureOutputSerializer,
             404: OpenApiResponse(ApiErrorSerializer, description="Not one of your customers."),
@@ -110,8 +119,9 @@ class CustomerExposureView(ResellerScopedView):
                     "usage_so_far": "135.00",
                     "unused_traffic": "25.00",
                     "unused_bytes": 10737418240,
-                    "total": "370.00",
-                    "available": "130.00",
+                    "customer_balance": "50.00",
+                    "total": "320.00",
+                    "available": "180.00",
                     "period_start": "2026-03-01",
                     "period_end": "2026-04-01",
                     "as_of": "2026-03-10T12:30:00Z",
@@ -138,6 +148,7 @@ class CustomerExposureView(ResellerScopedView):
             usage_so_far=exposure.usage_so_far,
             unused_traffic=exposure.unused_traffic,
             unused_bytes=exposure.unused_bytes,
+            customer_balance=exposure.customer_balance,
             total=exposure.total,
             available=None if limit is None else limit - exposure.total,
             period_start=exposure.period_start,

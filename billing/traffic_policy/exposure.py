@@ -1,13 +1,25 @@
 """A customer's exposure: what it owes or will owe, in its currency (one selector, so the
 API, the policy run and any screen show the same figure).
 
-    exposure = balance due    (finalized invoices: total net of credit notes; paid/void 0)
+    exposure = balance due    (finalized monthly invoices: total net of credit notes, balance
+                               applied and payments; paid/void 0)
              + unissued       (the last closed month while it has no issued invoice yet:
                                its own lines, as its draft will read, adjustments left out)
              + usage so far   (the open month rated by the invoice engine, as the API's
                                current-usage estimate: `invoice_preview`)
              + unused traffic (remaining bytes of its open sub-accounts, plus allocations
                                not in those figures yet, priced at its plans)
+             - customer balance (credit held in the customer's currency, `billing.balance`:
+                               not applied to any invoice yet, it pays the next ones)
+
+A top-up invoice (`Invoice.kind == top_up`, `billing.topups`) is a prepayment, not a debt
+for traffic: unpaid it counts nothing, paid its money is on the balance (a traffic pack's
+bytes, once allocated, are in unused traffic, and the balance the pack bought pays them).
+The balance is never below 0, but the exposure can be: a prepaid customer holding 500.00 of
+balance that has used 100.00 has an exposure of -400.00, i.e. 400.00 more room than the
+credit limit itself. The policy compares exposure plus the next chunk with `credit_limit`,
+so that credit is what lets a prepaid customer be topped up (a limit of 0 means "prepaid
+only": top up only what the balance covers).
 
 Unused traffic is priced by the engine itself: rate(usage so far + unused) - rate(usage so
 far), the unused bytes added to each sub-account's usage of today, so graduated, volume and
@@ -28,6 +40,7 @@ from decimal import Decimal
 from django.db.models import Q, Sum
 
 from accounts.models import Customer, SubAccount
+from billing.balance.selectors import customer_balances
 from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.invoicing import invoice_compute, invoice_preview, period_containing
 from billing.invoicing.context import RatingContext
@@ -55,10 +68,13 @@ class Exposure:
     unused_bytes: int
     period_start: dt.date
     period_end: dt.date
+    customer_balance: Decimal
 
     @property
     def total(self) -> Decimal:
-        return self.balance_due + self.unissued + self.usage_so_far + self.unused_traffic
+        """The four parts owed less the balance held (negative: more credit than owed)."""
+        owed = self.balance_due + self.unissued + self.usage_so_far + self.unused_traffic
+        return owed - self.customer_balance
 
 
 @dataclass(frozen=True)
@@ -73,11 +89,12 @@ class ExposureBase:
     unissued: Decimal
     usage_so_far: Decimal
     unused_by_sub_account: Mapping[int, int]
+    customer_balance: Decimal
 
     @property
     def fixed(self) -> Decimal:
-        """What no top-up changes: balance due and the unissued month."""
-        return self.balance_due + self.unissued
+        """What no top-up changes: balance due and the unissued month, less the balance."""
+        return self.balance_due + self.unissued - self.customer_balance
 
 
 class _WithExtraUsage(RatingContext):
@@ -102,9 +119,12 @@ class _WithExtraUsage(RatingContext):
 
 
 def customer_balance_due(*, customer: Customer) -> Decimal:
-    """The sum of `balance_due` over the customer's finalized (unpaid) invoices."""
+    """The sum of `balance_due` over the customer's finalized (unpaid) monthly invoices (a
+    top-up invoice is a prepayment: see the module text)."""
     invoices = invoices_with_credit_totals(
-        Invoice.objects.filter(customer_id=customer.pk, status=InvoiceStatus.FINALIZED)
+        Invoice.objects.filter(
+            customer_id=customer.pk, status=InvoiceStatus.FINALIZED, kind=InvoiceKind.PERIOD
+        )
     )
     return Decimal(invoices.aggregate(s=Sum("balance_due"))["s"] or ZERO)
 
@@ -162,6 +182,8 @@ def exposure_base(*, customer: Customer, now: dt.datetime) -> ExposureBase:
         unissued=_unissued(customer, period_last_closed(tz=tz, now=now)),
         usage_so_far=preview.totals.total,
         unused_by_sub_account=unused_bytes_by_sub_account(customer=customer),
+        # The customer's currency comes first (0 without a balance yet).
+        customer_balance=customer_balances(customer=customer)[0].amount,
     )
 
 
@@ -196,4 +218,5 @@ def customer_exposure(*, customer: Customer, now: dt.datetime) -> Exposure:
         unused_bytes=sum(base.unused_by_sub_account.values()),
         period_start=base.period.start,
         period_end=base.period.end,
+        customer_balance=money(base.customer_balance),
     )

@@ -10,9 +10,10 @@ deciding at once take turns; the second sees the first one's pending allocations
   read: the figure does not show it yet). A sub-account without a stored figure waits for
   the next traffic refresh. The driest goes first.
 - Each gets one allocation of `topup_bytes` (reason `auto_topup`, actor `system`, never
-  expiring) while exposure (`billing.traffic_policy.exposure`) plus the value of every
-  chunk given in this run plus this one stays within `credit_limit`: each chunk is priced by
-  the rating engine on top of the previous ones.
+  expiring) while exposure (`billing.traffic_policy.exposure`: what is owed less the customer
+  balance held, so prepaid credit makes room) plus the value of every chunk given in this
+  run plus this one stays within `credit_limit`: each chunk is priced by the rating engine on
+  top of the previous ones.
 - The first chunk that would pass the limit stops the run: nothing more is allocated. If
   `credit_limit_reached_at` is empty it is set, and `customer.credit_limit_reached` is
   emitted and the customer emailed (after commit); a later run that is refused again says

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.services import customer_update
+from billing.balance.services import balance_adjust
 from billing.invoicing import period_containing
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
@@ -60,11 +61,18 @@ def test_exposure_answers_the_parts_the_limit_and_the_room_left(reseller_api, re
         "usage_so_far": "10.00",
         "unused_traffic": "25.00",
         "unused_bytes": 12 * GIB,
+        "customer_balance": "0.00",
         "total": "35.00",
         "available": "65.00",
         "period_start": open_month.start.isoformat(),
         "period_end": open_month.end.isoformat(),
     }
+
+    # Prepaid credit is subtracted: more of it than is owed makes the total negative.
+    balance_adjust(customer=customer, amount="50.00", reason="prepaid", now=timezone.now())
+    body = reseller_api.get(f"{R}/customers/{customer.pk}/exposure/").json()
+    assert (body["balance_due"], body["customer_balance"]) == ("0.00", "50.00")
+    assert (body["total"], body["available"]) == ("-15.00", "115.00")
 
 
 @pytest.mark.django_db

@@ -14,9 +14,12 @@ from django.core import mail
 
 from accounts.models import Customer
 from accounts.services import customer_update
+from billing.admin import exposure_panel
+from billing.balance.services import balance_adjust
 from billing.credit_notes.services import credit_note_create
 from billing.invoicing import invoice_finalize, invoice_mark_paid, invoices_generate_for_period
 from billing.models import CreditLimitEmail, Invoice
+from billing.topups.services import top_up_create
 from billing.traffic_policy import customer_exposure, customer_traffic_policy_apply
 from billing.traffic_policy.notice import credit_limit_email_send
 from config.celery import app as celery_app
@@ -165,6 +168,53 @@ def test_the_closed_month_counts_until_its_invoice_is_issued(shop):
     assert (exposure.unissued, exposure.balance_due) == (Decimal("0"), Decimal("110.00"))
 
 
+@pytest.mark.django_db
+def test_a_balance_of_50_in_the_customers_currency_lowers_the_exposure_by_50(shop):
+    customer, sub = shop
+    finalized_february(customer, sub)  # 110.00 due
+    add_usage(sub, MAR, 9, 12)  # 108 GiB: 30.00 so far
+    traffic(sub, GIB)  # 2.50 of unused
+    before = customer_exposure(customer=customer, now=NOW)
+    assert (before.customer_balance, before.total) == (Decimal("0"), Decimal("142.50"))
+
+    balance_adjust(customer=customer, amount="50.00", reason="goodwill", now=NOW)
+    balance_adjust(customer=customer, amount="30.00", reason="EUR", currency="EUR", now=NOW)
+
+    after = customer_exposure(customer=customer, now=NOW)
+    assert after.customer_balance == Decimal("50.00")  # the EUR balance is not USD credit
+    assert (after.balance_due, after.usage_so_far, after.unused_traffic) == (
+        Decimal("110.00"),
+        Decimal("30.00"),
+        Decimal("2.50"),
+    )
+    assert after.total == Decimal("92.50")
+    # The admin's panel shows the same parts, the balance as a credit.
+    html = exposure_panel(customer=on_credit_limit(customer, "100.00"), now=NOW).html
+    assert 'Customer balance held (prepaid credit)</th><td class="num">-$50.00' in html
+    assert "<strong>$92.50</strong> of $100.00 credit limit" in html
+
+
+@pytest.mark.django_db
+def test_an_unpaid_top_up_invoice_is_no_debt_and_once_paid_it_is_credit(shop, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    customer, sub = shop
+    add_usage(sub, MAR, 9, 12)  # 30.00 so far, plus February's base fee 10.00 unissued
+    assert customer_exposure(customer=customer, now=NOW).total == Decimal("40.00")
+
+    top_up = top_up_create(customer=customer, amount="100.00", now=NOW, send_email=False)
+    invoice = Invoice.objects.get(pk=top_up.invoice_id)
+    assert (invoice.kind, invoice.status, invoice.total) == ("top_up", "finalized", 100)
+
+    unpaid = customer_exposure(customer=customer, now=NOW)
+    assert (unpaid.balance_due, unpaid.customer_balance) == (Decimal("0"), Decimal("0"))
+    assert unpaid.total == Decimal("40.00")
+
+    invoice_mark_paid(invoice=invoice, now=NOW, actor="login alice")
+    paid = customer_exposure(customer=customer, now=NOW)
+    assert (paid.balance_due, paid.customer_balance) == (Decimal("0"), Decimal("100.00"))
+    assert paid.total == Decimal("-60.00")  # 60.00 of credit beyond what is owed
+
+
 # --- the policy run -------------------------------------------------------------------------
 
 
@@ -248,6 +298,24 @@ def test_the_limit_stops_top_ups_announces_once_and_paying_resumes_them(
     assert paid.exposure == Decimal("57.50")
     customer.refresh_from_db()
     assert customer.credit_limit_reached_at is None
+    assert len(topups(sub)) == 1
+
+
+@pytest.mark.django_db
+def test_a_chunk_that_fits_only_thanks_to_the_balance_is_allocated(shop):
+    customer, sub = shop
+    finalized_february(customer, sub)  # 110.00 due
+    add_usage(sub, MAR, 9, 12)  # 30.00 so far
+    traffic(sub, GIB)  # 2.50 of unused: 142.50; with a 10 GiB chunk (25.00) 167.50
+    on_credit_limit(customer, "150.00")
+    refused = customer_traffic_policy_apply(customer=customer, now=NOW)
+    assert refused.refused == {sub.pk: "credit_limit_reached"} and topups(sub) == []
+
+    balance_adjust(customer=customer, amount="20.00", reason="prepaid", now=NOW)
+
+    run = customer_traffic_policy_apply(customer=customer, now=NOW + dt.timedelta(minutes=5))
+    assert len(run.allocated) == 1 and run.cleared
+    assert run.exposure == Decimal("147.50")  # 167.50 - 20.00, within 150.00
     assert len(topups(sub)) == 1
 
 
