@@ -100,7 +100,12 @@ from accounts.tenancy import (
     request_reseller_set,
     reseller_for_user,
 )
-from core.errors import ApplicationError
+from core.errors import (
+    ApplicationError,
+    log_unavailable,
+    service_unavailable_body,
+    unavailable_service,
+)
 from core.money import ADMIN_FORMFIELD_OVERRIDES
 
 
@@ -333,6 +338,15 @@ class TenantScopedAdmin(admin.ModelAdmin):
             response = getattr(self, f"do_{action}")(request, obj)
         except ApplicationError as exc:
             self.message_user(request, f"Refused: {exc.message}", messages.ERROR)
+            response = None
+        except Exception as exc:
+            # The broker (or Redis, the database) down: the API's 503 detection and message.
+            service = unavailable_service(exc)
+            if service is None:
+                raise
+            log_unavailable(service, exc, request.path)
+            body = service_unavailable_body(service)
+            self.message_user(request, f"Not done: {body['message']}", messages.ERROR)
             response = None
         return response or HttpResponseRedirect(self.change_url(obj))
 

@@ -25,6 +25,7 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
+from django.dispatch import Signal
 
 from accounts.models import Customer, Reseller, SubAccount, SubAccountAssignment, UpstreamAccount
 from core.errors import ApplicationError
@@ -44,6 +45,12 @@ USAGE_DATA_RELATIONS = {
 }
 
 DAY = dt.timedelta(days=1)
+
+#: Sent inside a move's or a close's transaction, the customers' rows locked, with
+#: `customers`: those for whom who is billed for which days changed. Billing re-rates their
+#: drafts in that transaction (`billing.invoicing.refresh`, connected in its AppConfig), as
+#: for a subscription change, so no draft is left rated from the old holders.
+sub_account_holders_changed = Signal()
 
 
 def reseller_today(*, reseller: Reseller, now: dt.datetime) -> dt.date:
@@ -181,9 +188,12 @@ def sub_account_move(
             moved_by=actor[:200],
         )
     # else: the current holder's period had not begun, so it held nothing to keep.
+    previous = locked.customer
     locked.customer = to_customer
     locked.active_from = on_day
-    return _save(locked, sub_account, ["customer", "active_from"])
+    saved = _save(locked, sub_account, ["customer", "active_from"])
+    sub_account_holders_changed.send(SubAccount, customers=[previous, to_customer])
+    return saved
 
 
 @transaction.atomic
@@ -202,7 +212,9 @@ def sub_account_close(*, sub_account: SubAccount, on_day: dt.date) -> SubAccount
     _refuse_invoiced(locked.customer, on_day + DAY, "Cannot close it then")
     locked.status = SubAccount.Status.CLOSED
     locked.active_to = on_day
-    return _save(locked, sub_account, ["status", "active_to"])
+    saved = _save(locked, sub_account, ["status", "active_to"])
+    sub_account_holders_changed.send(SubAccount, customers=[locked.customer])
+    return saved
 
 
 @transaction.atomic

@@ -15,4 +15,10 @@ class BillingConfig(AppConfig):
         from webhooks.payloads import webhook_payload_builders_register
 
         webhook_payload_builders_register(BUILDERS)
+        from accounts.sub_accounts import sub_account_holders_changed
+        from billing.invoicing.refresh import invoice_drafts_rerate_for_holders
+
+        sub_account_holders_changed.connect(
+            invoice_drafts_rerate_for_holders, dispatch_uid="billing-drafts-rerate-for-holders"
+        )
         from billing import errors  # noqa: F401 (registers the app's error codes)

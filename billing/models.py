@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
 from accounts.tenancy import TenantQuerySet
@@ -557,6 +558,11 @@ class EmailDelivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
     queued_at = models.DateTimeField()
+    #: Wall clock of its last task message: the insert (whose commit publishes the first),
+    #: then each redispatch by the recovery sweep (`billing.outbox`), which takes it by a
+    #: conditional update of this field.
+    dispatched_at = models.DateTimeField(default=timezone.now)
+    redispatches = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=300, blank=True)

@@ -6,20 +6,24 @@ killed mid-send leaves a delivery claimed (`sending`) forever. Beat runs
 `documents_recover_all_task` every 3 minutes (billing/schedule.py), one
 `documents_recover_task` per reseller, which calls `documents_recover`:
 
-- the PDF of an invoice issued more than `PDF_MISSING_AFTER` ago and still without one is
-  rendered and stored (a batch stores each chunk's PDFs seconds after its commit, so the
-  sweep and a batch still running rarely meet; when they do, the PDF is rendered twice and
-  the row names the last file stored). Credit notes likewise (their row is the judge:
-  the loser deletes its file);
+Every age is measured with the wall clock against stamps the rows got from the wall clock
+(`documents_recover_task` passes its own `timezone.now()`, not beat's fan-out time), never
+against a batch's logical `now` (the cycle's fan-out time, possibly minutes before its rows
+commit):
+- the PDF of an issued invoice still without one whose row was last written
+  (`Invoice.updated_at`) more than `PDF_MISSING_AFTER` ago is rendered and stored. The row
+  is the judge: a batch still storing its chunk's PDFs and the sweep may both render one,
+  the first stored wins and the other deletes its file (`invoice_pdfs_save`). Credit notes
+  likewise (`created_at`);
 - emails (invoices, credit notes, credit-limit notices) through `billing.outbox`: a claim
-  older than the send task's hard time limit plus a margin (`STALE_CLAIM_AFTER`, 5 minutes)
-  is dead and sent again; a delivery still `queued` `REDISPATCH_AFTER` (5 minutes) after
-  queueing gets a second task message, once. Exactly once still holds: every send is
-  claimed under the row lock.
+  older than the send's own deadline plus a margin (`STALE_CLAIM_AFTER`, 5 minutes) is dead
+  and sent again; a delivery still `queued` `REDISPATCH_AFTER` (5 minutes) after its last
+  task message (`dispatched_at`) gets another, the wait doubling at each one. Exactly once
+  still holds: every send is claimed under the row lock.
 
 So a kill is repaired 5 to 8 minutes later instead of at the next hourly cycle. The hourly
-cycle (`invoice_cycle_run`) ends with the same repair (`hourly=True`: its own fresh PDFs
-included, queued rows dispatched again every hour while they stay queued).
+cycle (`invoice_cycle_run`) ends with the same repair (`hourly=True`: every PDF missing,
+its own fresh ones included), measured from its `now`, which is never after the wall clock.
 """
 
 from __future__ import annotations
@@ -49,17 +53,13 @@ class Recovered:
 
 def documents_recover(*, reseller: Reseller, now: dt.datetime, hourly: bool = False) -> Recovered:
     """Render the reseller's missing PDFs and dispatch its stuck emails again (module text).
-    `hourly`: the cycle's pass (every PDF missing, queued rows dispatched again each hour)."""
+    `now`: the wall clock. `hourly`: the cycle's pass (every PDF missing, however recent)."""
     issued_before = None if hourly else now - PDF_MISSING_AFTER
     return Recovered(
-        pdfs=invoice_pdfs_render_missing(
-            reseller=reseller, now=now, finalized_before=issued_before
-        ),
-        invoice_emails=invoice_emails_redispatch(reseller=reseller, now=now, again=hourly),
+        pdfs=invoice_pdfs_render_missing(reseller=reseller, now=now, issued_before=issued_before),
+        invoice_emails=invoice_emails_redispatch(reseller=reseller, now=now),
         credit_note_emails=credit_notes_catch_up(
-            reseller=reseller, now=now, created_before=issued_before, again=hourly
+            reseller=reseller, now=now, created_before=issued_before
         ),
-        credit_limit_emails=credit_limit_emails_redispatch(
-            reseller=reseller, now=now, again=hourly
-        ),
+        credit_limit_emails=credit_limit_emails_redispatch(reseller=reseller, now=now),
     )

@@ -12,7 +12,8 @@ BEAT_SCHEDULE: dict = {
     },
     # Every 3 minutes: PDFs and emails a killed worker left undone (billing.recovery):
     # documents issued 2 minutes ago without a PDF, emails claimed by a dead worker (5
-    # minutes: the send task's hard limit and a margin), emails queued 5 minutes unclaimed.
+    # minutes: the send's own deadline and a margin), emails whose last task message is 5
+    # minutes old unclaimed. `expires` also applies to the per-reseller messages it sends.
     "billing-documents-recover": {
         "task": "billing.tasks.documents_recover_all_task",
         "schedule": 180.0,

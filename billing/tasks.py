@@ -15,6 +15,7 @@ from billing.invoicing import (
     invoice_finalize,
 )
 from billing.models import Invoice, InvoiceEmail
+from billing.schedule import BEAT_SCHEDULE
 from core.errors import ApplicationError
 from core.task_options import (
     DATABASE_RETRY_TASK_OPTIONS,
@@ -35,12 +36,13 @@ def invoice_cycle_task(now_iso: str | None = None) -> int:
     return _per_reseller(invoice_cycle_reseller_task, now_iso)
 
 
-def _per_reseller(task, now_iso: str | None) -> int:
-    """Queue `task(reseller_id, now)` for every reseller, all with the same `now`."""
+def _per_reseller(task, now_iso: str | None, *, expires: int | None = None) -> int:
+    """Queue `task(reseller_id, now)` for every reseller, all with the same `now`; each
+    message dropped unconsumed after `expires` seconds when given."""
     now = _now(now_iso).isoformat()
     reseller_ids = list(Reseller.objects.order_by("pk").values_list("pk", flat=True))
     for reseller_id in reseller_ids:
-        task.delay(reseller_id, now)
+        task.apply_async((reseller_id, now), expires=expires)
     return len(reseller_ids)
 
 
@@ -52,17 +54,21 @@ def invoice_cycle_reseller_task(reseller_id: int, now_iso: str | None = None) ->
 
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **FANOUT_TIME_LIMITS)
 def documents_recover_all_task(now_iso: str | None = None) -> int:
-    """Every 3 minutes: one `documents_recover_task` per reseller (`billing.recovery`)."""
-    return _per_reseller(documents_recover_task, now_iso)
+    """Every 3 minutes: one `documents_recover_task` per reseller (`billing.recovery`), each
+    message expiring before the next sweep's, so a backlog of workers never piles sweeps up."""
+    expires = BEAT_SCHEDULE["billing-documents-recover"]["options"]["expires"]
+    return _per_reseller(documents_recover_task, now_iso, expires=expires)
 
 
 @shared_task(**RESELLER_BATCH_TASK_OPTIONS)
 def documents_recover_task(reseller_id: int, now_iso: str | None = None) -> dict[str, int]:
-    """Render the reseller's missing PDFs, dispatch its stuck emails again."""
+    """Render the reseller's missing PDFs, dispatch its stuck emails again. Ages are
+    measured with the wall clock when the task runs (`now_iso`: the fan-out's time, which a
+    message waiting in the queue makes stale, is not used for them)."""
     from billing.recovery import documents_recover
 
     reseller = Reseller.objects.get(pk=reseller_id)
-    return documents_recover(reseller=reseller, now=_now(now_iso)).as_dict()
+    return documents_recover(reseller=reseller, now=timezone.now()).as_dict()
 
 
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **RECORD_TIME_LIMITS)

@@ -133,12 +133,11 @@ def credit_notes_catch_up(
     reseller: Reseller,
     now: dt.datetime,
     created_before: dt.datetime | None = None,
-    again: bool = False,
 ) -> list[int]:
     """The repair of the recovery sweep and the hourly cycle (`billing.recovery`): render
-    PDFs that failed at issue (of notes created before `created_before`, when given), and
-    dispatch again deliveries stuck `queued` or `sending` (`billing.outbox`, the same
-    one-duplicate window as invoices; `again` as there). Returns the deliveries dispatched."""
+    PDFs that failed at issue (of notes created, wall clock, before `created_before`, when
+    given), and dispatch again deliveries stuck `queued` or `sending` (`billing.outbox`, the
+    same one-duplicate window as invoices). Returns the deliveries dispatched."""
     missing = CreditNote.objects.for_reseller(reseller).filter(pdf="")
     if created_before is not None:
         missing = missing.filter(created_at__lt=created_before)
@@ -152,5 +151,4 @@ def credit_notes_catch_up(
         reseller=reseller,
         now=now,
         dispatch=lambda pk: credit_note_email_dispatch(delivery=CreditNoteEmail(pk=pk)),
-        again=again,
     )

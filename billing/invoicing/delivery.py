@@ -51,42 +51,66 @@ def invoice_pdf_store(
     lines: list[InvoiceLine] | None = None,
     usage: list[InvoiceUsage] | None = None,
 ) -> Invoice:
-    """Render and store the PDF of an issued invoice once (again with `force`)."""
+    """Render and store the PDF of an issued invoice once (again with `force`). Without
+    `force` the row is the judge: another writer that stored one first (a batch and the
+    recovery sweep) wins, and this one deletes its file and takes the stored one."""
     if invoice.status == InvoiceStatus.DRAFT:
         raise ApplicationError("invoice_not_issued", "Drafts are previewed, not stored as PDF.")
-    if invoice.pdf and not force:
-        return invoice
+    if not force:
+        if not invoice.pdf:
+            invoice.refresh_from_db(fields=["pdf", "pdf_rendered_at"])
+        if invoice.pdf:
+            return invoice
     data = invoice_pdf_render(invoice=invoice, lines=lines, usage=usage)
-    invoice_pdfs_save(pdfs=[(invoice, data)], now=now)
+    invoice_pdfs_save(pdfs=[(invoice, data)], now=now, replace=force)
     return invoice
 
 
-def invoice_pdfs_save(*, pdfs: list[tuple[Invoice, bytes]], now: dt.datetime) -> None:
+def invoice_pdfs_save(
+    *, pdfs: list[tuple[Invoice, bytes]], now: dt.datetime, replace: bool = False
+) -> set[int]:
     """Store rendered PDFs of issued invoices under `invoices/<reseller>/<number>.pdf` and
-    record them on their rows (one UPDATE for the lot)."""
+    record them on their rows (one UPDATE for the lot), on rows without a PDF only unless
+    `replace`: a row that got one meanwhile keeps it, and the file written here for it is
+    deleted (no orphan files when a batch and the recovery sweep meet). Returns the ids of
+    the invoices whose row now names the file written here."""
     names: dict[int, str] = {}
     for invoice, data in pdfs:
         if invoice.status == InvoiceStatus.DRAFT:
             raise ApplicationError("invoice_not_issued", "Drafts are previewed, not stored as PDF.")
-        name = invoice.pdf.storage.save(
+        names[invoice.pk] = invoice.pdf.storage.save(
             f"invoices/{invoice.reseller.slug}/{invoice.number}.pdf", ContentFile(data)
         )
-        names[invoice.pk] = name
+    if not names:
+        return set()
+    rows = Invoice.objects.filter(pk__in=list(names))
+    if not replace:
+        rows = rows.filter(pdf="")
+    if len(names) == 1:
+        (name,) = names.values()
+        rows.update(pdf=name, pdf_rendered_at=now)
+    else:
+        rows.update(
+            pdf=Case(
+                *(When(pk=pk, then=Value(name)) for pk, name in names.items()),
+                output_field=CharField(),
+            ),
+            pdf_rendered_at=now,
+        )
+    recorded = names
+    if not replace:
+        recorded = dict(Invoice.objects.filter(pk__in=list(names)).values_list("pk", "pdf"))
+    stored = set()
+    for invoice, _data in pdfs:
+        name = names[invoice.pk]
+        if recorded.get(invoice.pk) != name:  # another writer stored its PDF first
+            invoice.pdf.storage.delete(name)
+            invoice.refresh_from_db(fields=["pdf", "pdf_rendered_at"])
+            continue
         invoice.pdf.name = name
         invoice.pdf_rendered_at = now
-    if not names:
-        return
-    if len(names) == 1:
-        ((pk, name),) = names.items()
-        Invoice.objects.filter(pk=pk).update(pdf=name, pdf_rendered_at=now)
-        return
-    Invoice.objects.filter(pk__in=list(names)).update(
-        pdf=Case(
-            *(When(pk=pk, then=Value(name)) for pk, name in names.items()),
-            output_field=CharField(),
-        ),
-        pdf_rendered_at=now,
-    )
+        stored.add(invoice.pk)
+    return stored
 
 
 def invoices_deliver_rendered(
@@ -112,22 +136,22 @@ def invoice_pdf_bytes(*, invoice: Invoice, now: dt.datetime) -> bytes:
 
 
 def invoice_pdfs_render_missing(
-    *, reseller: Reseller, now: dt.datetime, finalized_before: dt.datetime | None = None
+    *, reseller: Reseller, now: dt.datetime, issued_before: dt.datetime | None = None
 ) -> list[int]:
     """Render the PDFs of issued invoices that have none (a crash after finalization), or
-    only of those finalized before `finalized_before` (the sweep leaves the PDFs a running
-    batch is about to store to it)."""
+    only of those whose row was last written (`updated_at`, wall clock: the finalization's
+    chunk, or any later change) before `issued_before` (the sweep leaves the PDFs a running
+    batch is about to store to it). Returns the invoices whose PDF this call stored."""
     missing = Invoice.objects.for_reseller(reseller).exclude(status=InvoiceStatus.DRAFT)
-    if finalized_before is not None:
-        missing = missing.filter(finalized_at__lt=finalized_before)
-    done = []
+    if issued_before is not None:
+        missing = missing.filter(updated_at__lt=issued_before)
+    done: list[int] = []
     for invoice in missing.filter(pdf="").select_related("reseller"):
         try:
-            invoice_pdf_store(invoice=invoice, now=now)
+            data = invoice_pdf_render(invoice=invoice)
+            done.extend(invoice_pdfs_save(pdfs=[(invoice, data)], now=now))
         except Exception:
             logger.exception("PDF rendering failed again for invoice %s", invoice.pk)
-        else:
-            done.append(invoice.pk)
     return done
 
 
@@ -136,16 +160,13 @@ def invoice_email_dispatch(*, delivery: InvoiceEmail) -> None:
     enqueue_on_commit("billing.tasks.invoice_email_send_task", delivery.pk)
 
 
-def invoice_emails_redispatch(
-    *, reseller: Reseller, now: dt.datetime, again: bool = False
-) -> list[int]:
+def invoice_emails_redispatch(*, reseller: Reseller, now: dt.datetime) -> list[int]:
     """Dispatch again the reseller's stuck invoice deliveries (`billing.outbox`)."""
     return outbox.email_deliveries_redispatch(
         model=InvoiceEmail,
         reseller=reseller,
         now=now,
         dispatch=lambda pk: invoice_email_dispatch(delivery=InvoiceEmail(pk=pk)),
-        again=again,
     )
 
 

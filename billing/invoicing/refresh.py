@@ -20,6 +20,8 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
+from django.utils import timezone
+
 from accounts.models import Customer
 from billing.invoicing.cycle import invoice_refresh_draft, invoice_refresh_or_discard
 from billing.invoicing.periods import Period, period_due_at
@@ -82,3 +84,12 @@ def invoice_drafts_rerate(*, customer: Customer, now: dt.datetime) -> DraftsRera
             continue
         (result.refreshed if fresh is not None else result.discarded).append(draft.pk)
     return result
+
+
+def invoice_drafts_rerate_for_holders(*, customers: list[Customer], **_signal: object) -> None:
+    """`accounts.sub_accounts.sub_account_holders_changed`: a sub-account moved or closed, so
+    the days each of `customers` is billed for changed; re-rate their drafts in that
+    transaction (their rows are locked by it)."""
+    now = timezone.now()
+    for customer in customers:
+        invoice_drafts_rerate(customer=customer, now=now)

@@ -13,11 +13,14 @@ Inputs that changed after that rating are not left behind:
 - usage: a usage day of one of the customers' sub-accounts (held now or before a move)
   written after the draft's `refreshed_at`, in the period or the adjustment lookback before
   it, makes the draft re-rated (the sync's follow-up task would re-rate it too, later);
-- subscriptions and voids re-rate the customer's drafts in their own transaction
-  (`invoice_drafts_rerate`), so `refreshed_at` is never older than them.
+- subscriptions, voids, and sub-account moves and closes (who is billed for which days:
+  `accounts.sub_accounts.sub_account_holders_changed`) re-rate the customers' drafts in
+  their own transaction (`invoice_drafts_rerate`), so `refreshed_at` is never older than
+  them. A plan's prices, tiers and currency cannot change (`plan_price_immutable`).
 
-The next hour's run has a later `now` and re-rates every draft again, as before: it is the
-catch-all for inputs no event follows (a plan's prices, a customer's address).
+Not followed by an event: a customer's own details edited after the rating (name, address,
+tax settings: `accounts.services.customer_update`). The next hour's run has a later `now`
+and re-rates every draft again, as before: it is the catch-all for those.
 """
 
 from __future__ import annotations

@@ -51,16 +51,13 @@ def credit_limit_email_dispatch(*, delivery_id: int) -> None:
     transaction.on_commit(lambda: task.delay(delivery_id), robust=True)
 
 
-def credit_limit_emails_redispatch(
-    *, reseller: Reseller, now: dt.datetime, again: bool = False
-) -> list[int]:
+def credit_limit_emails_redispatch(*, reseller: Reseller, now: dt.datetime) -> list[int]:
     """Dispatch again the reseller's stuck credit-limit emails (`billing.outbox`)."""
     return outbox.email_deliveries_redispatch(
         model=CreditLimitEmail,
         reseller=reseller,
         now=now,
         dispatch=lambda pk: credit_limit_email_dispatch(delivery_id=pk),
-        again=again,
     )
 
 

@@ -244,6 +244,32 @@ def test_sync_now_of_an_inactive_upstream_account_is_refused_by_the_service(clie
     assert SyncRun.objects.count() == before
 
 
+def test_sync_now_with_the_broker_down_is_an_error_message_not_a_500(
+    transactional_db, client, staff, monkeypatch
+):
+    """The same detection as the API's 503: the runs without a message are deleted and staff
+    are told to try again."""
+    from celery.app.task import Task
+    from kombu.exceptions import OperationalError as BrokerError
+
+    def down(self, *args, **kwargs):
+        raise BrokerError("Connection refused.")
+
+    monkeypatch.setattr(Task, "apply_async", down)
+    before = SyncRun.objects.count()
+
+    for model, obj in (
+        ("accounts_upstreamaccount", staff.upstreams["ipfoxy"]),
+        ("accounts_subaccount", staff.subs["acme-1"]),
+    ):
+        response = _post(client, model, obj, "sync_now")
+        assert response.status_code == 200
+        [(level, text)] = _messages(response)
+        assert level == "error" and "task broker unreachable" in text, text
+        assert "Connection refused" not in text
+    assert SyncRun.objects.count() == before
+
+
 def test_charts_on_customer_and_sub_account_pages(client, staff):
     acme = staff.customers["acme"]
     html = client.get(reverse("admin:accounts_customer_change", args=[acme.pk])).content.decode()

@@ -577,10 +577,11 @@ def test_the_hourly_catch_up_renders_missing_pdfs_and_redispatches_stuck_emails(
         queued_at=NOW,
         claimed_at=NOW,
     )
+    queued = CreditNoteEmail.objects.get(credit_note=note)
+    CreditNoteEmail.objects.filter(pk=queued.pk).update(dispatched_at=NOW)  # its lost message
     early = credit_notes_catch_up(reseller=invoice.reseller, now=NOW + dt.timedelta(minutes=5))
     assert early == [] and len(mail.outbox) == 0
     later = NOW + dt.timedelta(hours=1)
-    queued = CreditNoteEmail.objects.get(credit_note=note)
     dispatched = on_commit(credit_notes_catch_up, reseller=invoice.reseller, now=later)
     assert sorted(dispatched) == sorted([queued.pk, stuck.pk])
     assert CreditNote.objects.get(pk=note.pk).pdf

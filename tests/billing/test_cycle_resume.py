@@ -80,7 +80,7 @@ def test_a_cycle_delivered_again_does_not_rerate_the_draft_the_killed_run_made(
 
     assert rated == [alpha.pk, beta.pk]  # Beta drafted; Alpha's draft left as it was
     alpha_draft = Invoice.objects.get(customer=alpha)
-    assert result.generated.unchanged == [alpha_draft.pk]
+    assert result.generated.resumed == [alpha_draft.pk] and result.generated.already == []
     assert result.generated.refreshed == [] and result.refreshed == []
     assert alpha_draft.total == Decimal("147.50")  # 10.00 + (155 - 100) GB x 2.50
 
@@ -129,3 +129,44 @@ def test_a_draft_rerated_after_the_run_began_is_not_rated_again(two_customers, r
 
     assert rated == []
     assert Invoice.objects.get(customer=alpha).total == Decimal("157.50")
+
+
+def test_a_sub_account_move_after_the_run_leaves_no_draft_stale_when_the_run_is_delivered_again(
+    two_customers,
+):
+    """A move changes who is billed for past days of an open draft without writing usage: it
+    re-rates both customers' drafts in its transaction, so a resumed run is right too."""
+    from accounts.sub_accounts import sub_account_move
+    from billing.invoicing.cycle import invoice_draft_stale
+
+    alpha, beta = two_customers
+    invoice_cycle_run(reseller=alpha.reseller, now=NOW)
+    sub_account_move(
+        sub_account=alpha.sub_accounts.get(), to_customer=beta, on_day=dt.date(2026, 10, 16)
+    )
+
+    invoice_cycle_run(reseller=alpha.reseller, now=NOW)
+
+    alpha_draft, beta_draft = (Invoice.objects.get(customer=c) for c in (alpha, beta))
+    assert not invoice_draft_stale(invoice=alpha_draft)
+    assert not invoice_draft_stale(invoice=beta_draft)
+    assert alpha_draft.total == Decimal("10.00")  # 15 days x 5 GB, within the 100 GB free
+    assert beta_draft.total == Decimal("347.50")  # 10.00 + (155 + 80 - 100) GB x 2.50
+
+
+def test_a_sub_account_closed_after_the_run_leaves_no_draft_stale_when_the_run_is_delivered_again(
+    two_customers,
+):
+    from accounts.sub_accounts import sub_account_close
+    from billing.invoicing.cycle import invoice_draft_stale
+
+    alpha, beta = two_customers
+    invoice_cycle_run(reseller=alpha.reseller, now=NOW)
+    sub_account_close(sub_account=alpha.sub_accounts.get(), on_day=dt.date(2026, 10, 15))
+
+    invoice_cycle_run(reseller=alpha.reseller, now=NOW)
+
+    alpha_draft = Invoice.objects.get(customer=alpha)
+    assert not invoice_draft_stale(invoice=alpha_draft)
+    assert alpha_draft.total == Decimal("10.00")  # its last day is the 15th: 75 GB, all free
+    assert Invoice.objects.get(customer=beta).total == Decimal("147.50")
