@@ -64,6 +64,7 @@ def test_the_new_endpoints_are_in_the_schema(schema):
         "customer.suspended",
         "customer.reinstated",
         "customer.credit_limit_reached",
+        "customer.balance_changed",
         "sub_account.provisioned",
         "allocation.confirmed",
         "allocation.failed",
