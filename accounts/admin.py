@@ -592,6 +592,9 @@ class CustomerForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["traffic_policy"].required = False  # empty: manual
+        currency = self.fields["currency"]
+        currency.required = False  # empty: the reseller's, stored by the services
+        currency.help_text = "ISO 4217; empty: the reseller's (stored on the customer)."
 
     def clean_traffic_policy(self):
         return self.cleaned_data.get("traffic_policy") or Customer.TrafficPolicy.MANUAL

@@ -166,9 +166,9 @@ class Customer(models.Model):
     )
     currency = models.CharField(
         max_length=3,
-        blank=True,
         validators=[validate_currency],
-        help_text="ISO 4217; empty takes the reseller's currency.",
+        help_text="ISO 4217; stored on every customer (created without one: the reseller's "
+        "at that time). A later change of the reseller's currency does not change it.",
     )
     payment_terms_days = models.PositiveSmallIntegerField(
         "payment terms (net days)",
@@ -244,6 +244,10 @@ class Customer(models.Model):
                 condition=(models.Q(status="suspended") & models.Q(suspended_at__isnull=False))
                 | (models.Q(status="active") & models.Q(suspended_at__isnull=True)),
                 name="customer_suspended_has_time",
+            ),
+            # Always a stored code: nothing reads "empty, so the reseller's" (accounts 0008).
+            models.CheckConstraint(
+                condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="customer_currency_code"
             ),
         ]
 

@@ -46,7 +46,10 @@ def _refuse_status_change(customer: Customer, fields: Mapping[str, Any]) -> None
 
 def customer_currency_default(*, reseller: Reseller, currency: str | None) -> str:
     """A customer's currency: the one given, or the reseller's when none is (absent or
-    empty). The one place that default is applied: create and update."""
+    empty). The one place that default is applied, when the currency is written (create, and
+    an update that empties it): every customer stores its currency (a check constraint), so
+    nothing reads "empty, so the reseller's", and a later change of the reseller's currency
+    leaves its customers' alone."""
     return currency or reseller.currency
 
 
@@ -320,9 +323,10 @@ def customer_check_currency_change(*, customer: Customer, currency: str) -> None
     any subscription, live or ended, or any invoice (a draft, issued or void): its plans,
     drafts and invoices are priced in the current currency, a switch would make the next
     billing run unable to rate it, and its credit notes, adjustments and balances would mix
-    currencies. An unchanged currency (or one that resolves to the same) is always fine."""
-    new = currency or customer.reseller.currency
-    old = customer.currency or customer.reseller.currency
+    currencies. An unchanged currency (or an empty one that defaults to the same) is always
+    fine."""
+    new = customer_currency_default(reseller=customer.reseller, currency=currency)
+    old = customer.currency
     if new == old or customer.pk is None:
         return
     # Subscriptions and invoices live in billing, above accounts: asked through the
@@ -496,11 +500,12 @@ RESELLER_SETTINGS_FIELDS = frozenset(
     }
 )
 #: What only the platform operator (a superuser) changes: the name and slug identify the
-#: reseller (the name is the display name of its emails), the currency prices its customers,
-#: the timezone cuts billing periods (a change would move existing periods), the prefix
-#: numbers issued invoices (unique, so one reseller's numbers never pass for another's), and
-#: the verified sender domain lets its `sender_email` be the From of its emails
-#: (`accounts.email_identity`).
+#: reseller (the name is the display name of its emails), the currency is what new customers
+#: and plans default to and what upstream costs are counted in (a change leaves the currency
+#: stored on each existing customer as it is), the timezone cuts billing periods (a change
+#: would move existing periods), the prefix numbers issued invoices (unique, so one
+#: reseller's numbers never pass for another's), and the verified sender domain lets its
+#: `sender_email` be the From of its emails (`accounts.email_identity`).
 RESELLER_PLATFORM_FIELDS = frozenset(
     {"name", "slug", "currency", "timezone", "invoice_prefix", "verified_sender_domain"}
 )

@@ -286,7 +286,12 @@ def setup_world(args, sim_url: str) -> None:
     reseller = Reseller.objects.create(name="Fleet Ltd", slug="fleet", timezone="Asia/Shanghai")
     customers = Customer.objects.bulk_create(
         [
-            Customer(reseller=reseller, name=f"Customer {i}", email=f"c{i}@example.com")
+            Customer(
+                reseller=reseller,
+                name=f"Customer {i}",
+                email=f"c{i}@example.com",
+                currency=reseller.currency,
+            )
             for i in range(max(args.sub_accounts // 100, 1))
         ]
     )

@@ -162,7 +162,9 @@ def run(args, sim_url: str) -> None:
     t0 = time.monotonic()
     call_command("migrate", verbosity=0)
     reseller = Reseller.objects.create(name="Bench Ltd", slug="bench", timezone="Asia/Shanghai")
-    customer = Customer.objects.create(reseller=reseller, name="Bench", email="b@example.com")
+    customer = Customer.objects.create(
+        reseller=reseller, name="Bench", email="b@example.com", currency=reseller.currency
+    )
     upstream = UpstreamAccount.objects.create(
         reseller=reseller,
         provider="ipfoxy",

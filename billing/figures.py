@@ -36,7 +36,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 
 from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
 from billing.balance.models import BalanceEntry
@@ -139,7 +139,7 @@ def _upstream_cost_by_month(
     currency = reseller.currency
     same_currency = set(
         Customer.objects.for_reseller(reseller)
-        .filter(Q(currency=currency) | Q(currency=""))
+        .filter(currency=currency)
         .values_list("pk", flat=True)
     )
     upstreams = {

@@ -554,7 +554,8 @@ _CUSTOMER_FIELDS = {
     "status": "`active` or `suspended` (by `suspend/`, or automatically for an overdue "
     "invoice): a suspended customer's IPFoxy sub-accounts are cut off upstream and get no "
     "traffic; its keys keep read access and its usage is still billed.",
-    "currency": "ISO 4217 code of the customer's invoices: its own, else the reseller's.",
+    "currency": "ISO 4217 code of the customer's invoices, stored on the customer (the "
+    "reseller's when it was created without one).",
     "reseller": "The reseller that bills this customer: its public details.",
 }
 
@@ -628,8 +629,9 @@ _FIELDS = [
 ser.CustomerUpdateInputSerializer.Meta.extra_kwargs = {
     **ser.CustomerCreateInputSerializer.Meta.extra_kwargs,
     "currency": {
+        **ser.CustomerCreateInputSerializer.Meta.extra_kwargs["currency"],
         "help_text": "An ISO 4217 currency in circulation; empty: the reseller's. Refused "
-        "(409 `customer_currency_locked`) once the customer has any subscription or invoice."
+        "(409 `customer_currency_locked`) once the customer has any subscription or invoice.",
     },
 }
 

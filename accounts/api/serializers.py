@@ -221,7 +221,13 @@ class CustomerCreateInputSerializer(StrictModelInputSerializer):
     class Meta:
         model = Customer
         fields = _CUSTOMER_FIELDS
-        extra_kwargs = {"currency": {"help_text": "ISO 4217; empty or absent: the reseller's."}}
+        extra_kwargs = {
+            "currency": {
+                "required": False,
+                "allow_blank": True,
+                "help_text": "ISO 4217; empty or absent: the reseller's (stored on the customer).",
+            }
+        }
 
 
 class CustomerUpdateInputSerializer(CustomerCreateInputSerializer):
@@ -516,7 +522,6 @@ class MeResellerOutputSerializer(serializers.ModelSerializer):
 
 
 class MeOutputSerializer(serializers.ModelSerializer):
-    currency = serializers.SerializerMethodField()
     reseller = MeResellerOutputSerializer(read_only=True)
 
     class Meta:
@@ -537,9 +542,6 @@ class MeOutputSerializer(serializers.ModelSerializer):
             "status",
             "reseller",
         ]
-
-    def get_currency(self, obj: Customer) -> str:
-        return obj.currency or obj.reseller.currency
 
 
 #: Shown by the settings API, changed only by the platform operator.

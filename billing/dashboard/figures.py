@@ -232,7 +232,7 @@ def dashboard_period_figures(*, reseller: Reseller, now: dt.datetime) -> PeriodF
         pk: CustomerFigures(
             customer_id=pk,
             name=c.name,
-            currency=c.currency or currency,
+            currency=c.currency,
             cost_currency=currency,
         )
         for pk, c in by_pk.items()

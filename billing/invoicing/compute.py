@@ -49,8 +49,7 @@ def invoice_compute(
     """
     if context is None or context.period != period:
         context = RatingContext(customers=[customer], period=period)
-    reseller = customer.reseller
-    currency = customer.currency or reseller.currency
+    currency = customer.currency
     sub_accounts = context.sub_accounts(customer.pk)
     lines: list[LineDraft] = []
     usage: list[UsageDraft] = []

@@ -58,10 +58,10 @@ def subscription_rules_errors(subscription: Subscription, *, new: bool) -> Error
     if plan.reseller_id != customer.reseller_id:
         errors["plan"] = ["Not one of the customer's reseller's plans."]
     else:
-        billed_in = customer.currency or customer.reseller.currency
-        if plan.currency != billed_in:
+        if plan.currency != customer.currency:
             errors["plan"] = [
-                f"The plan is priced in {plan.currency}; the customer is billed in {billed_in}."
+                f"The plan is priced in {plan.currency}; "
+                f"the customer is billed in {customer.currency}."
             ]
         elif new and not plan.is_active:
             errors["plan"] = ["The plan is inactive: it takes no new subscriptions."]

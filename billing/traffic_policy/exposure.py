@@ -203,7 +203,7 @@ def customer_exposure(*, customer: Customer, now: dt.datetime) -> Exposure:
     """The customer's exposure now (see the module text)."""
     base = exposure_base(customer=customer, now=now)
     with_unused = exposure_with_extra(base=base, extra=base.unused_by_sub_account)
-    currency = customer.currency or customer.reseller.currency
+    currency = customer.currency
 
     def money(amount: Decimal) -> Decimal:
         return quantize_money(amount, currency)

@@ -146,7 +146,7 @@ def customer_traffic_policy_apply(*, customer: Customer, now: dt.datetime) -> Po
             return run
         chunk = int(locked.topup_bytes)
         limit = locked.credit_limit
-        currency = locked.currency or locked.reseller.currency
+        currency = locked.currency
         base = exposure_base(customer=locked, now=now)
         extra = dict(base.unused_by_sub_account)
         refused_by_limit: Decimal | None = None

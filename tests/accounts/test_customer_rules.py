@@ -174,10 +174,13 @@ def test_a_new_customer_without_a_currency_gets_the_resellers_and_a_given_one_st
 
 
 @pytest.mark.django_db
-def test_validating_a_customer_leaves_an_empty_currency_alone():
-    customer = Customer(reseller=factories.ResellerFactory(currency="EUR"), name="A", email="")
-    customer.email = "a@example.com"
-    customer.full_clean()
+def test_validating_a_customer_without_a_currency_refuses_it_instead_of_filling_it():
+    customer = Customer(
+        reseller=factories.ResellerFactory(currency="EUR"), name="A", email="a@example.com"
+    )
+    with pytest.raises(ValidationError) as raised:
+        customer.full_clean()
+    assert list(raised.value.message_dict) == ["currency"]
     assert customer.currency == ""  # no silent fill: only the services apply the default
 
 
