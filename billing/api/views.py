@@ -27,7 +27,7 @@ from rest_framework.response import Response
 
 from accounts.api.base import CustomerScopedView, ResellerScopedView
 from accounts.models import Customer
-from billing.api.invoice_rows import customer_invoice_rows
+from billing.api.invoice_rows import CustomerInvoicePage, customer_invoice_rows
 from billing.api.query_serializers import (
     CustomerInvoiceListQuerySerializer,
     PlanListQuerySerializer,
@@ -520,12 +520,22 @@ class InvoiceListView(StrictQueryMixin, _CustomerInvoicesBase):
     def get(self, request):
         query = self.parse_query()
         ordering = query.pop("ordering")
-        queryset = self.get_queryset().order_by(ordering, "pk")
-        return self.filtered_list(query, queryset)
+        filters = {
+            lookup: query[name] for name, lookup in self.equal_filters.items() if name in query
+        }
+        # Rows, not instances, of the key's customer only, a page in one statement compiled
+        # once per filter shape; the serializer's list renders them directly
+        # (billing.api.invoice_rows), lines in one query per page.
+        rows = CustomerInvoicePage(
+            customer=self.customer,
+            serializer_class=self.serializer_class,
+            filters=filters,
+            ordering=ordering,
+        )
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def get_queryset(self):
-        # Rows, not instances, of the key's customer only: the serializer's list renders a
-        # page of them directly (billing.api.invoice_rows), lines in one query per page.
         return customer_invoice_rows(customer=self.customer, serializer_class=self.serializer_class)
 
     def get_serializer_context(self):
