@@ -3,8 +3,11 @@
 A rule fires at most once per period (the reseller's calendar month holding `now`): the
 `UsageAlert` row is unique per (rule, period), created in a savepoint, so re-syncs,
 repeated checks and two workers checking at once end with one row and one email. The email
-is claimed under a row lock before sending (pending/failed -> sending -> sent), like invoice
-emails: a task delivered twice sends once.
+is sent through the same outbox as invoice emails (`core.outbox`): claimed under a row lock
+(pending/failed -> sending, `email_claimed_at`), sent within the send's deadline, so a task
+delivered twice sends once. A claim left `sending` by a dead worker is taken back after
+`STALE_CLAIM_AFTER` by the same rule and sent again (`usage_alert_emails_recover`, every few
+minutes from beat: `usage.schedule`).
 
 - Quota share: fires when the customer's traffic this month (`UsageDay`, all its
   sub-accounts or the rule's one, on the days it held them) reaches `percent`% of
@@ -35,7 +38,8 @@ from django.template.loader import render_to_string
 from accounts.email_identity import reseller_email_envelope
 from accounts.models import Customer, Provider, Reseller, SubAccount
 from accounts.selectors import held_totals
-from core.enqueue import enqueue_on_commit
+from core.enqueue import enqueue_on_commit, task_named
+from core.outbox import Outbox, outbox_send, outbox_stale_claims_take
 from usage.models import LedgerSnapshot, UsageAlert, UsageAlertRule, UsageDay
 from webhooks.catalogue import USAGE_ALERT
 from webhooks.events import webhook_event_record
@@ -176,26 +180,26 @@ def usage_alerts_check(*, customer: Customer, now: dt.datetime) -> list[UsageAle
     return fired
 
 
+_SEND_TASK = "usage.tasks.usage_alert_email_send_task"
+
+#: Where an alert keeps its email's outbox state.
+ALERT_OUTBOX = Outbox(
+    model=UsageAlert,
+    claimable=(UsageAlert.EmailStatus.PENDING, UsageAlert.EmailStatus.FAILED),
+    sending=UsageAlert.EmailStatus.SENDING,
+    sent=UsageAlert.EmailStatus.SENT,
+    failed=UsageAlert.EmailStatus.FAILED,
+    status="email_status",
+    attempts="email_attempts",
+    claimed_at="email_claimed_at",
+    last_error="email_error",
+    sent_at="emailed_at",
+    select_related=("rule__customer__reseller", "rule__sub_account"),
+)
+
+
 def _dispatch(alert: UsageAlert) -> None:
-    enqueue_on_commit("usage.tasks.usage_alert_email_send_task", alert.pk)
-
-
-def _claim(alert_id: int) -> UsageAlert | None:
-    with transaction.atomic():
-        alert = (
-            UsageAlert.objects.select_for_update(of=("self",))
-            .select_related("rule__customer__reseller", "rule__sub_account")
-            .get(pk=alert_id)
-        )
-        if alert.email_status not in (
-            UsageAlert.EmailStatus.PENDING,
-            UsageAlert.EmailStatus.FAILED,
-        ):
-            return None
-        alert.email_status = UsageAlert.EmailStatus.SENDING
-        alert.email_attempts += 1
-        alert.save(update_fields=["email_status", "email_attempts"])
-        return alert
+    enqueue_on_commit(_SEND_TASK, alert.pk)
 
 
 def usage_alert_email_build(*, alert: UsageAlert) -> EmailMultiAlternatives:
@@ -225,22 +229,24 @@ def usage_alert_email_build(*, alert: UsageAlert) -> EmailMultiAlternatives:
 
 
 def usage_alert_email_send(*, alert_id: int, now: dt.datetime) -> UsageAlert:
-    """Email one fired alert at most once; a failure is recorded and re-raised (retry)."""
-    alert = _claim(alert_id)
-    if alert is None:
-        return UsageAlert.objects.get(pk=alert_id)
-    try:
-        usage_alert_email_build(alert=alert).send(fail_silently=False)
-    except Exception as exc:
-        alert.email_status = UsageAlert.EmailStatus.FAILED
-        alert.email_error = f"{type(exc).__name__}: {exc}"[:500]
-        alert.save(update_fields=["email_status", "email_error"])
-        raise
-    alert.email_status = UsageAlert.EmailStatus.SENT
-    alert.emailed_at = now
-    alert.email_error = ""
-    alert.save(update_fields=["email_status", "emailed_at", "email_error"])
-    return alert
+    """Email one fired alert at most once (`core.outbox.outbox_send`); a failure is recorded
+    and re-raised (retry). `now` is the wall clock: the claim's time."""
+    return outbox_send(
+        outbox=ALERT_OUTBOX,
+        pk=alert_id,
+        now=now,
+        build_message=lambda alert, _now: usage_alert_email_build(alert=alert),
+    )
+
+
+def usage_alert_emails_recover(*, now: dt.datetime) -> list[int]:
+    """Send again every alert email whose claim is older than `STALE_CLAIM_AFTER` (its worker
+    died mid-send; each claim taken by one sweep only); returns the alert ids. `now` is the
+    wall clock, like `email_claimed_at`."""
+    taken = outbox_stale_claims_take(outbox=ALERT_OUTBOX, rows=UsageAlert.unscoped.all(), now=now)
+    for alert_id in taken:
+        task_named(_SEND_TASK).delay(alert_id)
+    return taken
 
 
 def usage_alerts_list(*, reseller: Reseller, period_start: dt.date) -> list[UsageAlert]:

@@ -450,6 +450,9 @@ class UsageAlert(models.Model):
     email_attempts = models.PositiveSmallIntegerField(default=0)
     email_error = models.CharField(max_length=500, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    #: When the current send claimed the email (`core.outbox`): a claim older than
+    #: `STALE_CLAIM_AFTER` belongs to a dead worker and is sent again (`usage.alerts`).
+    email_claimed_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
 

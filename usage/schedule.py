@@ -10,7 +10,9 @@
 - every minute, pending upstream writes (allocations, provisionings, access changes) that
   are due get their send again, each as recorded (`usage.services.upstream_writes`);
 - every 10 minutes, the traffic figures of every IPFoxy sub-account, one walk of the
-  sub-account list per upstream account (`usage.services.traffic.sub_account_traffic_refresh`).
+  sub-account list per upstream account (`usage.services.traffic.sub_account_traffic_refresh`);
+- every 3 minutes, usage alert emails claimed by a worker that died mid-send are sent again
+  (`usage.alerts.usage_alert_emails_recover`, the outbox's stale-claim rule).
 """
 
 from celery.schedules import crontab
@@ -39,5 +41,10 @@ BEAT_SCHEDULE: dict = {
     "usage-sub-account-traffic-refresh": {
         "task": "usage.tasks.sub_account_traffic_refresh_all_task",
         "schedule": crontab(minute="*/10"),
+    },
+    "usage-alert-emails-recover": {
+        "task": "usage.tasks.usage_alert_emails_recover_task",
+        "schedule": 180.0,
+        "options": {"expires": 170},
     },
 }

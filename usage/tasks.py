@@ -26,7 +26,7 @@ from core.task_options import (
     RECORD_TIME_LIMITS,
     UPSTREAM_TIME_LIMITS,
 )
-from usage.alerts import usage_alert_email_send, usage_alerts_check
+from usage.alerts import usage_alert_email_send, usage_alert_emails_recover, usage_alerts_check
 from usage.models import SyncRun
 from usage.services import access as _access  # noqa: F401 (registers the access_change kind)
 from usage.services import (
@@ -231,6 +231,13 @@ def usage_alerts_check_task(*, customer_id: int, now: str | None = None) -> int:
 def usage_alert_email_send_task(alert_id: int) -> str:
     """Email one fired alert; the claim inside the service makes retries safe."""
     return usage_alert_email_send(alert_id=alert_id, now=timezone.now()).email_status
+
+
+@shared_task(**DATABASE_RETRY_TASK_OPTIONS, **RECORD_TIME_LIMITS)
+def usage_alert_emails_recover_task() -> int:
+    """Every 3 minutes: send again the alert emails claimed by a worker that died mid-send
+    (measured with this task's own wall clock). Returns how many."""
+    return len(usage_alert_emails_recover(now=timezone.now()))
 
 
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **UPSTREAM_TIME_LIMITS)

@@ -20,6 +20,7 @@ from billing.models import Invoice, InvoiceEmail
 from billing.recovery import documents_recover
 from billing.schedule import BEAT_SCHEDULE
 from billing.tasks import documents_recover_all_task, documents_recover_task
+from core import outbox as core_outbox
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
 
 OCT = dt.date(2026, 10, 1)
@@ -151,7 +152,7 @@ def test_an_email_claimed_by_a_dead_worker_is_sent_again_after_the_threshold_and
     assert len(mail.outbox) == 1
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("sent", 2)
-    assert outbox.SEND_DEADLINE + dt.timedelta(minutes=2) == outbox.STALE_CLAIM_AFTER
+    assert core_outbox.SEND_DEADLINE + dt.timedelta(minutes=2) == core_outbox.STALE_CLAIM_AFTER
 
 
 def test_a_sweep_that_loses_an_abandoned_claim_to_another_sweep_dispatches_nothing(
@@ -267,7 +268,7 @@ def test_a_send_slower_than_its_deadline_is_cut_whatever_the_pool_and_sends_noth
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 30
     settings.EMAIL_USE_TLS = False
-    monkeypatch.setattr(outbox, "SEND_DEADLINE", dt.timedelta(seconds=1.5), raising=False)
+    monkeypatch.setattr(core_outbox, "SEND_DEADLINE", dt.timedelta(seconds=1.5))
     delivery = InvoiceEmail.objects.get(invoice=killed_after_commit)
     invoice_pdf_render(invoice=killed_after_commit)  # warm the renderer: the deadline is short
 

@@ -22,8 +22,8 @@ from django.core.mail.backends.locmem import EmailBackend
 
 from billing.invoicing import invoice_create_draft, invoice_finalize
 from billing.models import InvoiceEmail
-from billing.outbox import STALE_CLAIM_AFTER
 from config.celery import app
+from core.outbox import STALE_CLAIM_AFTER
 from core.task_options import LONGEST_HARD_TIME_LIMIT, VISIBILITY_TIMEOUT_MARGIN
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
 from tests.usage.fakes import FakeHistory, utc
