@@ -643,12 +643,11 @@ class CustomerBillingAdmin(CustomerUsageAdmin):
         result = invoices_generate_for_period(
             reseller=customer.reseller, period_start=period.start, now=now, customer=customer
         )
-        if not (result.created or result.refreshed or result.unchanged):
+        if not result.invoice_ids:
             (outcome,) = result.skipped or result.failed  # the one customer's
             self.message_user(request, f"No draft: {outcome.message}", messages.WARNING)
             return None
-        invoice_id = (result.created or result.refreshed or result.unchanged)[0]
-        invoice = Invoice.objects.get(pk=invoice_id)
+        invoice = Invoice.objects.get(pk=result.invoice_ids[0])
         if result.created:
             text, level = f"Draft for {period.label} created", messages.SUCCESS
         elif result.refreshed:

@@ -8,8 +8,8 @@ after the commit and is re-runnable, so an invoice finalized whose PDF failed is
 again minutes later by the recovery sweep (`billing.recovery`), or by the next cycle run.
 
 A run delivered again after its worker was killed (same `now`) resumes where it stopped:
-drafts it already rated, whose usage has not changed since, are left as they are
-(`billing.invoicing.resume`).
+drafts it already rated, whose usage has not changed since, are left as they are (reported in
+`resumed`; `billing.invoicing.resume`).
 
 Failures are isolated: a customer whose draft cannot be created, refreshed or finalized is
 logged with its id and error code, reported in the result's `failed`, and skipped; the
@@ -293,7 +293,7 @@ def invoices_generate_for_period(
         current = _drafts_rated_by_this_run(reseller, chunk, period, now)
         for each in chunk:
             if each.pk in current:  # a run delivered again: the killed one rated it
-                result.unchanged.append(current[each.pk].pk)
+                result.resumed.append(current[each.pk].pk)
                 if on_progress is not None:
                     on_progress(current[each.pk])
                 continue
@@ -315,8 +315,8 @@ def invoices_generate_for_period(
                 result.created.append(invoice.pk)
             elif outcome == REFRESHED:
                 result.refreshed.append(invoice.pk)
-            else:
-                result.unchanged.append(invoice.pk)
+            else:  # issued before, or finalized (or discarded) meanwhile by another run
+                result.already.append(invoice)
             if on_progress is not None:
                 on_progress(invoice)
     return result
@@ -390,7 +390,7 @@ def invoice_cycle_run(*, reseller: Reseller, now: dt.datetime) -> CycleResult:
         pdfs_rendered=[],
         emails_dispatched=[],
     )
-    done = set(generated.created) | set(generated.refreshed) | set(generated.unchanged)
+    done = {*generated.created, *generated.refreshed, *generated.resumed}
     result.discarded += generated.discarded
     drafts = [
         draft

@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -72,12 +72,24 @@ POOL_MIN_INVOICES = 200
 
 @dataclass(frozen=True)
 class Failure:
-    """One customer (or draft) a batch could not bill; the batch went on with the others."""
+    """One customer (or draft) a batch could not bill, or left out; the batch went on with
+    the others. Both keys are explicit: `customer_id` always, `invoice_id` the draft
+    concerned when there is one (finalizing drafts), else None."""
 
     customer_id: int
     code: str
     message: str
     invoice_id: int | None = None
+    #: The error to raise when the batch was for this one customer or draft
+    #: (`BatchResult.error_for`); not part of the comparison.
+    error: ApplicationError | None = field(default=None, compare=False, repr=False)
+
+
+def refusal_of(
+    error: ApplicationError, *, customer_id: int, invoice_id: int | None = None
+) -> Failure:
+    """A batch's record of `error` for this customer (and draft), keeping the error."""
+    return Failure(customer_id, error.code, error.message, invoice_id, error)
 
 
 def out_of_time_reraise(exc: BaseException) -> None:
@@ -95,23 +107,15 @@ def failure_of(exc: Exception, *, customer_id: int, invoice_id: int | None = Non
     out_of_time_reraise(exc)
     if isinstance(exc, ApplicationError):
         logger.warning("customer %s not billed (invoice %s): %s", customer_id, invoice_id, exc.code)
-        return Failure(customer_id, exc.code, exc.message, invoice_id)
+        return refusal_of(exc, customer_id=customer_id, invoice_id=invoice_id)
     logger.error(
         "customer %s not billed (invoice %s): internal_error",
         customer_id,
         invoice_id,
         exc_info=exc,
     )
-    return Failure(customer_id, "internal_error", f"{type(exc).__name__}: {exc}", invoice_id)
-
-
-def error_of(exc: Exception, failure: Failure) -> ApplicationError:
-    """The error to raise for a failure: the service's own, or one carrying its code."""
-    return (
-        exc
-        if isinstance(exc, ApplicationError)
-        else ApplicationError(failure.code, failure.message)
-    )
+    failure = Failure(customer_id, "internal_error", f"{type(exc).__name__}: {exc}", invoice_id)
+    return replace(failure, error=ApplicationError(failure.code, failure.message))
 
 
 def one_at_a_time(
@@ -268,7 +272,7 @@ def skipped_for(customer: Customer, period: Period) -> ApplicationError:
 def skip_of(exc: ApplicationError, *, customer_id: int, invoice_id: int | None = None) -> Failure:
     """A batch's record of a skipped customer (logged at info level: not an error)."""
     logger.info("customer %s skipped (invoice %s): %s", customer_id, invoice_id, exc.code)
-    return Failure(customer_id, exc.code, exc.message, invoice_id)
+    return refusal_of(exc, customer_id=customer_id, invoice_id=invoice_id)
 
 
 def rewrite_changed_rows(items: list[Issued]) -> None:

@@ -5,7 +5,7 @@ Both run `finalize_chunk`, a chunk of drafts of one reseller and period per tran
 
 1. lock the customers' rows (NO KEY UPDATE, id order), then the drafts' rows (id order): the
    lock order of every path that takes both; a draft finalized or discarded meanwhile is
-   reported in `skipped` (`invoice_not_draft`), never finalized twice;
+   reported in `not_draft` (`invoice_not_draft`), never finalized twice;
 2. re-rate every draft from the rows read once for the chunk (`RatingContext`): a draft that
    cannot be rated (say a plan in another currency) is reported in `failed` and stays a
    draft, the others go on. A draft whose customer has nothing billable left in the period
@@ -36,7 +36,6 @@ from billing.invoicing.engine import (
     Issued,
     computation_rows,
     drafts_delete,
-    error_of,
     failure_of,
     fill_from_computation,
     issue,
@@ -45,6 +44,7 @@ from billing.invoicing.engine import (
     not_draft,
     nothing_billable,
     one_at_a_time,
+    refusal_of,
     require_ended,
     rewrite_changed_rows,
 )
@@ -64,8 +64,9 @@ def invoice_finalize(
     Issue date is `now` in the reseller's timezone; due date adds its payment terms. A draft
     that is no longer one raises `invoice_not_draft`, one that cannot be rated its error."""
     result = invoices_finalize(invoices=[invoice], now=now, actor=actor, send_email=send_email)
-    if invoice.pk in result.errors:
-        raise result.errors[invoice.pk]
+    error = result.error_for(invoice_id=invoice.pk)
+    if error is not None:
+        raise error
     return result.issued[0]
 
 
@@ -150,9 +151,9 @@ def finalize_chunk(
                 exc,
             )
         (invoice,) = chunk
-        failure = failure_of(exc, customer_id=invoice.customer_id, invoice_id=invoice.pk)
-        result.failed.append(failure)
-        result.errors[invoice.pk] = error_of(exc, failure)
+        result.failed.append(
+            failure_of(exc, customer_id=invoice.customer_id, invoice_id=invoice.pk)
+        )
         return []
     result.merge(done)
     return issued
@@ -177,8 +178,13 @@ def _finalize_locked(
         invoice = locked.get(wanted.pk)
         if invoice is None or invoice.status != InvoiceStatus.DRAFT:
             logger.info("invoice %s was finalized or discarded meanwhile", wanted.pk)
-            result.unchanged.append(wanted.pk)
-            result.errors[wanted.pk] = not_draft(wanted.pk, invoice)
+            result.not_draft.append(
+                refusal_of(
+                    not_draft(wanted.pk, invoice),
+                    customer_id=wanted.customer_id,
+                    invoice_id=wanted.pk,
+                )
+            )
             continue
         try:
             require_ended(period=period, reseller=invoice.reseller, now=now)
@@ -236,7 +242,6 @@ def _nothing_to_issue(invoice: Invoice, period: Period) -> ApplicationError:
 
 def _fail(result: BatchResult, invoice: Invoice, exc: ApplicationError) -> None:
     result.failed.append(failure_of(exc, customer_id=invoice.customer_id, invoice_id=invoice.pk))
-    result.errors[invoice.pk] = exc
 
 
 def invoices_finalize_due(

@@ -42,7 +42,6 @@ from billing.invoicing.engine import (
     IssueBatch,
     Issued,
     computation_rows,
-    error_of,
     failure_of,
     fill_from_computation,
     issue,
@@ -142,8 +141,9 @@ def invoice_issue(
         actor=actor,
         send_email=send_email,
     )
-    if customer.pk in result.errors:  # it failed, or has nothing billable
-        raise result.errors[customer.pk]
+    error = result.error_for(customer_id=customer.pk)  # it failed, or has nothing billable
+    if error is not None:
+        raise error
     if result.issued:
         return result.issued[0], True
     if result.already:
@@ -231,15 +231,12 @@ def _issue_chunk(
             )
         existing = _live_invoices(ids, period) if isinstance(exc, IntegrityError) else []
         if not existing:  # not a concurrent creation: this customer cannot be billed
-            failure = failure_of(exc, customer_id=ids[0])
-            _refused(result, result.failed, ids[0], error_of(exc, failure))
+            result.failed.append(failure_of(exc, customer_id=ids[0]))
             return []
-        issued, failed, skipped = [], {}, {}
+        issued, failed, skipped = [], [], []
     result.issued.extend(item.invoice for item in issued)
-    for customer_id, error in failed.items():
-        _refused(result, result.failed, customer_id, error)
-    for customer_id, error in skipped.items():
-        _refused(result, result.skipped, customer_id, error)
+    result.failed += failed
+    result.skipped += skipped
     result.already += [invoice for invoice in existing if invoice.status != InvoiceStatus.DRAFT]
     drafts = [invoice for invoice in existing if invoice.status == InvoiceStatus.DRAFT]
     if drafts:
@@ -248,23 +245,21 @@ def _issue_chunk(
             drafts, now=now, actor=actor, send_email=send_email, result=done, discard_empty=True
         )
         result.issued += done.issued
-        result.already += list(Invoice.objects.filter(pk__in=done.unchanged))  # by another run
-        for draft in drafts:
-            if draft.pk in done.discarded:
-                skip = skipped_for(draft.customer, period)
-                _refused(result, result.skipped, draft.customer_id, skip)
-            elif draft.pk in done.errors and draft.pk not in done.unchanged:
-                _refused(result, result.failed, draft.customer_id, done.errors[draft.pk])
+        result.failed += done.failed  # each with its customer and its draft
+        # finalized by another run meanwhile: issued before this batch (a discarded one is gone)
+        result.already += list(
+            Invoice.objects.filter(pk__in=[each.invoice_id for each in done.not_draft])
+        )
+        result.skipped += [
+            skip_of(
+                skipped_for(draft.customer, period),
+                customer_id=draft.customer_id,
+                invoice_id=draft.pk,
+            )
+            for draft in drafts
+            if draft.pk in done.discarded
+        ]
     return issued
-
-
-def _refused(
-    result: BatchResult, outcomes: list[Failure], customer_id: int, error: ApplicationError
-) -> None:
-    """Record a customer that failed (`outcomes` is `result.failed`) or was skipped
-    (`result.skipped`), keeping its error to raise for a batch of one."""
-    outcomes.append(Failure(customer_id, error.code, error.message))
-    result.errors[customer_id] = error
 
 
 def _live_invoices(customer_ids: list[int], period: Period) -> list[Invoice]:
@@ -286,23 +281,21 @@ def _issue_new(
     now: dt.datetime,
     actor: str,
     send_email: bool,
-) -> tuple[list[Issued], dict[int, ApplicationError], dict[int, ApplicationError]]:
+) -> tuple[list[Issued], list[Failure], list[Failure]]:
     """Inside the chunk's transaction, customers locked: rate, insert, then `engine.issue`.
     Returns what was issued, the customers that failed and those with nothing billable."""
-    failed: dict[int, ApplicationError] = {}
-    skipped: dict[int, ApplicationError] = {}
+    failed: list[Failure] = []
+    skipped: list[Failure] = []
     context = RatingContext(customers=customers, period=period)
     rated = []
     for customer in customers:
         try:
             computation = invoice_compute(customer=customer, period=period, context=context)
         except ApplicationError as exc:
-            failure_of(exc, customer_id=customer.pk)
-            failed[customer.pk] = exc
+            failed.append(failure_of(exc, customer_id=customer.pk))
             continue
         if nothing_billable(computation):
-            skipped[customer.pk] = skipped_for(customer, period)
-            skip_of(skipped[customer.pk], customer_id=customer.pk)
+            skipped.append(skip_of(skipped_for(customer, period), customer_id=customer.pk))
             continue
         invoice = new_invoice(
             customer=customer, period=period, replaces_id=context.voided_invoice(customer.pk)

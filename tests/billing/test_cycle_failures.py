@@ -104,7 +104,7 @@ def test_a_chunk_that_breaks_is_issued_one_customer_at_a_time(five, monkeypatch)
         reseller=reseller, period_start=OCT, now=AFTER_OCTOBER, send_email=False, chunk_size=3
     )
     assert [(f.customer_id, f.code) for f in result.failed] == [(customers[1].pk, "internal_error")]
-    assert "disk full" in result.errors[customers[1].pk].message
+    assert "disk full" in result.error_for(customer_id=customers[1].pk).message
     assert _issued(reseller) == _expected(customers, skip=1)
     assert not Invoice.objects.filter(customer=customers[1]).exists()
 

@@ -80,7 +80,7 @@ def test_a_cycle_delivered_again_does_not_rerate_the_draft_the_killed_run_made(
 
     assert rated == [alpha.pk, beta.pk]  # Beta drafted; Alpha's draft left as it was
     alpha_draft = Invoice.objects.get(customer=alpha)
-    assert result.generated.unchanged == [alpha_draft.pk]
+    assert result.generated.resumed == [alpha_draft.pk] and result.generated.already == []
     assert result.generated.refreshed == [] and result.refreshed == []
     assert alpha_draft.total == Decimal("147.50")  # 10.00 + (155 - 100) GB x 2.50
 

@@ -99,8 +99,12 @@ def test_a_draft_finalized_meanwhile_is_reported_not_numbered_twice(drafts):
     stale = list(Invoice.objects.order_by("customer_id"))
     invoice_finalize(invoice=stale[1], now=OCTOBER_DUE, send_email=False)
     result = invoices_finalize(invoices=stale, now=OCTOBER_DUE, send_email=False)
-    assert result.unchanged == [stale[1].pk] and result.failed == []
-    assert result.errors[stale[1].pk].code == "invoice_not_draft"
+    assert [(f.customer_id, f.invoice_id, f.code) for f in result.not_draft] == [
+        (stale[1].customer_id, stale[1].pk, "invoice_not_draft")
+    ]
+    assert result.failed == [] and result.already == []
+    assert result.error_for(invoice_id=stale[1].pk).code == "invoice_not_draft"
+    assert result.error_for(customer_id=stale[1].customer_id).code == "invoice_not_draft"
     assert sorted(Invoice.objects.values_list("sequence_number", flat=True)) == [1, 2, 3, 4]
 
 

@@ -118,7 +118,7 @@ class Command(BaseCommand):
                 )
             done = (
                 f"{len(result.created)} created, {len(result.refreshed)} drafts refreshed, "
-                f"{len(result.unchanged)} already issued"
+                f"{len(result.resumed)} resumed, {len(result.already)} already issued"
             )
         else:
             with self._bar(total, f"{reseller.slug} issue", opts) as bar:
