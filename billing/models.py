@@ -537,6 +537,13 @@ class InvoiceSequence(YearlySequence):
         ]
 
 
+def wall_clock() -> dt.datetime:
+    """`timezone.now()`, looked up at each call like `auto_now` does (a default given as
+    `timezone.now` itself is the function bound at import, which a clock swapped in later,
+    as the reliability drills' workers do, never reaches)."""
+    return timezone.now()
+
+
 class EmailDelivery(models.Model):
     """One email of a document (invoice, credit note) to its recipients, claimed under a row
     lock so it is sent once (`billing.outbox`). Sequence 1 is queued when the document is
@@ -561,7 +568,7 @@ class EmailDelivery(models.Model):
     #: Wall clock of its last task message: the insert (whose commit publishes the first),
     #: then each redispatch by the recovery sweep (`billing.outbox`), which takes it by a
     #: conditional update of this field.
-    dispatched_at = models.DateTimeField(default=timezone.now)
+    dispatched_at = models.DateTimeField(default=wall_clock)
     redispatches = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
