@@ -100,6 +100,7 @@ from accounts.tenancy import (
     request_reseller_set,
     reseller_for_user,
 )
+from core.admin import ServiceSaveAdmin
 from core.errors import (
     ApplicationError,
     log_unavailable,
@@ -440,7 +441,7 @@ class ResellerForm(forms.ModelForm):
         return cleaned
 
 
-class ResellerAdmin(TenantScopedAdmin):
+class ResellerAdmin(ServiceSaveAdmin, TenantScopedAdmin):
     """Reseller staff edit their own reseller's settings; the platform-owned fields (name,
     slug, currency, timezone, invoice prefix, verified sender domain) are read-only to them
     (not even part of their form, so a forged POST cannot set them) and editable by the
@@ -514,26 +515,31 @@ class ResellerAdmin(TenantScopedAdmin):
         form.platform_admin = is_platform_admin(request.user)
         return form
 
-    def save_model(self, request, obj, form, change):
-        """`reseller_settings_update` (a change) or `reseller_create`, then the logo services;
-        `obj` gets the saved row's id and logo (the admin logs and redirects with it)."""
-        data = form.settings_changes()
-        if change:
-            saved = reseller_settings_update(
-                reseller=Reseller.objects.get(pk=obj.pk),
-                platform_admin=is_platform_admin(request.user),
-                **data,
-            )
-        else:
-            saved = reseller_create(**data)
-        if "logo" in form.changed_data:
-            upload = form.cleaned_data.get("logo")
-            if upload:
-                saved = reseller_logo_set(reseller=saved, upload=upload)
-            else:
-                saved = reseller_logo_delete(reseller=saved)
-        obj.pk, obj.logo = saved.pk, saved.logo
-        obj._state.adding = False
+    saved_fields = ("logo",)
+
+    def service_update(self, request, obj, form):
+        saved = reseller_settings_update(
+            reseller=Reseller.objects.get(pk=obj.pk),
+            platform_admin=is_platform_admin(request.user),
+            **form.settings_changes(),
+        )
+        return self._logo_save(saved, form)
+
+    def service_create(self, request, obj, form):
+        return self._logo_save(reseller_create(**form.settings_changes()), form)
+
+    def service_delete(self, request, obj):
+        obj.delete()  # the platform operator's only (`has_delete_permission`)
+
+    @staticmethod
+    def _logo_save(saved: Reseller, form) -> Reseller:
+        """Then the logo services, when the logo input changed."""
+        if "logo" not in form.changed_data:
+            return saved
+        upload = form.cleaned_data.get("logo")
+        if upload:
+            return reseller_logo_set(reseller=saved, upload=upload)
+        return reseller_logo_delete(reseller=saved)
 
 
 class TenantScopedInline(admin.TabularInline):
@@ -611,7 +617,7 @@ class CustomerForm(forms.ModelForm):
         return cleaned
 
 
-class CustomerAdmin(TenantScopedAdmin):
+class CustomerAdmin(ServiceSaveAdmin, TenantScopedAdmin):
     """Saved through `customer_create` / `customer_update` (the API's rules). The status
     changes only by the Suspend / Reinstate buttons (usage's admin adds them: they act
     upstream)."""
@@ -668,15 +674,17 @@ class CustomerAdmin(TenantScopedAdmin):
         )
         return [*super().get_readonly_fields(request, obj), *state]
 
-    def save_model(self, request, obj, form, change):
-        data = {n: form.cleaned_data[n] for n in self.form.Meta.fields if n in form.cleaned_data}
-        if change:
-            changed = {n: data[n] for n in form.changed_data if n in CUSTOMER_UPDATABLE_FIELDS}
-            saved = customer_update(customer=Customer.objects.get(pk=obj.pk), **changed)
-        else:
-            saved = customer_create(**data)
-        obj.pk = saved.pk
-        obj._state.adding = False
+    def service_update(self, request, obj, form):
+        changed = {
+            n: form.cleaned_data[n] for n in form.changed_data if n in CUSTOMER_UPDATABLE_FIELDS
+        }
+        return customer_update(customer=Customer.objects.get(pk=obj.pk), **changed)
+
+    def service_create(self, request, obj, form):
+        return customer_create(**self.form_data(form))
+
+    def service_delete(self, request, obj):
+        obj.delete()
 
     def get_change_panels(self, request, obj):
         panels = super().get_change_panels(request, obj)
@@ -829,7 +837,7 @@ class UpstreamAccountForm(SecretFieldsForm):
         return cleaned
 
 
-class UpstreamAccountAdmin(TenantScopedAdmin):
+class UpstreamAccountAdmin(ServiceSaveAdmin, TenantScopedAdmin):
     """Saved through `upstream_account_create` / `upstream_account_update`, with the same
     credential rules as the API; the provider is fixed once created (as in the API)."""
 
@@ -849,22 +857,23 @@ class UpstreamAccountAdmin(TenantScopedAdmin):
         fixed = ["provider"] if obj is not None else []
         return [*super().get_readonly_fields(request, obj), *fixed]
 
-    def save_model(self, request, obj, form, change):
-        entered = form.credentials_entered()
-        if change:
-            saved = upstream_account_update(
-                upstream_account=UpstreamAccount.objects.get(pk=obj.pk),
-                keep_stored_credentials=True,
-                credentials=entered,
-                **form.changes(UPSTREAM_ACCOUNT_UPDATABLE_FIELDS),
-            )
-        else:
-            data = {
-                n: form.cleaned_data[n] for n in self.form.Meta.fields if n in form.cleaned_data
-            }
-            saved = upstream_account_create(credentials=entered, **data)
-        obj.pk, obj.credentials = saved.pk, saved.credentials
-        obj._state.adding = False
+    saved_fields = ("credentials",)
+
+    def service_update(self, request, obj, form):
+        return upstream_account_update(
+            upstream_account=UpstreamAccount.objects.get(pk=obj.pk),
+            keep_stored_credentials=True,
+            credentials=form.credentials_entered(),
+            **form.changes(UPSTREAM_ACCOUNT_UPDATABLE_FIELDS),
+        )
+
+    def service_create(self, request, obj, form):
+        return upstream_account_create(
+            credentials=form.credentials_entered(), **self.form_data(form)
+        )
+
+    def service_delete(self, request, obj):
+        obj.delete()
 
 
 class SubAccountForm(SecretFieldsForm):
@@ -900,7 +909,7 @@ class SubAccountForm(SecretFieldsForm):
         return cleaned
 
 
-class SubAccountAdmin(TenantScopedAdmin):
+class SubAccountAdmin(ServiceSaveAdmin, TenantScopedAdmin):
     """Saved through `sub_account_create` / `sub_account_update`, with the API's token rule;
     the upstream account and upstream id are fixed once created (as in the API). The holder
     and dates change through the "Move to another customer" and "Close" actions, and "Delete"
@@ -1020,22 +1029,18 @@ class SubAccountAdmin(TenantScopedAdmin):
             return True
         return False
 
-    def save_model(self, request, obj, form, change):
-        entered = form.credentials_entered()
-        if change:
-            saved = sub_account_update(
-                sub_account=SubAccount.objects.select_related("upstream_account").get(pk=obj.pk),
-                keep_stored_credentials=True,
-                credentials=entered,
-                **form.changes(SUB_ACCOUNT_UPDATABLE_FIELDS),
-            )
-        else:
-            data = {
-                n: form.cleaned_data[n] for n in self.form.Meta.fields if n in form.cleaned_data
-            }
-            saved = sub_account_create(credentials=entered, **data)
-        obj.pk, obj.credentials = saved.pk, saved.credentials
-        obj._state.adding = False
+    saved_fields = ("credentials",)
+
+    def service_update(self, request, obj, form):
+        return sub_account_update(
+            sub_account=SubAccount.objects.select_related("upstream_account").get(pk=obj.pk),
+            keep_stored_credentials=True,
+            credentials=form.credentials_entered(),
+            **form.changes(SUB_ACCOUNT_UPDATABLE_FIELDS),
+        )
+
+    def service_create(self, request, obj, form):
+        return sub_account_create(credentials=form.credentials_entered(), **self.form_data(form))
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -72,6 +72,7 @@ from billing.plans import (
     subscription_update,
 )
 from billing.traffic_policy import customer_exposure
+from core.admin import ServiceSaveAdmin
 from core.errors import ApplicationError
 from usage.admin import CustomerUsageAdmin
 
@@ -171,39 +172,8 @@ class PlanTierInline(TenantScopedInline):
         return obj is None and super().has_delete_permission(request, obj)
 
 
-class _ServiceFormAdmin(TenantScopedAdmin):
-    """An admin whose saves go through services: a refusal the form could not foresee (a
-    concurrent write) is shown as an error message instead of a server error."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ApplicationError as exc:
-            self.message_user(request, f"Refused: {exc.message}", messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-    def service_create(self, request, obj):
-        """Create the object from the validated, unsaved `obj`; return the saved one."""
-        raise NotImplementedError
-
-    def service_update(self, request, obj):
-        raise NotImplementedError
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            self.service_update(request, obj)
-        else:
-            created = self.service_create(request, obj)
-            obj.pk, obj.created_at = created.pk, created.created_at
-
-    def save_related(self, request, form, formsets, change):
-        form.save_m2m()
-        for formset in formsets:  # inline rows were written by the service, or are read-only
-            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-
-
 @admin.register(Plan)
-class PlanAdmin(_ServiceFormAdmin):
+class PlanAdmin(ServiceSaveAdmin, TenantScopedAdmin):
     """New plans are created by `plan_create` (plan and tiers validated together); an
     existing plan's prices, tiers, currency, model, unit and code are read-only, and only its
     name and active flag change, through `plan_update`."""
@@ -222,6 +192,8 @@ class PlanAdmin(_ServiceFormAdmin):
     list_filter = ["pricing_model", "currency", "is_active", "reseller"]
     search_fields = ["code", "name"]
     inlines = [PlanTierInline]
+    inlines_saved_by_service = True  # `plan_create` writes the tiers
+    saved_fields = ("created_at",)
 
     @admin.display(description="Base fee", ordering="base_fee")
     def base_fee_display(self, plan):
@@ -239,10 +211,10 @@ class PlanAdmin(_ServiceFormAdmin):
             initial.setdefault("currency", reseller.currency)
         return initial
 
-    def service_update(self, request, obj):
-        plan_update(plan=obj, name=obj.name, is_active=obj.is_active)
+    def service_update(self, request, obj, form):
+        return plan_update(plan=obj, name=obj.name, is_active=obj.is_active)
 
-    def service_create(self, request, obj):
+    def service_create(self, request, obj, form):
         return plan_create(
             reseller=obj.reseller,
             name=obj.name,
@@ -281,7 +253,7 @@ class SubscriptionForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(_ServiceFormAdmin):
+class SubscriptionAdmin(ServiceSaveAdmin, TenantScopedAdmin):
     """Created by `subscription_create`; afterwards only `ends_on` changes
     (`subscription_update`: equal to the start cancels it). Delete removes one no issued
     invoice used (`subscription_delete`; drafts are re-rated without it)."""
@@ -292,6 +264,8 @@ class SubscriptionAdmin(_ServiceFormAdmin):
     search_fields = ["customer__name", "plan__code"]
     list_select_related = ["customer", "plan", "upstream_account"]
     autocomplete_fields = ["customer"]
+    inlines_saved_by_service = True
+    saved_fields = ("created_at",)
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else ["customer", "plan", "upstream_account", "starts_on"]
@@ -301,10 +275,10 @@ class SubscriptionAdmin(_ServiceFormAdmin):
         actions.pop("delete_selected", None)  # one at a time, through the service
         return actions
 
-    def service_update(self, request, obj):
-        subscription_update(subscription=obj, ends_on=obj.ends_on)
+    def service_update(self, request, obj, form):
+        return subscription_update(subscription=obj, ends_on=obj.ends_on)
 
-    def service_create(self, request, obj):
+    def service_create(self, request, obj, form):
         return subscription_create(
             customer=obj.customer,
             plan=obj.plan,
@@ -317,16 +291,8 @@ class SubscriptionAdmin(_ServiceFormAdmin):
         """The service decides (draft lines that name it are re-rated, not "protected")."""
         return [str(obj) for obj in objs], {"subscriptions": len(objs)}, set(), []
 
-    def delete_model(self, request, obj):
+    def service_delete(self, request, obj):
         subscription_delete(subscription=obj, actor=self.actor(request), now=timezone.now())
-
-    def delete_view(self, request, object_id, extra_context=None):
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except ApplicationError as exc:
-            self.message_user(request, f"Refused: {exc.message}", messages.ERROR)
-            obj = self._get_visible_or_404(request, object_id)
-            return HttpResponseRedirect(self.change_url(obj))
 
 
 class InvoiceUsageInline(ReadOnlyInline):

@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from accounts.admin import ObjectAction, ReadOnlyInline, TenantScopedAdmin
+from core.admin import ServiceSaveAdmin
 from core.errors import ApplicationError
 from webhooks.catalogue import EVENT_TYPES
 from webhooks.models import (
@@ -68,7 +69,7 @@ def _show_secret(admin_obj, request, endpoint, secret) -> TemplateResponse:
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(TenantScopedAdmin):
+class WebhookEndpointAdmin(ServiceSaveAdmin, TenantScopedAdmin):
     form = WebhookEndpointForm
     list_display = ["url", "description", "is_active", "events", "created_at", "reseller"]
     list_filter = ["is_active", "reseller"]
@@ -87,15 +88,24 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
     def events(self, obj: WebhookEndpoint) -> str:
         return ", ".join(obj.enabled_events)
 
-    def save_model(self, request, obj, form, change):
-        data = {name: form.cleaned_data[name] for name in ("url", "description", "is_active")}
-        data["enabled_events"] = form.cleaned_data["enabled_events"]
-        if change:
-            webhook_endpoint_update(endpoint=obj, **data)
-            return
-        endpoint, secret = webhook_endpoint_create(reseller=form.cleaned_data["reseller"], **data)
-        obj.pk = endpoint.pk
+    @staticmethod
+    def _data(form) -> dict:
+        return {
+            n: form.cleaned_data[n] for n in ("url", "description", "is_active", "enabled_events")
+        }
+
+    def service_update(self, request, obj, form):
+        return webhook_endpoint_update(endpoint=obj, **self._data(form))
+
+    def service_create(self, request, obj, form):
+        endpoint, secret = webhook_endpoint_create(
+            reseller=form.cleaned_data["reseller"], **self._data(form)
+        )
         request._webhook_secret = (endpoint, secret)
+        return endpoint
+
+    def service_delete(self, request, obj):
+        obj.delete()
 
     def response_add(self, request, obj, post_url_continue=None):
         endpoint, secret = request._webhook_secret

@@ -390,14 +390,9 @@ class SubAccountUsageAdmin(SubAccountAdmin):
 
         return AddForm
 
-    def save_model(self, request, obj, form, change):
-        if change:
-            return super().save_model(request, obj, form, change)
-        data = {n: form.cleaned_data[n] for n in self.form.Meta.fields if n in form.cleaned_data}
-        saved = sub_account_add(credentials=form.credentials_entered(), **data)
-        obj.pk, obj.credentials = saved.pk, saved.credentials
-        obj._state.adding = False
-        return None
+    def service_create(self, request, obj, form):
+        """Added through `sub_account_add` (checked upstream, then created)."""
+        return sub_account_add(credentials=form.credentials_entered(), **self.form_data(form))
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
