@@ -329,10 +329,13 @@ def test_a_database_error_inside_the_write_rolls_back_the_whole_sync(customer, m
         before = _rows(sub)
 
         def broken(**kwargs):
+            written = replace(**kwargs)  # the hours (and days) are written, then the link dies
+            assert written
             raise OperationalError("server closed the connection unexpectedly")
 
+        replace = history.hours_and_days_replace
         with monkeypatch.context() as patch:
-            patch.setattr(history, "days_recompute", broken)
+            patch.setattr(history, "hours_and_days_replace", broken)
             with pytest.raises(OperationalError):
                 sync()
         assert _rows(sub) == before

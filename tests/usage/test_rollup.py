@@ -109,6 +109,23 @@ def test_rollup_equals_the_days_after_sync_resync_and_corrections(shanghai):
 
 
 @pytest.mark.django_db
+def test_a_resync_of_part_of_a_day_keeps_that_days_hours_outside_the_window(shanghai):
+    first = shanghai.subs[0]
+    hours = {START + dt.timedelta(hours=i): (i + 1) * MIB for i in range(24)}
+    sync(first, hours, start=START, end=END)
+    # 6 March in Shanghai runs 16:00Z-16:00Z; resync only 02:00-05:00Z of it: 02Z (15 MiB)
+    # and 04Z (17 MiB) are no longer reported, 03Z becomes 100 MiB instead of 16.
+    run = sync(
+        first, {utc(2026, 3, 6, 3): 100 * MIB}, start=utc(2026, 3, 6, 2), end=utc(2026, 3, 6, 5)
+    )
+    assert run.rows_written == 3 + 1  # three hours, one day
+    day = UsageDay.objects.get(sub_account=first, day=dt.date(2026, 3, 6))
+    assert (day.bytes, day.revision) == ((sum(range(5, 25)) - 15 - 16 - 17 + 100) * MIB, 1)
+    expected = {dt.date(2026, 3, 5): (1 + 2 + 3 + 4) * MIB, dt.date(2026, 3, 6): 342 * MIB}
+    assert rollup(shanghai.reseller) == stored_days(shanghai.reseller) == expected
+
+
+@pytest.mark.django_db
 def test_ledger_usage_adds_to_the_rollup(shanghai):
     upstream = factories.UpstreamAccountFactory(
         reseller=shanghai.reseller, provider=Provider.BYTESFLOWS, credentials={}

@@ -13,9 +13,8 @@ from usage.services.connectors import connector_for_upstream_account
 from usage.services.runs import RunOutcome, run_locked_sync
 from usage.services.storage import (
     ceil_hour,
-    days_recompute,
     floor_hour,
-    hours_replace,
+    hours_and_days_replace,
     validate_hours,
 )
 
@@ -97,14 +96,13 @@ def usage_sync_sub_account(
 
     def write(payload: tuple, outcome: RunOutcome) -> None:
         report, hours = payload
-        changed = hours_replace(
+        outcome.rows_written = hours_and_days_replace(
             sub_account_id=sub_account.pk,
             hours=hours,
             window_start=report.window_start,
             window_end=report.window_end,
+            tz=tz,
         )
-        days = days_recompute(sub_account_id=sub_account.pk, hours=changed, tz=tz)
-        outcome.rows_written = len(changed) + days
 
     return run_locked_sync(
         sub_account=sub_account,

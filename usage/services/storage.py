@@ -26,9 +26,9 @@ from django.utils import timezone
 
 from usage.models import UsageDay, UsageHour
 from usage.providers.base import BadResponseError, HourlyUsage
-from usage.services.rollup import reseller_usage_days_add
+from usage.services.rollup import SLOTS, reseller_usage_days_add
 from usage.services.sql import upsert_rows
-from usage.services.storage_pg import days_recompute_pg, hours_replace_pg
+from usage.services.storage_pg import days_recompute_pg, history_rows_replace_pg, hours_replace_pg
 
 HOUR = dt.timedelta(hours=1)
 UTC = dt.UTC
@@ -146,6 +146,39 @@ def hours_replace(
             rows.append((start, 0, "", "", old[3] + 1))
     _upsert_hours(sub_account_id, rows)
     return {row[0] for row in rows}
+
+
+def hours_and_days_replace(
+    *,
+    sub_account_id: int,
+    hours: dict[dt.datetime, HourlyUsage],
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    tz: ZoneInfo,
+) -> int:
+    """`hours_replace`, then `days_recompute` of the days of the hours it wrote (with the
+    reseller rollup's addition); return the rows written (hours + days). In a transaction.
+    PostgreSQL does all of it in one statement (`storage_pg.history_rows_replace_pg`)."""
+    if connection.vendor != "postgresql" or window_end <= window_start:
+        changed = hours_replace(
+            sub_account_id=sub_account_id,
+            hours=hours,
+            window_start=window_start,
+            window_end=window_end,
+        )
+        return len(changed) + days_recompute(sub_account_id=sub_account_id, hours=changed, tz=tz)
+    first, last = local_day(window_start, tz), local_day(window_end - HOUR, tz)
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    hours_written, days_written = history_rows_replace_pg(
+        sub_account_id=sub_account_id,
+        hours=hours,
+        window_start=window_start,
+        window_end=window_end,
+        days=[(day, *day_bounds(day, tz)) for day in days],
+        slot=sub_account_id % SLOTS,
+        stamp=timezone.now(),
+    )
+    return hours_written + days_written
 
 
 def hours_add(*, sub_account_id: int, additions: dict[dt.datetime, int]) -> set[dt.datetime]:

@@ -23,12 +23,15 @@ from functools import cache
 
 from django.db import connection
 
-from usage.models import UsageDay, UsageHour
+from accounts.models import Customer, SubAccount
+from usage.models import ResellerUsageDay, UsageDay, UsageHour
 from usage.providers.base import BadResponseError, HourlyUsage
 
 
-@cache
-def _hours_sql(hours: str) -> str:
+def _hours_ctes(hours: str) -> str:
+    """The hours part: `report`, then `zeroed` and `written` (the hours it wrote). Positional
+    parameters: the four report strings, stamp, sub-account, window start and end,
+    sub-account, stamp."""
     return f"""
 WITH report (hour_start, bytes, raw_value, raw_unit) AS (
     SELECT to_timestamp(t.epoch), t.bytes, t.raw_value, t.raw_unit
@@ -54,10 +57,18 @@ WITH report (hour_start, bytes, raw_value, raw_unit) AS (
     WHERE (h.bytes, h.raw_value, h.raw_unit)
         IS DISTINCT FROM (excluded.bytes, excluded.raw_value, excluded.raw_unit)
     RETURNING h.hour_start
-)
+)"""  # noqa: S608 - table names come from the models
+
+
+@cache
+def _hours_sql(hours: str) -> str:
+    return (
+        _hours_ctes(hours)  # noqa: S608 - table names come from the models
+        + """
 SELECT extract(epoch FROM hour_start)::bigint FROM zeroed
 UNION ALL SELECT extract(epoch FROM hour_start)::bigint FROM written
-"""  # noqa: S608 - table names come from the models
+"""
+    )
 
 
 def hours_replace_pg(
@@ -75,22 +86,27 @@ def hours_replace_pg(
     values, raw units) split by the database: joining them costs a few C calls where
     array parameters cost a Python loop per element."""
     epochs = {_epoch(start): start for start in hours}
+    sql = _hours_sql(connection.ops.quote_name(UsageHour._meta.db_table))
+    params = _hours_params(sub_account_id, hours, epochs, window_start, window_end, stamp)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        written = cursor.fetchall()
+    return {epochs.get(epoch) or _from_epoch(epoch) for (epoch,) in written}
+
+
+def _hours_params(sub_account_id, hours, epochs, window_start, window_end, stamp) -> list:
+    """The parameters of `_hours_ctes`, in order."""
     items = hours.values()
     raw_values = _UNIT.join([item.raw_value for item in items])
     raw_units = _UNIT.join([item.raw_unit for item in items])
     if (raw_values + raw_units).count(_UNIT) != 2 * max(len(hours) - 1, 0):
         raise BadResponseError("raw value holds a control character")
-    sql = _hours_sql(connection.ops.quote_name(UsageHour._meta.db_table))
-    params = [
+    return [
         ",".join(map(str, epochs)), ",".join([str(item.bytes) for item in items]),
         raw_values, raw_units,
         stamp, sub_account_id, window_start, window_end,
         sub_account_id, stamp,
     ]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        written = cursor.fetchall()
-    return {epochs.get(epoch) or _from_epoch(epoch) for (epoch,) in written}
 
 
 _UNIT = "\x1f"  # ASCII unit separator: never in a raw value (numbers as text) or unit
@@ -104,24 +120,21 @@ def _from_epoch(epoch: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
 
 
-@cache
-def _days_sql(hours: str, days: str) -> str:
-    return f"""
-WITH bounds (day, lo, hi) AS (
+_BOUNDS = """bounds (day, lo, hi) AS (
     SELECT t.day, to_timestamp(t.lo), to_timestamp(t.hi)
     FROM unnest(
         string_to_array(%s, ',')::date[], string_to_array(%s, ',')::float8[],
         string_to_array(%s, ',')::float8[]
-    ) AS t (day, lo, hi)
-), sums AS (
-    SELECT b.day, COALESCE(SUM(h.bytes), 0)::bigint AS bytes
-    FROM bounds b LEFT JOIN {hours} h
-      ON h.sub_account_id = %s AND h.hour_start >= b.lo AND h.hour_start < b.hi
-    GROUP BY b.day
-), old AS (
+    ) AS t (day, lo, hi)"""
+
+
+def _days_upsert(days: str, written: str) -> str:
+    """`old` (the days of `bounds` stored before) and `written` (the days of `sums` whose
+    bytes differ, upserted; their new bytes). Parameters: sub-account, sub-account, stamp."""
+    return f"""old AS (
     SELECT d.day, d.bytes, d.revision FROM {days} d
     WHERE d.sub_account_id = %s AND d.day IN (SELECT day FROM bounds)
-), written AS (
+), {written} AS (
     INSERT INTO {days} AS d (sub_account_id, day, bytes, revision, updated_at)
     SELECT %s, s.day, s.bytes, COALESCE(o.revision + 1, 0), %s
     FROM sums s LEFT JOIN old o ON o.day = s.day
@@ -129,7 +142,19 @@ WITH bounds (day, lo, hi) AS (
     ON CONFLICT (sub_account_id, day) DO UPDATE
     SET bytes = excluded.bytes, revision = excluded.revision, updated_at = excluded.updated_at
     RETURNING d.day, d.bytes
-)
+)"""  # noqa: S608 - table names come from the models
+
+
+@cache
+def _days_sql(hours: str, days: str) -> str:
+    return f"""
+WITH {_BOUNDS}
+), sums AS (
+    SELECT b.day, COALESCE(SUM(h.bytes), 0)::bigint AS bytes
+    FROM bounds b LEFT JOIN {hours} h
+      ON h.sub_account_id = %s AND h.hour_start >= b.lo AND h.hour_start < b.hi
+    GROUP BY b.day
+), {_days_upsert(days, "written")}
 SELECT w.day, w.bytes - COALESCE(o.bytes, 0) FROM written w LEFT JOIN old o ON o.day = w.day
 """  # noqa: S608 - table names come from the models
 
@@ -146,12 +171,89 @@ def days_recompute_pg(
     before)` of each day written."""
     qn = connection.ops.quote_name
     sql = _days_sql(qn(UsageHour._meta.db_table), qn(UsageDay._meta.db_table))
-    params = [
-        ",".join([day.isoformat() for day, _, _ in bounds]),
-        ",".join([repr(lo.timestamp()) for _, lo, _ in bounds]),
-        ",".join([repr(hi.timestamp()) for _, _, hi in bounds]),
-        sub_account_id, sub_account_id, sub_account_id, stamp,
-    ]  # fmt: skip
+    params = [*_bounds_params(bounds), sub_account_id, sub_account_id, sub_account_id, stamp]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(day, int(delta)) for day, delta in cursor.fetchall()]
+
+
+def _bounds_params(bounds: Sequence[tuple[dt.date, dt.datetime, dt.datetime]]) -> list[str]:
+    """Days and their bounds (unix seconds) as the three delimited strings `bounds` reads."""
+    return [
+        ",".join([day.isoformat() for day, _, _ in bounds]),
+        ",".join([repr(lo.timestamp()) for _, lo, _ in bounds]),
+        ",".join([repr(hi.timestamp()) for _, _, hi in bounds]),
+    ]
+
+
+@cache
+def _history_sql(hours: str, days: str, rollup: str, subs: str, customers: str) -> str:
+    """Hours, then days, then the reseller rollup, in one statement. Every part reads the
+    snapshot the statement started with, so a day's new sum is taken from the stored hours
+    outside the window plus the report's hours (inside the window the stored hours become
+    exactly the report, absent ones 0)."""
+    return (
+        _hours_ctes(hours)  # noqa: S608 - table names come from the models
+        + f""", changed AS (
+    SELECT hour_start FROM zeroed UNION ALL SELECT hour_start FROM written
+), {_BOUNDS}
+    WHERE EXISTS (
+        SELECT 1 FROM changed c
+        WHERE c.hour_start >= to_timestamp(t.lo) AND c.hour_start < to_timestamp(t.hi)
+    )
+), sums AS (
+    SELECT b.day, (
+        COALESCE((SELECT SUM(h.bytes) FROM {hours} h
+                  WHERE h.sub_account_id = %s AND h.hour_start >= b.lo AND h.hour_start < b.hi
+                    AND NOT (h.hour_start >= %s AND h.hour_start < %s)), 0)
+        + COALESCE((SELECT SUM(r.bytes) FROM report r
+                    WHERE r.hour_start >= b.lo AND r.hour_start < b.hi), 0)
+    )::bigint AS bytes
+    FROM bounds b
+), {_days_upsert(days, "days_written")}, rolled AS (
+    INSERT INTO {rollup} (reseller_id, day, slot, bytes)
+    SELECT c.reseller_id, w.day, %s, w.bytes - COALESCE(o.bytes, 0)
+    FROM days_written w LEFT JOIN old o ON o.day = w.day,
+         {subs} s JOIN {customers} c ON c.id = s.customer_id
+    WHERE s.id = %s AND w.bytes <> COALESCE(o.bytes, 0)
+    ORDER BY w.day
+    ON CONFLICT (reseller_id, day, slot) DO UPDATE SET bytes = {rollup}.bytes + excluded.bytes
+)
+SELECT (SELECT count(*) FROM changed), (SELECT count(*) FROM days_written)
+"""  # noqa: S608 - table names come from the models
+    )
+
+
+def history_rows_replace_pg(
+    *,
+    sub_account_id: int,
+    hours: Mapping[dt.datetime, HourlyUsage],
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    days: Sequence[tuple[dt.date, dt.datetime, dt.datetime]],
+    slot: int,
+    stamp: dt.datetime,
+) -> tuple[int, int]:
+    """`hours_replace_pg`, then `days_recompute_pg` for the local days (`days`: every day
+    the window touches, with its bounds) holding a written hour, then the reseller rollup's
+    addition of each written day's difference (`usage.services.rollup`, rows in day order,
+    `slot` the sub-account's), in ONE statement and round trip; return (hours written, days
+    written). Same rows, revisions and rollup additions as the three statements."""
+    qn = connection.ops.quote_name
+    sql = _history_sql(
+        qn(UsageHour._meta.db_table), qn(UsageDay._meta.db_table),
+        qn(ResellerUsageDay._meta.db_table), qn(SubAccount._meta.db_table),
+        qn(Customer._meta.db_table),
+    )  # fmt: skip
+    epochs = {_epoch(start): start for start in hours}
+    params = _hours_params(sub_account_id, hours, epochs, window_start, window_end, stamp)
+    params += [
+        *_bounds_params(days),
+        sub_account_id, window_start, window_end,
+        sub_account_id, sub_account_id, stamp,
+        slot, sub_account_id,
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        hours_written, days_written = cursor.fetchone()
+    return int(hours_written), int(days_written)
