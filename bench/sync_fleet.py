@@ -215,6 +215,14 @@ def main() -> None:
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/8")
     parser.add_argument("--no-warm", dest="warm", action="store_false")
     parser.add_argument(
+        "--stop-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="end the measured pass after this long even if unfinished and print the "
+        "figures of the syncs done so far, marked PARTIAL (the queued rest is dropped)",
+    )
+    parser.add_argument(
         "--follow-ups",
         action="store_true",
         help="keep the after-sync tasks (draft refresh, alert check per customer whose usage "
@@ -336,25 +344,44 @@ def one_pass(args, sim_url: str, worker: subprocess.Popen, *, report: bool) -> N
     cpu_before = process_tree_cpu(worker.pid)
     started = time.monotonic()
     queued = fan_out(timezone.now())
+    print(f"queued              {queued} syncs in {time.monotonic() - started:.0f} s", flush=True)
+    stop_at = None if args.stop_after is None or not report else started + args.stop_after
     done = before
     while done < before + queued:
         time.sleep(2)
         done = SyncRun.objects.count()
         if worker.poll() is not None:
             raise SystemExit("the worker died")
+        if stop_at is not None and time.monotonic() >= stop_at:
+            break
     wall = time.monotonic() - started
-    settle(probe, args.broker_url)  # the follow-up tasks the syncs queued
+    partial = done < before + queued
+    if partial:  # what the workers finished so far; the probes count the same syncs
+        time.sleep(1)
+        figures_at_stop = probe.hgetall(PROBE_KEY)
+        done = SyncRun.objects.count()
+    else:
+        settle(probe, args.broker_url)  # the follow-up tasks the syncs queued
     cpu = process_tree_cpu(worker.pid) - cpu_before
     if not report:
         return
     stats = sim_get(sim_url, "/_sim/stats")
-    runs = list(SyncRun.objects.order_by("-pk").values_list("status", "requests")[:queued])
+    n = done - before
+    runs = list(SyncRun.objects.order_by("-pk").values_list("status", "requests")[:n])
     failed = sum(1 for status, _ in runs if status != SyncRun.Status.SUCCEEDED)
-    requests = sum(n for _, n in runs)
-    figures = {k.decode(): float(v) for k, v in probe.hgetall(PROBE_KEY).items()}
-    n = queued
+    requests = sum(k for _, k in runs)
+    figures = {
+        k.decode(): float(v)
+        for k, v in (figures_at_stop if partial else probe.hgetall(PROBE_KEY)).items()
+    }
     peak = max(stats["max_requests_per_60s"].values() or [0])
     trips = stats["rate_limit_trips_total"]
+    if partial:
+        print(
+            f"PARTIAL             stopped after {wall:.0f} s (--stop-after): {n} of {queued} "
+            f"synced; the figures below are of those {n}; at this rate the pass would take "
+            f"{queued / max(n, 1) * wall:.0f} s"
+        )
     print(f"sub-accounts synced {n} ({failed} not succeeded)")
     print(f"requests/sub-acct   {requests / n:.3f} ({requests} requests)")
     print(
