@@ -31,7 +31,6 @@ and the server's work), the request budget and sync locks (Redis), per sub-accou
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import signal
@@ -413,16 +412,17 @@ def one_pass(args, sim_url: str, worker: subprocess.Popen, *, report: bool) -> N
 
 def fan_out(now) -> int:
     """Queue the syncs of the beat task's fan-out (`usage.tasks.usage_sync_all_task`: every
-    syncable IPFoxy sub-account, the trailing 72 hours and the current one) in the order of
-    the offsets it spreads them over the hour with (upstream accounts interleaved), but
-    without waiting for those offsets: the request budget alone paces each upstream account.
-    Returns how many were queued."""
+    syncable IPFoxy sub-account, the trailing 72 hours and the current one, sent through
+    `sync_task_send`) in the order of the offsets it spreads them over the hour with
+    (upstream accounts interleaved), but without waiting for those offsets: the request
+    budget alone paces each upstream account. Returns how many were queued."""
     from accounts.models import Provider, SubAccount, UpstreamAccount
     from accounts.selectors import sub_accounts_syncable
     from usage import tasks
+    from usage.models import SyncRun
+    from usage.services.requests import sync_task_send, sync_window
 
-    end = now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
-    start = end - dt.timedelta(hours=tasks.TRAILING_HOURS + 1)
+    start, end = sync_window(now=now)
     order = []
     upstreams = UpstreamAccount.objects.filter(is_active=True, provider=Provider.IPFOXY)
     for upstream in upstreams.order_by("pk"):
@@ -434,9 +434,7 @@ def fan_out(now) -> int:
         order += [(index * step, upstream.pk, pk) for index, pk in enumerate(ids)]
     order.sort()
     for _, _, sub_account_id in order:
-        tasks.usage_sync_sub_account_task.apply_async(
-            args=[sub_account_id, start.isoformat(), end.isoformat()]
-        )
+        sync_task_send(sub_account_id=sub_account_id, kind=SyncRun.Kind.USAGE, window=(start, end))
     return len(order)
 
 
