@@ -24,7 +24,7 @@ Printed: sub-accounts synced, requests per sub-account, the most requests any ap
 in a rolling minute and the simulator's rate-limit refusals (the budget never exceeded:
 at most 40, and 0 refusals), wall time from the fan-out to the last sync, and how the
 workers' time splits: CPU (user + system of the 4 worker processes, from /proc), waiting
-on the upstream (inside httpx's send), the database (inside Django's cursor: round trips
+on the upstream (inside httpx's transport), the database (inside Django's cursor: round trips
 and the server's work), the request budget and sync locks (Redis), per sub-account.
 """
 
@@ -88,7 +88,9 @@ def worker_main() -> None:
 
         return wrapper
 
-    httpx.Client.send = timed("upstream", httpx.Client.send)
+    # The transport's send: under `Client.send` and under the direct GET of
+    # `usage.providers.transport`, so both are timed (httpcore's own CPU included).
+    httpx.HTTPTransport.handle_request = timed("upstream", httpx.HTTPTransport.handle_request)
     ratelimit.RedisBudget.acquire = timed("budget", ratelimit.RedisBudget.acquire)
 
     def database(execute, sql, params, many, context):
@@ -396,7 +398,7 @@ def one_pass(args, sim_url: str, worker: subprocess.Popen, *, report: bool) -> N
     for name, what in (
         ("task", "wall time inside sync tasks"),
         ("cpu", "CPU inside sync tasks"),
-        ("upstream", "waiting on the upstream (inside httpx send)"),
+        ("upstream", "waiting on the upstream (inside httpx's transport)"),
         ("database", "in the database (inside cursor execute: round trips + server)"),
         ("budget", "taking request-budget tokens (Redis, waits included)"),
     ):
