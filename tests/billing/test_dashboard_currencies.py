@@ -194,11 +194,11 @@ def test_the_dashboard_page_prints_each_currency_row(ledger, client, monkeypatch
             ("balance_applied", want["applied"]),
             ("balance_due", want["due"]),
         ):
-            cell = row[row.index(f'data-figure="{figure}"') :]
+            cell = row[row.index(f'data-money="{figure}"') :]
             assert cell[cell.index(">") + 1 :].startswith(format_money(amount, currency))
     owed = panel[panel.index('id="fb-receivables"') :]
     held = owed[owed.index('data-currency="EUR"') :]
-    held = held[held.index('data-figure="customer_balances"') :]
+    held = held[held.index('data-money="customer_balances"') :]
     assert held[held.index(">") + 1 :].startswith(format_money(Decimal("2.00"), "EUR"))
 
 

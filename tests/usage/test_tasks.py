@@ -97,7 +97,7 @@ def test_only_transient_failures_are_retried(sub_account, code, expected):
     assert tasks.usage_sync_sub_account_task.acks_late
 
 
-def test_beat_schedule_runs_the_three_hourly_jobs_the_two_sweeps_and_the_traffic_refresh():
+def test_beat_schedule_runs_the_three_hourly_jobs_the_three_sweeps_and_the_traffic_refresh():
     assert {entry["task"] for entry in BEAT_SCHEDULE.values()} == {
         "usage.tasks.usage_sync_all_task",
         "usage.tasks.usage_snapshot_bytesflows_all_task",
@@ -105,6 +105,7 @@ def test_beat_schedule_runs_the_three_hourly_jobs_the_two_sweeps_and_the_traffic
         "usage.tasks.sync_runs_queued_sweep_task",
         "usage.tasks.upstream_writes_resend_pending_task",
         "usage.tasks.sub_account_traffic_refresh_all_task",
+        "usage.tasks.usage_alert_emails_recover_task",
     }
 
 
