@@ -43,10 +43,6 @@ error_codes_register(
             409,
             "Only a finalized invoice takes payments (a draft or void invoice does not: 409).",
         ),
-        "payment_exceeds_balance_due": (
-            400,
-            "The payment is more than the invoice's balance due (`extra.balance_due`).",
-        ),
         "payment_currency_mismatch": (400, "A payment is in its invoice's currency."),
         "invalid_payment_method": (
             400,

@@ -72,8 +72,8 @@ def _total(rows: Iterable[dict], summed: Sequence[str]) -> dict[str, dict[str, D
     return {currency: dict(values) for currency, values in sorted(totals.items())}
 
 
-def _export(kind, period, header, records, summed, counted=lambda r: True) -> Export:
-    totals = _total([r for r in records if counted(r)], summed)
+def _export(kind, period, header, records, summed) -> Export:
+    totals = _total(records, summed)
     return Export(
         kind=kind,
         period=period,

@@ -59,9 +59,9 @@ _OPERATIONS = [
         "Record a payment",
         "Records money received against a finalized invoice, in its currency: partial "
         "payments add up, and the payment that brings `balance_due` (`total - "
-        "amount_credited - amount_paid`) to 0 makes the invoice `paid` (webhook "
-        "`invoice.paid`). More than the balance due is refused (400 "
-        "`payment_exceeds_balance_due`, `extra.balance_due`). Sends `payment.created`. "
+        "balance_applied - amount_credited - amount_paid`) to 0 makes the invoice `paid` "
+        "(webhook `invoice.paid`). What is paid above the balance due goes on the "
+        "customer's balance (`to_balance`). Sends `payment.created`. "
         "`method` is one of the list; anything more precise goes in `method_detail`.",
         [
             _ex("Bank transfer", PAYMENT_REQUEST, request=True),

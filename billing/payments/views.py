@@ -4,8 +4,8 @@
 Views parse, call `payment_create`, `payment_refund` or a selector, and render. Rows come
 through the tenancy base, so another tenant's invoice or payment is a 404 like a missing
 one. Amounts are read by `core.money` with the invoice currency's decimals. Refusals of
-input answer 400 naming the field (`invalid_amount`, `payment_exceeds_balance_due`,
-`payment_currency_mismatch`, `paid_at_in_future`); refusals because of the invoice's state
+input answer 400 naming the field (`invalid_amount`, `payment_currency_mismatch`,
+`paid_at_in_future`); refusals because of the invoice's state
 answer 409 (`invoice_not_payable`, `refund_exceeds_payment`). POSTs honour
 `Idempotency-Key` like every POST of the API.
 """
@@ -43,8 +43,7 @@ from core.query import StrictQueryMixin, query_error_responses
 _BAD_INPUT = OpenApiResponse(
     ApiErrorSerializer,
     description="Invalid input, `extra.fields` naming the field: `invalid_amount`, "
-    "`payment_exceeds_balance_due` (`extra.balance_due`), `payment_currency_mismatch`, "
-    "`paid_at_in_future`, `validation_error`.",
+    "`payment_currency_mismatch`, `paid_at_in_future`, `validation_error`.",
 )
 _PAGED_ERRORS = {
     400: OpenApiResponse(ApiErrorSerializer, description="An unknown query parameter."),
