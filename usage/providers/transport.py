@@ -34,6 +34,7 @@ import email.utils
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -42,7 +43,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+import httpcore
 import httpx
+from httpx._transports.default import map_httpcore_exceptions
 
 from accounts.upstream_urls import base_url_problem
 from usage.providers.base import (
@@ -119,8 +122,7 @@ def decode_json(body: bytes, context: dict[str, Any]) -> Any:
     if len(body) > MAX_BODY_BYTES:
         raise BadResponseError("response body too large", context=context)
     try:
-        text = body.decode("utf-8")
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        return _DECODER.decode(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         looks_html = body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html", b"<"))
         what = "HTML" if looks_html else "non-JSON"
@@ -131,6 +133,10 @@ def decode_json(body: bytes, context: dict[str, Any]) -> Any:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"JSON constant {name} is not allowed")
+
+
+#: One decoder for every body (`json.loads` with these options builds a new one per call).
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
 
 
 class Transport:
@@ -161,6 +167,7 @@ class Transport:
         self.per_minute = per_minute
         self.retry = retry or RetryPolicy()
         self.timeout = timeout or DEFAULT_TIMEOUT
+        self._timeout_extension = self.timeout.as_dict()
         self.auth_message = auth_message
         self.sleep = sleep
         self.wall_clock = wall_clock or (lambda: dt.datetime.now(dt.UTC))
@@ -169,6 +176,7 @@ class Transport:
         #: None: only the scheme and user-info rules (unit tests against fakes); production
         #: passes the provider's configured allowlist.
         self.allowed_hosts = allowed_hosts
+        self._allowed_urls: set[str] = set()
 
     # ------------------------------------------------------------------ public
 
@@ -251,7 +259,7 @@ class Transport:
                 logger.info("upstream retry in %.2fs after: %s", delay, exc)
                 self.sleep(delay)
 
-    def _send(self, request: _Request, url: str) -> httpx.Response:
+    def _send(self, request: _Request, url: str) -> httpx.Response | _PooledResponse:
         options: dict[str, Any] = {
             "headers": request.headers,
             "timeout": self.timeout,
@@ -260,7 +268,9 @@ class Transport:
         if request.form is None:
             query = None if "?" in url else _plain_query(request.params)
             if query is not None:  # the same URL httpx would build, parsed once, not twice
-                direct = _plain_client_get(self.client, f"{url}?{query}", request, self.timeout)
+                direct = _pooled_get(
+                    self.client, url, query, request.headers, self._timeout_extension
+                )
                 if direct is not None:
                     return direct
                 return self.client.get(f"{url}?{query}", **options)
@@ -325,11 +335,14 @@ class Transport:
             raise
 
     def _check_url(self, url: str) -> None:
+        if url in self._allowed_urls:  # this transport's hosts allowed it before
+            return
         problem = base_url_problem(url, allowed_hosts=self.allowed_hosts)
         if problem is not None:
             raise UrlNotAllowedError(
                 f"base URL refused, nothing sent: {problem}", context={"provider": self.provider}
             )
+        self._allowed_urls.add(url)
 
     def _delay(self, exc: UpstreamError, attempt: int) -> float:
         cap = self.retry.max_retry_after
@@ -341,19 +354,52 @@ class Transport:
         return self.rng.uniform(0.0, ceiling)
 
 
-def _plain_client_get(
-    client: httpx.Client, url: str, request: _Request, timeout: httpx.Timeout
-) -> httpx.Response | None:
-    """GET `url` straight through `client`'s transport (its connection pool), or None when
+class _RawHeaders:
+    """The headers of a response read straight from the pool: `get` as `httpx.Headers` has
+    (case-insensitive, the first value), without building one per response."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.raw = raw
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        key = name.lower().encode("ascii")
+        for field, value in self.raw:
+            if field.lower() == key:
+                return value.decode("latin-1")
+        return default
+
+
+@dataclass(frozen=True)
+class _PooledResponse:
+    """What `Transport._attempt` reads of a response (`httpx.Response` has the same)."""
+
+    status_code: int
+    headers: _RawHeaders
+    content: bytes
+
+
+def _pooled_get(
+    client: httpx.Client, url: str, query: str, headers: Mapping[str, str], timeout: dict
+) -> _PooledResponse | httpx.Response | None:
+    """GET `url?query` straight from `client`'s connection pool (httpcore), or None when
     `client` has anything `Client.send` would add: event hooks, auth, cookies, a base URL or
-    default params, a subclass. The request is the one `client.get` builds (the client's
-    default headers, then `request.headers`; the timeout; no redirect followed) without the
-    per-request work of the client layers (URL merging, auth and redirect generators, cookie
-    extraction, the request log line): about a third of an IPFoxy sync's CPU
-    (`bench/sync.py`). Errors are the transport's own (`httpx.TransportError` subclasses)."""
+    default params, mounted transports (a proxy from the environment), a transport of
+    another kind, a subclass.
+
+    The request is the one `client.get` sends (a Host header, the client's default headers,
+    then `headers`; the timeout `timeout`; no redirect followed), built without the work
+    the httpx layers repeat for every request (parsing the URL character by character,
+    merging it with the client's, the auth and redirect generators, the response model):
+    about a third of an IPFoxy sync's CPU (`bench/sync.py`). The URL's parts and the header
+    list are computed once per URL and header set. A compressed answer is decoded as httpx
+    decodes it; errors are httpx's own (`httpx.TransportError` subclasses)."""
     if (
         type(client) is not httpx.Client
         or client.is_closed
+        or client._mounts
+        or type(client._transport) is not httpx.HTTPTransport
         or client.auth is not None
         or client.event_hooks["request"]
         or client.event_hooks["response"]
@@ -362,24 +408,58 @@ def _plain_client_get(
         or client.base_url.host
     ):
         return None
-    headers = client.headers.copy()
-    headers.update(request.headers)
-    sent = httpx.Request("GET", url, headers=headers, extensions={"timeout": timeout.as_dict()})
-    response = client._transport_for_url(sent.url).handle_request(sent)
-    response.request = sent
-    try:
-        response.read()
-    except BaseException:
-        response.close()
-        raise
-    return response
+    key = (id(client), url, tuple(headers.items()))
+    prepared = _prepared.get(key)
+    if prepared is None or prepared[0] is not client:
+        prepared = _prepared[key] = _prepare(client, url, headers)
+    _, scheme, host, port, path, raw_headers = prepared
+    target = path + b"?" + query.encode("ascii")
+    sent = httpcore.Request(
+        b"GET",
+        httpcore.URL(scheme=scheme, host=host, port=port, target=target),
+        headers=raw_headers,
+        extensions={"timeout": timeout},
+    )
+    with map_httpcore_exceptions():
+        response = client._transport._pool.handle_request(sent)
+        try:
+            content = response.read()
+        finally:
+            response.close()
+    for field, value in response.headers:
+        if field.lower() == b"content-encoding" and value.strip().lower() != b"identity":
+            return httpx.Response(response.status, headers=response.headers, content=content)
+    return _PooledResponse(response.status, _RawHeaders(response.headers), content)
+
+
+#: (client id, url, headers) -> (client, scheme, host, port, path, request headers)
+_prepared: dict[tuple, tuple] = {}
+
+
+def _prepare(client: httpx.Client, url: str, headers: Mapping[str, str]) -> tuple:
+    parsed = httpx.URL(url)
+    merged = client.headers.copy()
+    merged.update(headers)
+    raw_headers = [(b"Host", parsed.netloc), *merged.raw]
+    if len(_prepared) >= 1000:  # clients and connectors come and go with threads
+        _prepared.clear()
+    return client, parsed.raw_scheme, parsed.raw_host, parsed.port, parsed.raw_path, raw_headers
 
 
 def _plain_query(params: Mapping[str, Any] | None) -> str | None:
-    """`params` (text and integers only) encoded as httpx encodes them, else None."""
+    """`params` (text and integers only) encoded as httpx encodes them, else None. Names and
+    values of unreserved characters only (ids, numbers: every upstream read) are joined as
+    they are, which is what `urlencode` makes of them, without its per-character quoting."""
     if not params or not all(type(value) is str or type(value) is int for value in params.values()):
         return None
+    pairs = [f"{name}={value}" for name, value in params.items()]
+    if all(_UNRESERVED.fullmatch(pair) for pair in pairs):
+        return "&".join(pairs)
     return urlencode(params)
+
+
+#: A name=value pair of characters `urlencode` leaves as they are (RFC 3986 unreserved).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*=[A-Za-z0-9_.~-]*")
 
 
 @contextmanager
