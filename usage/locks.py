@@ -1,8 +1,8 @@
 """One sync per sub-account at a time.
 
-`sub_account_sync_lock(...)` is a context manager yielding True when this caller holds the
-sub-account's lock and False when it could not get it in time. The backend is picked once
-per call, from the deployment:
+`sub_account_sync_lock(...)` is a context manager yielding a `SyncLock`, true when this
+caller holds the sub-account's lock and false when it could not get it in time. The backend
+is picked once per call, from the deployment:
 
 - `settings.REDIS_URL` set (workers on several hosts): a Redis lock (`SET NX PX` with a
   random token, released by a compare-and-delete script) with a time-to-live, so a worker
@@ -12,7 +12,8 @@ per call, from the deployment:
   lock needs a transaction open across the upstream request (idle in transaction for as
   long as the upstream takes) and two extra queries per sync; the advisory lock costs one
   query each way and the sync keeps its own short write transaction. A dead worker's
-  connection closes and PostgreSQL frees the lock.
+  connection closes and PostgreSQL frees the lock. The sync's one-statement write releases
+  the lock itself (`SyncLock.advisory_key`, then `released`), saving the second query.
 - Otherwise (SQLite, the embedded demo: one process): a `threading.Lock` per sub-account.
 
 Policy: skip by default (`wait_seconds=0`). The periodic passes re-sync overlapping windows,
@@ -29,11 +30,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
 from django.db import connection
 from redis.exceptions import RedisError
+
+from core import rawsql
 
 logger = logging.getLogger(__name__)
 
@@ -59,20 +63,36 @@ def _redis_client(url: str):
     return redis.Redis.from_url(url)
 
 
+@dataclass
+class SyncLock:
+    """What `sub_account_sync_lock` yields: true while this caller holds the lock.
+
+    `advisory_key` is the PostgreSQL advisory lock's key when that is the backend and the
+    lock is held: a statement may release it (`pg_advisory_unlock`) and then set `released`,
+    so the block's end does not release it a second time."""
+
+    held: bool
+    advisory_key: int | None = None
+    released: bool = False
+
+    def __bool__(self) -> bool:
+        return self.held
+
+
 @contextmanager
 def sub_account_sync_lock(
     *, sub_account_id: int, wait_seconds: float = 0.0, ttl_seconds: int = DEFAULT_TTL_SECONDS
-) -> Iterator[bool]:
+) -> Iterator[SyncLock]:
     """Hold the sync lock of one sub-account for the duration of the block (see module doc)."""
     if settings.REDIS_URL:
         with _redis_lock(sub_account_id, wait_seconds, ttl_seconds) as held:
-            yield held
+            yield SyncLock(held)
     elif connection.vendor == "postgresql":
-        with _advisory_lock(sub_account_id, wait_seconds) as held:
-            yield held
+        with _advisory_lock(sub_account_id, wait_seconds) as lock:
+            yield lock
     else:
         with _local_lock(sub_account_id, wait_seconds) as held:
-            yield held
+            yield SyncLock(held)
 
 
 @contextmanager
@@ -100,23 +120,20 @@ def _redis_lock(sub_account_id: int, wait_seconds: float, ttl_seconds: int) -> I
 
 
 @contextmanager
-def _advisory_lock(sub_account_id: int, wait_seconds: float) -> Iterator[bool]:
+def _advisory_lock(sub_account_id: int, wait_seconds: float) -> Iterator[SyncLock]:
     key = ADVISORY_NAMESPACE | sub_account_id
     deadline = time.monotonic() + wait_seconds
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-            if cursor.fetchone()[0]:
-                break
-            if time.monotonic() >= deadline:
-                yield False
-                return
-            time.sleep(min(0.1, max(deadline - time.monotonic(), 0.0)))
+    while not rawsql.fetchone("SELECT pg_try_advisory_lock(%s)", [key])[0]:
+        if time.monotonic() >= deadline:
+            yield SyncLock(False)
+            return
+        time.sleep(min(0.1, max(deadline - time.monotonic(), 0.0)))
+    lock = SyncLock(True, advisory_key=key)
     try:
-        yield True
+        yield lock
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        if not lock.released:
+            rawsql.fetchone("SELECT pg_advisory_unlock(%s)", [key])
 
 
 @contextmanager

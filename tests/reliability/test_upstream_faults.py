@@ -328,14 +328,18 @@ def test_a_database_error_inside_the_write_rolls_back_the_whole_sync(customer, m
         sim.revise(account="SIM00001", hour=REVISED_HOUR, flow="999.99")
         before = _rows(sub)
 
-        def broken(**kwargs):
-            written = replace(**kwargs)  # the hours (and days) are written, then the link dies
-            assert written
-            raise OperationalError("server closed the connection unexpectedly")
+        def breaking(replace):
+            def broken(**kwargs):
+                written = replace(**kwargs)  # the hours (and days) are written, the link dies
+                assert written
+                raise OperationalError("server closed the connection unexpectedly")
 
-        replace = history.hours_and_days_replace
+            return broken
+
+        # Both writes: rows and run in one statement (PostgreSQL), or rows in a transaction.
         with monkeypatch.context() as patch:
-            patch.setattr(history, "hours_and_days_replace", broken)
+            for name in ("hours_and_days_replace", "hours_and_days_replace_recorded"):
+                patch.setattr(history, name, breaking(getattr(history, name)))
             with pytest.raises(OperationalError):
                 sync()
         assert _rows(sub) == before

@@ -15,6 +15,7 @@ from usage.services.storage import (
     ceil_hour,
     floor_hour,
     hours_and_days_replace,
+    hours_and_days_replace_recorded,
     validate_hours,
 )
 
@@ -104,7 +105,21 @@ def usage_sync_sub_account(
             tz=tz,
         )
 
+    def write_recorded(payload: tuple, outcome, run: dict, seconds: float, unlock_key):
+        report, hours = payload
+        return hours_and_days_replace_recorded(
+            unlock_key=unlock_key,
+            sub_account_id=sub_account.pk,
+            hours=hours,
+            window_start=report.window_start,
+            window_end=report.window_end,
+            tz=tz,
+            run=run,
+            run_seconds=seconds,
+        )
+
     return run_locked_sync(
+        write_recorded=write_recorded,
         sub_account=sub_account,
         kind=SyncRun.Kind.USAGE,
         now=now,

@@ -11,7 +11,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +20,12 @@ from django.db import connection, transaction
 from accounts.models import Provider, SubAccount
 from accounts.selectors import sub_account_holder_ids
 from core.errors import ApplicationError
-from usage.locks import sub_account_sync_lock
+from usage.locks import SyncLock, sub_account_sync_lock
 from usage.models import SyncRun
 from usage.providers.base import AuthError, UpstreamError
 from usage.services.followups import usage_followups_enqueue
 from usage.services.sql import row_insert
+from usage.services.storage_pg import RecordedWrite
 from webhooks.catalogue import SYNC_FAILED
 from webhooks.events import webhook_event_record
 
@@ -166,6 +167,38 @@ def run_claim(
     return run, previous
 
 
+def _run_values(
+    *,
+    sub_account: SubAccount,
+    kind: str,
+    now: dt.datetime,
+    window_start: dt.datetime | None,
+    window_end: dt.datetime | None,
+    outcome: RunOutcome,
+    elapsed: float,
+) -> dict[str, Any]:
+    """A finished run's fields: started at `now`, ended `elapsed` seconds later."""
+    message = outcome.error
+    if outcome.notes:
+        message = "; ".join([*([message] if message else []), *outcome.notes])
+    return {
+        "upstream_account_id": sub_account.upstream_account_id,
+        "sub_account_id": sub_account.pk,
+        "kind": kind,
+        "window_start": window_start,
+        "window_end": window_end,
+        "status": outcome.status,
+        "pages": outcome.pages,
+        "requests": outcome.requests,
+        "rows_written": outcome.rows_written,
+        "started_at": now,
+        "finished_at": now + dt.timedelta(seconds=elapsed),
+        "duration_ms": int(elapsed * 1000),
+        "error_code": outcome.error_code[:40],
+        "error": message[:MAX_ERROR_CHARS],
+    }
+
+
 def run_save(
     *,
     sub_account: SubAccount,
@@ -182,26 +215,15 @@ def run_save(
 
     A queued run that another delivery of its task has meanwhile finished successfully is
     left as it is (and returned as stored)."""
-    elapsed = time.monotonic() - started
-    message = outcome.error
-    if outcome.notes:
-        message = "; ".join([*([message] if message else []), *outcome.notes])
-    values = {
-        "upstream_account_id": sub_account.upstream_account_id,
-        "sub_account_id": sub_account.pk,
-        "kind": kind,
-        "window_start": window_start,
-        "window_end": window_end,
-        "status": outcome.status,
-        "pages": outcome.pages,
-        "requests": outcome.requests,
-        "rows_written": outcome.rows_written,
-        "started_at": now,
-        "finished_at": now + dt.timedelta(seconds=elapsed),
-        "duration_ms": int(elapsed * 1000),
-        "error_code": outcome.error_code[:40],
-        "error": message[:MAX_ERROR_CHARS],
-    }
+    values = _run_values(
+        sub_account=sub_account,
+        kind=kind,
+        now=now,
+        window_start=window_start,
+        window_end=window_end,
+        outcome=outcome,
+        elapsed=time.monotonic() - started,
+    )
     reseller_id = sub_account.upstream_account.reseller_id
     if run is None:
         created = row_insert(SyncRun(**values))
@@ -216,6 +238,47 @@ def run_save(
         stored.save(update_fields=list(values))
     sync_run_failed_notify(stored, reseller_id=reseller_id)
     return stored
+
+
+#: `(payload, outcome, run fields, seconds so far, advisory lock key or None)
+#: -> RecordedWrite | None`: see `run_locked_sync` and
+#: `storage.hours_and_days_replace_recorded`.
+WriteRecorded = Callable[[Any, RunOutcome, dict[str, Any], float, int | None], RecordedWrite | None]
+
+
+def _save_recorded(
+    write_recorded: WriteRecorded,
+    payload: Any,
+    record: dict[str, Any],
+    *,
+    outcome: RunOutcome,
+    started: float,
+    lock: SyncLock,
+) -> SyncRun | None:
+    """The one-statement write of a succeeded sync and its SyncRun (`run_locked_sync`), then
+    its after-sync tasks. The statement also releases the sync's lock when that is an
+    advisory lock. Inside a caller's transaction it runs in a savepoint, so a failure
+    leaves that transaction usable for the failed run (on its own the statement is atomic)."""
+    fields = {name: value for name, value in record.items() if name != "run"}
+    values = _run_values(**fields, outcome=outcome, elapsed=0.0)
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        seconds = time.monotonic() - started
+        written = write_recorded(payload, outcome, values, seconds, lock.advisory_key)
+        if written is None:
+            return None
+        lock.released = lock.advisory_key is not None
+        outcome.rows_written = written.hours_written + written.days_written
+        if outcome.rows_written:
+            _followups_for_holders(record["sub_account"], record["window_start"])
+    values.update(
+        rows_written=outcome.rows_written,
+        finished_at=written.finished_at,
+        duration_ms=written.duration_ms,
+    )
+    created = SyncRun(pk=written.run_id, **values)
+    created._state.adding = False
+    created._state.db = connection.alias
+    return created
 
 
 def _followups_for_holders(sub_account: SubAccount, since: dt.datetime | None) -> None:
@@ -240,6 +303,7 @@ def run_locked_sync(
     fetch: Callable[[RunOutcome], Any],
     write: Callable[[Any, RunOutcome], None],
     sync_run_id: int | None = None,
+    write_recorded: WriteRecorded | None = None,
 ) -> SyncRun:
     """Under the sub-account's sync lock: `fetch` from the upstream (no database writes),
     then `write` and the SyncRun in one transaction.
@@ -252,6 +316,10 @@ def run_locked_sync(
     With `sync_run_id` (a run queued by `usage_sync_request`) that row is filled instead of
     a new one inserted, and a delivery of a run already done returns it untouched without
     syncing (see `run_claim`).
+
+    `write_recorded`, when the sync can write its rows AND its new SyncRun in one statement
+    (IPFoxy on PostgreSQL): tried first for a run not queued; when it answers None, `write`
+    and the SyncRun go in one transaction as above.
     """
     upstream = sub_account.upstream_account
     run = None
@@ -281,6 +349,17 @@ def run_locked_sync(
             else:
                 try:
                     payload = fetch(outcome)
+                    if run is None and write_recorded is not None:
+                        recorded = _save_recorded(
+                            write_recorded,
+                            payload,
+                            record,
+                            outcome=outcome,
+                            started=started,
+                            lock=held,
+                        )
+                        if recorded is not None:
+                            return recorded
                     with write_transaction():
                         write(payload, outcome)
                         if outcome.rows_written:

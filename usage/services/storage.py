@@ -28,7 +28,13 @@ from usage.models import UsageDay, UsageHour
 from usage.providers.base import BadResponseError, HourlyUsage
 from usage.services.rollup import SLOTS, reseller_usage_days_add
 from usage.services.sql import upsert_rows
-from usage.services.storage_pg import days_recompute_pg, history_rows_replace_pg, hours_replace_pg
+from usage.services.storage_pg import (
+    RecordedWrite,
+    days_recompute_pg,
+    history_rows_replace_pg,
+    history_rows_replace_recorded_pg,
+    hours_replace_pg,
+)
 
 HOUR = dt.timedelta(hours=1)
 UTC = dt.UTC
@@ -76,18 +82,19 @@ def validate_hours(
 ) -> dict[dt.datetime, HourlyUsage]:
     """Refuse what a connector should never have returned, before anything is written."""
     result: dict[dt.datetime, HourlyUsage] = {}
-    zero = dt.timedelta(0)
+    zero, utc = dt.timedelta(0), dt.UTC
     for item in hours:
-        start = item.hour_start
-        if start.tzinfo is None or start.utcoffset() != zero:
+        start, nbytes = item.hour_start, item.bytes
+        if start.tzinfo is not utc and (start.tzinfo is None or start.utcoffset() != zero):
             raise BadResponseError("hour bucket is not an aware UTC time")
         if start.minute or start.second or start.microsecond:  # UTC: on the hour
             raise BadResponseError("hour bucket does not start on the hour")
         if not window_start <= start < window_end:
             raise BadResponseError("hour bucket outside the requested window")
-        if isinstance(item.bytes, bool) or not isinstance(item.bytes, int) or item.bytes < 0:
+        if type(nbytes) is not int or nbytes < 0:  # not a bool, nor an int subclass
             raise BadResponseError("hour bucket bytes are not a non-negative integer")
-        if start in result and result[start].bytes != item.bytes:
+        seen = result.get(start)
+        if seen is not None and seen.bytes != nbytes:
             raise BadResponseError("two different values for one hour bucket")
         result[start] = item
     return result
@@ -167,18 +174,51 @@ def hours_and_days_replace(
             window_end=window_end,
         )
         return len(changed) + days_recompute(sub_account_id=sub_account_id, hours=changed, tz=tz)
-    first, last = local_day(window_start, tz), local_day(window_end - HOUR, tz)
-    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
     hours_written, days_written = history_rows_replace_pg(
-        sub_account_id=sub_account_id,
-        hours=hours,
-        window_start=window_start,
-        window_end=window_end,
-        days=[(day, *day_bounds(day, tz)) for day in days],
-        slot=sub_account_id % SLOTS,
-        stamp=timezone.now(),
+        **_history_arguments(sub_account_id, hours, window_start, window_end, tz)
     )
     return hours_written + days_written
+
+
+def hours_and_days_replace_recorded(
+    *,
+    sub_account_id: int,
+    hours: dict[dt.datetime, HourlyUsage],
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    tz: ZoneInfo,
+    run: dict,
+    run_seconds: float,
+    unlock_key: int | None = None,
+) -> RecordedWrite | None:
+    """`hours_and_days_replace` and the insert of the sync's SyncRun (`run`, see
+    `storage_pg.RUN_COLUMNS`) in one statement, atomic without a transaction around it,
+    releasing the advisory lock `unlock_key` when given; None where that is not available
+    (not PostgreSQL, or an empty window): the caller then writes in a transaction as usual."""
+    if connection.vendor != "postgresql" or window_end <= window_start:
+        return None
+    return history_rows_replace_recorded_pg(
+        **_history_arguments(sub_account_id, hours, window_start, window_end, tz),
+        run=run,
+        run_seconds=run_seconds,
+        unlock_key=unlock_key,
+    )
+
+
+def _history_arguments(sub_account_id, hours, window_start, window_end, tz) -> dict:
+    """The arguments of the one-statement PostgreSQL write: every local day the window
+    touches, with its bounds."""
+    first, last = local_day(window_start, tz), local_day(window_end - HOUR, tz)
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    return {
+        "sub_account_id": sub_account_id,
+        "hours": hours,
+        "window_start": window_start,
+        "window_end": window_end,
+        "days": [(day, *day_bounds(day, tz)) for day in days],
+        "slot": sub_account_id % SLOTS,
+        "stamp": timezone.now(),
+    }
 
 
 def hours_add(*, sub_account_id: int, additions: dict[dt.datetime, int]) -> set[dt.datetime]:

@@ -8,8 +8,11 @@ its days, the comparison with stored rows done by the database.
 - `days_recompute_pg`: the changed days' sums over their hours, the days stored before,
   the upsert of those that differ, and each written day's difference from before (for
   the reseller rollup), in one statement.
+- `history_rows_replace_pg`: both, then the reseller rollup, in one statement; and
+  `history_rows_replace_recorded_pg`, the same plus the sync's SyncRun row, so that an
+  IPFoxy sync writes everything in one round trip without a transaction around it.
 
-Both keep the semantics `storage.py` documents for every database (revisions, what counts
+All keep the semantics `storage.py` documents for every database (revisions, what counts
 as unchanged); the SQLite path there compares in Python instead. The query text is
 constant, so psycopg converts it once per process instead of parsing a long VALUES list
 for every sync (`bench/sync.py` measured that at a tenth of the CPU of a sync).
@@ -19,12 +22,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from django.db import connection
 
 from accounts.models import Customer, SubAccount
-from usage.models import ResellerUsageDay, UsageDay, UsageHour
+from core import rawsql
+from usage.models import ResellerUsageDay, SyncRun, UsageDay, UsageHour
 from usage.providers.base import BadResponseError, HourlyUsage
 
 
@@ -186,12 +192,11 @@ def _bounds_params(bounds: Sequence[tuple[dt.date, dt.datetime, dt.datetime]]) -
     ]
 
 
-@cache
-def _history_sql(hours: str, days: str, rollup: str, subs: str, customers: str) -> str:
-    """Hours, then days, then the reseller rollup, in one statement. Every part reads the
-    snapshot the statement started with, so a day's new sum is taken from the stored hours
-    outside the window plus the report's hours (inside the window the stored hours become
-    exactly the report, absent ones 0)."""
+def _history_ctes(hours: str, days: str, rollup: str, subs: str, customers: str) -> str:
+    """Hours, then days, then the reseller rollup, as the CTEs of one statement. Every part
+    reads the snapshot the statement started with, so a day's new sum is taken from the
+    stored hours outside the window plus the report's hours (inside the window the stored
+    hours become exactly the report, absent ones 0)."""
     return (
         _hours_ctes(hours)  # noqa: S608 - table names come from the models
         + f""", changed AS (
@@ -218,10 +223,44 @@ def _history_sql(hours: str, days: str, rollup: str, subs: str, customers: str) 
     WHERE s.id = %s AND w.bytes <> COALESCE(o.bytes, 0)
     ORDER BY w.day
     ON CONFLICT (reseller_id, day, slot) DO UPDATE SET bytes = {rollup}.bytes + excluded.bytes
-)
-SELECT (SELECT count(*) FROM changed), (SELECT count(*) FROM days_written)
-"""  # noqa: S608 - table names come from the models
+)"""  # noqa: S608 - table names come from the models
     )
+
+
+@cache
+def _history_sql(*tables: str) -> str:
+    counts = "SELECT (SELECT count(*) FROM changed), (SELECT count(*) FROM days_written)"
+    return f"{_history_ctes(*tables)}\n{counts}\n"
+
+
+#: The SyncRun columns `history_rows_replace_pg` fills with `run` (its values, in order).
+RUN_COLUMNS = (
+    "upstream_account_id", "sub_account_id", "kind", "window_start", "window_end", "status",
+    "pages", "requests", "started_at", "error_code", "error",
+)  # fmt: skip
+
+
+@cache
+def _history_run_sql(runs: str, unlock: bool, *tables: str) -> str:
+    """`_history_sql`, then the INSERT of the sync's SyncRun: its rows written are the
+    statement's, its duration the seconds before the statement plus the statement's own
+    (two readings of the database's clock), its end its start plus that duration. With
+    `unlock`, the answer also releases the sync's advisory lock (a last parameter)."""
+    unlocked = ", pg_advisory_unlock(%s)" if unlock else ""
+    columns = ", ".join(RUN_COLUMNS)
+    run_ctes = f""", counted AS (
+    SELECT (SELECT count(*) FROM changed) AS hours, (SELECT count(*) FROM days_written) AS days,
+           %s::float8 + extract(epoch FROM clock_timestamp() - statement_timestamp()) AS secs
+), run AS (
+    INSERT INTO {runs} ({columns}, rows_written, finished_at, duration_ms)
+    SELECT {", ".join(["%s"] * len(RUN_COLUMNS))}, c.hours + c.days,
+           %s::timestamptz + make_interval(secs => c.secs), floor(c.secs * 1000)::int
+    FROM counted c
+    RETURNING id, finished_at, duration_ms
+)
+SELECT run.id, run.finished_at, run.duration_ms, c.hours, c.days{unlocked} FROM run, counted c
+"""  # noqa: S608 - table names come from the models
+    return _history_ctes(*tables) + run_ctes
 
 
 def history_rows_replace_pg(
@@ -239,21 +278,68 @@ def history_rows_replace_pg(
     addition of each written day's difference (`usage.services.rollup`, rows in day order,
     `slot` the sub-account's), in ONE statement and round trip; return (hours written, days
     written). Same rows, revisions and rollup additions as the three statements."""
+    params = _history_params(sub_account_id, hours, window_start, window_end, days, slot, stamp)
+    with connection.cursor() as cursor:
+        cursor.execute(_history_sql(*_history_tables()), params)
+        hours_written, days_written = cursor.fetchone()
+    return int(hours_written), int(days_written)
+
+
+@dataclass(frozen=True)
+class RecordedWrite:
+    """What `history_rows_replace_recorded_pg` wrote: the rows and the SyncRun."""
+
+    hours_written: int
+    days_written: int
+    run_id: int
+    finished_at: dt.datetime
+    duration_ms: int
+
+
+def history_rows_replace_recorded_pg(
+    *,
+    sub_account_id: int,
+    hours: Mapping[dt.datetime, HourlyUsage],
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    days: Sequence[tuple[dt.date, dt.datetime, dt.datetime]],
+    slot: int,
+    stamp: dt.datetime,
+    run: Mapping[str, Any],
+    run_seconds: float,
+    unlock_key: int | None = None,
+) -> RecordedWrite:
+    """`history_rows_replace_pg` and the INSERT of the sync's SyncRun (`run`: its
+    `RUN_COLUMNS`; `run_seconds`: how long it has taken so far) in the same statement: one
+    round trip, atomic on its own, so it needs no transaction around it. With `unlock_key`
+    the statement also releases that advisory lock (the sync's, `usage.locks`) at its end;
+    that is not transactional: when the statement fails the lock may be released or not."""
+    params = _history_params(sub_account_id, hours, window_start, window_end, days, slot, stamp)
+    params += [run_seconds, *[run[name] for name in RUN_COLUMNS], run["started_at"]]
+    if unlock_key is not None:
+        params.append(unlock_key)
+    runs = connection.ops.quote_name(SyncRun._meta.db_table)
+    sql = _history_run_sql(runs, unlock_key is not None, *_history_tables())
+    row = rawsql.fetchone(sql, params)
+    return RecordedWrite(int(row[3]), int(row[4]), row[0], row[1], row[2])
+
+
+def _history_tables() -> tuple[str, ...]:
     qn = connection.ops.quote_name
-    sql = _history_sql(
+    return (
         qn(UsageHour._meta.db_table), qn(UsageDay._meta.db_table),
         qn(ResellerUsageDay._meta.db_table), qn(SubAccount._meta.db_table),
         qn(Customer._meta.db_table),
     )  # fmt: skip
+
+
+def _history_params(sub_account_id, hours, window_start, window_end, days, slot, stamp) -> list:
+    """The parameters of `_history_ctes`, in order."""
     epochs = {_epoch(start): start for start in hours}
-    params = _hours_params(sub_account_id, hours, epochs, window_start, window_end, stamp)
-    params += [
+    return [
+        *_hours_params(sub_account_id, hours, epochs, window_start, window_end, stamp),
         *_bounds_params(days),
         sub_account_id, window_start, window_end,
         sub_account_id, sub_account_id, stamp,
         slot, sub_account_id,
     ]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        hours_written, days_written = cursor.fetchone()
-    return int(hours_written), int(days_written)
