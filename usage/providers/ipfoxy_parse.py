@@ -96,11 +96,11 @@ def parse_flow_page(
         raise p.bad(f"unexpected `unit` {str(unit)[:20]!r} (expected MB)", ctx)
     out = []
     append = out.append
-    hours = _hour_cache
+    hours = _hour_cache.get(tz, {})
     for i, row in enumerate(rows):
         if type(row) is dict and row.get("account") == account:
             label, flow = row.get("date"), row.get("flow")
-            hour = hours.get((label, tz)) if type(label) is str else None
+            hour = hours.get(label) if type(label) is str else None
             if hour is not None and type(flow) is str:
                 nbytes = p.decimal_text_to_bytes(flow, mb_bytes)
                 if nbytes is not None:
@@ -110,9 +110,9 @@ def parse_flow_page(
     return FlowPage(count=total, rows=tuple(out))
 
 
-#: (label, offset) -> the UTC hour it starts, for labels that passed the strict path.
-_hour_cache: dict[tuple[str, dt.timezone], dt.datetime] = {}
-_HOUR_CACHE_MAX = 100_000
+#: offset -> label -> the UTC hour it starts, for labels that passed the strict path.
+_hour_cache: dict[dt.timezone, dict[str, dt.datetime]] = {}
+_HOUR_CACHE_MAX = 100_000  # labels per offset
 
 
 def _flow_row(
@@ -128,9 +128,10 @@ def _flow_row(
     if hour.minute or hour.second or hour.microsecond:
         raise p.bad("bucket does not start on a UTC hour", row_ctx)
     value, raw = p.amount(row.get("flow"), "flow", row_ctx)
-    if len(_hour_cache) >= _HOUR_CACHE_MAX:
-        _hour_cache.clear()
-    _hour_cache[(label, tz)] = hour
+    labels = _hour_cache.setdefault(tz, {})
+    if len(labels) >= _HOUR_CACHE_MAX:
+        labels.clear()
+    labels[label] = hour
     return HourlyUsage(hour, p.to_bytes(value, numerator=mb_bytes), raw, "MB")
 
 
