@@ -1,7 +1,7 @@
 """Benchmark: sync 10,000 IPFoxy sub-accounts (72 hourly buckets each) from the simulator.
 
     .venv/bin/python bench/sync.py [--sub-accounts 10000] [--workers 24] [--layout per-thread]
-        [--passes 2] [--against 39af6c9 | --against '']
+        [--passes 2] [--against 39af6c9 [--rounds 3] | --against '']
 
 The simulator runs in a SEPARATE process (`python -m usage.simulator`) with 50 ms latency per
 response and its rate limit off. The database is a temporary SQLite file (WAL), or, when
@@ -20,11 +20,13 @@ state of the hourly re-sync of the trailing 72 hours, where nearly every bucket 
 stored and unchanged). Each pass prints the CPU seconds of the sync worker processes per
 sub-account.
 
-Comparison (`--against COMMIT`, default 39af6c9, the commit issue 18 measured): after the
-run, the same workload runs again with that commit's code (a `git worktree` under /tmp,
-created once) on its own temporary database, in a subprocess; the simulator and this driver
-are this tree's in both runs. It prints both figures per pass and their ratio.
-`--against ''` runs this tree only.
+Comparison (`--against COMMIT`, default 39af6c9, the commit issue 18 measured): the same
+workload runs with this tree's code and with that commit's (a `git worktree` under /tmp,
+created once), each in its own subprocess on its own temporary database, alternately for
+`--rounds` rounds (default 3); the simulator and this driver are this tree's in both. It
+prints every run, each round's figures per pass and their ratio, and the medians: on a
+machine whose speed drifts over minutes, runs a minute apart compare fairly where runs
+ten minutes apart do not. `--against ''` runs this tree once, in this process.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ if "--code" in sys.argv:
 sys.path.insert(0, str(CODE))
 if CODE != ROOT:
     sys.path.insert(1, str(ROOT))  # `bench` itself comes from this tree
+#: The environment the driver started with: every run starts from it (`bench_environment`
+#: changes the process's own).
+ENVIRON = dict(os.environ)
 BASELINE = "39af6c9"  # issue 18: 21.9 ms of worker CPU per sub-account, pass 1, PostgreSQL
 
 NOW = dt.datetime(2026, 3, 10, 12, 30, tzinfo=dt.UTC)
@@ -184,33 +189,63 @@ def main() -> None:
     parser.add_argument("--layout", choices=["per-thread", "shared"], default="per-thread")
     parser.add_argument("--passes", type=int, default=2, choices=[1, 2])
     parser.add_argument("--against", default=BASELINE, help="commit to compare with ('' to skip)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds of both trees (--against)"
+    )
     parser.add_argument("--code", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    environ = dict(os.environ)  # bench_environment changes it; the baseline run starts afresh
-
-    print(f"code                {describe(CODE)}")
-    with bench_environment(args.latency_ms) as (url, sim):
-        mine = run(args, url)
-        print(f"simulator CPU       {process_cpu_seconds(sim.pid):.1f} s (whole run)")
     if not args.against:
+        print(f"code                {describe(CODE)}")
+        with bench_environment(args.latency_ms) as (url, sim):
+            run(args, url)
+            print(f"simulator CPU       {process_cpu_seconds(sim.pid):.1f} s (whole run)")
         return
-    tree = baseline_tree(args.against)
+    compare(args)
+
+
+def compare(args) -> None:
+    """`args.rounds` rounds, each this tree then the baseline, every run in its own
+    subprocess on its own database: the machine's speed drifts over minutes (other work,
+    a shared host), so each round's ratio compares runs a minute apart, and the median
+    of the rounds is the figure."""
+    trees = {"this tree": ROOT, args.against: baseline_tree(args.against)}
+    figures: dict[str, list[dict[int, float]]] = {name: [] for name in trees}
+    for number in range(1, args.rounds + 1):
+        for name, tree in trees.items():
+            print(f"\n--- round {number}: {name} ({tree}) ---", flush=True)
+            output = _run_tree(tree, args)
+            print(output, end="", flush=True)
+            figures[name].append({int(n): float(ms) for n, ms in PASS_LINE.findall(output)})
+    mine, theirs = figures["this tree"], figures[args.against]
+    print(f"\n--- worker CPU per sub-account, this tree vs {args.against}, by round ---")
+    for number in range(1, args.passes + 1):
+        ratios = [m[number] / t[number] for m, t in zip(mine, theirs, strict=True)]
+        rounds = ", ".join(
+            f"{m[number]:.2f} vs {t[number]:.2f} ({r:.2f}x)"
+            for m, t, r in zip(mine, theirs, ratios, strict=True)
+        )
+        print(f"pass {number}              {rounds}")
+        ms, theirs_ms = _median([m[number] for m in mine]), _median([t[number] for t in theirs])
+        print(
+            f"pass {number} median       {ms:.2f} ms vs {theirs_ms:.2f} ms; median ratio "
+            f"{_median(ratios):.2f}x ({1 / _median(ratios):.1f} times less)"
+        )
+
+
+def _run_tree(tree: Path, args) -> str:
+    """One run of the workload with `tree`'s code, in a subprocess; its output."""
     command = [sys.executable, str(Path(__file__).resolve()), "--code", str(tree), "--against", ""]
     for name in ("sub_accounts", "workers", "processes", "latency_ms", "layout", "passes"):
         command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
-    print(f"\n--- the same workload with the code of {args.against} ({tree}) ---", flush=True)
-    output = subprocess.run(
-        command, cwd=tree, env=environ, check=True, capture_output=True, text=True
+    return subprocess.run(
+        command, cwd=tree, env=ENVIRON, check=True, capture_output=True, text=True
     ).stdout
-    print(output, end="")
-    theirs = {int(n): float(ms) for n, ms in PASS_LINE.findall(output)}
-    print("\n--- worker CPU per sub-account, this tree vs " + args.against + " ---")
-    for number, ms in mine.items():
-        if number in theirs:
-            print(
-                f"pass {number}              {ms:.2f} ms vs {theirs[number]:.2f} ms "
-                f"({ms / theirs[number]:.2f}x, {theirs[number] / ms:.1f} times less)"
-            )
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def describe(tree: Path) -> str:
@@ -294,7 +329,7 @@ def sync_pass(number, slices, start, end, args, n) -> float:
 
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
-    cpu_before = os.times().children_user + os.times().children_system
+    before = os.times()
     t1 = time.monotonic()
     procs = [
         ctx.Process(target=sync_slice, args=(chunk, start, end, args, results)) for chunk in slices
@@ -305,7 +340,10 @@ def sync_pass(number, slices, start, end, args, n) -> float:
     for proc in procs:
         proc.join()
     elapsed = time.monotonic() - t1
-    cpu_children = os.times().children_user + os.times().children_system - cpu_before
+    after = os.times()
+    user = after.children_user - before.children_user
+    system = after.children_system - before.children_system
+    cpu_children = user + system
     summary = SyncSummary()
     for part in totals:
         for name in ("ok", "failed", "rows_written", "requests"):
@@ -323,6 +361,7 @@ def sync_pass(number, slices, start, end, args, n) -> float:
     print(f"requests/sub-acct   {summary.requests / n:.3f}")
     per_sub = cpu_children / n * 1000
     print(f"pass {number} workers CPU  {cpu_children:.1f} s ({per_sub:.2f} ms/sub-account)")
+    print(f"  user / system     {user / n * 1000:.2f} / {system / n * 1000:.2f} ms/sub-account")
     if summary.failures:
         print("first failure:", summary.failures[0])
     return per_sub

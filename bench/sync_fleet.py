@@ -24,8 +24,9 @@ Printed: sub-accounts synced, requests per sub-account, the most requests any ap
 in a rolling minute and the simulator's rate-limit refusals (the budget never exceeded:
 at most 40, and 0 refusals), wall time from the fan-out to the last sync, and how the
 workers' time splits: CPU (user + system of the 4 worker processes, from /proc), waiting
-on the upstream (inside httpx's transport), the database (inside Django's cursor: round trips
-and the server's work), the request budget and sync locks (Redis), per sub-account.
+on the upstream (inside httpcore's connection pool), the database (inside Django's cursor
+and `core.rawsql`: round trips and the server's work), the request budget (Redis), per
+sub-account.
 """
 
 from __future__ import annotations
@@ -55,18 +56,19 @@ SYNC_PER_MINUTE = 40
 
 def worker_main() -> None:
     """`python bench/sync_fleet.py worker`: the production worker (prefork, 4 processes),
-    each process timing what its tasks spend in httpx, the database and Redis and adding it
+    each process timing what its tasks spend in httpcore, the database and Redis and adding it
     to a hash in Redis after every task."""
     import django
 
     django.setup()
-    import httpx
+    import httpcore
     import redis
     from celery.signals import task_postrun, task_prerun, worker_process_init
     from django.conf import settings
     from django.db.backends.signals import connection_created
 
     from config.celery import app
+    from core import rawsql
     from usage.providers import ratelimit
 
     if os.environ.get("FLEET_FOLLOW_UPS") != "1":
@@ -88,10 +90,13 @@ def worker_main() -> None:
 
         return wrapper
 
-    # The transport's send: under `Client.send` and under the direct GET of
-    # `usage.providers.transport`, so both are timed (httpcore's own CPU included).
-    httpx.HTTPTransport.handle_request = timed("upstream", httpx.HTTPTransport.handle_request)
+    # The connection pool's send: under `Client.send` and under the direct GET from the pool
+    # of `usage.providers.transport`, so both are timed (httpcore's own CPU included).
+    pool = httpcore.ConnectionPool
+    pool.handle_request = timed("upstream", pool.handle_request)
     ratelimit.RedisBudget.acquire = timed("budget", ratelimit.RedisBudget.acquire)
+    # The statements a sync sends past Django's cursor (`core.rawsql`): the database too.
+    rawsql.fetchone = timed("database", rawsql.fetchone)
 
     def database(execute, sql, params, many, context):
         started = clock()
@@ -398,7 +403,7 @@ def one_pass(args, sim_url: str, worker: subprocess.Popen, *, report: bool) -> N
     for name, what in (
         ("task", "wall time inside sync tasks"),
         ("cpu", "CPU inside sync tasks"),
-        ("upstream", "waiting on the upstream (inside httpx's transport)"),
+        ("upstream", "waiting on the upstream (inside httpcore's connection pool)"),
         ("database", "in the database (inside cursor execute: round trips + server)"),
         ("budget", "taking request-budget tokens (Redis, waits included)"),
     ):
