@@ -50,8 +50,11 @@ def sent(monkeypatch):
 
 
 def _advisory_locks_held() -> int:
+    """Advisory locks this session (the sync's connection: the same thread) holds."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        )
         return cursor.fetchone()[0]
 
 
