@@ -331,6 +331,8 @@ def test_a_database_error_inside_the_write_rolls_back_the_whole_sync(customer, m
         def breaking(replace):
             def broken(**kwargs):
                 written = replace(**kwargs)  # the hours (and days) are written, the link dies
+                if written is None:  # the one-statement write is PostgreSQL's only
+                    return None
                 assert written
                 raise OperationalError("server closed the connection unexpectedly")
 
