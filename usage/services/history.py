@@ -105,7 +105,7 @@ def usage_sync_sub_account(
             tz=tz,
         )
 
-    def write_recorded(payload: tuple, outcome, run: dict, seconds: float, unlock_key):
+    def write_recorded(payload: tuple, run: dict, seconds: float, unlock_key: int | None):
         report, hours = payload
         return hours_and_days_replace_recorded(
             unlock_key=unlock_key,

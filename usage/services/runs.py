@@ -240,10 +240,9 @@ def run_save(
     return stored
 
 
-#: `(payload, outcome, run fields, seconds so far, advisory lock key or None)
-#: -> RecordedWrite | None`: see `run_locked_sync` and
-#: `storage.hours_and_days_replace_recorded`.
-WriteRecorded = Callable[[Any, RunOutcome, dict[str, Any], float, int | None], RecordedWrite | None]
+#: `(payload, run fields, seconds so far, advisory lock key or None) -> RecordedWrite | None`:
+#: see `run_locked_sync` and `storage.hours_and_days_replace_recorded`.
+WriteRecorded = Callable[[Any, dict[str, Any], float, int | None], RecordedWrite | None]
 
 
 def _save_recorded(
@@ -263,7 +262,7 @@ def _save_recorded(
     values = _run_values(**fields, outcome=outcome, elapsed=0.0)
     with transaction.atomic() if connection.in_atomic_block else nullcontext():
         seconds = time.monotonic() - started
-        written = write_recorded(payload, outcome, values, seconds, lock.advisory_key)
+        written = write_recorded(payload, values, seconds, lock.advisory_key)
         if written is None:
             return None
         lock.released = lock.advisory_key is not None

@@ -91,7 +91,7 @@ def validate_hours(
             raise BadResponseError("hour bucket does not start on the hour")
         if not window_start <= start < window_end:
             raise BadResponseError("hour bucket outside the requested window")
-        if type(nbytes) is not int or nbytes < 0:  # not a bool, nor an int subclass
+        if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
             raise BadResponseError("hour bucket bytes are not a non-negative integer")
         seen = result.get(start)
         if seen is not None and seen.bytes != nbytes:
