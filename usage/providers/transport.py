@@ -167,7 +167,6 @@ class Transport:
         self.per_minute = per_minute
         self.retry = retry or RetryPolicy()
         self.timeout = timeout or DEFAULT_TIMEOUT
-        self._timeout_extension = self.timeout.as_dict()
         self.auth_message = auth_message
         self.sleep = sleep
         self.wall_clock = wall_clock or (lambda: dt.datetime.now(dt.UTC))
@@ -269,7 +268,7 @@ class Transport:
             query = None if "?" in url else _plain_query(request.params)
             if query is not None:  # the same URL httpx would build, parsed once, not twice
                 direct = _pooled_get(
-                    self.client, url, query, request.headers, self._timeout_extension
+                    self.client, url, query, request.headers, self.timeout.as_dict()
                 )
                 if direct is not None:
                     return direct

@@ -233,7 +233,7 @@ def _history_sql(*tables: str) -> str:
     return f"{_history_ctes(*tables)}\n{counts}\n"
 
 
-#: The SyncRun columns `history_rows_replace_pg` fills with `run` (its values, in order).
+#: The SyncRun columns `history_rows_replace_recorded_pg` fills from `run`, in order.
 RUN_COLUMNS = (
     "upstream_account_id", "sub_account_id", "kind", "window_start", "window_end", "status",
     "pages", "requests", "started_at", "error_code", "error",
