@@ -39,6 +39,7 @@ from django.core.exceptions import (
     PermissionDenied,
     ValidationError,
 )
+from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.loader import render_to_string
@@ -96,8 +97,6 @@ from accounts.sub_accounts import (
 )
 from accounts.tenancy import (
     is_platform_admin,
-    owner_reseller_id,
-    request_reseller_set,
     reseller_for_user,
 )
 from core.admin import ServiceSaveAdmin
@@ -186,6 +185,21 @@ class TenantRelatedFieldListFilter(admin.RelatedFieldListFilter):
         )
 
 
+class TenantAllValuesFieldListFilter(admin.AllValuesFieldListFilter):
+    """A filter by the values of a plain field across a relation (`event__type`): its
+    choices are the values in the rows the admin lists, where Django's would read every row
+    of the related model (every reseller's)."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.lookup_choices = (
+            model_admin.get_queryset(request)
+            .order_by(field_path)
+            .values_list(field_path, flat=True)
+            .distinct()
+        )
+
+
 def _scope_related_filter(model, entry):
     """`entry` of `list_filter`, with a plain related-field filter made tenant-scoped."""
     if isinstance(entry, str):
@@ -200,9 +214,18 @@ def _scope_related_filter(model, entry):
         field = get_fields_from_path(model, path_)[-1]
     except (FieldDoesNotExist, NotRelationField):
         return entry
-    if not field.is_relation:
-        return entry
-    return (path_, TenantRelatedFieldListFilter)
+    if field.is_relation:
+        return (path_, TenantRelatedFieldListFilter)
+    if "__" in path_ and filter_class is admin.RelatedFieldListFilter and _all_values(field):
+        return (path_, TenantAllValuesFieldListFilter)
+    return entry
+
+
+def _all_values(field) -> bool:
+    """Whether Django lists a plain field's choices by reading its values (a text or number
+    field without choices: `AllValuesFieldListFilter`)."""
+    plain = (models.CharField, models.TextField, models.IntegerField, models.DecimalField)
+    return isinstance(field, plain) and not field.choices
 
 
 def admin_rows(model, request) -> QuerySet:
@@ -263,9 +286,6 @@ class TenantScopedAdmin(admin.ModelAdmin):
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
             raise Http404("No such object.")
-        if is_platform_admin(request.user):
-            # The operator works on this object within its reseller for the rest of the request.
-            request_reseller_set(owner_reseller_id(obj))
         return obj
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -678,7 +698,7 @@ class CustomerAdmin(ServiceSaveAdmin, TenantScopedAdmin):
         changed = {
             n: form.cleaned_data[n] for n in form.changed_data if n in CUSTOMER_UPDATABLE_FIELDS
         }
-        return customer_update(customer=Customer.objects.get(pk=obj.pk), **changed)
+        return customer_update(customer=Customer.objects.row_of(obj).get(), **changed)
 
     def service_create(self, request, obj, form):
         return customer_create(**self.form_data(form))
@@ -861,7 +881,7 @@ class UpstreamAccountAdmin(ServiceSaveAdmin, TenantScopedAdmin):
 
     def service_update(self, request, obj, form):
         return upstream_account_update(
-            upstream_account=UpstreamAccount.objects.get(pk=obj.pk),
+            upstream_account=UpstreamAccount.objects.row_of(obj).get(),
             keep_stored_credentials=True,
             credentials=form.credentials_entered(),
             **form.changes(UPSTREAM_ACCOUNT_UPDATABLE_FIELDS),
@@ -1033,7 +1053,7 @@ class SubAccountAdmin(ServiceSaveAdmin, TenantScopedAdmin):
 
     def service_update(self, request, obj, form):
         return sub_account_update(
-            sub_account=SubAccount.objects.select_related("upstream_account").get(pk=obj.pk),
+            sub_account=SubAccount.objects.select_related("upstream_account").row_of(obj).get(),
             keep_stored_credentials=True,
             credentials=form.credentials_entered(),
             **form.changes(SUB_ACCOUNT_UPDATABLE_FIELDS),

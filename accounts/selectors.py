@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.db.models import F, Q, QuerySet, Sum
 
-from accounts.models import SubAccount, SubAccountAssignment
+from accounts.models import Customer, SubAccount, SubAccountAssignment
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,15 @@ class HolderFilter:
 
 def holder_filters(
     *,
-    customer_ids: Iterable[int] | None = None,
+    customers: Iterable[Customer] | None = None,
     sub_account: str = "sub_account",
     day: str = "day",
 ) -> tuple[HolderFilter, HolderFilter]:
     """The current-holder and the earlier-holder rule for rows reaching a sub-account through
-    `sub_account` and dated by the local `day` field; narrowed to `customer_ids` when given.
-    Use each `condition` in one `filter()` call (its join to the assignments is shared)."""
-    ids = None if customer_ids is None else list(customer_ids)
+    `sub_account` and dated by the local `day` field; narrowed to `customers` (fetched
+    customers, scoped where they were fetched) when given. Use each `condition` in one
+    `filter()` call (its join to the assignments is shared)."""
+    held_by = None if customers is None else list(customers)
     held = f"{sub_account}__assignments"
 
     def on_or_after(path: str) -> Q:  # an empty start: since the first usage
@@ -51,9 +52,9 @@ def holder_filters(
         | Q(**{f"{sub_account}__active_to__gte": F(day)})
     )
     earlier = on_or_after(f"{held}__starts_on") & Q(**{f"{held}__ends_on__gt": F(day)})
-    if ids is not None:
-        current &= Q(**{f"{sub_account}__customer_id__in": ids})
-        earlier &= Q(**{f"{held}__customer_id__in": ids})
+    if held_by is not None:
+        current &= Q(**{f"{sub_account}__customer__in": held_by})
+        earlier &= Q(**{f"{held}__customer__in": held_by})
     return (
         HolderFilter(condition=current, holder=f"{sub_account}__customer_id"),
         HolderFilter(condition=earlier, holder=f"{held}__customer_id"),
@@ -61,13 +62,13 @@ def holder_filters(
 
 
 def held_totals(
-    queryset: QuerySet, *, customer_ids: Iterable[int] | None = None, value: str = "bytes"
+    queryset: QuerySet, *, customers: Iterable[Customer] | None = None, value: str = "bytes"
 ) -> dict[int, dict[int, int]]:
     """`{customer id: {sub-account id: sum of value}}` over `queryset` (rows with
     `sub_account` and `day`), each row counted for the customer that held its sub-account on
     its day. Two grouped queries."""
     totals: dict[int, dict[int, int]] = {}
-    for rule in holder_filters(customer_ids=customer_ids):
+    for rule in holder_filters(customers=customers):
         rows = (
             queryset.filter(rule.condition)
             .values_list(rule.holder, "sub_account_id")
@@ -89,16 +90,18 @@ def held_customers_q(queryset: QuerySet) -> Q:
     return condition
 
 
-def sub_accounts_held(*, customer_ids: Iterable[int]) -> dict[int, list[SubAccount]]:
-    """Per customer, the sub-accounts it holds now or held before, in id order (never their
-    credentials), with their upstream account's name."""
-    ids = list(customer_ids)
-    earlier = SubAccountAssignment.objects.filter(customer_id__in=ids).values_list(
-        "customer_id", "sub_account_id"
-    )
-    pairs = set(earlier)
+def sub_accounts_held(*, customers: Iterable[Customer]) -> dict[int, list[SubAccount]]:
+    """Per customer (fetched customers, or a scoped queryset of them), the sub-accounts it
+    holds now or held before, in id order (never their credentials), with their upstream
+    account's name."""
+    customers = list(customers)
+    ids = {customer.pk for customer in customers}
+    earlier = SubAccountAssignment.objects.filter(customer__in=customers)
+    pairs = set(earlier.values_list("customer_id", "sub_account_id"))
     rows = (
-        SubAccount.objects.filter(Q(customer_id__in=ids) | Q(pk__in={sa for _, sa in pairs}))
+        SubAccount.objects.filter(
+            Q(customer__in=customers) | Q(pk__in=earlier.values("sub_account_id"))
+        )
         .select_related("upstream_account")
         .only(
             "pk",
@@ -150,7 +153,7 @@ class HoldingPeriod:
 
 def sub_account_periods(*, sub_account: SubAccount) -> list[HoldingPeriod]:
     """Every holder of `sub_account`, oldest first; the last one is the current holder."""
-    earlier = SubAccountAssignment.objects.filter(sub_account_id=sub_account.pk)
+    earlier = SubAccountAssignment.objects.filter(sub_account=sub_account)
     periods = [
         HoldingPeriod(
             customer_id=row.customer_id, starts_on=row.starts_on, ends_on=row.ends_on, current=False

@@ -357,7 +357,7 @@ def customer_update(*, customer: Customer, **fields: Any) -> Customer:
         fields["currency"] = customer_currency_default(
             reseller=customer.reseller, currency=fields["currency"]
         )
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        locked = Customer.objects.select_for_update().row_of(customer).get()
         customer_check_currency_change(customer=locked, currency=fields["currency"])
     if fields.get("topup_bytes"):
         customer_check_topup_bytes(customer=customer, topup_bytes=fields["topup_bytes"])
@@ -371,9 +371,7 @@ def customer_check_topup_bytes(*, customer: Customer, topup_bytes: int) -> None:
     by the policy run, which skips them with the same code."""
     sizes = sorted(
         set(
-            SubAccount.objects.filter(
-                customer_id=customer.pk, upstream_account__provider=Provider.IPFOXY
-            )
+            SubAccount.objects.filter(customer=customer, upstream_account__provider=Provider.IPFOXY)
             .exclude(status=SubAccount.Status.CLOSED)
             .values_list("upstream_account__mb_bytes", flat=True)
         )
@@ -399,9 +397,7 @@ def upstream_account_check_base_url_change(
     URL is bounded by the host allowlist like every other."""
     if upstream_account.pk is None or upstream_account.provider != Provider.IPFOXY:
         return
-    stored = UpstreamAccount.objects.filter(pk=upstream_account.pk).values_list(
-        "base_url", flat=True
-    )
+    stored = UpstreamAccount.objects.row_of(upstream_account).values_list("base_url", flat=True)
     if (base_url or "").rstrip("/") == (stored.first() or "").rstrip("/"):
         return
     given = credentials or {}

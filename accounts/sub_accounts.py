@@ -24,7 +24,7 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, QuerySet
 from django.dispatch import Signal
 
 from accounts.models import Customer, Reseller, SubAccount, SubAccountAssignment, UpstreamAccount
@@ -62,37 +62,38 @@ def _lock(sub_account: SubAccount) -> SubAccount:
     """Lock the row, then read it with its customer and reseller. Not in one query: a join
     in the locking query would be re-checked against the old customer row after waiting for
     a concurrent move (PostgreSQL's EvalPlanQual), and the moved row would vanish."""
-    SubAccount.objects.select_for_update().filter(pk=sub_account.pk).values_list("pk").get()
-    return SubAccount.objects.select_related("customer__reseller", "upstream_account").get(
-        pk=sub_account.pk
+    SubAccount.objects.select_for_update().row_of(sub_account).values_list("pk").get()
+    return (
+        SubAccount.objects.select_related("customer__reseller", "upstream_account")
+        .row_of(sub_account)
+        .get()
     )
 
 
-def _lock_customers(*ids: int) -> None:
+def _lock_customers(customers: QuerySet[Customer]) -> None:
     """Invoicing's issuing lock on these customers (id order, as it takes them)."""
-    list(
-        Customer.objects.select_for_update(no_key=True)
-        .filter(pk__in=ids)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    list(customers.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True))
 
 
-def _lock_holder_then(sub_account: SubAccount, *other_customer_ids: int) -> SubAccount:
-    """Lock the holder (and `other_customer_ids`), then the sub-account: customers before
+def _lock_holder_then(sub_account: SubAccount, *others: Customer) -> SubAccount:
+    """Lock the holder (and the `others`), then the sub-account: customers before
     sub-accounts, the order suspending takes them (`usage.services.suspension`), so a move or
     a close racing a suspension of the same customer waits instead of deadlocking. When the
     sub-account was moved to another holder while this waited, that holder is locked too and
     the check repeats; a sub-account that keeps moving is a 409 `sub_account_busy`."""
-    holder = SubAccount.objects.filter(pk=sub_account.pk).values_list("customer_id", flat=True)
-    holder_id = holder.get()
-    _lock_customers(holder_id, *other_customer_ids)
+    reseller_id, holder_id = (
+        SubAccount.objects.row_of(sub_account)
+        .values_list("customer__reseller_id", "customer_id")
+        .get()
+    )
+    customers = Customer.objects.for_reseller(reseller_id)
+    _lock_customers(customers.filter(pk__in=[holder_id, *(other.pk for other in others)]))
     for _ in range(3):
         locked = _lock(sub_account)
         if locked.customer_id == holder_id:
             return locked
         holder_id = locked.customer_id  # moved meanwhile: its new holder's lock too
-        _lock_customers(holder_id)
+        _lock_customers(customers.filter(pk=holder_id))
     raise ApplicationError(
         "sub_account_busy", "The sub-account changed holder while this request waited; try again."
     )
@@ -170,7 +171,7 @@ def sub_account_move(
     invoiced for either customer (`sub_account_period_invoiced`). The two customers may
     have different currencies: each is billed for its own days under its own plans. A day
     in the future is fine (the current holder keeps it until then)."""
-    locked = _lock_holder_then(sub_account, to_customer.pk)
+    locked = _lock_holder_then(sub_account, to_customer)
     sub_account_check_open(sub_account=locked)
     if to_customer.reseller_id != locked.customer.reseller_id:
         raise ValidationError({"customer": "Not a customer of this sub-account's reseller."})

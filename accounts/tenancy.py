@@ -18,16 +18,15 @@ A query is pinned when it
   hint: a related manager such as `customer.invoices.all()`, a `prefetch_related`): the
   object was itself fetched pinned; a raw id (`customer_id=5`, from a URL say) does not
   count;
-- is `.row_of(obj)`: the row of an object already loaded (read again, locked, updated);
+- is `.row_of(obj)` / `.rows_of(objs)`: the rows of objects already loaded (read again,
+  locked, updated);
 - is `.none()`, or comes from `Model.unscoped`.
 
-Any other query is pinned to the request's reseller at that moment, as PostHog filters by
-the team of the request: the API key's reseller (set by `accounts.api.tenant` once the key
-or login is resolved), a staff login's reseller, the reseller whose dashboard or object the
-platform operator opened. A request without one (anonymous, the platform operator's lists,
-authentication itself, before the API resolved its key) gets `UnscopedQueryError`, naming
-the model: a forgotten filter is a 500 in the tests or the other reseller's rows filtered
-out, never a leak.
+Any other query raises `UnscopedQueryError`, naming the model: a forgotten filter is a 500
+in the tests, never another reseller's rows. The request's reseller is never filled in
+behind the caller's back: services and selectors take the reseller, or objects fetched
+scoped, and say which rows they mean (ids they were handed are pinned with
+`for_reseller(reseller)`, objects in hand with `row_of` / `rows_of`).
 
 `Model.unscoped` (added next to `objects` by `as_manager`) is every reseller's rows, named
 at each use: tasks, commands and the few request paths that are global by nature (the
@@ -73,62 +72,25 @@ class UnscopedQueryError(RuntimeError):
 # -- request code ----------------------------------------------------------------------------
 
 
-class RequestTenancy:
-    """The tenancy of the request being handled: its reseller once resolved (the API key's,
-    set by `accounts.api.tenant`; a staff session's, read from the login when first needed),
-    None while there is none (anonymous, the platform operator, authentication itself)."""
-
-    def __init__(self, request=None) -> None:
-        self.request = request
-        self._reseller_id: int | None = None
-        self._resolved = False
-
-    def set_reseller(self, reseller: Reseller | int | None) -> None:
-        self._reseller_id = (
-            reseller if reseller is None or isinstance(reseller, int) else reseller.pk
-        )
-        self._resolved = True
-
-    def reseller_id(self) -> int | None:
-        if not self._resolved:
-            self._resolved = True
-            user = getattr(self.request, "user", None)
-            if getattr(user, "is_staff", False) and user.is_active and not is_platform_admin(user):
-                self._reseller_id = user.reseller_id
-        return self._reseller_id
-
-
-_request: contextvars.ContextVar[RequestTenancy | None] = contextvars.ContextVar(
-    "flowbill_tenancy_request", default=None
+_request: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "flowbill_tenancy_request", default=False
 )
 
 
 def in_request_code() -> bool:
     """Whether tenant queries are checked here (a request is being handled)."""
-    return _request.get() is not None
+    return _request.get()
 
 
 @contextmanager
-def request_code(
-    request=None, *, reseller: Reseller | int | None = None, active: bool = True
-) -> Iterator[RequestTenancy | None]:
-    """Run the block as request code for `request` (or for `reseller`), or outside request
-    code (`active=False`: a task run eagerly inside a request)."""
-    tenancy = RequestTenancy(request) if active else None
-    if tenancy is not None and reseller is not None:
-        tenancy.set_reseller(reseller)
-    token = _request.set(tenancy)
+def request_code(*, active: bool = True) -> Iterator[None]:
+    """Run the block as request code, or outside it (`active=False`: a task run eagerly
+    inside a request)."""
+    token = _request.set(active)
     try:
-        yield tenancy
+        yield
     finally:
         _request.reset(token)
-
-
-def request_reseller_set(reseller: Reseller | int | None) -> None:
-    """The request's reseller is now known (the API resolved its key or login)."""
-    tenancy = _request.get()
-    if tenancy is not None:
-        tenancy.set_reseller(reseller)
 
 
 class TenancyRequestMiddleware:
@@ -138,12 +100,12 @@ class TenancyRequestMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        with request_code(request):
+        with request_code():
             return self.get_response(request)
 
 
 def _task_prerun(task_id=None, task=None, **kwargs) -> None:
-    _task_tokens[task_id] = _request.set(None)
+    _task_tokens[task_id] = _request.set(False)
 
 
 def _task_postrun(task_id=None, task=None, **kwargs) -> None:
@@ -188,6 +150,14 @@ class TenantQuerySet(models.QuerySet):
         if not isinstance(obj, self.model) or obj.pk is None:
             raise TypeError(f"row_of() needs a saved {self.model.__name__}, got {obj!r}")
         return self.filter(pk=obj.pk)._pinned(_SCOPED)
+
+    def rows_of(self, objs: Iterable[models.Model]) -> TenantQuerySet:
+        """The rows of objects already fetched (`row_of` for several: to lock them, say)."""
+        objs = list(objs)
+        for obj in objs:
+            if not isinstance(obj, self.model) or obj.pk is None:
+                raise TypeError(f"rows_of() needs saved {self.model.__name__}s, got {obj!r}")
+        return self.filter(pk__in=[obj.pk for obj in objs])._pinned(_SCOPED)
 
     @classmethod
     def as_manager(cls) -> models.Manager:
@@ -238,20 +208,15 @@ class TenantQuerySet(models.QuerySet):
     # -- enforcing -------------------------------------------------------------------------
 
     def _check_tenancy(self) -> None:
-        """In request code, pin an unpinned query to the request's reseller, or refuse it."""
-        tenancy = _request.get()
+        """In request code, refuse a query that is not pinned to a reseller."""
         if (
-            tenancy is None
+            not _request.get()
             or self._tenant_pin is not _UNPINNED
             or getattr(self.model, "tenant_path", "pk") == "pk"
             or _is_pinned_value(self._hints.get("instance"))
         ):
             return
-        reseller_id = tenancy.reseller_id()
-        if reseller_id is None or self.query.combinator:
-            raise UnscopedQueryError(self.model)
-        self.query.add_q(Q(**{_id_lookup(self.model.tenant_path): reseller_id}))
-        self._tenant_pin = _SCOPED
+        raise UnscopedQueryError(self.model)
 
     def _fetch_all(self) -> None:
         if self._result_cache is None:
@@ -388,16 +353,6 @@ def _is_pinned_value(value: Any) -> bool:
     if isinstance(value, list | tuple | set | frozenset):
         return bool(value) and all(_is_pinned_value(item) for item in value)
     return False
-
-
-def owner_reseller_id(obj: models.Model) -> int:
-    """The id of the reseller that owns tenant object `obj` (one query along `tenant_path`)."""
-    path = type(obj).tenant_path
-    if path == "pk":
-        return obj.pk
-    if path == "reseller":
-        return obj.reseller_id
-    return type(obj).unscoped.filter(pk=obj.pk).values_list(_id_lookup(path), flat=True).get()
 
 
 def _id_lookup(path: str) -> str:

@@ -613,7 +613,7 @@ class CustomerBillingAdmin(CustomerUsageAdmin):
             (outcome,) = result.skipped or result.failed  # the one customer's
             self.message_user(request, f"No draft: {outcome.message}", messages.WARNING)
             return None
-        invoice = Invoice.objects.get(pk=result.invoice_ids[0])
+        invoice = Invoice.objects.for_reseller(customer.reseller_id).get(pk=result.invoice_ids[0])
         if result.created:
             text, level = f"Draft for {period.label} created", messages.SUCCESS
         elif result.refreshed:

@@ -47,7 +47,7 @@ def invoice_lines_panel(invoice: Invoice) -> SafeString:
         for line in invoice.lines.order_by("position")
     ]
     credited = invoice_amount_credited(invoice=invoice)
-    paid = invoice_amount_paid(invoice_id=invoice.pk)
+    paid = invoice_amount_paid(invoice=invoice)
     balance = invoice_balance_due(invoice=invoice, amount_credited=credited, amount_paid=paid)
     return render_to_string(
         "admin/billing/invoice_lines_panel.html",

@@ -91,7 +91,7 @@ def usage_current_for_customer(*, customer: Customer, now: dt.datetime) -> Curre
     period = period_containing(tz=reseller.tzinfo, now=now)
     computation = invoice_preview(customer=customer, period_start=period.start)
     subscriptions = Subscription.objects.filter(
-        customer_id=customer.pk, pk__in=[int(key) for key in computation.subscriptions]
+        customer=customer, pk__in=[int(key) for key in computation.subscriptions]
     ).select_related("plan")
     subscriptions = {s.pk: s for s in subscriptions}
     current_subscriptions = []
@@ -134,7 +134,8 @@ def usage_current_for_customer(*, customer: Customer, now: dt.datetime) -> Curre
         if row.subscription_id is None:
             unbilled += row.bytes
     sub_accounts = list(
-        SubAccount.objects.filter(Q(customer_id=customer.pk) | Q(pk__in=list(usage_by_sub_account)))
+        SubAccount.objects.for_reseller(reseller)
+        .filter(Q(customer=customer) | Q(pk__in=list(usage_by_sub_account)))
         .only("pk", "customer_id", "label", "upstream_id")
         .annotate(
             latest_snapshot_id=Subquery(
@@ -145,7 +146,7 @@ def usage_current_for_customer(*, customer: Customer, now: dt.datetime) -> Curre
         )
         .order_by("pk")
     )
-    snapshots = LedgerSnapshot.objects.in_bulk(
+    snapshots = LedgerSnapshot.objects.for_reseller(reseller).in_bulk(
         [sa.latest_snapshot_id for sa in sub_accounts if sa.latest_snapshot_id is not None]
     )
     current_sub_accounts = []

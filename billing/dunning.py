@@ -114,7 +114,7 @@ def _queue_reminders(reseller: Reseller, now: dt.datetime, result: DunningResult
         if offset is None:
             continue
         with transaction.atomic():
-            locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+            locked = Invoice.objects.select_for_update().row_of(invoice).get()
             if locked.status != InvoiceStatus.FINALIZED:
                 continue
             reminders = locked.emails.filter(kind=REMINDER)

@@ -120,7 +120,7 @@ def customers_suspend_overdue(*, now: dt.datetime) -> OverdueResult:
 
 def customer_overdue_check(*, customer: Customer, now: dt.datetime) -> OverdueResult:
     """Suspend or reinstate one customer by the overdue rule (after a payment, say)."""
-    customer = Customer.objects.select_related("reseller").get(pk=customer.pk)
+    customer = Customer.objects.select_related("reseller").row_of(customer).get()
     reseller = customer.reseller
     days = reseller.suspend_after_overdue_days
     numbers = list(

@@ -80,8 +80,8 @@ def _share(measured: int, rule: UsageAlertRule) -> Decimal:
 
 def _sub_accounts(rule: UsageAlertRule, customer: Customer):
     if rule.sub_account_id:
-        return SubAccount.objects.filter(pk=rule.sub_account_id, customer_id=customer.pk)
-    return SubAccount.objects.filter(customer_id=customer.pk)
+        return SubAccount.objects.filter(pk=rule.sub_account_id, customer=customer)
+    return SubAccount.objects.filter(customer=customer)
 
 
 def usage_alert_measure(
@@ -92,17 +92,17 @@ def usage_alert_measure(
     if rule.kind == UsageAlertRule.Kind.QUOTA_SHARE:  # the days it held each sub-account
         days = UsageDay.objects.filter(day__gte=start, day__lt=end)
         if rule.sub_account_id:
-            days = days.filter(sub_account_id=rule.sub_account_id)
-        return sum(held_totals(days, customer_ids=[customer.pk]).get(customer.pk, {}).values())
+            days = days.filter(sub_account__in=_sub_accounts(rule, customer))
+        return sum(held_totals(days, customers=[customer]).get(customer.pk, {}).values())
     subs = _sub_accounts(rule, customer)
     if not rule.sub_account_id:
         subs = subs.filter(
             upstream_account__provider=Provider.BYTESFLOWS, status=SubAccount.Status.ACTIVE
         )
     remaining = None
-    for sub_id in subs.values_list("pk", flat=True):
+    for sub_account in subs.only("pk"):
         latest = (
-            LedgerSnapshot.objects.filter(sub_account_id=sub_id)
+            LedgerSnapshot.objects.filter(sub_account=sub_account)
             .order_by("-taken_at")
             .values_list("available_traffic", flat=True)
             .first()
@@ -132,12 +132,12 @@ def usage_alerts_check(*, customer: Customer, now: dt.datetime) -> list[UsageAle
     when the caller's transaction commits."""
     start, end = alert_period(reseller=customer.reseller, now=now)
     fired_before = set(
-        UsageAlert.objects.filter(rule__customer_id=customer.pk, period_start=start).values_list(
+        UsageAlert.objects.filter(rule__customer=customer, period_start=start).values_list(
             "rule_id", flat=True
         )
     )
     fired = []
-    rules = UsageAlertRule.objects.filter(customer_id=customer.pk, is_active=True).select_related(
+    rules = UsageAlertRule.objects.filter(customer=customer, is_active=True).select_related(
         "sub_account"
     )
     for rule in rules.order_by("pk"):

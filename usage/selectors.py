@@ -312,9 +312,11 @@ def usage_counter_cross_check(
     for row in qs.order_by("upstream_account_id", "upstream_id"):
         since = row.baseline_at.replace(minute=0, second=0, microsecond=0)
         until = row.seen_at.replace(minute=0, second=0, microsecond=0)
-        total = UsageHour.objects.filter(
-            sub_account_id=row.sub_account_id, hour_start__gte=since, hour_start__lt=until
-        ).aggregate(total=Sum("bytes"))["total"]
+        total = (
+            UsageHour.objects.for_reseller(reseller)
+            .filter(sub_account_id=row.sub_account_id, hour_start__gte=since, hour_start__lt=until)
+            .aggregate(total=Sum("bytes"))["total"]
+        )
         results.append(
             CounterCrossCheck(
                 sub_account_id=row.sub_account_id,

@@ -36,7 +36,7 @@ from usage.services import (
     usage_snapshot_bytesflows,
     usage_sync_sub_account,
 )
-from usage.services.allocations import allocation_send
+from usage.services.allocations import ALLOCATION
 from usage.services.followups import traffic_followups_enqueue
 from usage.services.requests import (
     sync_runs_queued_sweep,
@@ -245,8 +245,7 @@ def allocation_send_task(allocation_id: int, now: str | None = None) -> str | No
     """Send one pending allocation with its own key and record the outcome; returns its
     status, or None when there was nothing to send (settled, not due, or in flight). Upstream
     errors are not retried here: the row's `next_attempt_at` and the sweep resend it."""
-    allocation = allocation_send(allocation_id=allocation_id, now=_parse(now))
-    return None if allocation is None else allocation.status
+    return _write_send(ALLOCATION, allocation_id, now)
 
 
 @shared_task(**DATABASE_RETRY_TASK_OPTIONS, **UPSTREAM_TIME_LIMITS)
@@ -255,7 +254,13 @@ def upstream_write_send_task(kind: str, row_id: int, now: str | None = None) -> 
     `access_change`) and record the outcome; returns its status, or None when there was
     nothing to send. Upstream errors are not retried here: the row's `next_attempt_at` and
     the sweep resend it."""
-    row = upstream_writes.write_send(upstream_writes.KINDS[kind], row_id=row_id, now=_parse(now))
+    return _write_send(upstream_writes.KINDS[kind], row_id, now)
+
+
+def _write_send(kind: upstream_writes.WriteKind, row_id: int, now: str | None) -> str | None:
+    row = kind.model.objects.filter(pk=row_id).first()  # None: deleted, nothing to send
+    if row is not None:
+        row = upstream_writes.write_send(kind, row=row, now=_parse(now))
     return None if row is None else row.status
 
 

@@ -146,7 +146,7 @@ def webhook_delivery_send(
     duration_ms = int((time.monotonic() - started) * 1000)
     succeeded = status is not None and 200 <= status < 300
     with transaction.atomic():
-        stored = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        stored = WebhookDelivery.objects.select_for_update().row_of(delivery).get()
         WebhookAttempt.objects.create(
             delivery=stored,
             number=delivery.attempts,

@@ -113,7 +113,8 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery, now: dt.datetime) -> W
         delivery = (
             WebhookDelivery.objects.select_for_update(of=("self",))
             .select_related("endpoint")
-            .get(pk=delivery.pk)
+            .row_of(delivery)
+            .get()
         )
         if not delivery.endpoint.is_active:
             raise ApplicationError(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from rest_framework.request import Request
 
 from accounts.models import ApiKey, Customer, Reseller
-from accounts.tenancy import request_reseller_set, reseller_for_user
+from accounts.tenancy import reseller_for_user
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,4 @@ def api_tenant_of(request: Request) -> ApiTenant | None:
         reseller = reseller_for_user(request.user)
         tenant = ApiTenant(reseller=reseller) if reseller is not None else None
     request._flowbill_tenant = tenant
-    # The request's tenant queries are pinned to this reseller from now on (none: refused).
-    request_reseller_set(tenant.reseller if tenant is not None else None)
     return tenant

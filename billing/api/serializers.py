@@ -313,7 +313,7 @@ class CreditTotalField(MoneyField):
     def get_attribute(self, instance):
         if not hasattr(instance, self.source):
             credited = invoice_amount_credited(invoice=instance)
-            paid = invoice_amount_paid(invoice_id=instance.pk)
+            paid = invoice_amount_paid(invoice=instance)
             instance.amount_credited = credited
             instance.amount_paid = paid
             instance.balance_due = invoice_balance_due(

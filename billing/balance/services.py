@@ -189,7 +189,7 @@ def _excess_change(invoice: Invoice) -> Decimal:
     excess = invoice_excess(
         invoice=invoice,
         credited=invoice_amount_credited(invoice=invoice),
-        paid=invoice_amount_paid(invoice_id=invoice.pk),
+        paid=invoice_amount_paid(invoice=invoice),
     )
     moved = sum(
         BalanceEntry.objects.filter(

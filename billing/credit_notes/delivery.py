@@ -45,8 +45,8 @@ def credit_note_pdf_store(*, credit_note: CreditNote, now: dt.datetime) -> Credi
     name = storage.save(
         f"credit_notes/{credit_note.reseller.slug}/{credit_note.number}.pdf", ContentFile(data)
     )
-    recorded = CreditNote.objects.filter(pk=credit_note.pk, pdf="").update(
-        pdf=name, pdf_rendered_at=now
+    recorded = (
+        CreditNote.objects.row_of(credit_note).filter(pdf="").update(pdf=name, pdf_rendered_at=now)
     )
     if not recorded:
         storage.delete(name)
@@ -99,7 +99,10 @@ def credit_note_email_resend(
     """Staff's deliberate resend: a new delivery row, dispatched on commit."""
     with transaction.atomic():
         locked = (
-            CreditNote.objects.select_for_update().select_related("customer").get(pk=credit_note.pk)
+            CreditNote.objects.select_for_update()
+            .select_related("customer")
+            .row_of(credit_note)
+            .get()
         )
         return credit_note_email_queue(
             credit_note=locked,

@@ -11,7 +11,7 @@ def invoice_void_check_credit_notes(*, invoice: Invoice) -> None:
     """An invoice with credit notes cannot be voided (call it under the invoice's row lock):
     the notes already corrected it, and voiding it too would cancel the same amount twice.
     Credit the rest instead (a full credit note)."""
-    count = CreditNote.objects.filter(invoice_id=invoice.pk).count()
+    count = CreditNote.objects.filter(invoice=invoice).count()
     if count:
         raise ApplicationError(
             "invoice_has_credit_notes",

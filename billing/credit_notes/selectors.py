@@ -26,7 +26,7 @@ _SETTLED = (InvoiceStatus.PAID, InvoiceStatus.VOID)
 
 def invoice_amount_credited(*, invoice: Invoice) -> Decimal:
     """The gross total of the invoice's credit notes (0 when it has none)."""
-    total = CreditNote.objects.filter(invoice_id=invoice.pk).aggregate(
+    total = CreditNote.objects.filter(invoice=invoice).aggregate(
         s=Coalesce(Sum("total"), Value(Decimal(0)), output_field=_AMOUNT)
     )["s"]
     return Decimal(total)
@@ -40,7 +40,7 @@ def invoice_balance_due(
     if invoice.status in _SETTLED:
         return Decimal(0)
     if amount_paid is None:
-        amount_paid = invoice_amount_paid(invoice_id=invoice.pk)
+        amount_paid = invoice_amount_paid(invoice=invoice)
     owed = invoice.total - invoice.balance_applied - amount_credited - amount_paid
     return max(owed, Decimal(0))
 
@@ -84,13 +84,13 @@ def invoice_credited(*, invoice: Invoice) -> Credited:
     """Net and tax credited on the invoice: by all its notes, and per invoice line by line
     credits (a credit of an amount belongs to no line)."""
     zero = Value(Decimal(0))
-    sums = CreditNote.objects.filter(invoice_id=invoice.pk).aggregate(
+    sums = CreditNote.objects.filter(invoice=invoice).aggregate(
         net=Coalesce(Sum("subtotal"), zero, output_field=_AMOUNT),
         tax=Coalesce(Sum("tax"), zero, output_field=_AMOUNT),
     )
     rows = (
         CreditNoteLine.objects.filter(
-            Q(credit_note__invoice_id=invoice.pk) & Q(invoice_line__isnull=False)
+            Q(credit_note__invoice=invoice) & Q(invoice_line__isnull=False)
         )
         .order_by()
         .values("invoice_line_id")

@@ -80,9 +80,8 @@ def dashboard_sync_health(*, reseller: Reseller, now: dt.datetime) -> list[Upstr
         upstreams[row["upstream_account_id"]].last_success_at = row["at"]
     for upstream_id, health in upstreams.items():
         latest = (
-            SyncRun.objects.filter(
-                upstream_account_id=upstream_id, sub_account__isnull=True, status__in=_COUNTED
-            )
+            SyncRun.objects.for_reseller(reseller)
+            .filter(upstream_account_id=upstream_id, sub_account__isnull=True, status__in=_COUNTED)
             .order_by("-started_at", "-pk")
             .first()
         )

@@ -201,13 +201,13 @@ def _billed(
     *,
     sub_account_id: int,
     customer_id: int,
-    upstream_id: int,
+    upstream: UpstreamAccount,
     since: dt.datetime,
     until: dt.datetime,
     metered: int,
 ) -> int:
     intervals = coverage.intervals(
-        customer_id=customer_id, upstream_id=upstream_id, since=since, until=until
+        customer_id=customer_id, upstream_id=upstream.pk, since=since, until=until
     )
     if not intervals:
         return 0
@@ -216,12 +216,17 @@ def _billed(
     total = 0
     for lo, hi in intervals:
         total += (
-            UsageHour.objects.filter(
-                sub_account_id=sub_account_id, hour_start__gte=lo, hour_start__lt=hi
-            ).aggregate(total=Sum("bytes"))["total"]
+            _of_upstream(UsageHour, upstream)
+            .filter(sub_account_id=sub_account_id, hour_start__gte=lo, hour_start__lt=hi)
+            .aggregate(total=Sum("bytes"))["total"]
             or 0
         )
     return total
+
+
+def _of_upstream(model: type[UsageHour | LedgerSnapshot], upstream: UpstreamAccount):
+    """The rows of `model` (per sub-account) of the upstream account's sub-accounts."""
+    return model.objects.filter(sub_account__upstream_account=upstream)
 
 
 def _ledger_rows(
@@ -230,22 +235,25 @@ def _ledger_rows(
     ids = [pk for pk, (_, upstream_id, _) in subs.items() if upstream_id == upstream.pk]
     rows = []
     first = dict(
-        LedgerSnapshot.objects.filter(sub_account_id__in=ids)
+        _of_upstream(LedgerSnapshot, upstream)
+        .filter(sub_account_id__in=ids)
         .values("sub_account_id")
         .annotate(at=Min("taken_at"))
         .values_list("sub_account_id", "at")
     )
     for sub_id, baseline_at in sorted(first.items()):
-        later = LedgerSnapshot.objects.filter(sub_account_id=sub_id, taken_at__gt=baseline_at)
+        later = _of_upstream(LedgerSnapshot, upstream).filter(
+            sub_account_id=sub_id, taken_at__gt=baseline_at
+        )
         until = later.order_by("-taken_at").values_list("taken_at", flat=True).first()
         if until is None:
             continue  # only the baseline so far: nothing reported yet
         reported = later.aggregate(total=Sum("usage_bytes"))["total"] or 0
         since = baseline_at.replace(minute=0, second=0, microsecond=0)
         metered = (
-            UsageHour.objects.filter(
-                sub_account_id=sub_id, hour_start__gte=since, hour_start__lt=until
-            ).aggregate(total=Sum("bytes"))["total"]
+            _of_upstream(UsageHour, upstream)
+            .filter(sub_account_id=sub_id, hour_start__gte=since, hour_start__lt=until)
+            .aggregate(total=Sum("bytes"))["total"]
             or 0
         )
         rows.append(
@@ -327,7 +335,7 @@ def dashboard_reconciliation(*, reseller: Reseller) -> list[UpstreamReconciliati
                 coverage,
                 sub_account_id=row.sub_account_id,
                 customer_id=customer_id,
-                upstream_id=upstream.pk,
+                upstream=upstream,
                 since=row.since,
                 until=row.until,
                 metered=row.metered_bytes,

@@ -60,7 +60,7 @@ class RatingContext:
 
     def __init__(self, *, customers: Sequence[Customer], period: Period) -> None:
         self.period = period
-        self._ids = sorted({c.pk for c in customers})
+        self._customers = list({c.pk: c for c in customers}.values())
         self._sub_accounts: dict[int, list[SubAccount]] | None = None
         self._subscriptions: dict[int, list[Subscription]] | None = None
         self._usage: dict[tuple[dt.date, dt.date], dict[int, dict[int, int]]] = {}
@@ -75,7 +75,7 @@ class RatingContext:
         """The sub-accounts the customer holds or held before a move, in id order (never
         their credentials); `usage` says which of their days were its own."""
         if self._sub_accounts is None:
-            self._sub_accounts = sub_accounts_held(customer_ids=self._ids)
+            self._sub_accounts = sub_accounts_held(customers=self._customers)
         return self._sub_accounts.get(customer_id, [])
 
     def subscriptions(self, customer_id: int) -> list[Subscription]:
@@ -83,7 +83,7 @@ class RatingContext:
         if self._subscriptions is None:
             rows = (
                 Subscription.objects.filter(
-                    customer_id__in=self._ids, starts_on__lt=self.period.end
+                    customer__in=self._customers, starts_on__lt=self.period.end
                 )
                 .filter(Q(ends_on__isnull=True) | Q(ends_on__gt=self.period.start))
                 .select_related("plan", "upstream_account")
@@ -108,7 +108,7 @@ class RatingContext:
         key = (start, end)
         if key not in self._usage:
             self._usage[key] = held_totals(
-                UsageDay.objects.filter(day__gte=start, day__lt=end), customer_ids=self._ids
+                UsageDay.objects.filter(day__gte=start, day__lt=end), customers=self._customers
             )
         return self._usage[key].get(customer_id, {})
 
@@ -116,7 +116,7 @@ class RatingContext:
         """The id of the customer's latest voided invoice of the period: the one a new
         invoice of the period replaces (read once for the chunk)."""
         if self._voided is None:
-            self._voided = voided_invoices(self._ids, self.period)
+            self._voided = voided_invoices(self._customers, self.period)
         return self._voided.get(customer_id)
 
     # -- issued periods (late usage) ---------------------------------------------------------
@@ -135,7 +135,7 @@ class RatingContext:
         before = self.period.start
         issued = list(
             Invoice.objects.filter(
-                customer_id__in=self._ids,
+                customer__in=self._customers,
                 kind=InvoiceKind.PERIOD,
                 status__in=ISSUED,
                 period_start__lt=before,
@@ -151,7 +151,7 @@ class RatingContext:
             entry.issued.append(invoice)
             by_invoice[invoice.pk] = entry
         for line in (
-            InvoiceLine.objects.filter(invoice_id__in=by_invoice)
+            InvoiceLine.objects.filter(invoice__in=issued)
             .exclude(kind=InvoiceLine.Kind.ADJUSTMENT)
             .values_list("invoice_id", "subscription_id", "amount")
             .order_by()
@@ -160,7 +160,7 @@ class RatingContext:
         for line in (
             InvoiceLine.objects.filter(
                 kind=InvoiceLine.Kind.ADJUSTMENT,
-                adjusts_invoice_id__in=by_invoice,
+                adjusts_invoice__in=issued,
                 invoice__status__in=ISSUED,
             )
             .order_by("invoice__finalized_at", "invoice_id", "position")
@@ -175,18 +175,18 @@ class RatingContext:
         }
         self._frozen_subscriptions = {
             s.pk: s
-            for s in Subscription.objects.filter(pk__in=frozen_ids).only(
-                "pk", "upstream_account_id"
-            )
+            for s in Subscription.objects.filter(
+                customer__in=self._customers, pk__in=frozen_ids
+            ).only("pk", "upstream_account_id")
         }
         return history
 
 
-def voided_invoices(customer_ids: Sequence[int], period: Period) -> dict[int, int]:
+def voided_invoices(customers: Sequence[Customer], period: Period) -> dict[int, int]:
     """The customers' latest voided invoice of the period, by customer id (one query)."""
     rows = (
         Invoice.objects.filter(
-            customer_id__in=list(customer_ids),
+            customer__in=list(customers),
             period_start=period.start,
             kind=InvoiceKind.PERIOD,
             status=InvoiceStatus.VOID,

@@ -91,7 +91,7 @@ def _apply_computation(
 
 
 def _lock_draft(invoice: Invoice) -> Invoice:
-    locked = lock_drafts([invoice.pk]).get(invoice.pk)
+    locked = lock_drafts([invoice]).get(invoice.pk)
     if locked is None or locked.status != InvoiceStatus.DRAFT:
         raise not_draft(invoice.pk, locked)
     return locked
@@ -183,7 +183,7 @@ def _rerate(invoice: Invoice, now: dt.datetime, *, discard_empty: bool) -> Invoi
             customer=locked.customer, period=period, exclude_invoice_id=locked.pk
         )
         if discard_empty and nothing_billable(computation):
-            drafts_delete([locked.pk])
+            drafts_delete([locked])
             logger.info(
                 "draft %s of customer %s for %s discarded: nothing billable",
                 locked.pk,
@@ -218,7 +218,7 @@ def invoice_draft_stale(*, invoice: Invoice) -> bool:
     ):
         return True
     rows = row_keys(*computation_rows(invoice.pk, computation))
-    return stored_row_keys([invoice.pk])[invoice.pk] != rows
+    return stored_row_keys([invoice])[invoice.pk] != rows
 
 
 def invoice_preview(*, customer: Customer, period_start: dt.date) -> InvoiceComputation:
@@ -235,7 +235,7 @@ def invoice_draft_discard(*, invoice: Invoice, actor: str, now: dt.datetime) -> 
     cycle creates the draft again only while the customer is still billable for the period.
     """
     with transaction.atomic():
-        locked = lock_drafts([invoice.pk]).get(invoice.pk)
+        locked = lock_drafts([invoice]).get(invoice.pk)
         if locked is None:
             raise NotFoundError("Invoice not found.")
         if locked.status != InvoiceStatus.DRAFT:
@@ -244,7 +244,7 @@ def invoice_draft_discard(*, invoice: Invoice, actor: str, now: dt.datetime) -> 
                 f"Invoice {locked} is {locked.status}; only drafts can be discarded (void it).",
                 extra={"status": locked.status},
             )
-        drafts_delete([locked.pk])
+        drafts_delete([locked])
     logger.info(
         "draft %s of customer %s for %s discarded by %s at %s (total %s %s)",
         locked.pk,

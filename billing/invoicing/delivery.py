@@ -83,9 +83,8 @@ def invoice_pdfs_save(
         )
     if not names:
         return set()
-    rows = Invoice.objects.filter(pk__in=list(names))
-    if not replace:
-        rows = rows.filter(pdf="")
+    invoices = Invoice.objects.rows_of(invoice for invoice, _data in pdfs)
+    rows = invoices if replace else invoices.filter(pdf="")
     if len(names) == 1:
         (name,) = names.values()
         rows.update(pdf=name, pdf_rendered_at=now)
@@ -99,7 +98,7 @@ def invoice_pdfs_save(
         )
     recorded = names
     if not replace:
-        recorded = dict(Invoice.objects.filter(pk__in=list(names)).values_list("pk", "pdf"))
+        recorded = dict(invoices.values_list("pk", "pdf"))
     stored = set()
     for invoice, _data in pdfs:
         name = names[invoice.pk]
@@ -230,7 +229,7 @@ def invoice_email_resend(
 ) -> InvoiceEmail:
     """Staff's deliberate resend: a new delivery row (next sequence), dispatched on commit."""
     with transaction.atomic():
-        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        locked = Invoice.objects.select_for_update().row_of(invoice).get()
         if locked.status == InvoiceStatus.DRAFT:
             raise ApplicationError("invoice_not_issued", "A draft cannot be emailed.")
         sequence = outbox.email_delivery_next_sequence(deliveries=locked.emails.all())

@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.db.models import QuerySet
 
 from accounts.models import Customer, Reseller
 from billing.balance.services import balance_apply_to_invoice
@@ -176,18 +177,19 @@ def row_keys(lines: list[InvoiceLine], usage: list[InvoiceUsage]) -> tuple:
     )
 
 
-def stored_row_keys(invoice_ids: list[int]) -> dict[int, tuple]:
+def stored_row_keys(invoices: list[Invoice]) -> dict[int, tuple]:
     """`row_keys` of the stored rows of these invoices (two queries for any number)."""
+    invoice_ids = [invoice.pk for invoice in invoices]
     lines: dict[int, list] = {pk: [] for pk in invoice_ids}
     usage: dict[int, list] = {pk: [] for pk in invoice_ids}
     for invoice_id, *values in (
-        InvoiceLine.objects.filter(invoice_id__in=invoice_ids)
+        InvoiceLine.objects.filter(invoice__in=invoices)
         .order_by("invoice_id", "position")
         .values_list("invoice_id", *_LINE_FIELDS)
     ):
         lines[invoice_id].append(tuple(values))
     for invoice_id, *values in (
-        InvoiceUsage.objects.filter(invoice_id__in=invoice_ids)
+        InvoiceUsage.objects.filter(invoice__in=invoices)
         .order_by()
         .values_list("invoice_id", *_USAGE_FIELDS)
     ):
@@ -280,15 +282,15 @@ def rewrite_changed_rows(items: list[Issued]) -> None:
     left as they are: re-rating an unchanged draft writes nothing)."""
     if not items:
         return
-    stored = stored_row_keys([item.invoice.pk for item in items])
+    stored = stored_row_keys([item.invoice for item in items])
     changed = [
         item for item in items if stored[item.invoice.pk] != row_keys(item.lines, item.usage)
     ]
     if not changed:
         return
-    pks = [item.invoice.pk for item in changed]
-    InvoiceLine.objects.filter(invoice_id__in=pks).delete()
-    InvoiceUsage.objects.filter(invoice_id__in=pks).delete()
+    invoices = [item.invoice for item in changed]
+    InvoiceLine.objects.filter(invoice__in=invoices).delete()
+    InvoiceUsage.objects.filter(invoice__in=invoices).delete()
     InvoiceLine.objects.bulk_create([line for item in changed for line in item.lines])
     InvoiceUsage.objects.bulk_create([row for item in changed for row in item.usage])
 
@@ -306,34 +308,30 @@ def new_invoice(*, customer: Customer, period: Period, replaces_id: int | None =
     )
 
 
-def drafts_delete(ids: list[int]) -> int:
+def drafts_delete(drafts: list[Invoice]) -> int:
     """Delete drafts with their lines, usage rows and events (issued invoices are refused by
     the model). Returns how many drafts went."""
-    if not ids:
+    if not drafts:
         return 0
-    deleted = Invoice.objects.filter(pk__in=ids, status=InvoiceStatus.DRAFT).delete()[1]
+    deleted = Invoice.objects.rows_of(drafts).filter(status=InvoiceStatus.DRAFT).delete()[1]
     return deleted.get(Invoice._meta.label, 0)
 
 
 # -- locks ----------------------------------------------------------------------------------
 
 
-def lock_customers(ids: list[int]) -> None:
+def lock_customers(customers: QuerySet[Customer]) -> None:
     """One issuing per customer at a time (id order: overlapping runs never deadlock).
+    `customers`: a scoped queryset of them (`Customer.objects.rows_of(fetched)`, say).
 
     NO KEY UPDATE: excludes other issuings and finalizations of these customers, but not rows
     being inserted that merely reference them (a draft created meanwhile by the cycle checks
     its foreign key with KEY SHARE; FOR UPDATE would deadlock with it on the invoice's unique
     index)."""
-    list(
-        Customer.objects.select_for_update(no_key=True)
-        .filter(pk__in=ids)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    list(customers.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True))
 
 
-def lock_drafts(ids: list[int]) -> dict[int, Invoice]:
+def lock_drafts(invoices: Iterable[Invoice]) -> dict[int, Invoice]:
     """Lock these invoice rows (id order) and return them by id; a row deleted meanwhile (a
     discarded draft) is missing. `of=self`: not the joined customer and reseller rows, which
     would serialize every finalization of the reseller."""
@@ -341,7 +339,7 @@ def lock_drafts(ids: list[int]) -> dict[int, Invoice]:
         invoice.pk: invoice
         for invoice in Invoice.objects.select_for_update(of=("self",))
         .select_related("customer__reseller", "reseller")
-        .filter(pk__in=ids)
+        .rows_of(invoices)
         .order_by("pk")
     }
 
@@ -395,7 +393,8 @@ def issue(
     issued_on = local_date(now, reseller.tzinfo)
     numbers = invoice_numbers_next(reseller=reseller, year=issued_on.year, count=len(items))
     own_terms = dict(
-        Customer.objects.filter(pk__in={item.invoice.customer_id for item in items})
+        Customer.objects.for_reseller(reseller)
+        .filter(pk__in={item.invoice.customer_id for item in items})
         .exclude(payment_terms_days=None)
         .values_list("pk", "payment_terms_days")
     )  # customers with their own terms; the rest take the reseller's

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 
 from django.db import transaction
 
-from accounts.models import Reseller
+from accounts.models import Customer, Reseller
 from billing.invoicing.compute import invoice_compute
 from billing.invoicing.context import CHUNK_SIZE, RatingContext
 from billing.invoicing.engine import (
@@ -171,8 +171,12 @@ def _finalize_locked(
     period = Period(start=chunk[0].period_start, end=chunk[0].period_end)
     # Customers first, then the drafts: the order of every path that locks both (issuing,
     # subscription changes), so none deadlocks with another.
-    lock_customers(sorted({i.customer_id for i in chunk}))
-    locked = lock_drafts([i.pk for i in chunk])
+    lock_customers(
+        Customer.objects.for_reseller(chunk[0].reseller_id).filter(
+            pk__in={i.customer_id for i in chunk}
+        )
+    )
+    locked = lock_drafts(chunk)
     todo = []
     for wanted in chunk:
         invoice = locked.get(wanted.pk)
@@ -194,7 +198,7 @@ def _finalize_locked(
         todo.append(invoice)
     context = RatingContext(customers=[i.customer for i in todo], period=period)
     rated: list[Issued] = []
-    empty: list[int] = []
+    empty: list[Invoice] = []
     for invoice in todo:
         try:
             computation = invoice_compute(
@@ -216,13 +220,13 @@ def _finalize_locked(
                 invoice.customer_id,
                 period.label,
             )
-            empty.append(invoice.pk)
+            empty.append(invoice)
             continue
         fill_from_computation(invoice, computation, now)
         lines, usage = computation_rows(invoice.pk, computation)
         rated.append(Issued(invoice, lines, usage))
     drafts_delete(empty)
-    result.discarded += empty
+    result.discarded += [invoice.pk for invoice in empty]
     rewrite_changed_rows(rated)
     if rated:
         reseller = rated[0].invoice.reseller

@@ -161,7 +161,7 @@ def invoice_reissue(
     Returns the period's live invoice and whether this call issued it: when it already has
     one (reissued by someone else meanwhile), that one, untouched (`False`). Refuses an
     invoice that is not void (`invoice_not_void`)."""
-    invoice = Invoice.objects.select_related("customer__reseller").get(pk=invoice.pk)
+    invoice = Invoice.objects.select_related("customer__reseller").row_of(invoice).get()
     if invoice.status != InvoiceStatus.VOID:
         raise ApplicationError(
             "invoice_not_void",
@@ -198,11 +198,10 @@ def _issue_chunk(
     result: BatchResult,
 ) -> list[Issued]:
     """Issue the chunk's new invoices in one transaction; finalize its drafts after it."""
-    ids = [c.pk for c in customers]
     try:
         with transaction.atomic():
-            lock_customers(ids)
-            existing = _live_invoices(ids, period)
+            lock_customers(Customer.objects.rows_of(customers))
+            existing = _live_invoices(customers, period)
             taken = {invoice.customer_id for invoice in existing}
             issued, failed, skipped = _issue_new(
                 reseller=reseller,
@@ -229,9 +228,9 @@ def _issue_chunk(
                 ),
                 exc,
             )
-        existing = _live_invoices(ids, period) if isinstance(exc, IntegrityError) else []
+        existing = _live_invoices(customers, period) if isinstance(exc, IntegrityError) else []
         if not existing:  # not a concurrent creation: this customer cannot be billed
-            result.failed.append(failure_of(exc, customer_id=ids[0]))
+            result.failed.append(failure_of(exc, customer_id=customers[0].pk))
             return []
         issued, failed, skipped = [], [], []
     result.issued.extend(item.invoice for item in issued)
@@ -248,7 +247,9 @@ def _issue_chunk(
         result.failed += done.failed  # each with its customer and its draft
         # finalized by another run meanwhile: issued before this batch (a discarded one is gone)
         result.already += list(
-            Invoice.objects.filter(pk__in=[each.invoice_id for each in done.not_draft])
+            Invoice.objects.for_reseller(reseller).filter(
+                pk__in=[each.invoice_id for each in done.not_draft]
+            )
         )
         result.skipped += [
             skip_of(
@@ -262,10 +263,10 @@ def _issue_chunk(
     return issued
 
 
-def _live_invoices(customer_ids: list[int], period: Period) -> list[Invoice]:
+def _live_invoices(customers: list[Customer], period: Period) -> list[Invoice]:
     return list(
         Invoice.objects.filter(
-            customer_id__in=customer_ids, period_start=period.start, kind=InvoiceKind.PERIOD
+            customer__in=customers, period_start=period.start, kind=InvoiceKind.PERIOD
         )
         .exclude(status=InvoiceStatus.VOID)
         .select_related("customer__reseller", "reseller")

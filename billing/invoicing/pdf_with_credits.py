@@ -20,7 +20,7 @@ def invoice_pdf_with_credits(*, invoice: Invoice) -> bytes | None:
     """The invoice re-rendered with its credits and payments, or None when it has neither
     (or has payments that were refunded in full and no credit note)."""
     credited = invoice_amount_credited(invoice=invoice)
-    paid = invoice_amount_paid(invoice_id=invoice.pk)
+    paid = invoice_amount_paid(invoice=invoice)
     if not credited and not paid:
         return None
     credit = InvoiceCredit(

@@ -40,7 +40,7 @@ def invoice_drafts_refresh(*, customer: Customer, now: dt.datetime) -> list[Invo
     """
     reseller = customer.reseller
     refreshed = []
-    drafts = Invoice.objects.filter(customer_id=customer.pk, status=InvoiceStatus.DRAFT)
+    drafts = Invoice.objects.filter(customer=customer, status=InvoiceStatus.DRAFT)
     for draft in drafts.order_by("period_start"):
         period = Period(start=draft.period_start, end=draft.period_end)
         due_at = period_due_at(
@@ -73,7 +73,7 @@ def invoice_drafts_rerate(*, customer: Customer, now: dt.datetime) -> DraftsRera
     logged and left as it was, for `invoice_draft_stale` to report; finalization refuses it
     with the same error. A draft finalized meanwhile is skipped."""
     result = DraftsRerated()
-    drafts = Invoice.objects.filter(customer_id=customer.pk, status=InvoiceStatus.DRAFT)
+    drafts = Invoice.objects.filter(customer=customer, status=InvoiceStatus.DRAFT)
     for draft in drafts.order_by("period_start"):
         try:
             fresh = invoice_refresh_or_discard(invoice=draft, now=now)

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 
 from django.db.models import Max
 
-from accounts.models import Reseller
+from accounts.models import Customer, Reseller
 from accounts.selectors import sub_accounts_held
 from billing.invoicing.context import ADJUSTMENT_LOOKBACK_DAYS
 from billing.models import Invoice, InvoiceStatus
@@ -52,7 +52,11 @@ def drafts_rated_since(
     ]
     if not rated:
         return set()
-    held = sub_accounts_held(customer_ids={draft.customer_id for draft in rated})
+    held = sub_accounts_held(
+        customers=Customer.objects.for_reseller(reseller).filter(
+            pk__in={draft.customer_id for draft in rated}
+        )
+    )
     sub_account_ids = {sa.pk for accounts in held.values() for sa in accounts}
     first_day = min(d.period_start for d in rated) - dt.timedelta(days=ADJUSTMENT_LOOKBACK_DAYS)
     written = dict(

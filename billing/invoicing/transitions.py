@@ -85,7 +85,7 @@ def invoice_transition(
     with `clear_stamp`), write the event row and emit the webhook, in one transaction under
     the invoice's row lock."""
     with transaction.atomic():
-        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        locked = Invoice.objects.select_for_update().row_of(invoice).get()
         invoice_check_transition(invoice=locked, to_status=to_status)
         if to_status == InvoiceStatus.VOID:  # credit notes and payments refuse it (409)
             invoice_void_check_credit_notes(invoice=locked)

@@ -20,6 +20,7 @@ import datetime as dt
 
 from django.db import transaction
 
+from accounts.models import Customer
 from billing.balance.services import balance_reverse_applied
 from billing.invoicing.delivery import invoice_void_notice_queue
 from billing.invoicing.engine import lock_customers
@@ -41,7 +42,9 @@ def invoice_void(
     and its drafts re-rated. Paid invoices cannot be voided (`invalid_transition`: credit
     them instead); `reason` is logged, not sent."""
     with transaction.atomic():
-        lock_customers([invoice.customer_id])
+        lock_customers(
+            Customer.objects.for_reseller(invoice.reseller_id).filter(pk=invoice.customer_id)
+        )
         voided = invoice_status_void(invoice=invoice, now=now, actor=actor, reason=reason)
         if send_email:
             invoice_void_notice_queue(invoice=voided, now=now)

@@ -11,7 +11,7 @@ from core.errors import ApplicationError
 def invoice_void_check_payments(*, invoice: Invoice) -> None:
     """An invoice holding money (payments not refunded in full) cannot be voided (call it
     under the invoice's row lock): refund the payments first, or credit the invoice."""
-    paid = quantize_money(invoice_amount_paid(invoice_id=invoice.pk), invoice.currency)
+    paid = quantize_money(invoice_amount_paid(invoice=invoice), invoice.currency)
     if paid > 0:
         raise ApplicationError(
             "invoice_has_payments",

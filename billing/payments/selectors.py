@@ -17,6 +17,7 @@ from django.db.models import F, OuterRef, Prefetch, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import Customer, Reseller
+from billing.models import Invoice
 from billing.payments.models import Payment, Refund
 
 _AMOUNT = models.DecimalField(max_digits=20, decimal_places=4)
@@ -45,13 +46,13 @@ def amount_paid_expression(invoice_ref: str = "pk") -> models.Expression:
     )
 
 
-def invoice_amount_paid(*, invoice_id: int) -> Decimal:
+def invoice_amount_paid(*, invoice: Invoice) -> Decimal:
     """Payments minus refunds of one invoice (0 when it has none)."""
     zero = Value(ZERO)
-    paid = Payment.objects.filter(invoice_id=invoice_id).aggregate(
+    paid = Payment.objects.filter(invoice=invoice).aggregate(
         s=Coalesce(Sum(F("amount") - F("to_balance")), zero, output_field=_AMOUNT)
     )["s"]
-    refunded = Refund.objects.filter(payment__invoice_id=invoice_id).aggregate(
+    refunded = Refund.objects.filter(payment__invoice=invoice).aggregate(
         s=Coalesce(Sum("amount"), zero, output_field=_AMOUNT)
     )["s"]
     return Decimal(paid) - Decimal(refunded)

@@ -84,7 +84,7 @@ def invoice_open_amount(*, invoice: Invoice) -> Decimal:
     """`total - balance_applied - amount_credited - amount_paid`, whatever the status
     (negative: more came in than is owed). Read under the invoice's lock to act on it."""
     credited = invoice_amount_credited(invoice=invoice)
-    paid = invoice_amount_paid(invoice_id=invoice.pk)
+    paid = invoice_amount_paid(invoice=invoice)
     owed = invoice.total - invoice.balance_applied - credited - paid
     return quantize_money(owed, invoice.currency)
 
@@ -251,7 +251,7 @@ def payment_refund(
     refunded_at = _moment(refunded_at, now=now, field="refunded_at")
     with transaction.atomic():
         locked = _lock(payment.invoice)
-        payment = Payment.objects.get(pk=payment.pk, invoice_id=locked.pk)
+        payment = Payment.objects.row_of(payment).get(invoice=locked)
         currency = locked.currency
         left = _refundable(locked, payment)
         value = left if amount is None else positive_amount(amount, currency=currency)
@@ -306,7 +306,7 @@ def invoice_settle_if_covered(
     changed (no payment: an invoice credited in full stays finalized, as before)."""
     if invoice.status != InvoiceStatus.FINALIZED:
         return None
-    if invoice_amount_paid(invoice_id=invoice.pk) <= 0 or invoice_open_amount(invoice=invoice) > 0:
+    if invoice_amount_paid(invoice=invoice) <= 0 or invoice_open_amount(invoice=invoice) > 0:
         return None
     return invoice_transition(
         invoice=invoice,

@@ -36,7 +36,7 @@ def subscriptions_overlapping(subscription: Subscription) -> models.QuerySet[Sub
     if subscription.ends_on is not None and subscription.ends_on <= subscription.starts_on:
         return Subscription.objects.none()
     qs = (
-        Subscription.objects.filter(customer_id=subscription.customer_id)
+        Subscription.objects.filter(customer=subscription.customer)
         .exclude(pk=subscription.pk)
         .exclude(ends_on=models.F("starts_on"))
         .filter(models.Q(ends_on__isnull=True) | models.Q(ends_on__gt=subscription.starts_on))

@@ -118,7 +118,7 @@ def top_up_create(
         notes = [unit_note(price.details["unit_bytes"])]
     with IssueBatch(now=now, expected=1) as batch:
         with transaction.atomic():
-            lock_customers([customer.pk])
+            lock_customers(Customer.objects.row_of(customer))
             invoice = Invoice.objects.create(
                 reseller=customer.reseller,
                 customer=customer,

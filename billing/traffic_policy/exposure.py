@@ -123,7 +123,7 @@ def customer_balance_due(*, customer: Customer) -> Decimal:
     top-up invoice is a prepayment: see the module text)."""
     invoices = invoices_with_credit_totals(
         Invoice.objects.filter(
-            customer_id=customer.pk, status=InvoiceStatus.FINALIZED, kind=InvoiceKind.PERIOD
+            customer=customer, status=InvoiceStatus.FINALIZED, kind=InvoiceKind.PERIOD
         )
     )
     return Decimal(invoices.aggregate(s=Sum("balance_due"))["s"] or ZERO)
@@ -131,7 +131,7 @@ def customer_balance_due(*, customer: Customer) -> Decimal:
 
 def _unissued(customer: Customer, period: Period) -> Decimal:
     issued = Invoice.objects.filter(
-        customer_id=customer.pk, period_start=period.start, kind=InvoiceKind.PERIOD
+        customer=customer, period_start=period.start, kind=InvoiceKind.PERIOD
     ).exclude(status=InvoiceStatus.DRAFT)
     if issued.exists():  # issued (in balance due once finalized), or voided by staff
         return ZERO
@@ -148,16 +148,14 @@ def _unissued(customer: Customer, period: Period) -> Decimal:
 def unused_bytes_by_sub_account(*, customer: Customer) -> dict[int, int]:
     """Bytes allocated to the customer's open sub-accounts and not used yet (see the module
     text), by sub-account id; sub-accounts with none are left out."""
-    open_ids = list(
-        SubAccount.objects.filter(customer_id=customer.pk)
-        .exclude(status=SubAccount.Status.CLOSED)
-        .values_list("pk", flat=True)
+    held_open = SubAccount.objects.filter(customer=customer).exclude(
+        status=SubAccount.Status.CLOSED
     )
-    stored = SubAccountTraffic.objects.filter(sub_account__in=open_ids)
+    stored = SubAccountTraffic.objects.filter(sub_account__in=held_open)
     figures = {row.sub_account_id: row for row in stored}
     unused = {pk: max(row.remaining_bytes, 0) for pk, row in figures.items()}
     for sub_account_id, nbytes, status, confirmed_at in (
-        Allocation.objects.filter(sub_account_id__in=open_ids)
+        Allocation.objects.filter(sub_account__in=held_open)
         .filter(Q(status__in=IN_FLIGHT) | Q(status=Allocation.Status.CONFIRMED))
         .values_list("sub_account_id", "bytes", "status", "confirmed_at")
     ):

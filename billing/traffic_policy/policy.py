@@ -94,7 +94,7 @@ def topup_candidates(*, customer: Customer) -> list[SubAccount]:
     below = customer.topup_below_bytes or 0
     rows = (
         SubAccount.objects.filter(
-            customer_id=customer.pk,
+            customer=customer,
             status=SubAccount.Status.ACTIVE,
             access="open",
             upstream_account__provider=Provider.IPFOXY,
@@ -112,7 +112,7 @@ def topup_candidates(*, customer: Customer) -> list[SubAccount]:
     busy: set[int] = set()
     figures = {sa.pk: sa.traffic.as_of for sa in rows}
     for sub_account_id, status, confirmed_at in (
-        Allocation.objects.filter(sub_account__in=list(figures))
+        Allocation.objects.filter(sub_account__in=rows)
         .filter(
             Q(status__in=IN_FLIGHT)
             | Q(status=Allocation.Status.CONFIRMED, confirmed_at__gte=oldest)
@@ -132,7 +132,8 @@ def customer_traffic_policy_apply(*, customer: Customer, now: dt.datetime) -> Po
         locked = (
             Customer.objects.select_for_update(of=("self",))
             .select_related("reseller")
-            .get(pk=customer.pk)
+            .row_of(customer)
+            .get()
         )
         if locked.traffic_policy != Customer.TrafficPolicy.CREDIT_LIMIT:
             run.skipped = "policy_manual"

@@ -1,7 +1,7 @@
 """Fail-closed tenancy (issue 18 item 5): in request code, a tenant query that is not pinned
-to a reseller is pinned to the request's reseller, and raises `UnscopedQueryError` when the
-request has none; tasks, commands and `Model.unscoped` are free; scoped queries and related
-managers of scoped objects work."""
+to a reseller raises `UnscopedQueryError`, whoever makes the request (a reseller's staff or
+API key, the platform operator, nobody); tasks, commands and `Model.unscoped` are free;
+scoped queries, rows of objects in hand and related managers of scoped objects work."""
 
 import pytest
 from django.apps import apps
@@ -58,12 +58,11 @@ def test_an_unscoped_query_in_a_view_raises_naming_the_model(client, two_reselle
 
 
 @override_settings(ROOT_URLCONF=__name__)
-def test_an_unpinned_query_of_a_staff_request_sees_only_the_staff_resellers_rows(
-    client, two_resellers
-):
+def test_an_unpinned_query_of_a_staff_request_raises_too(client, two_resellers):
     first, _ = two_resellers
     client.force_login(factories.StaffUserFactory(reseller=first))
-    assert client.get("/unscoped/").json() == {"customers": 2}
+    with pytest.raises(UnscopedQueryError, match=r"accounts\.Customer"):
+        client.get("/unscoped/")
 
 
 @override_settings(ROOT_URLCONF=__name__)
@@ -74,15 +73,22 @@ def test_the_platform_operator_gets_no_implicit_reseller(client, two_resellers, 
         client.get("/unscoped/")
 
 
-def test_another_resellers_row_by_raw_id_is_not_found_in_a_resellers_request(two_resellers):
+def test_a_raw_id_is_refused_and_scoped_by_the_reseller_is_not_found(two_resellers):
     first, second = two_resellers
     theirs = Customer.objects.filter(reseller=second).first()
-    with request_code(reseller=first):
-        assert Customer.objects.count() == 2
-        assert not Customer.objects.filter(pk=theirs.pk).exists()
+    with request_code():
+        for evaluate in (
+            lambda: Customer.objects.filter(pk=theirs.pk).exists(),
+            lambda: Customer.objects.get(pk=theirs.pk),
+            lambda: Customer.objects.filter(pk=theirs.pk).update(name="taken"),
+        ):
+            with pytest.raises(UnscopedQueryError):
+                evaluate()
+        mine = Customer.objects.for_reseller(first)
+        assert not mine.filter(pk=theirs.pk).exists()
         with pytest.raises(Customer.DoesNotExist):
-            Customer.objects.get(pk=theirs.pk)
-        assert Customer.objects.filter(pk=theirs.pk).update(name="taken") == 0
+            mine.get(pk=theirs.pk)
+        assert mine.filter(pk=theirs.pk).update(name="taken") == 0
     theirs.refresh_from_db()
     assert theirs.name != "taken"
 
@@ -164,6 +170,26 @@ def test_scoped_queries_work_in_request_code(two_resellers):
         # An explicit global read, named at the use.
         assert Customer.unscoped.count() == 5
         assert Customer.unscoped.filter(name__startswith="").count() == 5
+
+
+def test_rows_of_objects_in_hand_are_pinned_to_those_rows(two_resellers):
+    first, second = two_resellers
+    mine = list(Customer.objects.filter(reseller=first))
+    theirs = Customer.objects.filter(reseller=second).first()
+    with request_code():
+        assert Customer.objects.row_of(mine[0]).get() == mine[0]
+        assert sorted(Customer.objects.rows_of(mine).values_list("pk", flat=True)) == sorted(
+            c.pk for c in mine
+        )
+        assert Customer.objects.rows_of(iter(mine)).update(name="renamed") == 2
+        assert Customer.objects.rows_of([]).count() == 0
+        with pytest.raises(TypeError, match="saved Customers"):
+            Customer.objects.rows_of([theirs.pk])
+        with pytest.raises(TypeError, match="saved Customers"):
+            Customer.objects.rows_of([Customer(reseller=first)])
+        with pytest.raises(TypeError, match="saved Customers"):
+            Customer.objects.rows_of([first])
+    assert Customer.objects.filter(name="renamed").count() == 2
 
 
 def test_related_managers_and_prefetches_of_a_scoped_object_work(two_resellers, settings):

@@ -67,7 +67,7 @@ def create(sub_account, nbytes=GIB, *, now=NOW, **kwargs):
 
 
 def send(allocation, fake, now=NOW):
-    return allocation_send(allocation_id=allocation.pk, now=now, connector=fake)
+    return allocation_send(allocation=allocation, now=now, connector=fake)
 
 
 # --- refused before anything is recorded ---------------------------------------------------
@@ -286,7 +286,7 @@ def test_a_claimed_send_is_not_sent_again_while_its_lease_runs(sub):
     class SendsTwice(FakeUpstream):
         def allocate_flow(self, **kwargs):
             # While this send is in flight, a duplicate task arrives.
-            self.inner = allocation_send(allocation_id=allocation.pk, now=NOW, connector=self)
+            self.inner = allocation_send(allocation=allocation, now=NOW, connector=self)
             return super().allocate_flow(**kwargs)
 
     fake = SendsTwice(None)

@@ -144,7 +144,7 @@ def test_a_worker_killed_at_each_point_is_recovered_by_the_sweep_exactly_once(
     allocation = create(sub, 10 * GIB)
     kill_at(monkeypatch, point)
     with pytest.raises(WorkerKilled):
-        allocation_send(allocation_id=allocation.pk, now=NOW)
+        allocation_send(allocation=allocation, now=NOW)
     monkeypatch.undo()
 
     allocation.refresh_from_db()
@@ -176,9 +176,9 @@ def test_kills_at_every_point_leave_the_upstream_total_equal_to_the_ledger_total
     for allocation, point in ((killed_before, "before_send"), (killed_after, "after_send")):
         kill_at(monkeypatch, point)
         with pytest.raises(WorkerKilled):
-            allocation_send(allocation_id=allocation.pk, now=NOW)
+            allocation_send(allocation=allocation, now=NOW)
         monkeypatch.undo()
-    assert allocation_send(allocation_id=fine.pk, now=NOW).status == "confirmed"
+    assert allocation_send(allocation=fine, now=NOW).status == "confirmed"
     assert upstream_allocated(sim) == (6 * GIB, 6 * GIB)  # 2 (applied, unrecorded) + 4
 
     recovered = allocations_resend_pending(now=NOW + LEASE)
@@ -228,7 +228,7 @@ def test_an_unknown_outcome_stays_pending_and_the_resend_with_the_same_key_confi
     allocation = create(sub)
     sim.set_faults(timeout_after_apply=2, slow_seconds=1)  # applied, both answers lost
     sent = allocation_send(
-        allocation_id=allocation.pk,
+        allocation=allocation,
         now=NOW,
         connector=short_timeout_connector(sim, sub.upstream_account),
     )
@@ -251,7 +251,7 @@ def test_an_unknown_outcome_stays_pending_and_the_resend_with_the_same_key_confi
 def test_an_empty_upstream_pool_fails_the_allocation_and_applies_nothing(sim, sub):
     sim.set_pool(total_mb=1000)
     allocation = create(sub, 1024 * MIB)
-    sent = allocation_send(allocation_id=allocation.pk, now=NOW)
+    sent = allocation_send(allocation=allocation, now=NOW)
     assert (sent.status, sent.error_code, sent.maybe_applied) == (
         "failed",
         "upstream_insufficient_balance",
@@ -261,7 +261,7 @@ def test_an_empty_upstream_pool_fails_the_allocation_and_applies_nothing(sim, su
     assert allocations_resend_pending(now=NOW + dt.timedelta(days=2)) == []
     # A smaller one still fits.
     small = create(sub, 1000 * MIB)
-    assert allocation_send(allocation_id=small.pk, now=NOW).status == "confirmed"
+    assert allocation_send(allocation=small, now=NOW).status == "confirmed"
     assert upstream_allocated(sim) == (1000 * MIB, 1000 * MIB) == (ledger_confirmed(sub),) * 2
 
 
@@ -271,7 +271,7 @@ def test_refused_credentials_fail_an_allocation_never_sent_before(sim, sub):
     upstream.credentials = {"api_id": "demo-api-id", "api_token": "wrong-token-1"}
     upstream.save()
     allocation = create(sub)
-    sent = allocation_send(allocation_id=allocation.pk, now=NOW)
+    sent = allocation_send(allocation=allocation, now=NOW)
     assert (sent.status, sent.error_code) == ("failed", "upstream_auth_failed")
     assert "wrong-token-1" not in sent.error
     assert upstream_allocated(sim) == (0, 0)

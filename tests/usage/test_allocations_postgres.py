@@ -50,7 +50,7 @@ def test_workers_racing_to_send_one_allocation_send_it_once(monkeypatch):
         def worker():
             try:
                 start.wait()
-                sent = allocation_send(allocation_id=allocation.pk, now=now)
+                sent = allocation_send(allocation=allocation, now=now)
                 results.append(None if sent is None else sent.status)
             except Exception as exc:  # pragma: no cover - reported below
                 errors.append(exc)

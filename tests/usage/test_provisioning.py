@@ -144,7 +144,7 @@ def test_provisioning_creates_one_account_upstream_with_its_password_and_allocat
         "provisioned_at": now.isoformat(),
     }  # fmt: skip
     # Sending the row again does nothing: it is settled.
-    assert provisioning_send(provisioning_id=row.pk, now=now) is None
+    assert provisioning_send(provisioning=row, now=now) is None
     assert creates(sim) == 1 and SubAccount.objects.count() == 1
     assert WebhookEvent.objects.filter(type="sub_account.provisioned").count() == 1
 
@@ -257,7 +257,7 @@ def test_a_worker_killed_around_the_send_is_recovered_once_the_lease_ends(
 
     monkeypatch.setattr(prov, "connector_for_upstream_account", lambda **kw: Dying(real(**kw)))
     with pytest.raises(WorkerKilled):
-        provisioning_send(provisioning_id=row.pk, now=NOW)
+        provisioning_send(provisioning=row, now=NOW)
     monkeypatch.undo()
     row.refresh_from_db()
     assert (row.status, row.attempts, row.maybe_applied) == ("pending", 1, True)
@@ -324,7 +324,7 @@ def test_a_refused_name_listed_with_the_rows_password_is_the_rows_account_not_re
     found in the list with the row's password, so the row is confirmed under its name."""
     row = provision(globex, upstream, send_now=False)
     connector = _Refusing(listed_password=row.secret["password"])
-    sent = provisioning_send(provisioning_id=row.pk, now=NOW, connector=connector)
+    sent = provisioning_send(provisioning=row, now=NOW, connector=connector)
     assert (sent.status, sent.account, connector.creates) == ("confirmed", row.account, 1)
 
 
@@ -332,7 +332,7 @@ def test_a_refused_name_listed_with_the_rows_password_is_the_rows_account_not_re
 def test_a_name_refused_after_every_rename_fails_the_row_without_creating(upstream, globex):
     row = provision(globex, upstream, send_now=False)
     connector = _Refusing(listed_password=None)
-    sent = provisioning_send(provisioning_id=row.pk, now=NOW, connector=connector)
+    sent = provisioning_send(provisioning=row, now=NOW, connector=connector)
     assert (sent.status, sent.error_code, connector.creates) == (
         "failed", "upstream_bad_parameter", 1 + prov.RENAMES,
     )  # fmt: skip

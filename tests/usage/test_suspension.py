@@ -101,7 +101,7 @@ def consumes(sim, account=ACCOUNT, hours: int = 2) -> Decimal:
 def send_all(sub_account: SubAccount, now=NOW) -> list[AccessChange]:
     """Send every pending change of the sub-account (the queued task, run here)."""
     rows = AccessChange.objects.filter(sub_account=sub_account, status="pending")
-    return [access_change_send(change_id=row.pk, now=now) for row in rows]
+    return [access_change_send(change=row, now=now) for row in rows]
 
 
 def suspend(customer, now=NOW, **kwargs) -> Customer:
@@ -220,7 +220,7 @@ def test_an_unknown_outcome_stays_pending_and_the_sweep_settles_it(sim, sub, cus
         timeout_after_apply=FaultRule(next=2, target="ipfoxy.update_pass"), slow_seconds=1
     )
     sent = access_change_send(
-        change_id=change.pk, now=NOW, connector=short_timeout_connector(sim, sub.upstream_account)
+        change=change, now=NOW, connector=short_timeout_connector(sim, sub.upstream_account)
     )
     assert (sent.status, sent.error_code, sent.maybe_applied) == (
         "pending",
@@ -272,7 +272,7 @@ def test_a_worker_killed_between_the_two_writes_is_recovered_by_the_sweep(
     change = AccessChange.objects.get(sub_account=sub)
     kill_after(monkeypatch, "update_password")
     with pytest.raises(WorkerKilled):
-        access_change_send(change_id=change.pk, now=NOW)
+        access_change_send(change=change, now=NOW)
     monkeypatch.undo()
     change.refresh_from_db()
     assert (change.status, change.maybe_applied) == ("pending", True)
@@ -298,7 +298,7 @@ def test_reinstating_before_the_block_was_sent_supersedes_it_and_ends_open(sim, 
     block, restore = AccessChange.objects.filter(sub_account=sub).order_by("pk")
     assert (block.action, block.status) == ("block", "superseded")
     assert (restore.action, restore.status) == ("restore", "pending")
-    assert access_change_send(change_id=block.pk, now=NOW) is None  # never sent now
+    assert access_change_send(change=block, now=NOW) is None  # never sent now
 
     access_changes_resend_pending(now=NOW + LEASE)
     restore.refresh_from_db()
@@ -323,7 +323,7 @@ def test_a_block_on_the_wire_holds_the_restore_back_until_its_lease_ends(
     block = AccessChange.objects.get(sub_account=sub)
     kill_after(monkeypatch, "update_ip_whitelist")  # the block is applied, not recorded
     with pytest.raises(WorkerKilled):
-        access_change_send(change_id=block.pk, now=NOW)
+        access_change_send(change=block, now=NOW)
     monkeypatch.undo()
 
     reinstate(customer, now=NOW + dt.timedelta(seconds=5))
@@ -331,7 +331,7 @@ def test_a_block_on_the_wire_holds_the_restore_back_until_its_lease_ends(
     restore = AccessChange.objects.get(sub_account=sub, status="pending")
     assert block.status == "superseded"
     assert restore.next_attempt_at == NOW + LEASE  # after the block's lease
-    assert access_change_send(change_id=restore.pk, now=NOW + dt.timedelta(minutes=1)) is None
+    assert access_change_send(change=restore, now=NOW + dt.timedelta(minutes=1)) is None
     assert access_changes_resend_pending(now=NOW + LEASE - dt.timedelta(seconds=1)) == []
 
     assert access_changes_resend_pending(now=NOW + LEASE) == [restore.pk]
@@ -401,7 +401,7 @@ def test_a_pending_allocation_fails_at_its_claim_once_the_customer_is_suspended(
         sub_account=sub, bytes=1024 * 1_048_576, actor="login alice", now=NOW
     )
     suspend(customer)
-    sent = allocation_send(allocation_id=allocation.pk, now=NOW)
+    sent = allocation_send(allocation=allocation, now=NOW)
     assert (sent.status, sent.error_code) == ("failed", "customer_suspended")
     assert Allocation.objects.get().status == "failed"
     assert sim.sub_account(ACCOUNT)["allocated_mb"] == "102400"  # the creation's only

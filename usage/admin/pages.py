@@ -332,7 +332,7 @@ class SubAccountUsageAdmin(SubAccountAdmin):
         )
         # Sent now so staff see the outcome (a send already made at the commit, or by a
         # worker, holds the row: this one then sends nothing).
-        allocation_send(allocation_id=allocation.pk, now=timezone.now())
+        allocation_send(allocation=allocation, now=timezone.now())
         allocation.refresh_from_db()
         level = messages.SUCCESS if allocation.status != "failed" else messages.ERROR
         self.message_user(
@@ -398,8 +398,10 @@ class SubAccountUsageAdmin(SubAccountAdmin):
         obj = super().get_object(request, object_id, from_field)
         if obj is not None:
             # Sync needs the upstream account and its reseller (timezone) in hand.
-            obj = SubAccount.objects.select_related("upstream_account__reseller", "customer").get(
-                pk=obj.pk
+            obj = (
+                SubAccount.objects.select_related("upstream_account__reseller", "customer")
+                .row_of(obj)
+                .get()
             )
         return obj
 

@@ -83,7 +83,7 @@ class SubAccountProvisionView(ResellerScopedView):
         )
         if row.status == Provisioning.Status.CONFIRMED:
             sub_account = SubAccount.objects.select_related("upstream_account").get(
-                pk=row.sub_account_id
+                provisioning=row
             )
             context = {
                 "provisioning": row,

@@ -78,8 +78,10 @@ def access_changes_apply(sub_account: SubAccount) -> bool:
 
 def _lock(sub_account: SubAccount) -> SubAccount:
     """Lock the sub-account row, then read it (as accounts.sub_accounts does)."""
-    SubAccount.objects.select_for_update().filter(pk=sub_account.pk).values_list("pk").get()
-    return SubAccount.objects.select_related("customer", "upstream_account").get(pk=sub_account.pk)
+    SubAccount.objects.select_for_update().row_of(sub_account).values_list("pk").get()
+    return (
+        SubAccount.objects.select_related("customer", "upstream_account").row_of(sub_account).get()
+    )
 
 
 def access_change_pending(*, sub_account: SubAccount) -> AccessChange | None:
@@ -231,10 +233,10 @@ ACCESS_CHANGE = write_kind_register(
 
 
 def access_change_send(
-    *, change_id: int, now: dt.datetime, connector: ResellerConnector | None = None
+    *, change: AccessChange, now: dt.datetime, connector: ResellerConnector | None = None
 ) -> AccessChange | None:
     """Send one pending, due change and record the outcome (see upstream_writes)."""
-    return write_send(ACCESS_CHANGE, row_id=change_id, now=now, connector=connector)
+    return write_send(ACCESS_CHANGE, row=change, now=now, connector=connector)
 
 
 def access_changes_resend_pending(*, now: dt.datetime) -> list[int]:

@@ -49,7 +49,7 @@ def usage_alert_rule_update(*, rule: UsageAlertRule, **changes) -> UsageAlertRul
     if unknown:
         raise TypeError(f"cannot change {sorted(unknown)}")
     with transaction.atomic():
-        rule = UsageAlertRule.objects.select_for_update().get(pk=rule.pk)
+        rule = UsageAlertRule.objects.select_for_update().row_of(rule).get()
         for name, value in changes.items():
             setattr(rule, name, value)
         _validate(rule)

@@ -181,12 +181,12 @@ ALLOCATION = write_kind_register(
 
 
 def allocation_send(
-    *, allocation_id: int, now: dt.datetime, connector: ResellerConnector | None = None
+    *, allocation: Allocation, now: dt.datetime, connector: ResellerConnector | None = None
 ) -> Allocation | None:
     """Send one pending, due allocation with its own key and record the outcome. Returns the
     row after this call, or None when there was nothing to send (settled, not due, or
     another worker's send is in flight). `connector`: tests."""
-    return write_send(ALLOCATION, row_id=allocation_id, now=now, connector=connector)
+    return write_send(ALLOCATION, row=allocation, now=now, connector=connector)
 
 
 def allocations_due(*, now: dt.datetime, limit: int = SWEEP_BATCH) -> list[int]:

@@ -191,13 +191,13 @@ def sub_account_provision(
         if not send_now:
             write_enqueue_on_commit(PROVISIONING, row.pk)
     if send_now:
-        provisioning_send(provisioning_id=row.pk, now=now, connector=connector)
+        provisioning_send(provisioning=row, now=now, connector=connector)
         row.refresh_from_db()
         initial = provisioning_initial_allocation(provisioning=row)
         if initial is not None and initial.status == Allocation.Status.PENDING:
             # Its send was queued when the creation was confirmed; without a broker it ran
             # then (this finds it settled), else the lease keeps the two from both sending.
-            allocation_send(allocation_id=initial.pk, now=now, connector=connector)
+            allocation_send(allocation=initial, now=now, connector=connector)
     return row
 
 
@@ -207,7 +207,7 @@ def provisioning_initial_allocation(*, provisioning: Provisioning) -> Allocation
         return None
     return (
         Allocation.objects.filter(
-            sub_account_id=provisioning.sub_account_id, reason=Allocation.Reason.INITIAL
+            sub_account__provisioning=provisioning, reason=Allocation.Reason.INITIAL
         )
         .order_by("pk")
         .first()
@@ -240,7 +240,7 @@ def _rename(row: Provisioning) -> None:
     prefix = provisioning_prefix(slug=row.customer.reseller.slug)
     name = provisioning_name_new(upstream_account=row.upstream_account, prefix=prefix)
     key = _new_key()
-    Provisioning.objects.filter(pk=row.pk).update(account=name, idempotency_key=key)
+    Provisioning.objects.row_of(row).update(account=name, idempotency_key=key)
     logger.info("provisioning %s: upstream name %s refused, now %s", row.pk, row.account, name)
     row.account, row.idempotency_key = name, key
 
@@ -320,10 +320,10 @@ PROVISIONING = write_kind_register(
 
 
 def provisioning_send(
-    *, provisioning_id: int, now: dt.datetime, connector: ResellerConnector | None = None
+    *, provisioning: Provisioning, now: dt.datetime, connector: ResellerConnector | None = None
 ) -> Provisioning | None:
     """Send one pending, due provisioning and record the outcome (see `write_send`)."""
-    return write_send(PROVISIONING, row_id=provisioning_id, now=now, connector=connector)
+    return write_send(PROVISIONING, row=provisioning, now=now, connector=connector)
 
 
 # --- the manual add ------------------------------------------------------------------------

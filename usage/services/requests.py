@@ -234,8 +234,8 @@ def sync_runs_publish(*, messages: list[tuple[SyncRun, str | None]]) -> None:
         try:
             _send(run, task_id=task_id)
         except Exception:
-            unsent = [pending.pk for pending, _ in messages[index:]]
-            SyncRun.objects.filter(pk__in=unsent, status=SyncRun.Status.QUEUED).delete()
+            unsent = SyncRun.objects.rows_of(pending for pending, _ in messages[index:])
+            unsent.filter(status=SyncRun.Status.QUEUED).delete()
             raise
 
 

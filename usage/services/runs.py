@@ -157,7 +157,7 @@ def run_claim(
     """
     with write_transaction():
         run = SyncRun.objects.select_for_update().get(
-            pk=sync_run_id, sub_account_id=sub_account.pk, kind=kind
+            pk=sync_run_id, sub_account=sub_account, kind=kind
         )
         previous = run.status
         if previous in (SyncRun.Status.QUEUED, SyncRun.Status.FAILED):
@@ -230,7 +230,7 @@ def run_save(
         sync_run_failed_notify(created, reseller_id=reseller_id)
         return created
     with write_transaction():
-        stored = SyncRun.objects.select_for_update().get(pk=run.pk)
+        stored = SyncRun.objects.select_for_update().row_of(run).get()
         if stored.status == SyncRun.Status.SUCCEEDED:
             return stored
         for name, value in values.items():

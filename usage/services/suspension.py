@@ -61,7 +61,8 @@ def _lock_customer(customer: Customer) -> Customer:
     return (
         Customer.objects.select_for_update(no_key=True)
         .select_related("reseller")
-        .get(pk=customer.pk)
+        .row_of(customer)
+        .get()
     )
 
 

@@ -125,11 +125,11 @@ def write_enqueue_on_commit(kind: WriteKind, row_id: int) -> None:
 # --- sending -------------------------------------------------------------------------------
 
 
-def _locked(kind: WriteKind, row_id: int):
+def _locked(kind: WriteKind, row):
     return (
         kind.model.objects.select_for_update(of=("self",))
         .select_related(*kind.related)
-        .filter(pk=row_id)
+        .row_of(row)
         .first()
     )
 
@@ -170,10 +170,10 @@ class _Claim:
     maybe_applied_before: bool
 
 
-def _claim(kind: WriteKind, row_id: int, now: dt.datetime) -> tuple[_Claim | None, Any]:
+def _claim(kind: WriteKind, row: Any, now: dt.datetime) -> tuple[_Claim | None, Any]:
     """(the claim, None), or (None, the row if this call settled it instead of sending)."""
     with transaction.atomic():
-        row = _locked(kind, row_id)
+        row = _locked(kind, row)
         if row is None or row.status != _PENDING or row.next_attempt_at > now:
             return None, None  # settled, not due, or another worker's send is in flight
         try:
@@ -225,7 +225,7 @@ def _apply_error(row, exc: Exception, before: bool, now: dt.datetime) -> None:
 
 def _record(kind: WriteKind, claim: _Claim, now: dt.datetime, exc: Exception | None):
     with transaction.atomic():
-        row = _locked(kind, claim.row.pk)
+        row = _locked(kind, claim.row)
         assert row is not None, "recorded writes are never deleted"
         if row.status != _PENDING:
             return row  # settled meanwhile (only possible after the lease ran out)
@@ -240,12 +240,13 @@ def _record(kind: WriteKind, claim: _Claim, now: dt.datetime, exc: Exception | N
         return row
 
 
-def write_send(kind: WriteKind, *, row_id: int, now: dt.datetime, connector: Any = None):
-    """Send one pending, due row and record the outcome. Returns the row after this call,
-    or None when there was nothing to send (settled, not due, or another worker's send is in
-    flight). `connector`: tests."""
+def write_send(kind: WriteKind, *, row: Any, now: dt.datetime, connector: Any = None):
+    """Send one pending, due row (a row of `kind` as fetched: it is read again locked) and
+    record the outcome. Returns the row after this call, or None when there was nothing to
+    send (settled, deleted, not due, or another worker's send is in flight).
+    `connector`: tests."""
     now = aware(now)
-    claim, settled = _claim(kind, row_id, now)
+    claim, settled = _claim(kind, row, now)
     if claim is None:
         return settled
     try:
