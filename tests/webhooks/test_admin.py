@@ -95,3 +95,21 @@ def test_another_resellers_webhooks_are_404_in_the_admin(staff_client, make_endp
     assert staff_client.post(replay).status_code == 404
     listing = staff_client.get(reverse("admin:webhooks_webhookendpoint_changelist"))
     assert endpoint.url not in listing.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_deliveries_event_type_filter_lists_only_the_staffs_own_event_types(
+    staff_client, reseller, make_endpoint
+):
+    make_endpoint(events=("sync.failed",))
+    other = factories.ResellerFactory()
+    make_endpoint(reseller=other, events=("invoice.voided",))
+    webhook_event_emit(reseller_id=reseller.pk, event_type="sync.failed", data={})
+    webhook_event_emit(reseller_id=other.pk, event_type="invoice.voided", data={})
+
+    page = staff_client.get(reverse("admin:webhooks_webhookdelivery_changelist"))
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "event__type=sync.failed" in html  # the filter's one choice: its own deliveries'
+    assert "invoice.voided" not in html
