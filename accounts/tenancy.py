@@ -46,14 +46,14 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Q
 
-if TYPE_CHECKING:
-    from accounts.models import Reseller
+# A reseller is typed `models.Model` here: accounts.models builds on this module (its models'
+# `TenantQuerySet`), so this module does not import it back.
 
 
 class UnscopedQueryError(RuntimeError):
@@ -83,7 +83,7 @@ class RequestTenancy:
         self._reseller_id: int | None = None
         self._resolved = False
 
-    def set_reseller(self, reseller: Reseller | int | None) -> None:
+    def set_reseller(self, reseller: models.Model | int | None) -> None:
         self._reseller_id = (
             reseller if reseller is None or isinstance(reseller, int) else reseller.pk
         )
@@ -110,7 +110,7 @@ def in_request_code() -> bool:
 
 @contextmanager
 def request_code(
-    request=None, *, reseller: Reseller | int | None = None, active: bool = True
+    request=None, *, reseller: models.Model | int | None = None, active: bool = True
 ) -> Iterator[RequestTenancy | None]:
     """Run the block as request code for `request` (or for `reseller`), or outside request
     code (`active=False`: a task run eagerly inside a request)."""
@@ -124,7 +124,7 @@ def request_code(
         _request.reset(token)
 
 
-def request_reseller_set(reseller: Reseller | int | None) -> None:
+def request_reseller_set(reseller: models.Model | int | None) -> None:
     """The request's reseller is now known (the API resolved its key or login)."""
     tenancy = _request.get()
     if tenancy is not None:
@@ -177,7 +177,7 @@ class TenantQuerySet(models.QuerySet):
         super().__init__(*args, **kwargs)
         self._tenant_pin: str | None = _UNPINNED
 
-    def for_reseller(self, reseller: Reseller | int) -> TenantQuerySet:
+    def for_reseller(self, reseller: models.Model | int) -> TenantQuerySet:
         reseller_id = reseller if isinstance(reseller, int) else reseller.pk
         return self.filter(**{_id_lookup(self.model.tenant_path): reseller_id})
 
@@ -407,7 +407,7 @@ def _id_lookup(path: str) -> str:
 # -- who a user is -------------------------------------------------------------------------
 
 
-def reseller_for_user(user) -> Reseller | None:
+def reseller_for_user(user) -> models.Model | None:
     """The reseller whose staff `user` is, or None (superusers and anonymous users)."""
     if not getattr(user, "is_authenticated", False):
         return None
