@@ -54,8 +54,8 @@ from billing.invoicing.periods import (
 from billing.invoicing.refresh import invoice_drafts_refresh, invoice_drafts_rerate
 from billing.invoicing.rendering import invoice_document, invoice_snapshot
 from billing.invoicing.results import BatchResult
-from billing.invoicing.transitions import invoice_mark_paid
 from billing.invoicing.voiding import invoice_void
+from billing.payments.services import invoice_mark_paid
 
 __all__ = [
     "BatchResult",
