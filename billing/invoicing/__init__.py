@@ -7,14 +7,13 @@ returns) <- finalizing <- issuing, cycle <- refresh <- voiding
 (checked by tests/billing/test_invoicing_structure.py).
 """
 
-from billing.invoicing.compute import InvoiceComputation, invoice_compute
+from billing.invoicing.compute import InvoiceComputation, invoice_compute, invoice_preview
 from billing.invoicing.cycle import (
     CycleResult,
     invoice_create_draft,
     invoice_cycle_run,
     invoice_draft_discard,
     invoice_draft_stale,
-    invoice_preview,
     invoice_refresh_draft,
     invoices_generate_for_period,
 )

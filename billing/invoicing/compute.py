@@ -10,6 +10,7 @@ periods are appended (see `billing.invoicing.adjustments`).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -130,6 +131,11 @@ def invoice_compute(
         subscriptions=frozen,
         unit_notes=notes or [unit_note(1_073_741_824)],
     )
+
+
+def invoice_preview(*, customer: Customer, period_start: dt.date) -> InvoiceComputation:
+    """What the customer's invoice for a (possibly unfinished) period says now; never saved."""
+    return invoice_compute(customer=customer, period=Period.starting(period_start))
 
 
 def _usage_row(subscription_id: int | None, sa: SubAccount, nbytes: int) -> UsageDraft:
