@@ -20,7 +20,7 @@ from billing.invoicing.adjustments import adjustment_lines
 from billing.invoicing.context import RatingContext
 from billing.invoicing.lines import LineDraft, UsageDraft, in_scope, subscription_group
 from billing.invoicing.periods import Period
-from billing.plans import terms_to_json
+from billing.plans.terms import terms_to_json
 from billing.rating import Totals, invoice_totals, rate_subscription, unit_note
 from core.errors import ApplicationError
 
