@@ -32,18 +32,15 @@ from accounts.models import Customer, Reseller
 from billing.admin_panels import invoice_lines_panel, invoice_parties_panel
 from billing.credit_notes import admin as _credit_note_admin  # noqa: F401 (registers it)
 from billing.exports import KINDS
-from billing.invoicing import (
+from billing.invoicing.cycle import (
     invoice_draft_discard,
-    invoice_email_resend,
-    invoice_finalize,
-    invoice_mark_paid,
-    invoice_pdf_store,
     invoice_refresh_draft,
-    invoice_void,
     invoices_generate_for_period,
-    period_last_closed,
-    period_parse,
 )
+from billing.invoicing.delivery import invoice_email_resend, invoice_pdf_store
+from billing.invoicing.finalizing import invoice_finalize
+from billing.invoicing.periods import period_last_closed, period_parse
+from billing.invoicing.voiding import invoice_void
 from billing.models import (
     Invoice,
     InvoiceEmail,
@@ -61,6 +58,7 @@ from billing.payments.admin import (
     InvoicePaymentInline,
     record_payment_from_request,
 )
+from billing.payments.services import invoice_mark_paid
 from billing.plans import (
     PLAN_FIXED_FIELDS,
     plan_create,

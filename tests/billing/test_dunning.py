@@ -13,7 +13,7 @@ from django.core import mail
 
 from accounts.services import customer_update
 from billing.dunning import invoices_dunning_run, reminder_offset_due
-from billing.invoicing import invoice_issue
+from billing.invoicing.issuing import invoice_issue
 from billing.invoicing.transitions import invoice_status_void
 from billing.models import InvoiceEmail
 from billing.payments.services import invoice_mark_paid
