@@ -30,6 +30,7 @@ from accounts.admin import (
 )
 from accounts.models import Customer, Reseller
 from billing.admin_panels import invoice_lines_panel, invoice_parties_panel
+from billing.balance.admin import CustomerBalanceActions
 from billing.credit_notes import admin as _credit_note_admin  # noqa: F401 (registers it)
 from billing.exports import KINDS
 from billing.invoicing.cycle import (
@@ -710,8 +711,14 @@ class ResellerBillingAdmin(ResellerAdmin):
         )
 
 
-admin_extend(Customer, CustomerBillingAdmin)
-admin_extend(Reseller, ResellerBillingAdmin)
+class CustomerBalanceAdmin(CustomerBalanceActions, CustomerBillingAdmin):
+    """The customer page with its balance, adjustments and top-ups (`billing.balance.admin`)."""
 
-# The customer page's balance, adjustments and top-ups (extends CustomerBillingAdmin).
-from billing.balance import admin as _balance_admin  # noqa: E402, F401
+    object_actions = (
+        *CustomerBillingAdmin.object_actions,
+        *CustomerBalanceActions.balance_actions,
+    )
+
+
+admin_extend(Customer, CustomerBalanceAdmin)
+admin_extend(Reseller, ResellerBillingAdmin)
