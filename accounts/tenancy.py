@@ -45,14 +45,14 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Q
 
-if TYPE_CHECKING:
-    from accounts.models import Reseller
+# A reseller is typed `models.Model` here: accounts.models builds on this module (its models'
+# `TenantQuerySet`), so this module does not import it back.
 
 
 class UnscopedQueryError(RuntimeError):
@@ -139,7 +139,7 @@ class TenantQuerySet(models.QuerySet):
         super().__init__(*args, **kwargs)
         self._tenant_pin: str | None = _UNPINNED
 
-    def for_reseller(self, reseller: Reseller | int) -> TenantQuerySet:
+    def for_reseller(self, reseller: models.Model | int) -> TenantQuerySet:
         reseller_id = reseller if isinstance(reseller, int) else reseller.pk
         return self.filter(**{_id_lookup(self.model.tenant_path): reseller_id})
 
@@ -362,7 +362,7 @@ def _id_lookup(path: str) -> str:
 # -- who a user is -------------------------------------------------------------------------
 
 
-def reseller_for_user(user) -> Reseller | None:
+def reseller_for_user(user) -> models.Model | None:
     """The reseller whose staff `user` is, or None (superusers and anonymous users)."""
     if not getattr(user, "is_authenticated", False):
         return None

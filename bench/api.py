@@ -168,7 +168,7 @@ def _load(args) -> None:
     from django.db import connection
 
     from accounts.models import Customer, Provider, Reseller, SubAccount, UpstreamAccount
-    from billing.invoicing import invoice_issue
+    from billing.invoicing.issuing import invoice_issue
     from billing.models import Subscription
     from billing.plans import plan_create
     from usage.services.rollup import reseller_usage_days_rebuild

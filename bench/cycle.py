@@ -34,7 +34,7 @@ from bench.invoices import (  # noqa: E402
 
 
 def _timed_cycle(reseller, now: dt.datetime) -> tuple[float, int, int]:
-    from billing.invoicing import invoice_cycle_run
+    from billing.invoicing.cycle import invoice_cycle_run
 
     t0 = time.perf_counter()
     result = invoice_cycle_run(reseller=reseller, now=now)

@@ -200,11 +200,9 @@ def _work(
     from django.db import connections
 
     from accounts.models import Customer
-    from billing.invoicing import (
-        invoices_finalize,
-        invoices_generate_for_period,
-        invoices_issue_for_period,
-    )
+    from billing.invoicing.cycle import invoices_generate_for_period
+    from billing.invoicing.finalizing import invoices_finalize
+    from billing.invoicing.issuing import invoices_issue_for_period
     from billing.models import Invoice
 
     profiler = None

@@ -30,20 +30,18 @@ from accounts.admin import (
 )
 from accounts.models import Customer, Reseller
 from billing.admin_panels import invoice_lines_panel, invoice_parties_panel
+from billing.balance.admin import CustomerBalanceActions
 from billing.credit_notes import admin as _credit_note_admin  # noqa: F401 (registers it)
 from billing.exports import KINDS
-from billing.invoicing import (
+from billing.invoicing.cycle import (
     invoice_draft_discard,
-    invoice_email_resend,
-    invoice_finalize,
-    invoice_mark_paid,
-    invoice_pdf_store,
     invoice_refresh_draft,
-    invoice_void,
     invoices_generate_for_period,
-    period_last_closed,
-    period_parse,
 )
+from billing.invoicing.delivery import invoice_email_resend, invoice_pdf_store
+from billing.invoicing.finalizing import invoice_finalize
+from billing.invoicing.periods import period_last_closed, period_parse
+from billing.invoicing.voiding import invoice_void
 from billing.models import (
     Invoice,
     InvoiceEmail,
@@ -61,6 +59,7 @@ from billing.payments.admin import (
     InvoicePaymentInline,
     record_payment_from_request,
 )
+from billing.payments.services import invoice_mark_paid
 from billing.plans import (
     PLAN_FIXED_FIELDS,
     plan_create,
@@ -712,8 +711,14 @@ class ResellerBillingAdmin(ResellerAdmin):
         )
 
 
-admin_extend(Customer, CustomerBillingAdmin)
-admin_extend(Reseller, ResellerBillingAdmin)
+class CustomerBalanceAdmin(CustomerBalanceActions, CustomerBillingAdmin):
+    """The customer page with its balance, adjustments and top-ups (`billing.balance.admin`)."""
 
-# The customer page's balance, adjustments and top-ups (extends CustomerBillingAdmin).
-from billing.balance import admin as _balance_admin  # noqa: E402, F401
+    object_actions = (
+        *CustomerBillingAdmin.object_actions,
+        *CustomerBalanceActions.balance_actions,
+    )
+
+
+admin_extend(Customer, CustomerBalanceAdmin)
+admin_extend(Reseller, ResellerBillingAdmin)

@@ -85,7 +85,8 @@ def usage_current_for_customer(*, customer: Customer, now: dt.datetime) -> Curre
     base fees and minimums for the subscriptions' active days of the whole month, usage so
     far, and adjustments of earlier months that the next invoice would carry.
     """
-    from billing.invoicing import invoice_preview, period_containing
+    from billing.invoicing.compute import invoice_preview
+    from billing.invoicing.periods import period_containing
 
     reseller = customer.reseller
     period = period_containing(tz=reseller.tzinfo, now=now)

@@ -14,7 +14,8 @@ from decimal import Decimal
 from django.conf import settings
 
 from accounts.models import Customer, Reseller, UpstreamAccount
-from billing.invoicing import invoices_issue_for_period, period_last_closed
+from billing.invoicing.issuing import invoices_issue_for_period
+from billing.invoicing.periods import period_last_closed
 from billing.models import Invoice, Plan
 from billing.money import format_money
 from billing.plans import plan_create, subscription_create

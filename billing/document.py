@@ -1,7 +1,7 @@
 """The invoice as a document: frozen data that the PDF and the email are rendered from.
 
 Invoicing builds an `InvoiceDocument` from an invoice's frozen snapshot and lines
-(`billing.invoicing.invoice_document`); `billing.pdf.render_invoice_pdf` and
+(`billing.invoicing.rendering.invoice_document`); `billing.pdf.render_invoice_pdf` and
 `billing.emails.build_invoice_email` read only this, never the ORM, so an old invoice
 re-renders identically from what was frozen at finalization (`layout_version` picks the
 layout it was issued with).

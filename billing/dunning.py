@@ -24,15 +24,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from django.db import transaction
 
 from accounts.models import Reseller
 from billing import outbox
 from billing.credit_notes.selectors import invoices_with_credit_totals
+from billing.invoicing.delivery import invoice_email_dispatch
 from billing.models import Invoice, InvoiceEmail, InvoiceStatus
-from billing.money import format_money
 from billing.overdue_suspension import invoices_overdue
 from webhooks.catalogue import INVOICE_OVERDUE
 from webhooks.events import webhook_event_record
@@ -40,7 +39,6 @@ from webhooks.events import webhook_event_record
 logger = logging.getLogger(__name__)
 
 REMINDER = InvoiceEmail.Kind.REMINDER
-NOT_DUE_NOTE = "not sent: nothing was due any more when it was due to go out"
 
 
 @dataclass
@@ -150,27 +148,4 @@ def invoices_dunning_run(*, reseller: Reseller, now: dt.datetime) -> DunningResu
 def reminder_dispatch(*, delivery_id: int) -> None:
     """Queue the send once the caller's transaction commits (the invoice email task sends
     every kind)."""
-    from billing.invoicing.delivery import invoice_email_dispatch
-
     invoice_email_dispatch(delivery=InvoiceEmail(pk=delivery_id))
-
-
-def reminder_still_due(delivery: InvoiceEmail) -> Decimal | None:
-    """The balance still due on a reminder's invoice, or None when nothing is (paid,
-    credited in full, voided): then the reminder is not sent."""
-    invoice = invoices_with_credit_totals(Invoice.objects.filter(pk=delivery.invoice_id)).first()
-    if invoice is None or invoice.status != InvoiceStatus.FINALIZED or invoice.balance_due <= 0:
-        return None
-    return invoice.balance_due
-
-
-def reminder_balance_text(*, delivery: InvoiceEmail) -> str | None:
-    """The balance due as printed in the reminder; None when the reminder must not go out
-    (and then marks it failed with the reason, once)."""
-    balance = reminder_still_due(delivery)
-    if balance is None:
-        InvoiceEmail.objects.filter(pk=delivery.pk, status=InvoiceEmail.Status.QUEUED).update(
-            status=InvoiceEmail.Status.FAILED, last_error=NOT_DUE_NOTE
-        )
-        return None
-    return format_money(balance, delivery.invoice.currency)

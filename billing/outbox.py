@@ -37,7 +37,7 @@ from django.db import models
 
 from accounts.email_identity import reseller_email_envelope
 from accounts.models import Reseller
-from billing.models import EmailDelivery
+from billing.abstract_models import EmailDelivery
 from core.outbox import Outbox, outbox_send, outbox_stale_claims_take
 
 Delivery = TypeVar("Delivery", bound=EmailDelivery)

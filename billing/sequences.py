@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from accounts.models import Reseller
-from billing.models import YearlySequence
+from billing.abstract_models import YearlySequence
 
 
 def yearly_numbers_take(

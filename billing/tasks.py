@@ -8,12 +8,10 @@ from celery import shared_task
 from django.utils import timezone
 
 from accounts.models import Customer, Reseller
-from billing.invoicing import (
-    invoice_cycle_run,
-    invoice_drafts_refresh,
-    invoice_email_send,
-    invoice_finalize,
-)
+from billing.invoicing.cycle import invoice_cycle_run
+from billing.invoicing.delivery import invoice_email_send
+from billing.invoicing.finalizing import invoice_finalize
+from billing.invoicing.refresh import invoice_drafts_refresh
 from billing.models import Invoice, InvoiceEmail
 from billing.schedule import BEAT_SCHEDULE
 from core.errors import ApplicationError

@@ -23,9 +23,10 @@ from billing.api.views import (
     _ResellerInvoicesBase,
     current_usage_response,
 )
-from billing.invoicing import invoice_preview, period_parse
+from billing.invoicing.compute import invoice_preview
 from billing.invoicing.engine import Failure, require_ended
 from billing.invoicing.generate import invoices_generate, period_require_started
+from billing.invoicing.periods import period_parse
 from billing.tasks import invoices_generate_task
 from core.openapi import ApiErrorSerializer
 

@@ -50,17 +50,14 @@ from billing.api.serializers import (
 )
 from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.current_usage import usage_current_for_customer
-from billing.invoicing import (
-    invoice_draft_discard,
-    invoice_draft_stale,
-    invoice_finalize,
-    invoice_mark_paid,
-    invoice_pdf_content,
-    invoice_void,
-    period_parse,
-)
+from billing.invoicing.cycle import invoice_draft_discard, invoice_draft_stale
+from billing.invoicing.delivery import invoice_pdf_content
+from billing.invoicing.finalizing import invoice_finalize
+from billing.invoicing.periods import period_parse
+from billing.invoicing.voiding import invoice_void
 from billing.models import Invoice, Plan, PlanTier, Subscription
 from billing.overdue_suspension import invoices_overdue
+from billing.payments.services import invoice_mark_paid
 from billing.plans import (
     plan_create,
     plan_update,

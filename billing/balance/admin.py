@@ -1,6 +1,7 @@
 """The customer page's balance: a panel with the balance per currency, the automatic top-up
 rule and the latest ledger entries, and the "Adjust balance", "Issue top-up" and "Automatic
-top-up" buttons, which save through the same services as the API."""
+top-up" buttons, which save through the same services as the API. billing/admin.py mixes
+`CustomerBalanceActions` into the customer page it registers."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from accounts.admin import ActionInput, ObjectAction, Panel, admin_extend
+from accounts.admin import ActionInput, ObjectAction, Panel
 from accounts.models import Customer
-from billing.admin import CustomerBillingAdmin
 from billing.balance.selectors import balance_entries_for_customer, customer_balances
 from billing.balance.services import balance_adjust
 from billing.money import format_money
@@ -74,11 +74,11 @@ def _document(entry) -> str:
     return ""
 
 
-class CustomerBalanceAdmin(CustomerBillingAdmin):
-    """The customer page with its balance, adjustments and top-ups."""
+class CustomerBalanceActions:
+    """The customer page's balance, adjustments and top-ups: mixed into a customer admin,
+    which lists `balance_actions` after its own object actions."""
 
-    object_actions = (
-        *CustomerBillingAdmin.object_actions,
+    balance_actions = (
         ObjectAction(
             "adjust_balance",
             "Adjust balance",
@@ -141,6 +141,3 @@ class CustomerBalanceAdmin(CustomerBillingAdmin):
 
     def get_change_panels(self, request, obj):
         return [*super().get_change_panels(request, obj), balance_panel(customer=obj)]
-
-
-admin_extend(Customer, CustomerBalanceAdmin)

@@ -18,7 +18,6 @@ from django.db.models import Q
 from accounts.models import Customer, Reseller
 from accounts.tenancy import TenantQuerySet
 from accounts.validators import validate_currency
-from billing.models import Invoice
 from billing.write_once import WriteOnce, amount_field
 
 
@@ -86,7 +85,7 @@ class BalanceEntry(WriteOnce):
     amount = amount_field(help_text="Signed: + money in, - money out (applied, adjusted down).")
     kind = models.CharField(max_length=20, choices=BalanceEntryKind.choices)
     invoice = models.ForeignKey(
-        Invoice,
+        "billing.Invoice",
         null=True,
         blank=True,
         on_delete=models.PROTECT,

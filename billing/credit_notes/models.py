@@ -13,7 +13,7 @@ from django.db.models.functions import Round
 
 from accounts.models import Customer, Reseller
 from accounts.validators import validate_currency
-from billing.models import EmailDelivery, Invoice, InvoiceLine, YearlySequence
+from billing.abstract_models import EmailDelivery, YearlySequence
 from billing.write_once import WriteOnce, amount_field
 
 # What may still change on an issued credit note: the stored PDF.
@@ -41,7 +41,9 @@ class CreditNote(WriteOnce):
     Reason = CreditNoteReason
 
     reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="credit_notes")
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    invoice = models.ForeignKey(
+        "billing.Invoice", on_delete=models.PROTECT, related_name="credit_notes"
+    )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_notes")
     currency = models.CharField(max_length=3, validators=[validate_currency])
     number = models.CharField(max_length=40)
@@ -105,7 +107,7 @@ class CreditNoteLine(WriteOnce):
     credit_note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="lines")
     position = models.PositiveIntegerField()
     invoice_line = models.ForeignKey(
-        InvoiceLine,
+        "billing.InvoiceLine",
         null=True,
         blank=True,
         on_delete=models.PROTECT,

@@ -1,6 +1,6 @@
 """The reseller dashboard (the admin index for reseller staff): read-only figures.
 
-Revenue comes from the billing engine (`billing.invoicing.invoice_preview`), traffic from
+Revenue comes from the billing engine (`billing.invoicing.compute.invoice_preview`), traffic from
 the usage tables; nothing here writes. Sections, each a selector taking the reseller:
 - `figures`: this period so far per customer and upstream account (traffic, estimated
   revenue, upstream cost, margin), top customers first;

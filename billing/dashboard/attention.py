@@ -21,7 +21,7 @@ from django.db.models import Exists, OuterRef
 from accounts.models import Reseller
 from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.dashboard.units import money_text
-from billing.invoicing import Period, period_due_at
+from billing.invoicing.periods import Period, period_due_at
 from billing.models import Invoice, InvoiceEmail, InvoiceStatus
 from billing.overdue_suspension import overdue_cutoff
 

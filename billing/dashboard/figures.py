@@ -3,7 +3,7 @@
 - Traffic sold: the `UsageDay` bytes of the customer's sub-accounts over the period's days
   so far (the reseller's calendar month), whatever subscription covers them.
 - Estimated revenue: the billing engine's own preview of the customer's invoice for the
-  period (`invoice_compute`, what `billing.invoicing.invoice_preview` returns, with the
+  period (`invoice_compute`, what `billing.invoicing.compute.invoice_preview` returns, with the
   engine's batched `RatingContext` per chunk of customers): what the invoice would say if
   the month closed now (the month's base fee and minimum, usage so far). Net of tax, and without
   adjustment lines (those correct earlier months, not this one's traffic).
@@ -29,8 +29,9 @@ from decimal import ROUND_FLOOR, Decimal, localcontext
 from accounts.models import Customer, Reseller, SubAccount, UpstreamAccount
 from billing.costs import upstream_cost
 from billing.dashboard.units import gb_text, money_text, percent_text
-from billing.invoicing import Period, invoice_compute, period_containing
+from billing.invoicing.compute import invoice_compute
 from billing.invoicing.context import RatingContext
+from billing.invoicing.periods import Period, period_containing
 from billing.models import InvoiceLine, Subscription
 from billing.money import currency_exponent
 from billing.selectors import customers_to_invoice

@@ -17,7 +17,7 @@ from decimal import Decimal
 from accounts.models import Reseller
 from billing.dashboard.figures import PeriodFigures
 from billing.figures import money_by_month
-from billing.invoicing import Period
+from billing.invoicing.periods import Period
 
 MIN_MONTHS = 6
 ZERO = Decimal(0)

@@ -24,7 +24,7 @@ from billing.invoicing.context import ADJUSTMENT_LOOKBACK_DAYS, ISSUED, RatingCo
 from billing.invoicing.lines import LineDraft, in_scope
 from billing.invoicing.periods import Period
 from billing.models import InvoiceLine
-from billing.plans import terms_from_json
+from billing.plans.terms import terms_from_json
 from billing.rating import rate_subscription, usage_quantity
 
 __all__ = ["ADJUSTMENT_LOOKBACK_DAYS", "ISSUED", "adjustment_lines"]

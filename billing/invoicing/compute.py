@@ -10,6 +10,7 @@ periods are appended (see `billing.invoicing.adjustments`).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,7 @@ from billing.invoicing.adjustments import adjustment_lines
 from billing.invoicing.context import RatingContext
 from billing.invoicing.lines import LineDraft, UsageDraft, in_scope, subscription_group
 from billing.invoicing.periods import Period
-from billing.plans import terms_to_json
+from billing.plans.terms import terms_to_json
 from billing.rating import Totals, invoice_totals, rate_subscription, unit_note
 from core.errors import ApplicationError
 
@@ -130,6 +131,11 @@ def invoice_compute(
         subscriptions=frozen,
         unit_notes=notes or [unit_note(1_073_741_824)],
     )
+
+
+def invoice_preview(*, customer: Customer, period_start: dt.date) -> InvoiceComputation:
+    """What the customer's invoice for a (possibly unfinished) period says now; never saved."""
+    return invoice_compute(customer=customer, period=Period.starting(period_start))
 
 
 def _usage_row(subscription_id: int | None, sa: SubAccount, nbytes: int) -> UsageDraft:

@@ -28,7 +28,7 @@ from accounts.models import Customer, SubAccount
 from accounts.selectors import held_totals, sub_accounts_held
 from billing.invoicing.periods import Period
 from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, Plan, Subscription
-from billing.plans import plan_terms
+from billing.plans.terms import plan_terms
 from billing.rating import PlanTerms
 from usage.models import UsageDay
 

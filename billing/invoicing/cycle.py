@@ -221,11 +221,6 @@ def invoice_draft_stale(*, invoice: Invoice) -> bool:
     return stored_row_keys([invoice])[invoice.pk] != rows
 
 
-def invoice_preview(*, customer: Customer, period_start: dt.date) -> InvoiceComputation:
-    """What the customer's invoice for a (possibly unfinished) period says now; never saved."""
-    return invoice_compute(customer=customer, period=Period.starting(period_start))
-
-
 def invoice_draft_discard(*, invoice: Invoice, actor: str, now: dt.datetime) -> None:
     """Delete a draft with its lines and usage rows (staff's mistake, or nothing left to bill).
 

@@ -7,13 +7,16 @@ for every issued invoice without a PDF.
 Email: every delivery is an `InvoiceEmail` row, sent at most once by `billing.outbox` (a
 task retried or delivered twice sends one email). A resend is a new row. A voided invoice's
 notice is a row too (kind `void_notice`, one per invoice): no PDF attached, it names the
-invoice, its period and total and says it is no longer owed.
+invoice, its period and total and says it is no longer owed. A reminder (queued by
+`billing.dunning`) is checked again when it is sent: with nothing due any more it is not sent
+(`reminder_balance_text`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from decimal import Decimal
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -21,9 +24,11 @@ from django.db.models import Case, CharField, Value, When
 
 from accounts.models import Reseller
 from billing import outbox
+from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.invoicing.pdf_with_credits import invoice_pdf_with_credits
 from billing.invoicing.rendering import invoice_document
 from billing.models import Invoice, InvoiceEmail, InvoiceLine, InvoiceStatus, InvoiceUsage
+from billing.money import format_money
 from core.enqueue import enqueue_on_commit
 from core.errors import ApplicationError
 
@@ -172,12 +177,12 @@ def invoice_emails_redispatch(*, reseller: Reseller, now: dt.datetime) -> list[i
 def invoice_email_send(*, delivery: InvoiceEmail, now: dt.datetime) -> InvoiceEmail:
     """Send one delivery at most once (`billing.outbox`); `status` says what happened. A
     reminder whose invoice has nothing due any more is not sent (`billing.dunning`)."""
-    if delivery.kind == InvoiceEmail.Kind.REMINDER:
-        from billing.dunning import reminder_balance_text
-
-        if reminder_balance_text(delivery=delivery) is None:
-            delivery.refresh_from_db()
-            return delivery
+    if (
+        delivery.kind == InvoiceEmail.Kind.REMINDER
+        and reminder_balance_text(delivery=delivery) is None
+    ):
+        delivery.refresh_from_db()
+        return delivery
     return outbox.email_delivery_send(delivery=delivery, now=now, build_message=_build_message)
 
 
@@ -191,8 +196,6 @@ def _build_message(delivery: InvoiceEmail, now: dt.datetime):
     if delivery.kind == InvoiceEmail.Kind.VOID_NOTICE:
         return build_void_notice_email(doc=invoice_document(invoice), **envelope)
     if delivery.kind == InvoiceEmail.Kind.REMINDER:
-        from billing.dunning import reminder_balance_text
-
         return build_reminder_email(
             doc=invoice_document(invoice),
             pdf=invoice_pdf_bytes(invoice=invoice, now=now),
@@ -203,6 +206,30 @@ def _build_message(delivery: InvoiceEmail, now: dt.datetime):
     return build_invoice_email(
         doc=invoice_document(invoice), pdf=invoice_pdf_bytes(invoice=invoice, now=now), **envelope
     )
+
+
+NOT_DUE_NOTE = "not sent: nothing was due any more when it was due to go out"
+
+
+def reminder_still_due(delivery: InvoiceEmail) -> Decimal | None:
+    """The balance still due on a reminder's invoice, or None when nothing is (paid,
+    credited in full, voided): then the reminder is not sent."""
+    invoice = invoices_with_credit_totals(Invoice.objects.filter(pk=delivery.invoice_id)).first()
+    if invoice is None or invoice.status != InvoiceStatus.FINALIZED or invoice.balance_due <= 0:
+        return None
+    return invoice.balance_due
+
+
+def reminder_balance_text(*, delivery: InvoiceEmail) -> str | None:
+    """The balance due as printed in the reminder; None when the reminder must not go out
+    (and then marks it failed with the reason, once)."""
+    balance = reminder_still_due(delivery)
+    if balance is None:
+        InvoiceEmail.objects.filter(pk=delivery.pk, status=InvoiceEmail.Status.QUEUED).update(
+            status=InvoiceEmail.Status.FAILED, last_error=NOT_DUE_NOTE
+        )
+        return None
+    return format_money(balance, delivery.invoice.currency)
 
 
 def invoice_void_notice_queue(*, invoice: Invoice, now: dt.datetime) -> InvoiceEmail | None:

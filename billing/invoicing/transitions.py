@@ -130,22 +130,9 @@ def invoice_paid_from_balance(*, invoice: Invoice, now: dt.datetime, actor: str 
     return paid
 
 
-def invoice_mark_paid(
-    *, invoice: Invoice, now: dt.datetime, actor: str = "", note: str = ""
-) -> Invoice:
-    """Pay the balance due in full now: one payment of the balance due (method `other`),
-    which makes the invoice paid (`billing.payments.services.invoice_pay_balance`). Refused
-    for a draft or void invoice (`invalid_transition`) and when nothing is due
-    (`nothing_due`). Then, committed, the customer's overdue check: a customer that the
-    overdue rule suspended is reinstated once nothing overdue is left
-    (`billing.overdue_suspension`; a failure there is logged, the beat catches up)."""
-    from billing.payments.services import invoice_pay_balance  # payments import this module
-
-    return invoice_pay_balance(invoice=invoice, now=now, actor=actor, note=note)
-
-
 def invoice_overdue_check(invoice: Invoice, now: dt.datetime) -> None:
-    """The customer's overdue check after the invoice was paid (see `invoice_mark_paid`)."""
+    """The customer's overdue check after the invoice was paid (see
+    `billing.payments.services.invoice_mark_paid`)."""
     _overdue_check(invoice, now)
 
 

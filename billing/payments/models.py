@@ -14,7 +14,6 @@ from django.db import models
 
 from accounts.models import Customer, Reseller
 from accounts.validators import validate_currency
-from billing.models import Invoice
 from billing.write_once import WriteOnce, amount_field
 
 
@@ -40,7 +39,9 @@ class Payment(WriteOnce):
     Method = PaymentMethod
 
     reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="payments")
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    invoice = models.ForeignKey(
+        "billing.Invoice", on_delete=models.PROTECT, related_name="payments"
+    )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
     currency = models.CharField(max_length=3, validators=[validate_currency])
     amount = amount_field(help_text="Received, in the invoice currency's minor unit (> 0).")

@@ -1,5 +1,6 @@
 """Recording payments and refunds: `payment_create`, `payment_refund`, `invoice_pay_balance`
-(what `mark-paid` does) and `invoice_settle_if_covered` (after a credit note).
+and `invoice_mark_paid` (what `mark-paid` does) and `invoice_settle_if_covered` (after a
+credit note).
 
 Rules (docs/api.md, "Payments"):
 - a payment is money received against a finalized or paid invoice, in the invoice's currency
@@ -234,6 +235,18 @@ def invoice_pay_balance(
         settled = _settle(locked, payment=payment, now=now, actor=actor, note=note)
     invoice_overdue_check(settled, now)
     return settled
+
+
+def invoice_mark_paid(
+    *, invoice: Invoice, now: dt.datetime, actor: str = "", note: str = ""
+) -> Invoice:
+    """Pay the balance due in full now: one payment of the balance due (method `other`),
+    which makes the invoice paid (`invoice_pay_balance`). Refused for a draft or void invoice
+    (`invalid_transition`) and when nothing is due (`nothing_due`). Then, committed, the
+    customer's overdue check: a customer that the overdue rule suspended is reinstated once
+    nothing overdue is left (`billing.overdue_suspension`; a failure there is logged, the
+    beat catches up)."""
+    return invoice_pay_balance(invoice=invoice, now=now, actor=actor, note=note)
 
 
 def payment_refund(

@@ -10,7 +10,7 @@ The customer row is locked while a rule that reads other rows is checked, so two
 cannot both pass the overlap check.
 
 Every change re-rates the customer's drafts in the same transaction
-(`billing.invoicing.invoice_drafts_rerate`), so a draft never shows a plan the customer no
+(`billing.invoicing.refresh.invoice_drafts_rerate`), so a draft never shows a plan the customer no
 longer has; a draft left with nothing billable is discarded.
 """
 
@@ -96,7 +96,8 @@ def _lock_customer(customer: Customer) -> None:
 
 def _drafts_rerate(customer: Customer, now: dt.datetime | None) -> None:
     """Re-rate the customer's drafts after its subscriptions changed (customer row locked)."""
-    from billing.invoicing import invoice_drafts_rerate  # invoicing rates with plans
+    # Deferred: invoicing imports billing.plans.terms, whose package imports this module.
+    from billing.invoicing.refresh import invoice_drafts_rerate
 
     customer = Customer.objects.select_related("reseller").row_of(customer).get()
     invoice_drafts_rerate(customer=customer, now=now or timezone.now())

@@ -8,7 +8,6 @@ from django.db.models import Q
 from accounts.models import Customer, Reseller, SubAccount
 from accounts.tenancy import TenantQuerySet
 from accounts.validators import validate_currency
-from billing.models import Invoice
 from billing.write_once import amount_field
 from usage.models import Allocation
 
@@ -29,7 +28,9 @@ class TopUp(models.Model):
 
     reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="+")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="top_ups")
-    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="top_up")
+    invoice = models.OneToOneField(
+        "billing.Invoice", on_delete=models.PROTECT, related_name="top_up"
+    )
     currency = models.CharField(max_length=3, validators=[validate_currency])
     amount = amount_field(help_text="What goes on the balance once paid (the invoice total).")
     bytes = models.BigIntegerField(

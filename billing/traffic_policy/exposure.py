@@ -42,9 +42,9 @@ from django.db.models import Q, Sum
 from accounts.models import Customer, SubAccount
 from billing.balance.selectors import customer_balances
 from billing.credit_notes.selectors import invoices_with_credit_totals
-from billing.invoicing import invoice_compute, invoice_preview, period_containing
+from billing.invoicing.compute import invoice_compute, invoice_preview
 from billing.invoicing.context import RatingContext
-from billing.invoicing.periods import Period, period_last_closed
+from billing.invoicing.periods import Period, period_containing, period_last_closed
 from billing.models import Invoice, InvoiceKind, InvoiceStatus
 from billing.money import quantize_money
 from billing.rating import invoice_totals

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.services import customer_update
 from accounts.validators import validate_currency
-from billing.invoicing import invoice_create_draft, invoice_draft_discard
+from billing.invoicing.cycle import invoice_create_draft, invoice_draft_discard
 from core.errors import ApplicationError
 from tests.billing.factories import add_usage
 

@@ -105,7 +105,7 @@ def test_invoice_emails_use_the_envelope(settings, tmp_path, django_capture_on_c
         reseller=reseller, email="ap@globex.example", cc_emails="cfo@globex.example"
     )
     invoice = make_issued_invoice(customer)
-    from billing.invoicing import invoice_email_resend
+    from billing.invoicing.delivery import invoice_email_resend
 
     with django_capture_on_commit_callbacks(execute=True):
         invoice_email_resend(invoice=invoice, now=dt.datetime(2026, 11, 10, tzinfo=dt.UTC))

@@ -15,7 +15,8 @@ from accounts.models import SubAccount, SubAccountAssignment
 from accounts.selectors import sub_account_holder_ids, sub_account_periods, sub_accounts_syncable
 from accounts.services import sub_account_create, sub_account_update
 from accounts.sub_accounts import sub_account_close, sub_account_delete, sub_account_move
-from billing.invoicing import invoice_create_draft, invoice_finalize
+from billing.invoicing.cycle import invoice_create_draft
+from billing.invoicing.finalizing import invoice_finalize
 from billing.models import InvoiceUsage
 from billing.selectors import customers_to_invoice
 from core.errors import ApplicationError

@@ -10,7 +10,8 @@ from django.db import IntegrityError
 
 from accounts.models import SubAccount, SubAccountAssignment
 from accounts.sub_accounts import sub_account_move
-from billing.invoicing import invoice_create_draft, invoice_finalize
+from billing.invoicing.cycle import invoice_create_draft
+from billing.invoicing.finalizing import invoice_finalize
 from billing.models import InvoiceUsage
 from core.errors import ApplicationError
 from tests import factories

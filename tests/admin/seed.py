@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from accounts.models import MIB, Customer, Provider, Reseller, SubAccount, UpstreamAccount, User
-from billing.invoicing import invoice_create_draft, invoice_finalize, invoice_mark_paid
+from billing.invoicing.cycle import invoice_create_draft
+from billing.invoicing.finalizing import invoice_finalize
 from billing.models import Invoice, InvoiceEmail, Plan
+from billing.payments.services import invoice_mark_paid
 from billing.plans import plan_create, subscription_create
 from tests import factories
 from usage.models import SyncRun, UpstreamSubAccount, UsageDay, UsageHour

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from accounts.api_keys import api_key_authenticate
 from accounts.models import ApiKey, Customer
-from billing.invoicing import invoice_void, period_last_closed
+from billing.invoicing.periods import period_last_closed
+from billing.invoicing.voiding import invoice_void
 from billing.models import Invoice, InvoiceEmail
 from tests import factories
 from usage.models import SyncRun, UpstreamSubAccount

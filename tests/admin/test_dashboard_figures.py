@@ -13,7 +13,9 @@ from billing.dashboard.figures import allocate, dashboard_period_figures
 from billing.dashboard.health import dashboard_sync_health
 from billing.dashboard.reconciliation import dashboard_reconciliation
 from billing.dashboard.trend import dashboard_monthly_trend
-from billing.invoicing import Period, invoice_preview, invoice_void
+from billing.invoicing.compute import invoice_preview
+from billing.invoicing.periods import Period
+from billing.invoicing.voiding import invoice_void
 from billing.models import InvoiceEmail, InvoiceLine, Subscription
 from billing.money import format_money
 from billing.plans import subscription_end

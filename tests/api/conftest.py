@@ -10,7 +10,8 @@ from rest_framework.test import APIClient
 
 from accounts.api_keys import api_key_create
 from accounts.models import Customer, Provider, Reseller, SubAccount, UpstreamAccount
-from billing.invoicing import invoice_create_draft, invoice_issue
+from billing.invoicing.cycle import invoice_create_draft
+from billing.invoicing.issuing import invoice_issue
 from billing.models import Invoice, Plan, Subscription
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage

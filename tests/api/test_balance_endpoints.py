@@ -12,7 +12,7 @@ import pytest
 
 from accounts.api_keys import api_key_create
 from billing.balance.services import balance_adjust
-from billing.invoicing import invoice_finalize
+from billing.invoicing.finalizing import invoice_finalize
 from billing.topups.models import TopUp
 from tests import factories
 from tests.api.conftest import key_client

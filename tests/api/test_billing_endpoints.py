@@ -9,7 +9,8 @@ from pypdf import PdfReader
 
 from accounts.api_keys import api_key_create
 from billing.credit_notes.services import credit_note_create
-from billing.invoicing import invoice_create_draft, invoice_issue
+from billing.invoicing.cycle import invoice_create_draft
+from billing.invoicing.issuing import invoice_issue
 from billing.models import Invoice, InvoiceEvent, Plan, Subscription
 from billing.money import quantize_money
 from tests import factories

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from accounts.api_keys import api_key_create
-from billing.invoicing import invoice_void
+from billing.invoicing.voiding import invoice_void
 from billing.models import InvoiceStatus
 from tests import factories
 from tests.api.conftest import key_client

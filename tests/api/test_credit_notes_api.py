@@ -10,7 +10,7 @@ from django.core import mail
 
 from billing.credit_notes.models import CreditNote
 from billing.credit_notes.services import credit_note_create
-from billing.invoicing import invoice_void
+from billing.invoicing.voiding import invoice_void
 from tests.api.conftest import key_client
 from tests.api.test_isolation import MISSING_ID, assert_clean, response_text
 from tests.billing.test_credit_notes import make_draft_invoice, make_issued_invoice

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.services import customer_update
 from billing.balance.services import balance_adjust
-from billing.invoicing import period_containing
+from billing.invoicing.periods import period_containing
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
 from usage.models import SubAccountTraffic

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from billing.invoicing import period_containing, period_last_closed
+from billing.invoicing.periods import period_containing, period_last_closed
 from billing.models import Invoice
 from tests import factories
 from tests.api.conftest import key_client

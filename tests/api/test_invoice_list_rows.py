@@ -18,7 +18,7 @@ from accounts.api_keys import api_key_create
 from billing.api.invoice_rows import invoice_rows_plan
 from billing.api.serializers import InvoiceOutputSerializer
 from billing.credit_notes.services import credit_note_create
-from billing.invoicing import invoice_void
+from billing.invoicing.voiding import invoice_void
 from billing.models import InvoiceStatus
 from billing.payments.services import payment_create
 from tests import factories

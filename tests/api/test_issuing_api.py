@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from accounts.api_keys import api_key_create
 from accounts.models import Customer
-from billing.invoicing import invoice_create_draft, invoice_issue, period_last_closed
+from billing.invoicing.cycle import invoice_create_draft
+from billing.invoicing.issuing import invoice_issue
+from billing.invoicing.periods import period_last_closed
 from billing.models import Invoice, InvoiceEmail, InvoiceLine, InvoiceSequence, Subscription
 from tests import factories
 from tests.api.conftest import key_client

@@ -11,15 +11,12 @@ from django.test.utils import CaptureQueriesContext
 from billing.api.serializers import ResellerInvoiceOutputSerializer
 from billing.credit_notes.serializers import CreditNoteOutputSerializer
 from billing.credit_notes.services import credit_note_create
-from billing.invoicing import (
-    invoice_create_draft,
-    invoice_cycle_run,
-    invoice_finalize,
-    invoice_mark_paid,
-    invoice_void,
-    invoices_issue_for_period,
-)
+from billing.invoicing.cycle import invoice_create_draft, invoice_cycle_run
+from billing.invoicing.finalizing import invoice_finalize
+from billing.invoicing.issuing import invoices_issue_for_period
+from billing.invoicing.voiding import invoice_void
 from billing.models import Invoice
+from billing.payments.services import invoice_mark_paid
 from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory, customers_using

@@ -5,12 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from billing.invoicing import (
-    invoice_create_draft,
-    invoice_finalize,
-    invoice_preview,
-    invoice_void,
-)
+from billing.invoicing.compute import invoice_preview
+from billing.invoicing.cycle import invoice_create_draft
+from billing.invoicing.finalizing import invoice_finalize
+from billing.invoicing.voiding import invoice_void
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
 from usage.models import UsageDay
 

@@ -4,7 +4,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from billing.invoicing import invoice_create_draft, invoice_finalize
+from billing.invoicing.cycle import invoice_create_draft
+from billing.invoicing.finalizing import invoice_finalize
 from billing.models import Invoice
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage

@@ -17,8 +17,10 @@ from billing.balance.selectors import customer_balances
 from billing.balance.services import balance_adjust
 from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.credit_notes.services import credit_note_create
-from billing.invoicing import invoice_finalize, invoice_void, invoices_generate_for_period
+from billing.invoicing.cycle import invoices_generate_for_period
 from billing.invoicing.engine import Issued, issue
+from billing.invoicing.finalizing import invoice_finalize
+from billing.invoicing.voiding import invoice_void
 from billing.models import Invoice, InvoiceEvent, InvoiceStatus
 from billing.payments.services import payment_create, payment_refund
 from core.errors import ApplicationError

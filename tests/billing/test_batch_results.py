@@ -6,12 +6,9 @@ import datetime as dt
 
 import pytest
 
-from billing.invoicing import (
-    invoice_issue,
-    invoices_generate_for_period,
-    invoices_issue_for_period,
-)
+from billing.invoicing.cycle import invoices_generate_for_period
 from billing.invoicing.engine import refusal_of
+from billing.invoicing.issuing import invoice_issue, invoices_issue_for_period
 from billing.invoicing.results import BatchResult
 from billing.models import Invoice
 from core.errors import ApplicationError

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.invoicing import invoice_finalize, invoices_generate_for_period
+from billing.invoicing.cycle import invoices_generate_for_period
+from billing.invoicing.finalizing import invoice_finalize
 from billing.models import Invoice
 from core.errors import ApplicationError
 from tests import factories
@@ -97,7 +98,8 @@ def test_two_concurrent_finalizations_of_one_invoice_issue_it_once():
 def test_concurrent_finalizations_of_one_customer_bill_a_late_adjustment_once(monkeypatch):
     """Both finalizations are held just before numbering (after rating) until the other one
     arrives or 2 s pass: without the per-customer lock both would rate the adjustment."""
-    from billing.invoicing import engine, invoice_create_draft
+    from billing.invoicing import engine
+    from billing.invoicing.cycle import invoice_create_draft
     from usage.models import UsageDay
 
     reseller = factories.ResellerFactory()
@@ -141,7 +143,7 @@ def test_concurrent_finalizations_of_one_customer_bill_a_late_adjustment_once(mo
 
 
 def test_two_concurrent_issues_of_one_month_make_one_numbered_invoice():
-    from billing.invoicing import invoice_issue
+    from billing.invoicing.issuing import invoice_issue
 
     reseller = factories.ResellerFactory(invoice_prefix="ISS")
     (customer,) = _customers(reseller, 1)
@@ -159,7 +161,8 @@ def test_two_concurrent_issues_of_one_month_make_one_numbered_invoice():
 def test_two_workers_reissuing_a_voided_month_make_one_new_live_invoice(settings, tmp_path):
     """Void SH-2026-00002, then two workers reissue October for it at once: one new invoice
     numbered 00004 (after the three issued), the other gets it back; no number skipped."""
-    from billing.invoicing import invoice_reissue, invoice_void, invoices_issue_for_period
+    from billing.invoicing.issuing import invoice_reissue, invoices_issue_for_period
+    from billing.invoicing.voiding import invoice_void
 
     settings.MEDIA_ROOT = tmp_path
     reseller = factories.ResellerFactory(invoice_prefix="SH")
@@ -194,7 +197,9 @@ def test_discarding_a_draft_while_the_cycle_finalizes_it_does_one_or_the_other(
     first wins: discarded (never numbered) or finalized (the discard refused with
     `invoice_not_draft`); the others' numbers stay gapless either way. `discard`/`finalize`:
     that side holds the row lock before the other starts; `race`: both start together."""
-    from billing.invoicing import cycle, finalizing, invoice_draft_discard, invoices_finalize_due
+    from billing.invoicing import cycle, finalizing
+    from billing.invoicing.cycle import invoice_draft_discard
+    from billing.invoicing.finalizing import invoices_finalize_due
 
     settings.MEDIA_ROOT = tmp_path
     reseller = factories.ResellerFactory(invoice_prefix="DC")

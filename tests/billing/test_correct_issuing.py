@@ -14,20 +14,18 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 
 from accounts.models import Customer
-from billing.invoicing import (
+from billing.invoicing.cycle import (
     invoice_create_draft,
     invoice_cycle_run,
     invoice_draft_stale,
-    invoice_finalize,
-    invoice_issue,
-    invoice_pdf_content,
-    invoice_reissue,
-    invoice_void,
     invoices_generate_for_period,
-    invoices_issue_for_period,
 )
+from billing.invoicing.delivery import invoice_pdf_content
+from billing.invoicing.finalizing import invoice_finalize
 from billing.invoicing.generate import invoices_generate
+from billing.invoicing.issuing import invoice_issue, invoice_reissue, invoices_issue_for_period
 from billing.invoicing.periods import Period
+from billing.invoicing.voiding import invoice_void
 from billing.models import Invoice, InvoiceEmail, InvoiceEvent, InvoiceSequence
 from billing.plans import subscription_create, subscription_delete, subscription_update
 from billing.tasks import invoice_email_send_task

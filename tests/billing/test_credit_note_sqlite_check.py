@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from billing.credit_notes.services import credit_note_create
-from billing.invoicing import invoice_finalize, invoices_generate_for_period
+from billing.invoicing.cycle import invoices_generate_for_period
+from billing.invoicing.finalizing import invoice_finalize
 from billing.models import Invoice
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage

@@ -28,10 +28,11 @@ from billing.credit_notes.selectors import (
 )
 from billing.credit_notes.services import credit_note_create
 from billing.credit_notes.tasks import credit_note_email_send_task
-from billing.invoicing import invoice_mark_paid, invoice_void
 from billing.invoicing.pdf_with_credits import invoice_pdf_with_credits
+from billing.invoicing.voiding import invoice_void
 from billing.models import Invoice, InvoiceLine, InvoiceStatus
 from billing.money import quantize_money
+from billing.payments.services import invoice_mark_paid
 from core.errors import ApplicationError
 from tests import factories
 

@@ -11,14 +11,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from billing.invoicing import cycle as cycle_module
-from billing.invoicing import (
-    engine,
-    invoice_cycle_run,
-    invoices_finalize_due,
-    invoices_generate_for_period,
-    invoices_issue_for_period,
-    pdf_pool,
-)
+from billing.invoicing import engine, pdf_pool
+from billing.invoicing.cycle import invoice_cycle_run, invoices_generate_for_period
+from billing.invoicing.finalizing import invoices_finalize_due
+from billing.invoicing.issuing import invoices_issue_for_period
 from billing.models import Invoice, Plan
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage

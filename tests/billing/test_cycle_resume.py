@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
-from billing.invoicing import cycle, invoice_cycle_run
+from billing.invoicing import cycle
+from billing.invoicing.cycle import invoice_cycle_run
 from billing.models import Invoice
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
@@ -115,7 +116,7 @@ def test_the_next_hourly_run_rerates_every_draft(two_customers, rated):
 
 def test_a_draft_rerated_after_the_run_began_is_not_rated_again(two_customers, rated):
     """A sync's follow-up re-rated the draft after the killed run's `now`: already current."""
-    from billing.invoicing import invoice_drafts_refresh
+    from billing.invoicing.refresh import invoice_drafts_refresh
 
     alpha, _beta = two_customers
     invoice_cycle_run(reseller=alpha.reseller, now=NOW)

@@ -12,7 +12,8 @@ import pytest
 from billing.balance.services import balance_adjust
 from billing.credit_notes.services import credit_note_create
 from billing.dashboard import dashboard_build
-from billing.invoicing import invoice_issue, invoice_void
+from billing.invoicing.issuing import invoice_issue
+from billing.invoicing.voiding import invoice_void
 from billing.money import format_money
 from billing.payments.services import payment_create
 from tests import factories

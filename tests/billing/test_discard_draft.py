@@ -7,13 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.invoicing import (
-    invoice_create_draft,
-    invoice_cycle_run,
-    invoice_draft_discard,
-    invoice_finalize,
-    invoices_finalize_due,
-)
+from billing.invoicing.cycle import invoice_create_draft, invoice_cycle_run, invoice_draft_discard
+from billing.invoicing.finalizing import invoice_finalize, invoices_finalize_due
 from billing.models import Invoice, InvoiceEvent, InvoiceLine, InvoiceSequence, InvoiceUsage
 from billing.selectors import customers_to_invoice
 from core.errors import ApplicationError

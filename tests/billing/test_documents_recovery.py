@@ -13,9 +13,10 @@ from django.db import connection
 from django.utils import timezone
 
 from billing import outbox
-from billing.invoicing import invoice_create_draft, invoice_finalize
+from billing.invoicing.cycle import invoice_create_draft
 from billing.invoicing.delivery import invoice_email_send, invoice_pdf_render, invoice_pdfs_save
 from billing.invoicing.engine import IssueBatch
+from billing.invoicing.finalizing import invoice_finalize
 from billing.models import Invoice, InvoiceEmail
 from billing.recovery import documents_recover
 from billing.schedule import BEAT_SCHEDULE

@@ -9,11 +9,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from billing.invoicing import (
-    invoice_drafts_refresh,
-    invoice_finalize,
-    invoices_generate_for_period,
-)
+from billing.invoicing.cycle import invoices_generate_for_period
+from billing.invoicing.finalizing import invoice_finalize
+from billing.invoicing.refresh import invoice_drafts_refresh
 from billing.models import Invoice, InvoiceLine
 from billing.tasks import invoice_drafts_refresh_task
 from tests import factories

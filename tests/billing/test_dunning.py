@@ -13,9 +13,10 @@ from django.core import mail
 
 from accounts.services import customer_update
 from billing.dunning import invoices_dunning_run, reminder_offset_due
-from billing.invoicing import invoice_issue
-from billing.invoicing.transitions import invoice_mark_paid, invoice_status_void
+from billing.invoicing.issuing import invoice_issue
+from billing.invoicing.transitions import invoice_status_void
 from billing.models import InvoiceEmail
+from billing.payments.services import invoice_mark_paid
 from billing.schedule import BEAT_SCHEDULE
 from config.celery import app as celery_app
 from tests import factories

@@ -15,7 +15,7 @@ import pytest
 from django.core import mail
 from pypdf import PdfReader
 
-from billing.invoicing import invoice_cycle_run
+from billing.invoicing.cycle import invoice_cycle_run
 from billing.models import Invoice
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from accounts.api_keys import api_key_create
 from billing.credit_notes.services import credit_note_create
 from billing.exports import export_build, export_csv
-from billing.invoicing import invoice_issue
+from billing.invoicing.issuing import invoice_issue
 from billing.invoicing.periods import period_parse
 from billing.invoicing.transitions import invoice_status_void
 from billing.payments.services import payment_create, payment_refund

@@ -8,12 +8,8 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 
-from billing.invoicing import (
-    invoice_finalize,
-    invoices_finalize,
-    invoices_finalize_due,
-    invoices_generate_for_period,
-)
+from billing.invoicing.cycle import invoices_generate_for_period
+from billing.invoicing.finalizing import invoice_finalize, invoices_finalize, invoices_finalize_due
 from billing.models import Invoice, InvoiceEvent, InvoiceLine
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage, in_thread

@@ -5,18 +5,17 @@ from decimal import Decimal
 
 import pytest
 
-from billing.invoicing import (
+from billing.invoicing.compute import invoice_preview
+from billing.invoicing.cycle import (
     invoice_create_draft,
     invoice_cycle_run,
-    invoice_finalize,
-    invoice_mark_paid,
-    invoice_preview,
     invoice_refresh_draft,
-    invoice_void,
-    invoices_finalize_due,
     invoices_generate_for_period,
 )
+from billing.invoicing.finalizing import invoice_finalize, invoices_finalize_due
+from billing.invoicing.voiding import invoice_void
 from billing.models import Invoice, InvoiceEvent, InvoiceLine, InvoiceSequence, InvoiceUsage
+from billing.payments.services import invoice_mark_paid
 from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
@@ -250,7 +249,7 @@ def test_subscription_scope_limits_usage_to_its_upstream_account(reseller, custo
 
 
 def test_stored_pdf_equals_a_re_render_from_the_frozen_rows(billed, settings, tmp_path):
-    from billing.invoicing import invoice_pdf_render
+    from billing.invoicing.delivery import invoice_pdf_render
 
     settings.MEDIA_ROOT = tmp_path
     invoice, _ = invoice_create_draft(customer=billed, period_start=OCT, now=AFTER_OCTOBER)
@@ -263,7 +262,7 @@ def test_stored_pdf_equals_a_re_render_from_the_frozen_rows(billed, settings, tm
 
 
 def test_issue_creates_and_finalizes_in_one_step_once(billed):
-    from billing.invoicing import invoice_issue
+    from billing.invoicing.issuing import invoice_issue
 
     invoice, done = invoice_issue(customer=billed, period_start=OCT, now=AFTER_OCTOBER)
     assert done and invoice.status == "finalized" and invoice.total == Decimal("177.00")
@@ -273,7 +272,7 @@ def test_issue_creates_and_finalizes_in_one_step_once(billed):
 
 
 def test_issue_finalizes_an_existing_draft(billed):
-    from billing.invoicing import invoice_issue
+    from billing.invoicing.issuing import invoice_issue
 
     draft, _ = invoice_create_draft(customer=billed, period_start=OCT, now=AFTER_OCTOBER)
     invoice, done = invoice_issue(customer=billed, period_start=OCT, now=AFTER_OCTOBER)

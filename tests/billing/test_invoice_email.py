@@ -7,12 +7,9 @@ import pytest
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 
-from billing.invoicing import (
-    invoice_create_draft,
-    invoice_email_resend,
-    invoice_email_send,
-    invoice_finalize,
-)
+from billing.invoicing.cycle import invoice_create_draft
+from billing.invoicing.delivery import invoice_email_resend, invoice_email_send
+from billing.invoicing.finalizing import invoice_finalize
 from billing.models import InvoiceEmail
 from billing.tasks import invoice_email_send_task
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage

@@ -11,14 +11,11 @@ import pytest
 from django.core import mail
 from pypdf import PdfReader
 
-from billing.invoicing import (
-    engine,
-    invoice_issue,
-    invoice_pdf_render,
-    invoice_preview,
-    invoices_generate_for_period,
-    invoices_issue_for_period,
-)
+from billing.invoicing import engine
+from billing.invoicing.compute import invoice_preview
+from billing.invoicing.cycle import invoices_generate_for_period
+from billing.invoicing.delivery import invoice_pdf_render
+from billing.invoicing.issuing import invoice_issue, invoices_issue_for_period
 from billing.models import Invoice, InvoiceEvent, InvoiceLine
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage, in_thread

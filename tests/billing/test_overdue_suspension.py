@@ -12,9 +12,10 @@ import pytest
 
 from accounts.models import SubAccount
 from accounts.selectors import sub_accounts_syncable
-from billing.invoicing import invoice_issue
-from billing.invoicing.transitions import invoice_mark_paid, invoice_status_void
+from billing.invoicing.issuing import invoice_issue
+from billing.invoicing.transitions import invoice_status_void
 from billing.overdue_suspension import customer_overdue_check, customers_suspend_overdue
+from billing.payments.services import invoice_mark_paid
 from billing.schedule import BEAT_SCHEDULE
 from config.celery import app as celery_app
 from tests import factories

@@ -17,10 +17,11 @@ from billing.balance.models import BalanceEntry
 from billing.balance.selectors import customer_balances
 from billing.credit_notes.selectors import invoices_with_credit_totals
 from billing.credit_notes.services import credit_note_create
-from billing.invoicing import invoice_mark_paid, invoice_pdf_content, invoice_void
+from billing.invoicing.delivery import invoice_pdf_content
+from billing.invoicing.voiding import invoice_void
 from billing.models import Invoice, InvoiceEvent, InvoiceStatus
 from billing.payments.models import Payment, Refund
-from billing.payments.services import payment_create, payment_refund
+from billing.payments.services import invoice_mark_paid, payment_create, payment_refund
 from billing.traffic_policy.exposure import customer_balance_due
 from core.errors import ApplicationError
 from tests import factories

@@ -12,12 +12,10 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from billing.invoicing import (
-    invoice_create_draft,
-    invoice_finalize,
-    invoice_preview,
-    invoice_void,
-)
+from billing.invoicing.compute import invoice_preview
+from billing.invoicing.cycle import invoice_create_draft
+from billing.invoicing.finalizing import invoice_finalize
+from billing.invoicing.voiding import invoice_void
 from billing.models import Invoice, InvoiceLine, Subscription
 from billing.plans import (
     subscription_create,

@@ -16,14 +16,11 @@ from billing.balance.models import BalanceEntry
 from billing.balance.selectors import customer_balances
 from billing.balance.services import balance_adjust
 from billing.credit_notes.services import credit_note_create
-from billing.invoicing import (
-    invoice_finalize,
-    invoice_mark_paid,
-    invoice_void,
-    invoices_generate_for_period,
-)
+from billing.invoicing.cycle import invoices_generate_for_period
+from billing.invoicing.finalizing import invoice_finalize
+from billing.invoicing.voiding import invoice_void
 from billing.models import Invoice, InvoiceKind, InvoiceStatus
-from billing.payments.services import payment_create, payment_refund
+from billing.payments.services import invoice_mark_paid, payment_create, payment_refund
 from billing.topups.models import TopUp
 from billing.topups.services import auto_top_up_check, balance_auto_top_up_set, top_up_create
 from core.errors import ApplicationError

@@ -17,8 +17,10 @@ from accounts.services import customer_update
 from billing.admin import exposure_panel
 from billing.balance.services import balance_adjust
 from billing.credit_notes.services import credit_note_create
-from billing.invoicing import invoice_finalize, invoice_mark_paid, invoices_generate_for_period
+from billing.invoicing.cycle import invoices_generate_for_period
+from billing.invoicing.finalizing import invoice_finalize
 from billing.models import CreditLimitEmail, Invoice
+from billing.payments.services import invoice_mark_paid
 from billing.topups.services import top_up_create
 from billing.traffic_policy import customer_exposure, customer_traffic_policy_apply
 from billing.traffic_policy.notice import credit_limit_email_send

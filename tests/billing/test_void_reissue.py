@@ -8,17 +8,15 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from billing.invoicing import (
+from billing.invoicing.cycle import (
     invoice_create_draft,
     invoice_cycle_run,
-    invoice_issue,
-    invoice_mark_paid,
-    invoice_reissue,
-    invoice_void,
     invoices_generate_for_period,
-    invoices_issue_for_period,
 )
+from billing.invoicing.issuing import invoice_issue, invoice_reissue, invoices_issue_for_period
+from billing.invoicing.voiding import invoice_void
 from billing.models import Invoice, InvoiceEvent, InvoiceUsage
+from billing.payments.services import invoice_mark_paid
 from core.errors import ApplicationError
 from tests import factories
 from tests.billing.factories import GIB, PlanFactory, SubscriptionFactory, add_usage

@@ -218,7 +218,8 @@ def test_eight_workers_syncing_and_closing_at_once_match_one_worker_row_by_row(s
 def test_finalize_task_that_loses_the_race_is_a_no_op(monkeypatch, settings, tmp_path):
     """Deterministic replay of a race the 8-worker drill found (fixed): the cycle finalizes
     the invoice between the task's read and its lock."""
-    from billing.invoicing import invoice_finalize, invoices_generate_for_period
+    from billing.invoicing.cycle import invoices_generate_for_period
+    from billing.invoicing.finalizing import invoice_finalize
 
     settings.MEDIA_ROOT = tmp_path
     reseller = factories.ResellerFactory()
@@ -240,7 +241,9 @@ def test_finalize_task_that_loses_the_race_is_a_no_op(monkeypatch, settings, tmp
 def test_cycle_skips_a_draft_finalized_while_it_runs(monkeypatch, settings, tmp_path):
     """Deterministic replay of the other race the 8-worker drill found (fixed): a finalize
     task finalizes a draft between the cycle's listing of the drafts and its refresh."""
-    from billing.invoicing import cycle, invoice_finalize, invoices_generate_for_period
+    from billing.invoicing import cycle
+    from billing.invoicing.cycle import invoices_generate_for_period
+    from billing.invoicing.finalizing import invoice_finalize
 
     settings.MEDIA_ROOT = tmp_path
     reseller = factories.ResellerFactory()

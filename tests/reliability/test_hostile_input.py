@@ -30,7 +30,8 @@ from rest_framework.test import APIClient
 
 from accounts.api_keys import api_key_create, api_key_revoke
 from accounts.models import Provider
-from billing.invoicing import invoice_finalize, invoices_generate_for_period
+from billing.invoicing.cycle import invoices_generate_for_period
+from billing.invoicing.finalizing import invoice_finalize
 from billing.models import Invoice, InvoiceEvent, Plan, Subscription
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory, add_usage
@@ -646,7 +647,7 @@ def test_invoice_pdfs_are_not_served_from_media(tenants, settings):
     import importlib
 
     import config.urls
-    from billing.invoicing import invoice_pdf_store
+    from billing.invoicing.delivery import invoice_pdf_store
 
     a, b = tenants
     stored = invoice_pdf_store(invoice=b.issued, now=NOW)

@@ -20,7 +20,9 @@ from pypdf import PdfReader
 from rest_framework.test import APIClient
 
 from accounts.api_keys import api_key_create
-from billing.invoicing import invoice_email_send, invoice_finalize, invoices_generate_for_period
+from billing.invoicing.cycle import invoices_generate_for_period
+from billing.invoicing.delivery import invoice_email_send
+from billing.invoicing.finalizing import invoice_finalize
 from billing.models import Invoice, InvoiceEmail
 from tests import factories
 from tests.billing.factories import PlanFactory, SubscriptionFactory

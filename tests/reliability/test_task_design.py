@@ -20,7 +20,8 @@ from django.conf import settings
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 
-from billing.invoicing import invoice_create_draft, invoice_finalize
+from billing.invoicing.cycle import invoice_create_draft
+from billing.invoicing.finalizing import invoice_finalize
 from billing.models import InvoiceEmail
 from config.celery import app
 from core.outbox import STALE_CLAIM_AFTER

@@ -14,10 +14,9 @@ from billing.api.serializers import ResellerInvoiceOutputSerializer
 from billing.balance.services import balance_adjust
 from billing.credit_notes.serializers import CreditNoteOutputSerializer
 from billing.credit_notes.services import credit_note_create
-from billing.invoicing import invoice_mark_paid
 from billing.models import Invoice
 from billing.payments.serializers import PaymentOutputSerializer
-from billing.payments.services import payment_create
+from billing.payments.services import invoice_mark_paid, payment_create
 from tests import factories
 from tests.billing.test_credit_notes import make_issued_invoice
 from usage.models import Allocation, SyncRun, UsageAlert, UsageAlertRule

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.models import Reseller
-from billing.invoicing import invoices_finalize_due
+from billing.invoicing.finalizing import invoices_finalize_due
 from billing.invoicing.pdf_pool import default_pdf_processes
 
 

@@ -18,16 +18,12 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from accounts.models import Customer, Reseller
-from billing.invoicing import (
-    invoice_preview,
-    invoices_generate_for_period,
-    invoices_issue_for_period,
-    period_containing,
-    period_has_ended,
-    period_parse,
-)
+from billing.invoicing.compute import invoice_preview
+from billing.invoicing.cycle import invoices_generate_for_period
 from billing.invoicing.generate import skipped_refusal
+from billing.invoicing.issuing import invoices_issue_for_period
 from billing.invoicing.pdf_pool import default_pdf_processes
+from billing.invoicing.periods import period_containing, period_has_ended, period_parse
 from billing.money import format_money
 from billing.selectors import customers_to_invoice
 from core.errors import ApplicationError
