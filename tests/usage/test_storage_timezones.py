@@ -8,8 +8,8 @@ import pytest
 from tests import factories
 from tests.usage.fakes import FakeHistory, utc
 from usage.models import UsageDay, UsageHour
-from usage.services import usage_sync_sub_account
-from usage.services.storage import spread_over_hours
+from usage.services import storage_pg, usage_sync_sub_account
+from usage.services.storage import day_bounds, spread_over_hours, window_days
 
 HOUR = dt.timedelta(hours=1)
 
@@ -118,3 +118,28 @@ def test_spread_weighs_partial_hours_by_time_spent():
 def test_spread_within_one_hour_puts_everything_there():
     shares = spread_over_hours(start=utc(2026, 3, 6, 10, 5), end=utc(2026, 3, 6, 10, 55), total=7)
     assert shares == {utc(2026, 3, 6, 10): 7}
+
+
+@pytest.mark.parametrize(
+    ("tz", "start", "hours", "days"),
+    [
+        ("Asia/Shanghai", utc(2026, 3, 7, 12), 72, 4),  # the hourly pass: 4 local days
+        ("America/New_York", utc(2026, 3, 7, 5), 47, 2),  # 7 and 8 March (23 hours)
+        ("Asia/Kolkata", utc(2026, 3, 6, 18), 1, 1),  # 23:30 local: the 7th
+        ("UTC", utc(2026, 3, 6), 24, 1),
+    ],
+)
+def test_window_days_are_the_local_days_its_hours_start_in_with_their_bounds(
+    tz, start, hours, days
+):
+    zone = ZoneInfo(tz)
+    end = start + hours * HOUR
+    expected = sorted({(start + n * HOUR).astimezone(zone).date() for n in range(hours)})
+    got = window_days(start, end, zone)
+    assert [day for day, _, _ in got] == expected and len(got) == days
+    for day, lo, hi in got:
+        assert (lo, hi) == day_bounds(day, zone)
+        assert lo.astimezone(zone).date() == day and (hi - HOUR).astimezone(zone).date() == day
+    assert window_days(start, end, zone) is got  # the cache: a pass syncs one window
+    # the write's day parameters: the cached tuple's are those of the same days as a list
+    assert storage_pg._bounds_params(got) == storage_pg._bounds_params(list(got))

@@ -78,6 +78,10 @@ def test_rows_and_run_commit_in_one_statement_outside_any_transaction(sub, sent)
     took = stored.finished_at - stored.started_at  # duration_ms is it, in whole ms
     assert dt.timedelta(0) <= took - dt.timedelta(milliseconds=stored.duration_ms) < ONE_MS
     assert (stored.window_start, stored.window_end) == (START, END)
+    # The SyncRun it returns is the stored row, field for field, and known to be stored.
+    for field in SyncRun._meta.concrete_fields:
+        assert getattr(run, field.attname) == getattr(stored, field.attname), field.name
+    assert (run._state.adding, run._state.db) == (False, "default")
     assert (stored.error_code, stored.error) == ("", "")
 
     assert UsageHour.objects.filter(sub_account=sub).count() == 30

@@ -208,17 +208,29 @@ def hours_and_days_replace_recorded(
 def _history_arguments(sub_account_id, hours, window_start, window_end, tz) -> dict:
     """The arguments of the one-statement PostgreSQL write: every local day the window
     touches, with its bounds."""
-    first, last = local_day(window_start, tz), local_day(window_end - HOUR, tz)
-    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
     return {
         "sub_account_id": sub_account_id,
         "hours": hours,
         "window_start": window_start,
         "window_end": window_end,
-        "days": [(day, *day_bounds(day, tz)) for day in days],
+        "days": window_days(window_start, window_end, tz),
         "slot": sub_account_id % SLOTS,
         "stamp": timezone.now(),
     }
+
+
+@lru_cache(maxsize=1024)
+def window_days(
+    window_start: dt.datetime, window_end: dt.datetime, tz: ZoneInfo
+) -> tuple[tuple[dt.date, dt.datetime, dt.datetime], ...]:
+    """Every local day of `tz` that the hours of `[window_start, window_end)` start in, with
+    its bounds (`day_bounds`), in order. (Cached: every sub-account of a pass syncs the same
+    window, and `storage_pg` converts the same tuple to its parameters once.)"""
+    first, last = local_day(window_start, tz), local_day(window_end - HOUR, tz)
+    return tuple(
+        (day, *day_bounds(day, tz))
+        for day in (first + dt.timedelta(days=n) for n in range((last - first).days + 1))
+    )
 
 
 def hours_add(*, sub_account_id: int, additions: dict[dt.datetime, int]) -> set[dt.datetime]:

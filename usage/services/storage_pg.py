@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.db import connection
@@ -101,7 +101,8 @@ def hours_replace_pg(
 
 
 def _hours_params(sub_account_id, hours, epochs, window_start, window_end, stamp) -> list:
-    """The parameters of `_hours_ctes`, in order."""
+    """The parameters of `_hours_ctes`, in order (`epochs`: the hours' unix seconds, in the
+    order of `hours`)."""
     items = hours.values()
     raw_values = _UNIT.join([item.raw_value for item in items])
     raw_units = _UNIT.join([item.raw_unit for item in items])
@@ -184,12 +185,25 @@ def days_recompute_pg(
 
 
 def _bounds_params(bounds: Sequence[tuple[dt.date, dt.datetime, dt.datetime]]) -> list[str]:
-    """Days and their bounds (unix seconds) as the three delimited strings `bounds` reads."""
-    return [
+    """Days and their bounds (unix seconds) as the three delimited strings `bounds` reads.
+    A tuple of bounds (what `storage` passes: the same days come back for every sub-account
+    of a pass) is converted once (`_bounds_text`)."""
+    if type(bounds) is tuple:
+        return list(_bounds_text(bounds))
+    return list(_bounds_strings(bounds))
+
+
+@lru_cache(maxsize=256)
+def _bounds_text(bounds: tuple[tuple[dt.date, dt.datetime, dt.datetime], ...]) -> tuple:
+    return _bounds_strings(bounds)
+
+
+def _bounds_strings(bounds: Sequence[tuple[dt.date, dt.datetime, dt.datetime]]) -> tuple:
+    return (
         ",".join([day.isoformat() for day, _, _ in bounds]),
         ",".join([repr(lo.timestamp()) for _, lo, _ in bounds]),
         ",".join([repr(hi.timestamp()) for _, _, hi in bounds]),
-    ]
+    )
 
 
 def _history_ctes(hours: str, days: str, rollup: str, subs: str, customers: str) -> str:
@@ -318,13 +332,20 @@ def history_rows_replace_recorded_pg(
     params += [run_seconds, *[run[name] for name in RUN_COLUMNS], run["started_at"]]
     if unlock_key is not None:
         params.append(unlock_key)
-    runs = connection.ops.quote_name(SyncRun._meta.db_table)
-    sql = _history_run_sql(runs, unlock_key is not None, *_history_tables())
+    sql = _history_run_sql(_runs_table(), unlock_key is not None, *_history_tables())
     row = rawsql.fetchone(sql, params)
     return RecordedWrite(int(row[3]), int(row[4]), row[0], row[1], row[2])
 
 
+@cache
+def _runs_table() -> str:
+    return connection.ops.quote_name(SyncRun._meta.db_table)
+
+
+@cache
 def _history_tables() -> tuple[str, ...]:
+    """The quoted tables of `_history_ctes` (PostgreSQL's quoting: only its statements use
+    them), quoted once per process."""
     qn = connection.ops.quote_name
     return (
         qn(UsageHour._meta.db_table), qn(UsageDay._meta.db_table),
@@ -335,7 +356,7 @@ def _history_tables() -> tuple[str, ...]:
 
 def _history_params(sub_account_id, hours, window_start, window_end, days, slot, stamp) -> list:
     """The parameters of `_history_ctes`, in order."""
-    epochs = {_epoch(start): start for start in hours}
+    epochs = [int(start.timestamp()) for start in hours]  # hour starts: whole seconds
     return [
         *_hours_params(sub_account_id, hours, epochs, window_start, window_end, stamp),
         *_bounds_params(days),

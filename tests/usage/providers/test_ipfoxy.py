@@ -4,10 +4,11 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from usage.providers import parsing
+from usage.providers import ipfoxy_parse, parsing
 from usage.providers.base import (
     AuthError,
     BadResponseError,
+    HourlyUsage,
     InsufficientBalanceError,
     ParameterError,
     RateLimitedError,
@@ -386,3 +387,16 @@ def test_a_label_off_the_hour_is_refused_on_every_page_it_appears():
     for _ in range(2):
         with pytest.raises(BadResponseError, match="does not start on a UTC hour"):
             parse_flow_page(data, account="A1", mb_bytes=1024)
+
+
+def test_rows_of_the_usual_shape_are_hourly_usage_named_tuples():
+    data = {
+        "count": "1", "timezone": "+08:00", "unit": "MB",
+        "list": [{"account": "A1", "date": "2026-03-06 08:00:00", "flow": "1.5"}],
+    }  # fmt: skip
+    ipfoxy_parse._hour_cache.clear()
+    for _ in range(2):  # the strict path, then the fast one (the label's hour is known)
+        (row,) = parse_flow_page(data, account="A1", mb_bytes=1024).rows
+        assert type(row) is HourlyUsage
+        assert row == HourlyUsage(dt.datetime(2026, 3, 6, 0, tzinfo=dt.UTC), 1536, "1.5", "MB")
+        assert (row.hour_start, row.bytes, row.raw_value, row.raw_unit) == tuple(row)
