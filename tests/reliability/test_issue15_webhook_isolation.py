@@ -250,7 +250,11 @@ def test_endpoints_that_never_answer_hold_only_the_webhooks_worker_one_send_each
             # Not even one deadline: the work never queued behind a hanging send (a worker
             # consuming both queues makes it wait for one, about 10 s).
             assert took < deadline, f"{took:.1f}s: waited behind the webhook sends"
-            assert len(drill.smtp.accepted) == 1
+            # The payer's invoice, mailed once. (The synced customer is billed for the March
+            # days its sync wrote when the sync lands before the cycle reads its customers:
+            # the two run side by side, so that mail may or may not be there.)
+            to_payer = [m for m in drill.smtp.accepted if payer.email in m.recipients]
+            assert len(to_payer) == 1, [m.recipients for m in drill.smtp.accepted]
             invoice = Invoice.objects.get(customer=payer)
             assert invoice.status == "finalized"
             # ...whose invoice.finalized event went to the 20 hanging endpoints too.
