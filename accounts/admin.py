@@ -222,10 +222,10 @@ def _scope_related_filter(model, entry):
 
 
 def _all_values(field) -> bool:
-    """Whether Django lists a plain field's choices by reading its values (a text or number
-    field without choices: `AllValuesFieldListFilter`)."""
-    plain = (models.CharField, models.TextField, models.IntegerField, models.DecimalField)
-    return isinstance(field, plain) and not field.choices
+    """Whether Django lists a plain field's choices by reading its values
+    (`AllValuesFieldListFilter`, its last resort: not a boolean, a field with choices or a
+    date, the filters it registers before it)."""
+    return not field.choices and not isinstance(field, models.BooleanField | models.DateField)
 
 
 def admin_rows(model, request) -> QuerySet:
