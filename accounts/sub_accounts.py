@@ -8,7 +8,7 @@ day, once closed); each move keeps the previous holder's period as a
 `SubAccountAssignment` row. Nothing else changes who holds a sub-account or its dates.
 
 Every change locks the sub-account row, then the customer rows involved in id order with the
-lock invoicing takes to issue (`billing.invoicing.engine.lock_customers`), so a change and
+lock invoicing takes to issue (`accounts.locks.lock_customers`), so a change and
 an invoice finalization never cross: either the invoice is issued first (the change then
 sees the day inside an issued period and refuses it) or it is rated with the new holder.
 A day inside a period already invoiced (finalized or paid) for a customer that would gain or
@@ -24,9 +24,10 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import ProtectedError, QuerySet
+from django.db.models import ProtectedError
 from django.dispatch import Signal
 
+from accounts.locks import lock_customers
 from accounts.models import Customer, Reseller, SubAccount, SubAccountAssignment, UpstreamAccount
 from core.errors import ApplicationError
 
@@ -70,11 +71,6 @@ def _lock(sub_account: SubAccount) -> SubAccount:
     )
 
 
-def _lock_customers(customers: QuerySet[Customer]) -> None:
-    """Invoicing's issuing lock on these customers (id order, as it takes them)."""
-    list(customers.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True))
-
-
 def _lock_holder_then(sub_account: SubAccount, *others: Customer) -> SubAccount:
     """Lock the holder (and the `others`), then the sub-account: customers before
     sub-accounts, the order suspending takes them (`usage.services.suspension`), so a move or
@@ -87,13 +83,13 @@ def _lock_holder_then(sub_account: SubAccount, *others: Customer) -> SubAccount:
         .get()
     )
     customers = Customer.objects.for_reseller(reseller_id)
-    _lock_customers(customers.filter(pk__in=[holder_id, *(other.pk for other in others)]))
+    lock_customers(customers.filter(pk__in=[holder_id, *(other.pk for other in others)]))
     for _ in range(3):
         locked = _lock(sub_account)
         if locked.customer_id == holder_id:
             return locked
         holder_id = locked.customer_id  # moved meanwhile: its new holder's lock too
-        _lock_customers(customers.filter(pk=holder_id))
+        lock_customers(customers.filter(pk=holder_id))
     raise ApplicationError(
         "sub_account_busy", "The sub-account changed holder while this request waited; try again."
     )

@@ -5,7 +5,7 @@ Issuing one draft (`invoice_finalize`), drafts past their grace period in chunks
 `invoice_issue`, `invoice_reissue`) all end here, inside the caller's transaction with the
 invoice and customer rows locked (or just inserted):
 
-1. `lock_customers` / `lock_drafts`: one issuing per customer at a time (id order, so
+1. `accounts.locks.lock_customers` / `lock_drafts`: one issuing per customer at a time (id order, so
    overlapping runs never deadlock), so the adjustments an invoice bills see what the
    customer's other invoices billed;
 2. `fill_from_computation` + `computation_rows`: the rated figures, the frozen snapshot, and
@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db.models import QuerySet
 
 from accounts.models import Customer, Reseller
 from billing.balance.services import balance_apply_to_invoice
@@ -318,17 +317,6 @@ def drafts_delete(drafts: list[Invoice]) -> int:
 
 
 # -- locks ----------------------------------------------------------------------------------
-
-
-def lock_customers(customers: QuerySet[Customer]) -> None:
-    """One issuing per customer at a time (id order: overlapping runs never deadlock).
-    `customers`: a scoped queryset of them (`Customer.objects.rows_of(fetched)`, say).
-
-    NO KEY UPDATE: excludes other issuings and finalizations of these customers, but not rows
-    being inserted that merely reference them (a draft created meanwhile by the cycle checks
-    its foreign key with KEY SHARE; FOR UPDATE would deadlock with it on the invoice's unique
-    index)."""
-    list(customers.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True))
 
 
 def lock_drafts(invoices: Iterable[Invoice]) -> dict[int, Invoice]:

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 
 from django.db import transaction
 
+from accounts.locks import lock_customers
 from accounts.models import Customer, Reseller
 from billing.invoicing.compute import invoice_compute
 from billing.invoicing.context import CHUNK_SIZE, RatingContext
@@ -39,7 +40,6 @@ from billing.invoicing.engine import (
     failure_of,
     fill_from_computation,
     issue,
-    lock_customers,
     lock_drafts,
     not_draft,
     nothing_billable,

@@ -4,7 +4,7 @@
 run; `invoice_issue` is the same for one customer, and `invoice_reissue` bills a voided
 invoice's period again. Per chunk of customers, one transaction:
 
-1. lock the chunk's customer rows (`engine.lock_customers`);
+1. lock the chunk's customer rows (`accounts.locks.lock_customers`);
 2. skip customers whose live (not void) invoice for the period exists (issued: reported in
    `already`; a draft: finalized after the chunk by `finalizing.finalize_chunk`);
 3. read every rating input of the chunk in a few queries (`RatingContext`) and rate;
@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 
 from django.db import IntegrityError, connection, transaction
 
+from accounts.locks import lock_customers
 from accounts.models import Customer, Reseller
 from billing.invoicing.compute import invoice_compute
 from billing.invoicing.context import CHUNK_SIZE, RatingContext
@@ -45,7 +46,6 @@ from billing.invoicing.engine import (
     failure_of,
     fill_from_computation,
     issue,
-    lock_customers,
     new_invoice,
     nothing_billable,
     one_at_a_time,

@@ -20,10 +20,10 @@ import datetime as dt
 
 from django.db import transaction
 
+from accounts.locks import lock_customers
 from accounts.models import Customer
 from billing.balance.services import balance_reverse_applied
 from billing.invoicing.delivery import invoice_void_notice_queue
-from billing.invoicing.engine import lock_customers
 from billing.invoicing.refresh import invoice_drafts_rerate
 from billing.invoicing.transitions import invoice_status_void
 from billing.models import Invoice

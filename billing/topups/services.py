@@ -29,6 +29,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from accounts.locks import lock_customers
 from accounts.models import Customer, Provider, SubAccount
 from billing.arguments import field_error, positive_amount
 from billing.balance import errors as _errors  # noqa: F401 (registers the codes)
@@ -36,7 +37,7 @@ from billing.balance.models import CustomerBalance
 from billing.balance.selectors import balance_amount
 from billing.balance.services import balance_credit_top_up, balance_lock
 from billing.document import LAYOUT_VERSION
-from billing.invoicing.engine import IssueBatch, Issued, issue, lock_customers
+from billing.invoicing.engine import IssueBatch, Issued, issue
 from billing.invoicing.periods import local_date
 from billing.invoicing.rendering import invoice_snapshot
 from billing.models import Invoice, InvoiceKind, InvoiceLine
