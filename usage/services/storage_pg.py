@@ -185,20 +185,13 @@ def days_recompute_pg(
 
 
 def _bounds_params(bounds: Sequence[tuple[dt.date, dt.datetime, dt.datetime]]) -> list[str]:
-    """Days and their bounds (unix seconds) as the three delimited strings `bounds` reads.
-    A tuple of bounds (what `storage` passes: the same days come back for every sub-account
-    of a pass) is converted once (`_bounds_text`)."""
-    if type(bounds) is tuple:
-        return list(_bounds_text(bounds))
-    return list(_bounds_strings(bounds))
+    """Days and their bounds (unix seconds) as the three delimited strings `bounds` reads,
+    converted once per set of days (every sub-account of a pass syncs the same window)."""
+    return list(_bounds_text(tuple(bounds)))
 
 
 @lru_cache(maxsize=256)
 def _bounds_text(bounds: tuple[tuple[dt.date, dt.datetime, dt.datetime], ...]) -> tuple:
-    return _bounds_strings(bounds)
-
-
-def _bounds_strings(bounds: Sequence[tuple[dt.date, dt.datetime, dt.datetime]]) -> tuple:
     return (
         ",".join([day.isoformat() for day, _, _ in bounds]),
         ",".join([repr(lo.timestamp()) for _, lo, _ in bounds]),
